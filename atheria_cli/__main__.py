@@ -1,0 +1,3 @@
+from atheria_cli.cli import main
+
+main()

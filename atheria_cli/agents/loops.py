@@ -1,0 +1,216 @@
+"""SB3's training loops, one environment step at a time.
+
+``model.learn`` can only stop from a callback, and a callback that stops at an episode's last
+step does so *before* that transition is stored and trained on. atheria needs to stop exactly
+after it, so these loops replay SB3's ``collect_rollouts`` + ``train`` sequence step by step,
+with the same calls in the same order, and keep the little state that lives between steps
+(position in the current rollout or training chunk) so a checkpoint can carry it.
+
+One loop per algorithm family, as SB3 itself has: on-policy (A2C, PPO) and off-policy
+(SAC, TD3, DDPG, DQN).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.utils import obs_as_tensor, should_collect_more_steps
+
+
+@dataclass
+class StepResult:
+    """What one vectorized environment step returned."""
+
+    dones: np.ndarray
+    infos: list[dict[str, Any]]
+
+
+class TrainingLoop:
+    """Drives one SB3 model's training, one vectorized environment step per :meth:`step`."""
+
+    def __init__(self, model: BaseAlgorithm, schedule_timesteps: int) -> None:
+        self.model = model
+        self.schedule_timesteps = schedule_timesteps
+        self._prepare_model()
+
+    def _prepare_model(self) -> None:
+        """What ``model._setup_learn`` does, minus resetting the env and logging to files."""
+        model = self.model
+        model.set_logger(Logger(folder=None, output_formats=[]))
+        model.start_time = time.time_ns()
+        model.ep_info_buffer = deque(maxlen=model._stats_window_size)
+        model.ep_success_buffer = deque(maxlen=model._stats_window_size)
+        model._total_timesteps = self.schedule_timesteps
+        model._num_timesteps_at_start = 0
+
+    def start_fresh(self) -> None:
+        """First reset of a new run (seeded by SB3's ``env.seed`` at construction)."""
+        model = self.model
+        if model.action_noise is not None:
+            model.action_noise.reset()
+        model._last_obs = model.env.reset()
+        model._last_episode_starts = np.ones((model.env.num_envs,), dtype=bool)
+        if model._vec_normalize_env is not None:
+            model._last_original_obs = model._vec_normalize_env.get_original_obs()
+
+    def update_progress(self) -> None:
+        """SB3's progress-remaining over the configured horizon, floored at 0."""
+        done = float(self.model.num_timesteps) / float(self.schedule_timesteps)
+        self.model._current_progress_remaining = max(0.0, 1.0 - done)
+
+    def step(self) -> StepResult:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class OnPolicyLoop(TrainingLoop):
+    """A2C and PPO: fill the rollout buffer step by step; train when it is full."""
+
+    model: OnPolicyAlgorithm
+
+    def __init__(self, model: OnPolicyAlgorithm, schedule_timesteps: int) -> None:
+        super().__init__(model, schedule_timesteps)
+        self.iteration = 0
+
+    def _start_rollout(self) -> None:
+        model = self.model
+        model.policy.set_training_mode(False)
+        model.rollout_buffer.reset()
+        if model.use_sde:
+            model.policy.reset_noise(model.env.num_envs)
+
+    def step(self) -> StepResult:
+        model, buffer, env = self.model, self.model.rollout_buffer, self.model.env
+        n_steps = buffer.pos
+        if n_steps == 0:
+            self._start_rollout()
+        if model.use_sde and model.sde_sample_freq > 0 and n_steps % model.sde_sample_freq == 0:
+            model.policy.reset_noise(env.num_envs)
+
+        with torch.no_grad():
+            obs_tensor = obs_as_tensor(model._last_obs, model.device)
+            actions, values, log_probs = model.policy(obs_tensor)
+        actions = actions.cpu().numpy()
+        clipped_actions = actions
+        if isinstance(model.action_space, spaces.Box):
+            if model.policy.squash_output:
+                clipped_actions = model.policy.unscale_action(clipped_actions)
+            else:
+                clipped_actions = np.clip(actions, model.action_space.low, model.action_space.high)
+
+        new_obs, rewards, dones, infos = env.step(clipped_actions)
+        model.num_timesteps += env.num_envs
+        model._update_info_buffer(infos, dones)
+
+        if isinstance(model.action_space, spaces.Discrete):
+            actions = actions.reshape(-1, 1)
+        # Bootstrap truncated episodes with the value of their last observation (SB3 #633).
+        for idx, done in enumerate(dones):
+            if done and infos[idx].get("terminal_observation") is not None and infos[idx].get("TimeLimit.truncated", False):
+                terminal_obs = model.policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
+                with torch.no_grad():
+                    terminal_value = model.policy.predict_values(terminal_obs)[0]
+                rewards[idx] += model.gamma * terminal_value
+
+        buffer.add(model._last_obs, actions, rewards, model._last_episode_starts, values, log_probs)
+        model._last_obs = new_obs
+        model._last_episode_starts = dones
+
+        if buffer.full:
+            with torch.no_grad():
+                last_values = model.policy.predict_values(obs_as_tensor(new_obs, model.device))
+            buffer.compute_returns_and_advantage(last_values=last_values, dones=dones)
+            self.iteration += 1
+            self.update_progress()
+            model.train()
+            buffer.reset()
+        return StepResult(dones=dones, infos=infos)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"family": "on_policy", "iteration": self.iteration}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.iteration = int(state["iteration"])
+        # Mid-rollout the policy collects in eval mode, as SB3 set it at the rollout's start.
+        self.model.policy.set_training_mode(False)
+
+
+class OffPolicyLoop(TrainingLoop):
+    """SAC, TD3, DDPG, DQN: collect ``train_freq`` steps (or episodes), then train."""
+
+    model: OffPolicyAlgorithm
+
+    def __init__(self, model: OffPolicyAlgorithm, schedule_timesteps: int) -> None:
+        super().__init__(model, schedule_timesteps)
+        # Position inside the current collection chunk (SB3's collect_rollouts locals).
+        self.chunk_steps = 0
+        self.chunk_episodes = 0
+
+    def _start_chunk(self) -> None:
+        model = self.model
+        model.policy.set_training_mode(False)
+        if model.use_sde:
+            model.actor.reset_noise(model.env.num_envs)
+
+    def step(self) -> StepResult:
+        model, env = self.model, self.model.env
+        if self.chunk_steps == 0 and self.chunk_episodes == 0:
+            self._start_chunk()
+        if model.use_sde and model.sde_sample_freq > 0 and self.chunk_steps % model.sde_sample_freq == 0:
+            model.actor.reset_noise(env.num_envs)
+
+        actions, buffer_actions = model._sample_action(model.learning_starts, model.action_noise, env.num_envs)
+        new_obs, rewards, dones, infos = env.step(actions)
+        model.num_timesteps += env.num_envs
+        self.chunk_steps += 1
+
+        model._update_info_buffer(infos, dones)
+        model._store_transition(model.replay_buffer, buffer_actions, new_obs, rewards, dones, infos)
+        self.update_progress()
+        model._on_step()
+        for idx, done in enumerate(dones):
+            if done:
+                self.chunk_episodes += 1
+                model._episode_num += 1
+                if model.action_noise is not None:
+                    model.action_noise.reset(**({"indices": [idx]} if env.num_envs > 1 else {}))
+
+        if not should_collect_more_steps(model.train_freq, self.chunk_steps, self.chunk_episodes):
+            collected = self.chunk_steps * env.num_envs
+            self.chunk_steps = self.chunk_episodes = 0
+            if model.num_timesteps > 0 and model.num_timesteps > model.learning_starts:
+                gradient_steps = model.gradient_steps if model.gradient_steps >= 0 else collected
+                if gradient_steps > 0:
+                    model.train(batch_size=model.batch_size, gradient_steps=gradient_steps)
+        return StepResult(dones=dones, infos=infos)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"family": "off_policy", "chunk_steps": self.chunk_steps, "chunk_episodes": self.chunk_episodes}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.chunk_steps = int(state["chunk_steps"])
+        self.chunk_episodes = int(state["chunk_episodes"])
+        self.model.policy.set_training_mode(False)
+
+
+def make_loop(model: BaseAlgorithm, schedule_timesteps: int) -> TrainingLoop:
+    if isinstance(model, OffPolicyAlgorithm):
+        return OffPolicyLoop(model, schedule_timesteps)
+    if isinstance(model, OnPolicyAlgorithm):
+        return OnPolicyLoop(model, schedule_timesteps)
+    raise TypeError(f"unsupported algorithm family: {type(model).__name__}")

@@ -1,0 +1,199 @@
+"""The six supported algorithms, their hyperparameter checks and model construction.
+
+Hyperparameters are SB3 constructor keyword arguments. Each value is validated against the
+constructor's type hints (pydantic), so ``learning_rate: fast`` is refused up front with the
+field path, and YAML lists become the tuples SB3 expects (``train_freq: [1, episode]``).
+Class-valued options are named, never evaluated: ``activation_fn: Tanh``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import typing
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.noise import ActionNoise, NormalActionNoise, OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
+
+from atheria_cli.config import ExperimentConfig
+from atheria_cli.errors import ConfigError
+
+ALGORITHM_CLASSES: dict[str, type[BaseAlgorithm]] = {
+    "A2C": A2C,
+    "PPO": PPO,
+    "SAC": SAC,
+    "TD3": TD3,
+    "DDPG": DDPG,
+    "DQN": DQN,
+}
+# Set by atheria from the config's own fields, never through hyperparams.
+RESERVED = {
+    "policy": "the agent's 'policy' field",
+    "env": "the 'env' section",
+    "device": "the 'device' field or --device",
+    "seed": "the 'seed' field or --seed",
+    "verbose": "atheria's own output",
+    "tensorboard_log": "a future 'train' option",
+    "_init_setup_model": "atheria",
+    "replay_buffer_class": "atheria (not configurable)",
+    "rollout_buffer_class": "atheria (not configurable)",
+}
+ACTIVATIONS = ("ReLU", "Tanh", "ELU", "LeakyReLU", "SiLU", "GELU", "Sigmoid", "Softplus", "Mish", "SELU")
+OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "SGD")
+
+
+def is_off_policy(model: BaseAlgorithm) -> bool:
+    return isinstance(model, OffPolicyAlgorithm)
+
+
+def algorithm_class(algo: str) -> type[BaseAlgorithm]:
+    return ALGORITHM_CLASSES[algo]
+
+
+def validate_hyperparams(agent: str, algo: str, hyperparams: dict[str, Any], action_dim: int | None) -> dict[str, Any]:
+    """Check every hyperparameter against ``algo``'s constructor; return SB3-ready values.
+
+    Raises :class:`ConfigError` naming ``agents.<agent>.hyperparams.<key>``.
+    """
+    cls = ALGORITHM_CLASSES[algo]
+    parameters = inspect.signature(cls.__init__).parameters
+    hints = _constructor_hints(cls)
+    converted: dict[str, Any] = {}
+    for key, value in hyperparams.items():
+        where = f"agents.{agent}.hyperparams.{key}"
+        if key in RESERVED:
+            raise ConfigError(f"{where}: set by {RESERVED[key]}, not a hyperparameter")
+        if key not in parameters or key == "self":
+            accepted = sorted(name for name in parameters if name not in RESERVED and name != "self")
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(f"{where}: {algo} does not accept {key!r} ({hint}accepted: {', '.join(accepted)})")
+        if key == "policy_kwargs":
+            converted[key] = _policy_kwargs(where, value)
+        elif key == "action_noise":
+            converted[key] = _action_noise(where, value, action_dim)
+        else:
+            converted[key] = _validated(where, hints.get(key), value)
+    return converted
+
+
+def build_model(
+    config: ExperimentConfig, agent: str, env: VecEnv, device: str, seed: int | None
+) -> BaseAlgorithm:
+    """Construct the SB3 model of ``agent`` on ``env``; SB3 seeds every generator from ``seed``."""
+    algo = config.algo_of(agent)
+    cls = ALGORITHM_CLASSES[algo]
+    _check_action_space(agent, algo, cls, env.action_space)
+    action_dim = int(np.prod(env.action_space.shape)) if isinstance(env.action_space, spaces.Box) else None
+    kwargs = validate_hyperparams(agent, algo, config.agents[agent].hyperparams, action_dim)
+    try:
+        return cls(config.agents[agent].policy, env, device=device, seed=seed, verbose=0, **kwargs)
+    except (TypeError, ValueError, AssertionError, KeyError) as exc:
+        raise ConfigError(f"agents.{agent}: {algo} rejected its settings: {type(exc).__name__}: {exc}") from None
+
+
+def resolved_hyperparams(model: BaseAlgorithm, given: dict[str, Any]) -> dict[str, Any]:
+    """Every constructor argument with the value in force (given, else SB3's default), as JSON."""
+    parameters = inspect.signature(type(model).__init__).parameters
+    resolved: dict[str, Any] = {}
+    for name, parameter in parameters.items():
+        if name in RESERVED or name == "self" or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
+            continue
+        value = given[name] if name in given else parameter.default
+        resolved[name] = _jsonable(value)
+    return resolved
+
+
+def _check_action_space(agent: str, algo: str, cls: type[BaseAlgorithm], action_space: spaces.Space) -> None:
+    supported = getattr(cls, "supported_action_spaces", None) or ()
+    if supported and not isinstance(action_space, supported):
+        names = " or ".join(space.__name__ for space in supported)
+        raise ConfigError(f"agents.{agent}: {algo} needs a {names} action space, but the environment has {action_space}")
+
+
+def _constructor_hints(cls: type[BaseAlgorithm]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls.__init__)
+    except Exception:  # an unresolvable annotation: validate nothing rather than guess
+        return {}
+
+
+def _validated(where: str, hint: Any, value: Any) -> Any:
+    if hint is None:
+        return value
+    try:
+        adapter = TypeAdapter(hint, config=ConfigDict(arbitrary_types_allowed=True))
+    except Exception:
+        return value
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        return_msg = first["msg"]
+        raise ConfigError(f"{where}: {return_msg} (got {value!r})") from None
+
+
+def _named_class(where: str, name: Any, module: Any, allowed: tuple[str, ...]) -> type:
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}: give a name, one of {', '.join(allowed)}")
+    short = name.rsplit(".", 1)[-1]
+    match = {option.lower(): option for option in allowed}.get(short.lower())
+    if match is None:
+        raise ConfigError(f"{where}: unknown {name!r} (one of {', '.join(allowed)})")
+    return getattr(module, match)
+
+
+def _policy_kwargs(where: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: must be a mapping (got {value!r})")
+    kwargs = dict(value)
+    if "activation_fn" in kwargs:
+        kwargs["activation_fn"] = _named_class(f"{where}.activation_fn", kwargs["activation_fn"], torch.nn, ACTIVATIONS)
+    if "optimizer_class" in kwargs:
+        kwargs["optimizer_class"] = _named_class(f"{where}.optimizer_class", kwargs["optimizer_class"], torch.optim, OPTIMIZERS)
+    for key in ("features_extractor_class", "features_extractor_kwargs"):
+        if key in kwargs:
+            raise ConfigError(f"{where}.{key}: custom feature extractors are not configurable from YAML")
+    return kwargs
+
+
+def _action_noise(where: str, value: Any, action_dim: int | None) -> ActionNoise | None:
+    """``action_noise: {type: normal | ornstein_uhlenbeck, sigma: 0.1}`` for Box actions."""
+    if value is None:
+        return None
+    if action_dim is None:
+        raise ConfigError(f"{where}: action noise needs a Box action space")
+    if not isinstance(value, dict) or set(value) - {"type", "sigma", "theta"} or "type" not in value:
+        raise ConfigError(f"{where}: expected {{type: normal|ornstein_uhlenbeck, sigma: FLOAT}} (got {value!r})")
+    sigma = _validated(f"{where}.sigma", float, value.get("sigma", 0.1))
+    mean, scale = np.zeros(action_dim), sigma * np.ones(action_dim)
+    if value["type"] == "normal":
+        return NormalActionNoise(mean=mean, sigma=scale)
+    if value["type"] == "ornstein_uhlenbeck":
+        theta = _validated(f"{where}.theta", float, value.get("theta", 0.15))
+        return OrnsteinUhlenbeckActionNoise(mean=mean, sigma=scale, theta=theta)
+    raise ConfigError(f"{where}.type: unknown noise {value['type']!r} (normal or ornstein_uhlenbeck)")
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, type):
+        return f"{value.__module__}.{value.__qualname__}"
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    return repr(value)

@@ -1,0 +1,33 @@
+"""``atheria train``: parse, call the training core, render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from atheria_cli.cli.app import app
+from atheria_cli.cli.render import ProgressObserver, render_summary
+from atheria_cli.config import load_config, resolve_config_path
+
+
+@app.command()
+def train(
+    config: Path | None = typer.Option(None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."),
+    episodes: int | None = typer.Option(None, "--episodes", "-n", min=1, help="Episodes to add per agent (default: train.episodes)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue each agent from its latest checkpoint."),
+    fresh: bool = typer.Option(False, "--fresh", help="Move existing runs aside (renamed with a timestamp) and start over."),
+    agent: list[str] | None = typer.Option(None, "--agent", "-a", help="Train only this agent (repeatable)."),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (overrides the config)."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="Seed of a new run (overrides the config)."),
+    checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are written (overrides the config)."),
+) -> None:
+    """Train every agent of the experiment for N more complete episodes."""
+    # Torch and SB3 load only once the command is known to be `train`.
+    from atheria_cli.training import plan_training, run_training
+
+    overrides = {"device": device, "seed": seed, "checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
+    experiment = load_config(resolve_config_path(config), overrides)
+    plan = plan_training(experiment, agents=agent or (), episodes=episodes, resume=resume, fresh=fresh)
+    results = run_training(plan, ProgressObserver())
+    render_summary(plan, results)

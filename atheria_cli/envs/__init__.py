@@ -1,0 +1,1 @@
+"""Environment construction, seeding and the state needed to resume an environment."""

@@ -1,0 +1,147 @@
+"""Capture and restore the training environment at a checkpoint.
+
+A checkpoint is taken between two vectorized steps. An environment whose episode just ended
+has been reset inside that step: resume replays that reset (same seed or generator state) and
+continues exactly. An environment in the middle of an episode (only possible with
+``n_envs > 1``) cannot be serialized in general: resume starts a new episode for it, and its
+unfinished episode is neither counted nor recorded (its transitions stay in an off-policy
+replay buffer; an on-policy partial rollout treats it as ended there).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.running_mean_std import RunningMeanStd
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+from atheria_cli.agents.tensors import to_arrays, to_tensors
+from atheria_cli.envs.factory import base_vec_env, vec_normalize_of
+from atheria_cli.envs.recorder import ResetRecorder
+
+
+@dataclass
+class EnvRestoreReport:
+    """What resuming did to each environment."""
+
+    restarted: list[int] = field(default_factory=list)  # mid-episode envs that start a new episode
+    not_reproducible: list[int] = field(default_factory=list)  # replayed reset gave another observation
+
+
+def capture_env(model: BaseAlgorithm) -> dict[str, Any]:
+    vec_env = model.get_env()
+    recorders = _recorders(vec_env)
+    return {
+        "resets": [copy.deepcopy(recorder.last_reset) for recorder in recorders],
+        "action_space_rng": copy.deepcopy(model.action_space.np_random.bit_generator.state),
+        "vec_normalize": _capture_vec_normalize(vec_normalize_of(vec_env)),
+    }
+
+
+def restore_env(model: BaseAlgorithm, state: dict[str, Any]) -> EnvRestoreReport:
+    """Bring the freshly built env of ``model`` to the checkpoint's moment.
+
+    Call after the model state is restored (it reads ``_last_obs`` and the episode-start flags).
+    """
+    vec_env = model.get_env()
+    inner = base_vec_env(vec_env)
+    normalizer = vec_normalize_of(vec_env)
+    report = EnvRestoreReport()
+    raw_last = model._last_original_obs if normalizer is not None else model._last_obs
+    for index, (recorder, record) in enumerate(zip(_recorders(vec_env), state["resets"])):
+        obs, info = recorder.replay_reset(record)
+        inner.reset_infos[index] = info
+        if model._last_episode_starts[index]:
+            if not _same_obs(obs, raw_last, index):
+                report.not_reproducible.append(index)
+        else:
+            report.restarted.append(index)
+            _set_row(raw_last, index, obs)
+            model._last_episode_starts[index] = True
+    model.action_space.np_random.bit_generator.state = copy.deepcopy(state["action_space_rng"])
+    if normalizer is not None:
+        _restore_vec_normalize(normalizer, state["vec_normalize"])
+        if report.restarted:
+            for index in report.restarted:
+                normalizer.returns[index] = 0.0
+            model._last_original_obs = raw_last
+            model._last_obs = normalizer.normalize_obs(raw_last)
+            normalizer.old_obs = raw_last
+    return report
+
+
+def _recorders(vec_env: VecEnv) -> list[ResetRecorder]:
+    recorders = base_vec_env(vec_env).envs
+    assert all(isinstance(env, ResetRecorder) for env in recorders), "env was not built by atheria's factory"
+    return recorders  # type: ignore[return-value]
+
+
+def _same_obs(obs: Any, stacked: Any, index: int) -> bool:
+    if isinstance(obs, dict):
+        return all(np.array_equal(np.asarray(obs[key]), stacked[key][index]) for key in obs)
+    return np.array_equal(np.asarray(obs), stacked[index])
+
+
+def _set_row(stacked: Any, index: int, obs: Any) -> None:
+    if isinstance(stacked, dict):
+        for key in stacked:
+            stacked[key][index] = obs[key]
+    else:
+        stacked[index] = obs
+
+
+def _rms_state(rms: Any) -> Any:
+    if isinstance(rms, dict):
+        return {key: _rms_state(value) for key, value in rms.items()}
+    return {"mean": to_tensors(np.asarray(rms.mean)), "var": to_tensors(np.asarray(rms.var)), "count": float(rms.count)}
+
+
+def _load_rms(rms: Any, state: Any) -> None:
+    if isinstance(rms, dict):
+        for key, value in rms.items():
+            _load_rms(value, state[key])
+        return
+    assert isinstance(rms, RunningMeanStd)
+    rms.mean = to_arrays(state["mean"])
+    rms.var = to_arrays(state["var"])
+    rms.count = state["count"]
+
+
+def _capture_vec_normalize(normalizer: VecNormalize | None) -> dict[str, Any] | None:
+    if normalizer is None:
+        return None
+    return {
+        "obs_rms": _rms_state(normalizer.obs_rms) if normalizer.norm_obs else None,
+        "ret_rms": _rms_state(normalizer.ret_rms),
+        "returns": to_tensors(np.asarray(normalizer.returns)),
+        "old_obs": to_tensors(normalizer.old_obs),
+        "old_reward": to_tensors(np.asarray(normalizer.old_reward)),
+    }
+
+
+def _restore_vec_normalize(normalizer: VecNormalize, state: dict[str, Any] | None) -> None:
+    if state is None:
+        return
+    if state["obs_rms"] is not None:
+        _load_rms(normalizer.obs_rms, state["obs_rms"])
+    _load_rms(normalizer.ret_rms, state["ret_rms"])
+    normalizer.returns = to_arrays(state["returns"])
+    normalizer.old_obs = to_arrays(state["old_obs"])
+    normalizer.old_reward = to_arrays(state["old_reward"])
+
+
+def load_normalizer_statistics(vec_env: VecEnv, state: dict[str, Any]) -> None:
+    """Only the running statistics, frozen: for inference and export."""
+    normalizer = vec_normalize_of(vec_env)
+    saved = state.get("vec_normalize")
+    if normalizer is None or saved is None:
+        return
+    if saved["obs_rms"] is not None:
+        _load_rms(normalizer.obs_rms, saved["obs_rms"])
+    _load_rms(normalizer.ret_rms, saved["ret_rms"])
+    normalizer.training = False
+    normalizer.norm_reward = False

@@ -1,0 +1,55 @@
+"""Domain errors. Only the CLI layer turns them into messages and exit codes."""
+
+from __future__ import annotations
+
+
+class AtheriaError(Exception):
+    """Base of every error atheria reports to its user (exit code 1 unless overridden)."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(AtheriaError):
+    """The user's input (command line, config, existing files) cannot be used; nothing was written."""
+
+    exit_code = 2
+
+
+class ConfigError(InputError):
+    """The experiment config is missing, unreadable or invalid."""
+
+
+class UsageError(InputError):
+    """Command-line options that cannot be combined or that name things that do not exist."""
+
+
+class RunExistsError(InputError):
+    """Training would overwrite an existing run."""
+
+
+class DeviceError(InputError):
+    """The requested torch device is not available."""
+
+
+class DamagedFileError(InputError):
+    """A file of a run cannot be read or does not match its schema."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class MetricError(InputError):
+    """A configured metric is missing from the environment's final info dict."""
+
+
+class CheckpointError(AtheriaError):
+    """A checkpoint cannot be loaded or restored."""

@@ -1,0 +1,188 @@
+"""On-disk JSON formats of a run: ``history.json``, ``metadata.json`` and ``config.json``.
+
+Each document carries ``schema_version``. Readers accept every version up to the current one
+(migrating older ones) and refuse newer ones with a clear message. Torch-free.
+
+history.json (schema 1)::
+
+    {"schema_version": 1, "agent": "PPO", "total_episodes": 10,
+     "trainings": [{"session_timestamp", "start_episode", "end_episode", "episodes_count",
+                    "device", "duration_seconds", "start_timesteps", "end_timesteps",
+                    "resumed_from", "atheria_version"}],
+     "episodes": [{"episode", "timesteps", "reward", "length", "seconds", "metrics": {name: value}}]}
+
+metadata.json (schema 1): agent, algo, policy, env_id, experiment, last_episode, total_timesteps,
+device, hyperparams (resolved, with SB3's defaults), versions, created, updated and
+``checkpoints: [{file, episode, timesteps, size, sha256, created}]``. It is written last: a
+checkpoint exists for atheria only once its entry is here.
+
+config.json (schema 1): ``{"schema_version": 1, "config": <the resolved experiment config>}``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from atheria_cli.atomic import atomic_write_json
+from atheria_cli.errors import DamagedFileError
+
+HISTORY_SCHEMA_VERSION = 1
+METADATA_SCHEMA_VERSION = 1
+RUN_CONFIG_SCHEMA_VERSION = 1
+
+
+class _Document(BaseModel):
+    # Unknown keys are kept: a file touched by hand or by a newer minor version stays readable.
+    model_config = ConfigDict(extra="allow")
+
+
+class EpisodeRecord(_Document):
+    episode: int = Field(ge=1)
+    timesteps: int = Field(ge=0)
+    reward: float | None
+    length: int = Field(ge=0)
+    seconds: float = Field(ge=0)
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+
+
+class SessionRecord(_Document):
+    session_timestamp: str
+    start_episode: int = Field(ge=1)
+    end_episode: int = Field(ge=0)
+    episodes_count: int = Field(ge=0)
+    device: str
+    duration_seconds: float = Field(ge=0)
+    start_timesteps: int = Field(default=0, ge=0)
+    end_timesteps: int = Field(default=0, ge=0)
+    resumed_from: str | None = None
+    atheria_version: str | None = None
+
+
+class History(_Document):
+    schema_version: int = HISTORY_SCHEMA_VERSION
+    agent: str
+    total_episodes: int = Field(default=0, ge=0)
+    trainings: list[SessionRecord] = Field(default_factory=list)
+    episodes: list[EpisodeRecord] = Field(default_factory=list)
+
+
+class CheckpointEntry(_Document):
+    file: str
+    episode: int = Field(ge=1)
+    timesteps: int = Field(ge=0)
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    created: str
+
+
+class Metadata(_Document):
+    schema_version: int = METADATA_SCHEMA_VERSION
+    agent: str
+    algo: str
+    policy: str
+    env_id: str
+    experiment: str
+    last_episode: int = Field(ge=0)
+    total_timesteps: int = Field(ge=0)
+    device: str
+    hyperparams: dict[str, Any]
+    versions: dict[str, str]
+    created: str
+    updated: str
+    checkpoints: list[CheckpointEntry] = Field(default_factory=list)
+
+    @property
+    def latest(self) -> CheckpointEntry | None:
+        return max(self.checkpoints, key=lambda entry: entry.episode, default=None)
+
+
+class RunConfig(_Document):
+    schema_version: int = RUN_CONFIG_SCHEMA_VERSION
+    config: dict[str, Any]
+
+
+Doc = TypeVar("Doc", bound=_Document)
+
+
+def read_document(path: Path, model: type[Doc], current_version: int) -> Doc:
+    """Read and validate a JSON document; a damaged one raises :class:`DamagedFileError`."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DamagedFileError(path, "file is missing") from None
+    except UnicodeDecodeError:
+        raise DamagedFileError(path, "not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise DamagedFileError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except OSError as exc:
+        raise DamagedFileError(path, f"cannot be read: {exc.strerror}") from None
+    if not isinstance(raw, dict):
+        raise DamagedFileError(path, f"expected a JSON object, found {type(raw).__name__}")
+    version = raw.get("schema_version")
+    if not isinstance(version, int) or version < 1:
+        raise DamagedFileError(path, f"missing or invalid schema_version: {version!r}")
+    if version > current_version:
+        raise DamagedFileError(
+            path, f"schema_version {version} is newer than this atheria supports ({current_version}); upgrade atheria"
+        )
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise DamagedFileError(path, f"{where}: {first['msg']}") from None
+
+
+def write_document(path: Path, document: _Document) -> None:
+    atomic_write_json(path, document.model_dump(mode="json"))
+
+
+def read_history(path: Path) -> History:
+    return read_document(path, History, HISTORY_SCHEMA_VERSION)
+
+
+def read_metadata(path: Path) -> Metadata:
+    return read_document(path, Metadata, METADATA_SCHEMA_VERSION)
+
+
+def read_run_config(path: Path) -> RunConfig:
+    return read_document(path, RunConfig, RUN_CONFIG_SCHEMA_VERSION)
+
+
+# --- episode_XXXX.pt -------------------------------------------------------------------------
+# A torch zip file holding one dict, loadable with ``torch.load(..., weights_only=True)``:
+#
+#   format: "atheria-checkpoint", schema_version: 1, atheria_version, created,
+#   agent, algo, episode, num_timesteps,
+#   run_config: JSON text of the resolved experiment config (for load_agent),
+#   versions: {python, torch, stable_baselines3, gymnasium, numpy},
+#   model:  {state_dicts, variables, counters, last_obs, last_episode_starts, last_original_obs,
+#            ep_info_buffer, ep_success_buffer, sde_noise, action_noise}
+#   loop:   on-policy {family, iteration} | off-policy {family, chunk_steps, chunk_episodes}
+#   buffer: {kind: replay|rollout, pos, full, rows, arrays: {name: tensor[:rows]}}
+#   env:    {resets: [{seed, options, rng}], action_space_rng, vec_normalize}
+#   rng:    {python, numpy, torch, cuda}
+CHECKPOINT_FORMAT = "atheria-checkpoint"
+CHECKPOINT_SCHEMA_VERSION = 1
+CHECKPOINT_SECTIONS = ("model", "loop", "buffer", "env", "rng")
+CHECKPOINT_FIELDS = ("agent", "algo", "episode", "num_timesteps", "run_config")
+
+
+def check_checkpoint_header(payload: object, path: object) -> None:
+    """Refuse anything that is not an atheria checkpoint this version can read."""
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise DamagedFileError(path, "not an atheria checkpoint")
+    version = payload.get("schema_version")
+    if not isinstance(version, int) or version < 1:
+        raise DamagedFileError(path, f"missing or invalid schema_version: {version!r}")
+    if version > CHECKPOINT_SCHEMA_VERSION:
+        raise DamagedFileError(
+            path, f"checkpoint schema_version {version} is newer than this atheria supports ({CHECKPOINT_SCHEMA_VERSION})"
+        )
+    missing = [key for key in (*CHECKPOINT_FIELDS, *CHECKPOINT_SECTIONS) if key not in payload]
+    if missing:
+        raise DamagedFileError(path, f"checkpoint lacks {', '.join(missing)}")

@@ -1,0 +1,71 @@
+"""Every file and folder name of a run, in one place.
+
+::
+
+    <checkpoints_dir>/<experiment>/<AGENT>/
+        episode_0001.pt ...   full training state after that episode (zero-padded to 4, wider past 9999)
+        history.json          sessions and per-episode records
+        metadata.json         the commit record: what is in the folder, with sizes and sha256
+        config.json           the resolved config of the run, for comparison on resume
+    <checkpoints_dir>/<experiment>/<AGENT>.old-<UTC timestamp>/   a run moved aside by --fresh
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+HISTORY_FILE = "history.json"
+METADATA_FILE = "metadata.json"
+CONFIG_FILE = "config.json"
+CHECKPOINT_PATTERN = re.compile(r"^episode_(\d{4,})\.pt$")
+
+
+def checkpoint_name(episode: int) -> str:
+    """``episode_0007.pt``; numbers past 9999 simply grow wider."""
+    if episode < 1:
+        raise ValueError(f"episode numbers start at 1, got {episode}")
+    return f"episode_{episode:04d}.pt"
+
+
+def episode_of(file_name: str) -> int | None:
+    match = CHECKPOINT_PATTERN.match(file_name)
+    return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class AgentLayout:
+    """Paths of one agent's run folder."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, run_dir: Path, agent: str) -> AgentLayout:
+        return cls(Path(run_dir) / agent)
+
+    @property
+    def history(self) -> Path:
+        return self.root / HISTORY_FILE
+
+    @property
+    def metadata(self) -> Path:
+        return self.root / METADATA_FILE
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    def checkpoint(self, episode: int) -> Path:
+        return self.root / checkpoint_name(episode)
+
+    def aside(self, when: datetime | None = None) -> Path:
+        """A free sibling name for moving this run aside: ``<AGENT>.old-20261123T050102Z``."""
+        stamp = (when or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+        candidate = self.root.with_name(f"{self.root.name}.old-{stamp}")
+        counter = 2
+        while candidate.exists():
+            candidate = self.root.with_name(f"{self.root.name}.old-{stamp}-{counter}")
+            counter += 1
+        return candidate

@@ -1,0 +1,104 @@
+"""The checkpoint store of one agent: what is committed, and committing a new checkpoint.
+
+Commit order (a crash at any point leaves the previous commit intact):
+checkpoint file, then history.json, then metadata.json, which is the commit record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+
+from atheria_cli.atomic import atomic_write_bytes, fsync_dir
+from atheria_cli.formats import (
+    CheckpointEntry,
+    History,
+    Metadata,
+    RunConfig,
+    read_history,
+    read_metadata,
+    read_run_config,
+    write_document,
+)
+from atheria_cli.layout import AgentLayout
+
+
+class RunState(Enum):
+    EMPTY = "empty"  # no folder, or an empty one
+    COMMITTED = "committed"  # metadata.json lists at least one checkpoint
+    UNCOMMITTED = "uncommitted"  # files, but no committed checkpoint
+
+
+@dataclass
+class AgentStore:
+    layout: AgentLayout
+
+    def state(self) -> RunState:
+        root = self.layout.root
+        if not root.exists() or not any(root.iterdir()):
+            return RunState.EMPTY
+        if self.layout.metadata.exists() and self.metadata().latest is not None:
+            return RunState.COMMITTED
+        return RunState.UNCOMMITTED
+
+    def metadata(self) -> Metadata:
+        return read_metadata(self.layout.metadata)
+
+    def history(self) -> History:
+        return read_history(self.layout.history)
+
+    def run_config(self) -> RunConfig | None:
+        return read_run_config(self.layout.config) if self.layout.config.exists() else None
+
+    def commit(
+        self,
+        *,
+        checkpoint_bytes: bytes,
+        entry_episode: int,
+        timesteps: int,
+        history: History,
+        metadata: Metadata,
+        run_config: RunConfig | None,
+    ) -> CheckpointEntry:
+        """Write a checkpoint and commit it; returns the entry now in ``metadata.checkpoints``."""
+        path = self.layout.checkpoint(entry_episode)
+        atomic_write_bytes(path, checkpoint_bytes)
+        if run_config is not None and not self.layout.config.exists():
+            write_document(self.layout.config, run_config)
+        write_document(self.layout.history, history)
+        entry = CheckpointEntry(
+            file=path.name,
+            episode=entry_episode,
+            timesteps=timesteps,
+            size=len(checkpoint_bytes),
+            sha256=hashlib.sha256(checkpoint_bytes).hexdigest(),
+            created=now_iso(),
+        )
+        metadata.checkpoints = [old for old in metadata.checkpoints if old.file != entry.file] + [entry]
+        metadata.updated = entry.created
+        write_document(self.layout.metadata, metadata)  # last: this is the commit
+        return entry
+
+    def move_aside(self) -> Path:
+        """``--fresh``: rename the run folder with a timestamp; nothing is deleted."""
+        target = self.layout.aside()
+        os.rename(self.layout.root, target)
+        fsync_dir(target.parent)
+        return target
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def now_iso() -> str:
+    """Local time with its UTC offset, to the second (the seed's ``session_timestamp`` style)."""
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
