@@ -19,6 +19,7 @@ from gymnasium import spaces
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise, NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
@@ -120,10 +121,9 @@ def _check_action_space(agent: str, algo: str, cls: type[BaseAlgorithm], action_
 
 
 def _constructor_hints(cls: type[BaseAlgorithm]) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(cls.__init__)
-    except Exception:  # an unresolvable annotation: validate nothing rather than guess
-        return {}
+    # SB3 imports these two only for type checking; its annotations still name them.
+    names = {"VecEnv": VecEnv, "BaseCallback": BaseCallback}
+    return typing.get_type_hints(cls.__init__, localns=names)
 
 
 def _validated(where: str, hint: Any, value: Any) -> Any:

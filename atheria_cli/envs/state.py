@@ -51,7 +51,9 @@ def restore_env(model: BaseAlgorithm, state: dict[str, Any]) -> EnvRestoreReport
     inner = base_vec_env(vec_env)
     normalizer = vec_normalize_of(vec_env)
     report = EnvRestoreReport()
-    raw_last = model._last_original_obs if normalizer is not None else model._last_obs
+    # The raw (unnormalized) last observation: VecNormalize keeps it for every algorithm,
+    # while SB3 tracks ``_last_original_obs`` for off-policy ones only.
+    raw_last = to_arrays(state["vec_normalize"]["old_obs"]) if normalizer is not None else model._last_obs
     for index, (recorder, record) in enumerate(zip(_recorders(vec_env), state["resets"])):
         obs, info = recorder.replay_reset(record)
         inner.reset_infos[index] = info
@@ -62,15 +64,17 @@ def restore_env(model: BaseAlgorithm, state: dict[str, Any]) -> EnvRestoreReport
             report.restarted.append(index)
             _set_row(raw_last, index, obs)
             model._last_episode_starts[index] = True
+    inner._reset_seeds()
+    inner._reset_options()
     model.action_space.np_random.bit_generator.state = copy.deepcopy(state["action_space_rng"])
     if normalizer is not None:
         _restore_vec_normalize(normalizer, state["vec_normalize"])
         if report.restarted:
-            for index in report.restarted:
-                normalizer.returns[index] = 0.0
-            model._last_original_obs = raw_last
-            model._last_obs = normalizer.normalize_obs(raw_last)
+            normalizer.returns[report.restarted] = 0.0
             normalizer.old_obs = raw_last
+            model._last_obs = normalizer.normalize_obs(raw_last)
+            if model._last_original_obs is not None:
+                model._last_original_obs = raw_last
     return report
 
 

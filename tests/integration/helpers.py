@@ -1,0 +1,73 @@
+"""Run the training core directly and read back what it wrote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from atheria_cli.config import ExperimentConfig
+from atheria_cli.formats import CheckpointEntry, EpisodeRecord, read_history, read_metadata
+from atheria_cli.training import plan_training, run_training
+
+
+class RecordingObserver:
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+        self.episodes: list[tuple[str, EpisodeRecord]] = []
+
+    def agent_started(self, agent: str, first_episode: int, episodes: int, resumed_from: str | None) -> None:
+        pass
+
+    def episode_finished(self, agent: str, record: EpisodeRecord) -> None:
+        self.episodes.append((agent, record))
+
+    def checkpoint_committed(self, agent: str, entry: CheckpointEntry) -> None:
+        pass
+
+    def agent_finished(self, agent: str) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+def train(config: dict[str, Any], root: Path, episodes: int, resume: bool = False, **kwargs: Any) -> RecordingObserver:
+    experiment = ExperimentConfig.model_validate({**config, "checkpoints_dir": str(root)})
+    observer = RecordingObserver()
+    run_training(plan_training(experiment, episodes=episodes, resume=resume, **kwargs), observer)
+    return observer
+
+
+def agent_dir(root: Path, agent: str, experiment: str = "test") -> Path:
+    return root / experiment / agent
+
+
+def last_payload(root: Path, agent: str) -> dict[str, Any]:
+    folder = agent_dir(root, agent)
+    entry = read_metadata(folder / "metadata.json").latest
+    assert entry is not None
+    return torch.load(folder / entry.file, map_location="cpu", weights_only=True)
+
+
+def rewards(root: Path, agent: str) -> list[float | None]:
+    return [record.reward for record in read_history(agent_dir(root, agent) / "history.json").episodes]
+
+
+def assert_same_tree(left: Any, right: Any, where: str = "") -> None:
+    """Exact equality of nested checkpoint state: tensors with torch.equal, the rest with ==."""
+    if isinstance(left, torch.Tensor):
+        assert isinstance(right, torch.Tensor), where
+        assert left.dtype == right.dtype and left.shape == right.shape, where
+        assert torch.equal(left, right), f"tensors differ at {where}"
+    elif isinstance(left, dict):
+        assert set(left) == set(right), f"keys differ at {where}: {set(left) ^ set(right)}"
+        for key in left:
+            assert_same_tree(left[key], right[key], f"{where}.{key}")
+    elif isinstance(left, (list, tuple)):
+        assert len(left) == len(right), f"lengths differ at {where}"
+        for index, (a, b) in enumerate(zip(left, right)):
+            assert_same_tree(a, b, f"{where}[{index}]")
+    else:
+        assert left == right, f"{where}: {left!r} != {right!r}"
