@@ -41,7 +41,20 @@ class TrainingLoop:
     def __init__(self, model: BaseAlgorithm, schedule_timesteps: int) -> None:
         self.model = model
         self.schedule_timesteps = schedule_timesteps
+        # Steps since each env's last reset: 0 means it sits at the start of an episode.
+        # (SB3 tracks episode starts for on-policy algorithms only.)
+        self.episode_steps = np.zeros(model.env.num_envs, dtype=np.int64)
         self._prepare_model()
+
+    def _count_steps(self, dones: np.ndarray) -> None:
+        self.episode_steps += 1
+        self.episode_steps[np.asarray(dones, dtype=bool)] = 0
+
+    def base_state_dict(self) -> dict[str, Any]:
+        return {"episode_steps": torch.from_numpy(self.episode_steps.copy())}
+
+    def load_base_state_dict(self, state: dict[str, Any]) -> None:
+        self.episode_steps = state["episode_steps"].numpy().copy()
 
     def _prepare_model(self) -> None:
         """What ``model._setup_learn`` does, minus resetting the env and logging to files."""
@@ -139,12 +152,14 @@ class OnPolicyLoop(TrainingLoop):
             self.update_progress()
             model.train()
             buffer.reset()
+        self._count_steps(dones)
         return StepResult(dones=dones, infos=infos)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"family": "on_policy", "iteration": self.iteration}
+        return {"family": "on_policy", "iteration": self.iteration, **self.base_state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.load_base_state_dict(state)
         self.iteration = int(state["iteration"])
         # Mid-rollout the policy collects in eval mode, as SB3 set it at the rollout's start.
         self.model.policy.set_training_mode(False)
@@ -197,12 +212,19 @@ class OffPolicyLoop(TrainingLoop):
                 gradient_steps = model.gradient_steps if model.gradient_steps >= 0 else collected
                 if gradient_steps > 0:
                     model.train(batch_size=model.batch_size, gradient_steps=gradient_steps)
+        self._count_steps(dones)
         return StepResult(dones=dones, infos=infos)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"family": "off_policy", "chunk_steps": self.chunk_steps, "chunk_episodes": self.chunk_episodes}
+        return {
+            "family": "off_policy",
+            "chunk_steps": self.chunk_steps,
+            "chunk_episodes": self.chunk_episodes,
+            **self.base_state_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.load_base_state_dict(state)
         self.chunk_steps = int(state["chunk_steps"])
         self.chunk_episodes = int(state["chunk_episodes"])
         self.model.policy.set_training_mode(False)

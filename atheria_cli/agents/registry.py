@@ -35,6 +35,15 @@ ALGORITHM_CLASSES: dict[str, type[BaseAlgorithm]] = {
     "DDPG": DDPG,
     "DQN": DQN,
 }
+# Action spaces each algorithm accepts (SB3 passes these to its base class at construction).
+ACTION_SPACES: dict[str, tuple[type[spaces.Space], ...]] = {
+    "A2C": (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
+    "PPO": (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
+    "SAC": (spaces.Box,),
+    "TD3": (spaces.Box,),
+    "DDPG": (spaces.Box,),
+    "DQN": (spaces.Discrete,),
+}
 # Set by atheria from the config's own fields, never through hyperparams.
 RESERVED = {
     "policy": "the agent's 'policy' field",
@@ -92,7 +101,7 @@ def build_model(
     """Construct the SB3 model of ``agent`` on ``env``; SB3 seeds every generator from ``seed``."""
     algo = config.algo_of(agent)
     cls = ALGORITHM_CLASSES[algo]
-    _check_action_space(agent, algo, cls, env.action_space)
+    _check_action_space(agent, algo, env.action_space)
     action_dim = int(np.prod(env.action_space.shape)) if isinstance(env.action_space, spaces.Box) else None
     kwargs = validate_hyperparams(agent, algo, config.agents[agent].hyperparams, action_dim)
     try:
@@ -113,9 +122,9 @@ def resolved_hyperparams(model: BaseAlgorithm, given: dict[str, Any]) -> dict[st
     return resolved
 
 
-def _check_action_space(agent: str, algo: str, cls: type[BaseAlgorithm], action_space: spaces.Space) -> None:
-    supported = getattr(cls, "supported_action_spaces", None) or ()
-    if supported and not isinstance(action_space, supported):
+def _check_action_space(agent: str, algo: str, action_space: spaces.Space) -> None:
+    supported = ACTION_SPACES[algo]
+    if not isinstance(action_space, supported):
         names = " or ".join(space.__name__ for space in supported)
         raise ConfigError(f"agents.{agent}: {algo} needs a {names} action space, but the environment has {action_space}")
 

@@ -32,6 +32,7 @@ def restore_training_state(loop: TrainingLoop, payload: dict[str, Any]) -> EnvRe
     restore_model(model, payload["model"])
     restore_buffer(model, payload["buffer"])
     loop.load_state_dict(payload["loop"])
-    report = restore_env(model, payload["env"])
+    report = restore_env(model, payload["env"], at_episode_start=loop.episode_steps == 0)
+    loop.episode_steps[report.restarted] = 0
     restore_global_rng(payload["rng"])
     return report

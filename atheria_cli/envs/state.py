@@ -42,10 +42,11 @@ def capture_env(model: BaseAlgorithm) -> dict[str, Any]:
     }
 
 
-def restore_env(model: BaseAlgorithm, state: dict[str, Any]) -> EnvRestoreReport:
+def restore_env(model: BaseAlgorithm, state: dict[str, Any], at_episode_start: np.ndarray) -> EnvRestoreReport:
     """Bring the freshly built env of ``model`` to the checkpoint's moment.
 
-    Call after the model state is restored (it reads ``_last_obs`` and the episode-start flags).
+    ``at_episode_start[i]`` says env ``i`` had just been reset when the checkpoint was taken.
+    Call after the model state is restored (this reads and adjusts ``_last_obs``).
     """
     vec_env = model.get_env()
     inner = base_vec_env(vec_env)
@@ -57,7 +58,7 @@ def restore_env(model: BaseAlgorithm, state: dict[str, Any]) -> EnvRestoreReport
     for index, (recorder, record) in enumerate(zip(_recorders(vec_env), state["resets"])):
         obs, info = recorder.replay_reset(record)
         inner.reset_infos[index] = info
-        if model._last_episode_starts[index]:
+        if at_episode_start[index]:
             if not _same_obs(obs, raw_last, index):
                 report.not_reproducible.append(index)
         else:

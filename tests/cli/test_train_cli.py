@@ -1,0 +1,291 @@
+"""`atheria train` through Typer's CliRunner: exit codes, messages, files on disk."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from atheria_cli.cli import app
+from tests.conftest import TINY_AGENTS, tiny_config, write_config
+
+pytestmark = pytest.mark.integration
+
+runner = CliRunner()
+AGENT_FILES_AFTER_3 = [
+    "config.json",
+    "episode_0001.pt",
+    "episode_0002.pt",
+    "episode_0003.pt",
+    "history.json",
+    "metadata.json",
+]
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+@pytest.fixture
+def config_path(in_tmp: Path) -> Path:
+    return write_config(in_tmp / "exp.yaml", tiny_config())
+
+
+def test_train_then_resume_writes_the_seed_layout(config_path: Path, in_tmp: Path) -> None:
+    first = invoke("train", "--config", str(config_path), "--episodes", "2")
+    assert first.exit_code == 0, first.output
+    second = invoke("train", "--config", str(config_path), "--resume", "--episodes", "1")
+    assert second.exit_code == 0, second.output
+
+    run_dir = in_tmp / "checkpoints" / "test"
+    assert listing(in_tmp) == ["checkpoints", "exp.yaml"]
+    assert listing(run_dir) == ["A2C", "PPO", "SAC"]
+    for agent in ("A2C", "SAC", "PPO"):
+        folder = run_dir / agent
+        assert listing(folder) == AGENT_FILES_AFTER_3
+        history = json.loads((folder / "history.json").read_text())
+        assert history["schema_version"] == 1
+        assert history["total_episodes"] == 3
+        assert [s["start_episode"] for s in history["trainings"]] == [1, 3]
+        assert [s["end_episode"] for s in history["trainings"]] == [2, 3]
+        assert [s["episodes_count"] for s in history["trainings"]] == [2, 1]
+        for session in history["trainings"]:
+            assert {"session_timestamp", "start_episode", "end_episode", "episodes_count", "device", "duration_seconds"} <= set(session)
+            assert session["device"] == "cpu"
+        assert history["trainings"][1]["resumed_from"] == "episode_0002.pt"
+        assert [e["episode"] for e in history["episodes"]] == [1, 2, 3]
+        assert all(set(e) >= {"episode", "timesteps", "reward", "length", "seconds", "metrics"} for e in history["episodes"])
+        assert [e["timesteps"] for e in history["episodes"]] == [50, 100, 150]
+
+        metadata = json.loads((folder / "metadata.json").read_text())
+        assert metadata["schema_version"] == 1
+        assert metadata["agent"] == agent and metadata["algo"] == agent
+        assert metadata["env_id"] == "Pendulum-v1"
+        assert metadata["last_episode"] == 3 and metadata["total_timesteps"] == 150
+        assert metadata["device"] == "cpu"
+        assert {"torch", "stable_baselines3", "gymnasium", "numpy", "python", "atheria"} <= set(metadata["versions"])
+        assert metadata["hyperparams"]["policy_kwargs"] == {"net_arch": [16]}
+        assert "gamma" in metadata["hyperparams"]  # SB3 defaults are resolved too
+        assert [c["file"] for c in metadata["checkpoints"]] == ["episode_0001.pt", "episode_0002.pt", "episode_0003.pt"]
+        for entry in metadata["checkpoints"]:
+            assert entry["size"] == (folder / entry["file"]).stat().st_size
+            assert re.fullmatch(r"[0-9a-f]{64}", entry["sha256"])
+        stored_config = json.loads((folder / "config.json").read_text())
+        assert stored_config["schema_version"] == 1
+        assert stored_config["config"]["agents"][agent]["hyperparams"]["policy_kwargs"] == {"net_arch": [16]}
+
+
+def test_summary_table_lists_every_agent_per_episode(config_path: Path) -> None:
+    result = invoke("train", "--config", str(config_path), "--episodes", "2")
+    assert result.exit_code == 0
+    header = next(line for line in result.stdout.splitlines() if "Episode" in line)
+    assert [name for name in ("A2C", "SAC", "PPO") if name in header] == ["A2C", "SAC", "PPO"]
+    assert "test: reward per episode" in result.stdout
+    assert "A2C: 2 episode(s), last checkpoint checkpoints/test/A2C/episode_0002.pt" in result.stdout
+    # Progress goes to stderr, one line per episode when stderr is not a terminal.
+    assert "SAC episode 2: reward=" in result.stderr
+
+
+def test_existing_run_without_resume_is_refused_and_untouched(config_path: Path, in_tmp: Path) -> None:
+    assert invoke("train", "--config", str(config_path), "--episodes", "1", "--agent", "SAC").exit_code == 0
+    before = {p: p.stat().st_mtime_ns for p in (in_tmp / "checkpoints").rglob("*")}
+    result = invoke("train", "--config", str(config_path), "--episodes", "1", "--agent", "SAC")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "atheria: error: SAC already has 1 episode(s) in checkpoints/test/SAC (last checkpoint episode_0001.pt); "
+        "use --resume to continue or --fresh to move it aside and start over\n"
+    )
+    assert {p: p.stat().st_mtime_ns for p in (in_tmp / "checkpoints").rglob("*")} == before
+
+
+def test_fresh_moves_the_old_run_aside(config_path: Path, in_tmp: Path) -> None:
+    assert invoke("train", "--config", str(config_path), "--episodes", "2", "--agent", "PPO").exit_code == 0
+    old_sha = json.loads((in_tmp / "checkpoints/test/PPO/metadata.json").read_text())["checkpoints"][-1]["sha256"]
+    result = invoke("train", "--config", str(config_path), "--episodes", "1", "--agent", "PPO", "--fresh")
+    assert result.exit_code == 0, result.output
+    names = listing(in_tmp / "checkpoints/test")
+    assert len(names) == 2 and names[0] == "PPO" and re.fullmatch(r"PPO\.old-\d{8}T\d{6}Z", names[1])
+    assert listing(in_tmp / "checkpoints/test/PPO") == ["config.json", "episode_0001.pt", "history.json", "metadata.json"]
+    moved = in_tmp / "checkpoints/test" / names[1]
+    assert listing(moved) == ["config.json", "episode_0001.pt", "episode_0002.pt", "history.json", "metadata.json"]
+    assert json.loads((moved / "metadata.json").read_text())["checkpoints"][-1]["sha256"] == old_sha
+    assert f"PPO: previous run moved to checkpoints/test/{names[1]}" in result.stderr
+
+
+def test_agent_filter_trains_only_the_named_agents(config_path: Path, in_tmp: Path) -> None:
+    result = invoke("train", "--config", str(config_path), "--episodes", "1", "--agent", "PPO", "--agent", "A2C")
+    assert result.exit_code == 0, result.output
+    assert listing(in_tmp / "checkpoints/test") == ["A2C", "PPO"]
+    # The next session may add the third agent, and resume the others.
+    result = invoke("train", "--config", str(config_path), "--episodes", "1", "--resume")
+    assert result.exit_code == 0, result.output
+    assert "SAC: no checkpoint in checkpoints/test/SAC, starting fresh" in result.stderr
+    totals = {a: json.loads((in_tmp / f"checkpoints/test/{a}/history.json").read_text())["total_episodes"] for a in ("A2C", "SAC", "PPO")}
+    assert totals == {"A2C": 2, "SAC": 1, "PPO": 2}
+
+
+def test_save_every_checkpoints_on_multiples_and_at_the_session_end(in_tmp: Path) -> None:
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"]}, train={"episodes": 2, "save_every": 2, "schedule_timesteps": 2000})
+    path = write_config(in_tmp / "exp.yaml", config)
+    assert invoke("train", "--config", str(path), "--episodes", "5").exit_code == 0
+    assert [p for p in listing(in_tmp / "checkpoints/test/A2C") if p.endswith(".pt")] == [
+        "episode_0002.pt",
+        "episode_0004.pt",
+        "episode_0005.pt",
+    ]
+
+
+def test_options_override_the_config(config_path: Path, in_tmp: Path) -> None:
+    result = invoke(
+        "train", "--config", str(config_path), "--episodes", "1", "--agent", "A2C",
+        "--seed", "7", "--device", "cpu", "--checkpoints-dir", "elsewhere",
+    )
+    assert result.exit_code == 0, result.output
+    stored = json.loads((in_tmp / "elsewhere/test/A2C/config.json").read_text())["config"]
+    assert stored["seed"] == 7 and stored["checkpoints_dir"] == "elsewhere"
+    assert not (in_tmp / "checkpoints").exists()
+
+
+def test_packaged_default_config_is_used_anywhere(in_tmp: Path) -> None:
+    from atheria_cli.config import load_config, resolve_config_path
+
+    assert resolve_config_path(None, in_tmp) is None
+    config = load_config(None)
+    assert list(config.agents) == ["A2C", "SAC", "PPO"]
+    repo_default = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
+    packaged = Path(__file__).resolve().parents[2] / "atheria_cli" / "default_config.yaml"
+    assert repo_default.read_text() == packaged.read_text()
+
+
+# --- bad input: exit 2, one line on stderr, nothing written ------------------------------------
+
+BAD_CONFIGS = {
+    "unknown_field": (
+        {"agents": {"SAC": {"hyperparams": {}, "learning_rate": 0.1}}},
+        "agents.SAC.learning_rate: unknown field",
+    ),
+    "unknown_algo": ({"agents": {"X": {"algo": "TRPO"}}}, "agents.X.algo: Input should be 'A2C', 'PPO', 'SAC', 'TD3', 'DDPG' or 'DQN'"),
+    "name_not_algo": ({"agents": {"Fast": {}}}, "agents.Fast.algo is required: 'Fast' is not an algorithm name"),
+    "bad_value": (
+        {"agents": {"SAC": {"hyperparams": {"learning_rate": "fast"}}}},
+        "agents.SAC.hyperparams.learning_rate: Input should be a valid number",
+    ),
+    "unknown_kwarg": (
+        {"agents": {"SAC": {"hyperparams": {"learning_rte": 0.1}}}},
+        "agents.SAC.hyperparams.learning_rte: SAC does not accept 'learning_rte' (did you mean 'learning_rate'?",
+    ),
+    "reserved_kwarg": ({"agents": {"PPO": {"hyperparams": {"seed": 3}}}}, "agents.PPO.hyperparams.seed: set by the 'seed' field or --seed"),
+    "unknown_env": ({"env": {"id": "Pendulam-v1"}}, "env.id: unknown Gymnasium environment 'Pendulam-v1' (did you mean Pendulum-v1"),
+    "wrong_action_space": ({"agents": {"DQN": {}}}, "agents.DQN: DQN needs a Discrete action space, but the environment has Box("),
+    "negative_episodes": ({"train": {"episodes": 0}}, "train.episodes: Input should be greater than 0"),
+    "bad_device": ({"device": "gpu"}, "device: 'gpu' is not a device: use auto, cpu, cuda or cuda:N"),
+    "bad_activation": (
+        {"agents": {"PPO": {"hyperparams": {"policy_kwargs": {"activation_fn": "os.system"}}}}},
+        "agents.PPO.hyperparams.policy_kwargs.activation_fn: unknown 'os.system'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CONFIGS))
+def test_bad_config_exits_2_with_one_line_and_writes_nothing(case: str, in_tmp: Path) -> None:
+    overrides, expected = BAD_CONFIGS[case]
+    config = tiny_config()
+    config.update(overrides)
+    path = write_config(in_tmp / "bad.yaml", config)
+    result = invoke("train", "--config", str(path))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+    assert result.stderr.startswith(f"atheria: error: {path}: {expected}") or result.stderr.startswith(
+        f"atheria: error: {expected}"
+    ), result.stderr
+    assert listing(in_tmp) == ["bad.yaml"]
+
+
+def test_yaml_syntax_error_names_the_line(in_tmp: Path) -> None:
+    path = in_tmp / "broken.yaml"
+    path.write_text("experiment: x\nenv:\n  id: Pendulum-v1\n  kwargs: {a: 1\nagents: {}\n")
+    result = invoke("train", "--config", str(path))
+    assert result.exit_code == 2
+    assert re.fullmatch(rf"atheria: error: {re.escape(str(path))}: YAML syntax error at line \d+, column \d+: .+\n", result.stderr)
+    assert listing(in_tmp) == ["broken.yaml"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--config", "missing.yaml"], "atheria: error: config file not found: missing.yaml\n"),
+        (["--episodes", "0"], "atheria: error: Invalid value for '--episodes' / '-n': Input should be greater than or equal to 1\n"),
+        (["--agent", "TRPO"], "atheria: error: unknown agent 'TRPO': the experiment has A2C, SAC, PPO\n"),
+        (["--resume", "--fresh"], "atheria: error: --resume and --fresh cannot be combined: --resume continues a run, --fresh moves it aside\n"),
+        (["--device", "cuda:x"], None),
+    ],
+)
+def test_bad_options_exit_2(args: list[str], message: str | None, config_path: Path, in_tmp: Path) -> None:
+    if "--config" not in args:
+        args = ["--config", str(config_path), *args]
+    result = invoke("train", *args)
+    assert result.exit_code == 2, result.output
+    if message is not None:
+        assert result.stderr == message
+    assert result.stderr.startswith("atheria: error: ") and result.stderr.count("\n") == 1
+    assert listing(in_tmp) == ["exp.yaml"]
+
+
+def test_cuda_requested_without_cuda_exits_2(config_path: Path, in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = invoke("train", "--config", str(config_path), "--device", "cuda")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "atheria: error: device 'cuda' requested but CUDA is not available on this machine (use --device cpu)\n"
+    )
+    assert listing(in_tmp) == ["exp.yaml"]
+
+
+def test_unknown_option_is_one_line(config_path: Path) -> None:
+    result = invoke("train", "--config", str(config_path), "--episods", "3")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("atheria: error: No such option: --episods") and result.stderr.count("\n") == 1
+
+
+def test_damaged_metadata_on_resume_is_reported(config_path: Path, in_tmp: Path) -> None:
+    assert invoke("train", "--config", str(config_path), "--episodes", "1", "--agent", "A2C").exit_code == 0
+    metadata = in_tmp / "checkpoints/test/A2C/metadata.json"
+    metadata.write_text("{not json")
+    result = invoke("train", "--config", str(config_path), "--episodes", "1", "--agent", "A2C", "--resume")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "atheria: error: checkpoints/test/A2C/metadata.json: invalid JSON at line 1, column 2: "
+        "Expecting property name enclosed in double quotes\n"
+    )
+
+
+def test_altered_checkpoint_is_refused_on_resume(config_path: Path, in_tmp: Path) -> None:
+    assert invoke("train", "--config", str(config_path), "--episodes", "1", "--agent", "A2C").exit_code == 0
+    checkpoint = in_tmp / "checkpoints/test/A2C/episode_0001.pt"
+    data = bytearray(checkpoint.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    checkpoint.write_bytes(bytes(data))
+    result = invoke("train", "--config", str(config_path), "--episodes", "1", "--agent", "A2C", "--resume")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "atheria: error: checkpoints/test/A2C/episode_0001.pt: sha256 differs from the one recorded in metadata.json\n"
+    )
+
+
+def test_version_and_module_entry_point() -> None:
+    import subprocess
+    import sys
+
+    from atheria_cli import __version__
+
+    assert invoke("--version").stdout == f"atheria {__version__}\n"
+    completed = subprocess.run([sys.executable, "-m", "atheria_cli", "--help"], capture_output=True, text=True, check=True)
+    assert "train" in completed.stdout

@@ -1,0 +1,124 @@
+"""history.json / metadata.json / config.json and the checkpoint header (torch-free)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from atheria_cli.errors import DamagedFileError
+from atheria_cli.formats import (
+    CHECKPOINT_SCHEMA_VERSION,
+    EpisodeRecord,
+    History,
+    Metadata,
+    SessionRecord,
+    check_checkpoint_header,
+    read_history,
+    read_metadata,
+    write_document,
+)
+
+SEED_HISTORY = {  # the seed's history.json (seed 001), plus the schema version
+    "schema_version": 1,
+    "agent": "PPO",
+    "total_episodes": 10,
+    "trainings": [
+        {"session_timestamp": "2026-01-24T20:33:32", "start_episode": 1, "end_episode": 5, "episodes_count": 5, "device": "cuda", "duration_seconds": 2.5},
+        {"session_timestamp": "2026-01-24T20:33:46", "start_episode": 6, "end_episode": 10, "episodes_count": 5, "device": "cuda", "duration_seconds": 2.5},
+    ],
+}
+
+
+def _metadata() -> Metadata:
+    return Metadata(
+        agent="SAC", algo="SAC", policy="MlpPolicy", env_id="Pendulum-v1", experiment="e", last_episode=1,
+        total_timesteps=200, device="cpu", hyperparams={"gamma": 0.99}, versions={"torch": "2.13.0"},
+        created="t", updated="t",
+        checkpoints=[{"file": "episode_0001.pt", "episode": 1, "timesteps": 200, "size": 10, "sha256": "a" * 64, "created": "t"}],
+    )
+
+
+def test_history_round_trip(tmp_path: Path) -> None:
+    history = History(agent="SAC", total_episodes=1)
+    history.trainings.append(SessionRecord(session_timestamp="t", start_episode=1, end_episode=1, episodes_count=1, device="cpu", duration_seconds=1.0))
+    history.episodes.append(EpisodeRecord(episode=1, timesteps=200, reward=-1.5, length=200, seconds=0.5, metrics={"co2_kg": 3.0}))
+    write_document(tmp_path / "history.json", history)
+    raw = json.loads((tmp_path / "history.json").read_text())
+    assert raw["schema_version"] == 1 and raw["episodes"][0]["metrics"] == {"co2_kg": 3.0}
+    assert read_history(tmp_path / "history.json") == history
+
+
+def test_the_seed_history_keys_are_readable(tmp_path: Path) -> None:
+    (tmp_path / "history.json").write_text(json.dumps(SEED_HISTORY))
+    history = read_history(tmp_path / "history.json")
+    assert history.total_episodes == 10 and [s.end_episode for s in history.trainings] == [5, 10]
+
+
+def test_metadata_round_trip_and_latest(tmp_path: Path) -> None:
+    write_document(tmp_path / "metadata.json", _metadata())
+    metadata = read_metadata(tmp_path / "metadata.json")
+    assert metadata.latest is not None and metadata.latest.file == "episode_0001.pt"
+    assert json.loads((tmp_path / "metadata.json").read_text())["schema_version"] == 1
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("{", "invalid JSON at line 1, column 2"),
+        ("[]", "expected a JSON object, found list"),
+        ('{"agent": "x"}', "missing or invalid schema_version: None"),
+        ('{"schema_version": 99, "agent": "x"}', "schema_version 99 is newer than this atheria supports (1); upgrade atheria"),
+        ('{"schema_version": 1, "agent": "x", "total_episodes": -1}', "total_episodes: Input should be greater than or equal to 0"),
+        ('{"schema_version": 1, "agent": "x", "episodes": [{"episode": 1}]}', "episodes.0.timesteps: Field required"),
+    ],
+)
+def test_damaged_history_is_reported_with_path(tmp_path: Path, content: str, problem: str) -> None:
+    path = tmp_path / "history.json"
+    path.write_text(content)
+    with pytest.raises(DamagedFileError) as caught:
+        read_history(path)
+    assert str(caught.value).startswith(f"{path}: {problem}")
+
+
+def test_missing_and_binary_files(tmp_path: Path) -> None:
+    with pytest.raises(DamagedFileError, match="file is missing"):
+        read_metadata(tmp_path / "metadata.json")
+    (tmp_path / "metadata.json").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(DamagedFileError, match="not UTF-8"):
+        read_metadata(tmp_path / "metadata.json")
+
+
+def test_bad_sha_in_metadata_is_refused(tmp_path: Path) -> None:
+    document = _metadata().model_dump(mode="json")
+    document["checkpoints"][0]["sha256"] = "xyz"
+    (tmp_path / "metadata.json").write_text(json.dumps(document))
+    with pytest.raises(DamagedFileError, match="checkpoints.0.sha256"):
+        read_metadata(tmp_path / "metadata.json")
+
+
+def test_unknown_keys_are_kept(tmp_path: Path) -> None:
+    (tmp_path / "history.json").write_text(json.dumps({**SEED_HISTORY, "note": "by hand"}))
+    history = read_history(tmp_path / "history.json")
+    write_document(tmp_path / "again.json", history)
+    assert json.loads((tmp_path / "again.json").read_text())["note"] == "by hand"
+
+
+def _header(**changes: object) -> dict:
+    payload = {"format": "atheria-checkpoint", "schema_version": CHECKPOINT_SCHEMA_VERSION, "agent": "A", "algo": "PPO", "episode": 1,
+               "num_timesteps": 1, "run_config": "{}", "model": {}, "loop": {}, "buffer": None, "env": {}, "rng": {}}
+    payload.update(changes)
+    return payload
+
+
+def test_checkpoint_header_checks() -> None:
+    check_checkpoint_header(_header(), "p")
+    with pytest.raises(DamagedFileError, match="not an atheria checkpoint"):
+        check_checkpoint_header({"state_dict": {}}, "p")
+    with pytest.raises(DamagedFileError, match="newer than this atheria supports"):
+        check_checkpoint_header(_header(schema_version=CHECKPOINT_SCHEMA_VERSION + 1), "p")
+    incomplete = _header()
+    del incomplete["rng"]
+    with pytest.raises(DamagedFileError, match="checkpoint lacks rng"):
+        check_checkpoint_header(incomplete, "p")
