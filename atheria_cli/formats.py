@@ -13,8 +13,8 @@ history.json (schema 1)::
 
 metadata.json (schema 1): agent, algo, policy, env_id, experiment, last_episode, total_timesteps,
 device, hyperparams (resolved, with SB3's defaults), versions, created, updated and
-``checkpoints: [{file, episode, timesteps, size, sha256, created}]``. It is written last: a
-checkpoint exists for atheria only once its entry is here.
+``checkpoints: [{file, episode, timesteps, size, sha256, created, replay_segments}]``. It is
+written last: a checkpoint exists for atheria only once its entry is here.
 
 config.json (schema 1): ``{"schema_version": 1, "config": <the resolved experiment config>}``.
 """
@@ -77,6 +77,9 @@ class CheckpointEntry(_Document):
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     created: str
+    # Off-policy agents: the replay segments (paths relative to the agent folder) this
+    # checkpoint's buffer is rebuilt from.
+    replay_segments: list[str] = Field(default_factory=list)
 
 
 class Metadata(_Document):
@@ -163,7 +166,9 @@ def read_run_config(path: Path) -> RunConfig:
 #   model:  {state_dicts, variables, counters, last_obs, last_episode_starts, last_original_obs,
 #            ep_info_buffer, ep_success_buffer, sde_noise, action_noise}
 #   loop:   on-policy {family, iteration} | off-policy {family, chunk_steps, chunk_episodes}
-#   buffer: {kind: replay|rollout, pos, full, rows, arrays: {name: tensor[:rows]}}
+#   buffer: rollout {kind, pos, full, rows, arrays: {name: tensor[:rows]}}
+#           replay  {kind, rows_total, capacity, pos, full, tail_observation,
+#                    segments: [{file, start, end, sha256, size}]}  (see atheria_cli.segments)
 #   env:    {resets: [{seed, options, rng}], action_space_rng, vec_normalize}
 #   rng:    {python, numpy, torch, cuda}
 CHECKPOINT_FORMAT = "atheria-checkpoint"

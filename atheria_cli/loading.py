@@ -7,7 +7,7 @@ from pathlib import Path
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from atheria_cli.agents.buffers import restore_buffer
+from atheria_cli.agents.loops import OffPolicyLoop, make_loop
 from atheria_cli.agents.registry import build_model
 from atheria_cli.agents.state import restore_model
 from atheria_cli.checkpoint import read_checkpoint
@@ -23,8 +23,9 @@ from atheria_cli.layout import AgentLayout
 def load_agent(path: str | Path, device: str = "cpu") -> BaseAlgorithm:
     """Rebuild the agent's model and env from the config inside the checkpoint and load it.
 
-    Parameters, optimizers, counters and the replay buffer are restored; the env is a single
-    fresh copy of the training env, whose VecNormalize statistics, if any, are loaded and frozen.
+    Parameters, optimizers, counters and the replay buffer (from the segments beside the
+    checkpoint) are restored; the env is a fresh copy of the training env, whose VecNormalize
+    statistics, if any, are loaded and frozen.
     When the folder's ``metadata.json`` lists the file, its sha256 is checked too.
     """
     path = Path(path)
@@ -34,7 +35,9 @@ def load_agent(path: str | Path, device: str = "cpu") -> BaseAlgorithm:
     env = make_vec_env(config.env)
     model = build_model(config, agent, env, resolve_device(device), config.seed_of(agent))
     restore_model(model, payload["model"], with_step_state=False)
-    restore_buffer(model, payload["buffer"])
+    loop = make_loop(model, config.train.schedule_timesteps)
+    if isinstance(loop, OffPolicyLoop):
+        loop.load_buffer_state(payload["buffer"], AgentStore(AgentLayout(path.parent)).read_segment)
     load_normalizer_statistics(env, payload["env"])
     return model
 

@@ -13,7 +13,10 @@ from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 
+import numpy as np
+
 from atheria_cli.atomic import atomic_write_bytes, fsync_dir
+from atheria_cli.errors import DamagedFileError
 from atheria_cli.formats import (
     CheckpointEntry,
     History,
@@ -25,6 +28,7 @@ from atheria_cli.formats import (
     write_document,
 )
 from atheria_cli.layout import AgentLayout
+from atheria_cli.segments import REPLAY_DIR, Segment, decode_segment
 
 
 class RunState(Enum):
@@ -54,6 +58,43 @@ class AgentStore:
     def run_config(self) -> RunConfig | None:
         return read_run_config(self.layout.config) if self.layout.config.exists() else None
 
+    def write_segment(self, file: str, start: int, end: int, data: bytes) -> Segment:
+        """Write a replay segment (before the checkpoint that lists it)."""
+        atomic_write_bytes(self.layout.root / file, data)
+        return Segment(file=file, start=start, end=end, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+
+    def read_segment(self, segment: Segment) -> dict[str, np.ndarray]:
+        path = self.layout.root / segment.file
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise DamagedFileError(path, "replay segment listed by the checkpoint is missing") from None
+        if hashlib.sha256(data).hexdigest() != segment.sha256:
+            raise DamagedFileError(path, "sha256 differs from the one recorded in the checkpoint")
+        try:
+            start, end, arrays = decode_segment(data)
+        except (ValueError, OSError, EOFError) as exc:
+            raise DamagedFileError(path, f"unreadable replay segment: {exc}") from None
+        if (start, end) != (segment.start, segment.end):
+            raise DamagedFileError(path, f"holds rows {start}-{end}, the checkpoint expects {segment.start}-{segment.end}")
+        return arrays
+
+    def prune_replay(self, metadata: Metadata) -> list[str]:
+        """Remove replay segments that no committed checkpoint needs (orphans of a crash too)."""
+        folder = self.layout.root / REPLAY_DIR
+        if not folder.is_dir():
+            return []
+        needed = {name for entry in metadata.checkpoints for name in entry.replay_segments}
+        removed = []
+        for path in sorted(folder.iterdir()):
+            relative = f"{REPLAY_DIR}/{path.name}"
+            if relative not in needed and path.is_file():
+                path.unlink()
+                removed.append(relative)
+        if removed:
+            fsync_dir(folder)
+        return removed
+
     def commit(
         self,
         *,
@@ -63,6 +104,7 @@ class AgentStore:
         history: History,
         metadata: Metadata,
         run_config: RunConfig | None,
+        replay_segments: list[str] | None = None,
     ) -> CheckpointEntry:
         """Write a checkpoint and commit it; returns the entry now in ``metadata.checkpoints``."""
         path = self.layout.checkpoint(entry_episode)
@@ -77,6 +119,7 @@ class AgentStore:
             size=len(checkpoint_bytes),
             sha256=hashlib.sha256(checkpoint_bytes).hexdigest(),
             created=now_iso(),
+            replay_segments=replay_segments or [],
         )
         metadata.checkpoints = [old for old in metadata.checkpoints if old.file != entry.file] + [entry]
         metadata.updated = entry.created

@@ -211,7 +211,7 @@ def _start(
         loop.start_fresh()
         return History(agent=name), _new_metadata(config, name, loop, device)
     payload = read_checkpoint(store.layout.root / resume_from.file, expected_sha256=resume_from.sha256)
-    report = restore_training_state(loop, payload)
+    report = restore_training_state(loop, payload, store.read_segment)
     if report.not_reproducible:
         observer.warn(
             f"{name}: the environment's reset did not reproduce the checkpoint's observation "
@@ -291,7 +291,12 @@ def _checkpoint_due(total: int, just_finished: int, session: SessionRecord, plan
 def _commit(
     loop: TrainingLoop, store: AgentStore, history: History, metadata: Metadata, run_config: RunConfig, device: str
 ) -> CheckpointEntry:
+    """Replay segment, checkpoint, history, metadata (the commit), then unneeded segments go."""
     model, episode = loop.model, history.total_episodes
+    journal = getattr(loop, "journal", None)
+    if journal is not None:
+        pending = journal.pending(episode)
+        journal.saved(store.write_segment(*pending) if pending else None)
     payload = {
         "atheria_version": __version__,
         "created": now_iso(),
@@ -306,14 +311,17 @@ def _commit(
     metadata.last_episode = episode
     metadata.total_timesteps = int(model.num_timesteps)
     metadata.device = device
-    return store.commit(
+    entry = store.commit(
         checkpoint_bytes=encode_checkpoint(payload),
         entry_episode=episode,
         timesteps=int(model.num_timesteps),
         history=history,
         metadata=metadata,
         run_config=run_config,
+        replay_segments=[segment.file for segment in journal.segments] if journal is not None else [],
     )
+    store.prune_replay(metadata)
+    return entry
 
 
 def _new_metadata(config: ExperimentConfig, name: str, loop: TrainingLoop, device: str) -> Metadata:

@@ -1,58 +1,37 @@
-"""Capture and restore SB3's replay and rollout buffers (only the rows in use)."""
+"""Capture and restore SB3's on-policy rollout buffer (only the rows collected so far).
+
+Replay buffers are persisted incrementally instead: see :mod:`atheria_cli.agents.replay`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.buffers import BaseBuffer
-from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
-from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.buffers import RolloutBuffer
 
 from atheria_cli.agents.tensors import to_arrays, to_tensors
 
-REPLAY_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
 ROLLOUT_ARRAYS = ("observations", "actions", "rewards", "returns", "episode_starts", "values", "log_probs", "advantages")
 
 
-def buffer_of(model: BaseAlgorithm) -> tuple[str, BaseBuffer] | None:
-    if isinstance(model, OffPolicyAlgorithm):
-        return "replay", model.replay_buffer
-    if isinstance(model, OnPolicyAlgorithm):
-        return "rollout", model.rollout_buffer
-    return None
+def capture_rollout(buffer: RolloutBuffer) -> dict[str, Any]:
+    rows = buffer.pos
+    arrays = {name: _head(getattr(buffer, name), rows) for name in ROLLOUT_ARRAYS}
+    return {"kind": "rollout", "pos": int(buffer.pos), "full": bool(buffer.full), "rows": rows, "arrays": to_tensors(arrays)}
 
 
-def capture_buffer(model: BaseAlgorithm) -> dict[str, Any] | None:
-    found = buffer_of(model)
-    if found is None:
-        return None
-    kind, buffer = found
-    # Rows past ``pos`` are unused, except the next-observation row that
-    # ``optimize_memory_usage`` keeps at ``pos``.
-    rows = buffer.buffer_size if buffer.full else min(buffer.pos + 1, buffer.buffer_size)
-    names = REPLAY_ARRAYS if kind == "replay" else ROLLOUT_ARRAYS
-    arrays = {name: _head(getattr(buffer, name), rows) for name in names if getattr(buffer, name, None) is not None}
-    return {"kind": kind, "pos": int(buffer.pos), "full": bool(buffer.full), "rows": rows, "arrays": to_tensors(arrays)}
-
-
-def restore_buffer(model: BaseAlgorithm, state: dict[str, Any] | None) -> None:
-    found = buffer_of(model)
-    if found is None or state is None:
-        return
-    kind, buffer = found
-    if kind != state["kind"]:
-        raise ValueError(f"checkpoint holds a {state['kind']} buffer, the model a {kind} buffer")
+def restore_rollout(buffer: RolloutBuffer, state: dict[str, Any]) -> None:
+    if state["kind"] != "rollout":
+        raise ValueError(f"checkpoint holds a {state['kind']} buffer, the model a rollout buffer")
     rows = int(state["rows"])
     if rows > buffer.buffer_size:
-        raise ValueError(f"checkpoint buffer has {rows} rows, the model's buffer only {buffer.buffer_size}")
+        raise ValueError(f"checkpoint rollout has {rows} rows, the model's buffer only {buffer.buffer_size}")
     for name, values in to_arrays(state["arrays"]).items():
         _write_head(getattr(buffer, name), values, rows)
     buffer.pos = int(state["pos"])
     buffer.full = bool(state["full"])
-    if kind == "rollout":
-        buffer.generator_ready = False
+    buffer.generator_ready = False
 
 
 def _head(array: Any, rows: int) -> Any:

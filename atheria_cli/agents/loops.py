@@ -26,6 +26,9 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import obs_as_tensor, should_collect_more_steps
 
+from atheria_cli.agents.buffers import capture_rollout, restore_rollout
+from atheria_cli.agents.replay import ReplayJournal, SegmentReader
+
 
 @dataclass
 class StepResult:
@@ -88,6 +91,12 @@ class TrainingLoop:
         raise NotImplementedError
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def buffer_state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_buffer_state(self, state: dict[str, Any], read_segment: SegmentReader) -> None:
         raise NotImplementedError
 
 
@@ -164,6 +173,12 @@ class OnPolicyLoop(TrainingLoop):
         # Mid-rollout the policy collects in eval mode, as SB3 set it at the rollout's start.
         self.model.policy.set_training_mode(False)
 
+    def buffer_state(self) -> dict[str, Any]:
+        return capture_rollout(self.model.rollout_buffer)
+
+    def load_buffer_state(self, state: dict[str, Any], read_segment: SegmentReader) -> None:
+        restore_rollout(self.model.rollout_buffer, state)
+
 
 class OffPolicyLoop(TrainingLoop):
     """SAC, TD3, DDPG, DQN: collect ``train_freq`` steps (or episodes), then train."""
@@ -175,6 +190,7 @@ class OffPolicyLoop(TrainingLoop):
         # Position inside the current collection chunk (SB3's collect_rollouts locals).
         self.chunk_steps = 0
         self.chunk_episodes = 0
+        self.journal = ReplayJournal(model.replay_buffer)
 
     def _start_chunk(self) -> None:
         model = self.model
@@ -196,6 +212,7 @@ class OffPolicyLoop(TrainingLoop):
 
         model._update_info_buffer(infos, dones)
         model._store_transition(model.replay_buffer, buffer_actions, new_obs, rewards, dones, infos)
+        self.journal.row_added()
         self.update_progress()
         model._on_step()
         for idx, done in enumerate(dones):
@@ -228,6 +245,12 @@ class OffPolicyLoop(TrainingLoop):
         self.chunk_steps = int(state["chunk_steps"])
         self.chunk_episodes = int(state["chunk_episodes"])
         self.model.policy.set_training_mode(False)
+
+    def buffer_state(self) -> dict[str, Any]:
+        return self.journal.state_dict()
+
+    def load_buffer_state(self, state: dict[str, Any], read_segment: SegmentReader) -> None:
+        self.journal.load_state_dict(state, read_segment)
 
 
 def make_loop(model: BaseAlgorithm, schedule_timesteps: int) -> TrainingLoop:

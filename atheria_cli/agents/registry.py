@@ -8,6 +8,7 @@ Class-valued options are named, never evaluated: ``activation_fn: Tanh``.
 
 from __future__ import annotations
 
+import collections.abc
 import difflib
 import inspect
 import typing
@@ -22,6 +23,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise, NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
 from atheria_cli.config import ExperimentConfig
@@ -86,7 +88,9 @@ def validate_hyperparams(agent: str, algo: str, hyperparams: dict[str, Any], act
             close = difflib.get_close_matches(key, accepted, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ConfigError(f"{where}: {algo} does not accept {key!r} ({hint}accepted: {', '.join(accepted)})")
-        if key == "policy_kwargs":
+        if isinstance(value, dict) and "schedule" in value:
+            converted[key] = _schedule(where, value, hints.get(key))
+        elif key == "policy_kwargs":
             converted[key] = _policy_kwargs(where, value)
         elif key == "action_noise":
             converted[key] = _action_noise(where, value, action_dim)
@@ -174,6 +178,20 @@ def _policy_kwargs(where: str, value: Any) -> dict[str, Any]:
     return kwargs
 
 
+def _schedule(where: str, value: dict[str, Any], hint: Any) -> LinearSchedule:
+    """``{schedule: linear, start: 3e-4, end: 0.0, end_fraction: 1.0}`` over train.schedule_timesteps."""
+    if not any(typing.get_origin(arg) is collections.abc.Callable for arg in typing.get_args(hint)):
+        raise ConfigError(f"{where}: this hyperparameter takes no schedule")
+    if value.get("schedule") != "linear" or set(value) - {"schedule", "start", "end", "end_fraction"}:
+        raise ConfigError(f"{where}: expected {{schedule: linear, start: FLOAT, end: FLOAT, end_fraction: FLOAT}} (got {value!r})")
+    start = _validated(f"{where}.start", float, value.get("start"))
+    end = _validated(f"{where}.end", float, value.get("end"))
+    end_fraction = _validated(f"{where}.end_fraction", float, value.get("end_fraction", 1.0))
+    if not 0.0 < end_fraction <= 1.0:
+        raise ConfigError(f"{where}.end_fraction: must be in (0, 1] (got {end_fraction})")
+    return LinearSchedule(start, end, end_fraction)
+
+
 def _action_noise(where: str, value: Any, action_dim: int | None) -> ActionNoise | None:
     """``action_noise: {type: normal | ornstein_uhlenbeck, sigma: 0.1}`` for Box actions."""
     if value is None:
@@ -201,6 +219,8 @@ def _jsonable(value: Any) -> Any:
         return {str(key): _jsonable(item) for key, item in value.items()}
     if isinstance(value, type):
         return f"{value.__module__}.{value.__qualname__}"
+    if isinstance(value, LinearSchedule):
+        return {"schedule": "linear", "start": value.start, "end": value.end, "end_fraction": value.end_fraction}
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, (np.floating, np.integer)):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from atheria_cli.agents.buffers import capture_buffer, restore_buffer
 from atheria_cli.agents.loops import TrainingLoop
+from atheria_cli.agents.replay import SegmentReader
 from atheria_cli.agents.state import capture_model, restore_model
 from atheria_cli.envs.state import EnvRestoreReport, capture_env, restore_env
 from atheria_cli.rng import capture_global_rng, restore_global_rng
@@ -21,16 +21,16 @@ def capture_training_state(loop: TrainingLoop) -> dict[str, Any]:
     return {
         "model": capture_model(model),
         "loop": loop.state_dict(),
-        "buffer": capture_buffer(model),
+        "buffer": loop.buffer_state(),
         "env": capture_env(model),
         "rng": capture_global_rng(),
     }
 
 
-def restore_training_state(loop: TrainingLoop, payload: dict[str, Any]) -> EnvRestoreReport:
+def restore_training_state(loop: TrainingLoop, payload: dict[str, Any], read_segment: SegmentReader) -> EnvRestoreReport:
     model = loop.model
     restore_model(model, payload["model"])
-    restore_buffer(model, payload["buffer"])
+    loop.load_buffer_state(payload["buffer"], read_segment)
     loop.load_state_dict(payload["loop"])
     report = restore_env(model, payload["env"], at_episode_start=loop.episode_steps == 0)
     loop.episode_steps[report.restarted] = 0

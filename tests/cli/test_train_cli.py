@@ -50,7 +50,7 @@ def test_train_then_resume_writes_the_seed_layout(config_path: Path, in_tmp: Pat
     assert listing(run_dir) == ["A2C", "PPO", "SAC"]
     for agent in ("A2C", "SAC", "PPO"):
         folder = run_dir / agent
-        assert listing(folder) == AGENT_FILES_AFTER_3
+        assert listing(folder) == sorted(AGENT_FILES_AFTER_3 + (["replay"] if agent == "SAC" else []))
         history = json.loads((folder / "history.json").read_text())
         assert history["schema_version"] == 1
         assert history["total_episodes"] == 3
@@ -78,6 +78,11 @@ def test_train_then_resume_writes_the_seed_layout(config_path: Path, in_tmp: Pat
         for entry in metadata["checkpoints"]:
             assert entry["size"] == (folder / entry["file"]).stat().st_size
             assert re.fullmatch(r"[0-9a-f]{64}", entry["sha256"])
+        if agent == "SAC":
+            assert listing(folder / "replay") == ["episode_0001.npz", "episode_0002.npz", "episode_0003.npz"]
+            assert metadata["checkpoints"][-1]["replay_segments"] == [
+                "replay/episode_0001.npz", "replay/episode_0002.npz", "replay/episode_0003.npz"
+            ]
         stored_config = json.loads((folder / "config.json").read_text())
         assert stored_config["schema_version"] == 1
         assert stored_config["config"]["agents"][agent]["hyperparams"]["policy_kwargs"] == {"net_arch": [16]}

@@ -37,10 +37,14 @@ def test_checkpoint_loads_weights_only_and_holds_the_full_state(sac_run: Path) -
     assert model["state_dicts"]["actor.optimizer"]["state"], "optimizer moments are saved"
     assert set(model["variables"]) == {"log_ent_coef"}
     assert model["counters"]["num_timesteps"] == 100 and model["counters"]["_n_updates"] > 0
-    # Replay buffer: only the rows in use, with position and full flag.
+    # Replay buffer: position, flags and the segments (one per checkpoint) it is rebuilt from.
     buffer = payload["buffer"]
     assert buffer["kind"] == "replay" and buffer["pos"] == 100 and buffer["full"] is False
-    assert buffer["arrays"]["observations"].shape[0] == 101
+    assert buffer["rows_total"] == 100 and buffer["capacity"] == 1000
+    assert [(s["file"], s["start"], s["end"]) for s in buffer["segments"]] == [
+        ("replay/episode_0001.npz", 0, 50),
+        ("replay/episode_0002.npz", 50, 100),
+    ]
     # VecNormalize statistics, env reset records, every RNG.
     assert payload["env"]["vec_normalize"]["obs_rms"]["count"] > 100
     assert payload["env"]["resets"][0]["rng"]["bit_generator"] == "PCG64"

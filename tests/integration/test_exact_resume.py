@@ -49,6 +49,33 @@ CASES = {
         {"SAC": {"hyperparams": {**TINY_AGENTS["SAC"]["hyperparams"], "use_sde": True, "sde_sample_freq": 4}}},
         {},
     ),
+    # Replay rings smaller than the run: segments wrap around and old ones stop being needed.
+    "SAC-ring-buffer": ({"SAC": {"hyperparams": {**TINY_AGENTS["SAC"]["hyperparams"], "buffer_size": 120}}}, {}),
+    "DQN-optimize-memory": (
+        {
+            "DQN": {
+                "hyperparams": {
+                    **TINY_AGENTS["DQN"]["hyperparams"],
+                    "buffer_size": 90,
+                    "optimize_memory_usage": True,
+                    "replay_buffer_kwargs": {"handle_timeout_termination": False},
+                }
+            }
+        },
+        {"env": CARTPOLE_ENV},
+    ),
+    "PPO-linear-schedules": (
+        {
+            "PPO": {
+                "hyperparams": {
+                    **TINY_AGENTS["PPO"]["hyperparams"],
+                    "learning_rate": {"schedule": "linear", "start": 0.003, "end": 0.0001},
+                    "clip_range": {"schedule": "linear", "start": 0.3, "end": 0.1},
+                }
+            }
+        },
+        {},
+    ),
     "PPO-VecNormalize": ({"PPO": TINY_AGENTS["PPO"]}, {"env": {"id": "Pendulum-v1", "max_episode_steps": 50, "normalize": True}}),
     "SAC-VecNormalize": ({"SAC": TINY_AGENTS["SAC"]}, {"env": {"id": "Pendulum-v1", "max_episode_steps": 50, "normalize": True}}),
 }

@@ -7,7 +7,16 @@ import sys
 
 import pytest
 
-LIGHT_MODULES = ["atheria_cli", "atheria_cli.config", "atheria_cli.formats", "atheria_cli.layout", "atheria_cli.atomic", "atheria_cli.store", "atheria_cli.cli"]
+LIGHT_MODULES = [
+    "atheria_cli",
+    "atheria_cli.config",
+    "atheria_cli.formats",
+    "atheria_cli.layout",
+    "atheria_cli.atomic",
+    "atheria_cli.segments",
+    "atheria_cli.store",
+    "atheria_cli.cli",
+]
 
 
 @pytest.mark.parametrize("module", LIGHT_MODULES)
