@@ -9,7 +9,12 @@ history.json (schema 1)::
      "trainings": [{"session_timestamp", "start_episode", "end_episode", "episodes_count",
                     "device", "duration_seconds", "start_timesteps", "end_timesteps",
                     "resumed_from", "atheria_version"}],
-     "episodes": [{"episode", "timesteps", "reward", "length", "seconds", "metrics": {name: value}}]}
+     "episodes_file": "episodes.jsonl", "episodes_bytes": 1234}
+
+episodes.jsonl: one JSON object per line and episode, appended at each commit, never rewritten:
+``{"episode", "timesteps", "reward", "length", "seconds", "metrics": {name: value}}``. Only its
+first ``episodes_bytes`` bytes are committed (lines appended by a session that died before its
+commit are ignored by readers and cut off by the next commit).
 
 metadata.json (schema 1): agent, algo, policy, env_id, experiment, last_episode, total_timesteps,
 device, hyperparams (resolved, with SB3's defaults), versions, created, updated and
@@ -67,7 +72,8 @@ class History(_Document):
     agent: str
     total_episodes: int = Field(default=0, ge=0)
     trainings: list[SessionRecord] = Field(default_factory=list)
-    episodes: list[EpisodeRecord] = Field(default_factory=list)
+    episodes_file: str = "episodes.jsonl"
+    episodes_bytes: int = Field(default=0, ge=0)
 
 
 class CheckpointEntry(_Document):
@@ -142,6 +148,36 @@ def read_document(path: Path, model: type[Doc], current_version: int) -> Doc:
 
 def write_document(path: Path, document: _Document) -> None:
     atomic_write_json(path, document.model_dump(mode="json"))
+
+
+def encode_episodes(records: list[EpisodeRecord]) -> bytes:
+    """JSON Lines, one record per line."""
+    lines = (json.dumps(record.model_dump(mode="json"), ensure_ascii=False, allow_nan=False) for record in records)
+    return "".join(line + "\n" for line in lines).encode("utf-8")
+
+
+def read_episodes(path: Path, committed_bytes: int, expected: int | None = None) -> list[EpisodeRecord]:
+    """The committed episode records of ``episodes.jsonl`` (its first ``committed_bytes`` bytes)."""
+    if committed_bytes == 0:
+        return []
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(committed_bytes)
+    except FileNotFoundError:
+        raise DamagedFileError(path, "file is missing") from None
+    if len(data) < committed_bytes:
+        raise DamagedFileError(path, f"holds {len(data)} bytes, history.json records {committed_bytes}")
+    records = []
+    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
+        try:
+            records.append(EpisodeRecord.model_validate_json(line))
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise DamagedFileError(path, f"line {number}: {where + ': ' if where else ''}{first['msg']}") from None
+    if expected is not None and len(records) != expected:
+        raise DamagedFileError(path, f"holds {len(records)} committed episodes, history.json records {expected}")
+    return records
 
 
 def read_history(path: Path) -> History:

@@ -1,7 +1,8 @@
 """The checkpoint store of one agent: what is committed, and committing a new checkpoint.
 
-Commit order (a crash at any point leaves the previous commit intact):
-checkpoint file, then history.json, then metadata.json, which is the commit record.
+Commit order (a crash at any point leaves the previous commit intact): replay segment,
+checkpoint file, episode lines appended to episodes.jsonl, history.json, then metadata.json,
+which is the commit record.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from atheria_cli.atomic import atomic_write_bytes, fsync_dir
 from atheria_cli.errors import DamagedFileError
 from atheria_cli.formats import (
     CheckpointEntry,
+    EpisodeRecord,
     History,
     Metadata,
     RunConfig,
+    encode_episodes,
+    read_episodes,
     read_history,
     read_metadata,
     read_run_config,
@@ -54,6 +58,25 @@ class AgentStore:
 
     def history(self) -> History:
         return read_history(self.layout.history)
+
+    def episodes(self, history: History) -> list[EpisodeRecord]:
+        """The committed episode records, in order."""
+        return read_episodes(self.layout.root / history.episodes_file, history.episodes_bytes, history.total_episodes)
+
+    def history_up_to(self, history: History, episode: int) -> History:
+        """History as of checkpoint ``episode``: the commit writes history.json just before
+        metadata.json, so after a crash between the two it may run one commit ahead."""
+        if history.total_episodes <= episode:
+            return history
+        kept = [record for record in self.episodes(history) if record.episode <= episode]
+        history.episodes_bytes = len(encode_episodes(kept))
+        history.total_episodes = episode
+        history.trainings = [session for session in history.trainings if session.start_episode <= episode]
+        for session in history.trainings:
+            if session.end_episode > episode:
+                session.end_episode = episode
+                session.episodes_count = episode - session.start_episode + 1
+        return history
 
     def run_config(self) -> RunConfig | None:
         return read_run_config(self.layout.config) if self.layout.config.exists() else None
@@ -104,11 +127,17 @@ class AgentStore:
         history: History,
         metadata: Metadata,
         run_config: RunConfig | None,
+        new_episodes: list[EpisodeRecord],
         replay_segments: list[str] | None = None,
     ) -> CheckpointEntry:
-        """Write a checkpoint and commit it; returns the entry now in ``metadata.checkpoints``."""
+        """Write a checkpoint and commit it; returns the entry now in ``metadata.checkpoints``.
+
+        ``history`` is the document as it must be after this commit, except ``episodes_bytes``,
+        which still counts the episodes committed before ``new_episodes``.
+        """
         path = self.layout.checkpoint(entry_episode)
         atomic_write_bytes(path, checkpoint_bytes)
+        history.episodes_bytes = self._append_episodes(history, new_episodes)
         if run_config is not None and not self.layout.config.exists():
             write_document(self.layout.config, run_config)
         write_document(self.layout.history, history)
@@ -125,6 +154,21 @@ class AgentStore:
         metadata.updated = entry.created
         write_document(self.layout.metadata, metadata)  # last: this is the commit
         return entry
+
+    def _append_episodes(self, history: History, records: list[EpisodeRecord]) -> int:
+        """Append to episodes.jsonl after its committed bytes; returns the new committed length."""
+        path = self.layout.root / history.episodes_file
+        data = encode_episodes(records)
+        created = not path.exists()
+        with open(path, "ab") as handle:
+            # Lines past the committed length belong to a session that died before its commit.
+            handle.truncate(history.episodes_bytes)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if created:
+            fsync_dir(path.parent)
+        return history.episodes_bytes + len(data)
 
     def move_aside(self) -> Path:
         """``--fresh``: rename the run folder with a timestamp; nothing is deleted."""

@@ -220,7 +220,7 @@ def _start(
     if report.restarted:
         observer.warn(f"{name}: env(s) {report.restarted} were mid-episode at the checkpoint; they start a new episode")
     _warn_on_drift(config, name, store, observer)
-    history = _history_up_to(store.history(), resume_from.episode)
+    history = store.history_up_to(store.history(), resume_from.episode)
     return history, store.metadata()
 
 
@@ -253,6 +253,7 @@ def _run_episodes(
     run_config = RunConfig(config=config_to_dict(config))
     clock, started = EpisodeClock(model.env.num_envs), time.perf_counter()
     recorded: list[EpisodeRecord] = []
+    uncommitted: list[EpisodeRecord] = []
     last_entry: CheckpointEntry | None = None
     while session.episodes_count < plan.episodes:
         step = loop.step()
@@ -266,7 +267,7 @@ def _run_episodes(
                 metrics=config.env.metrics,
                 env_id=config.env.id,
             )
-            history.episodes.append(record)
+            uncommitted.append(record)
             history.total_episodes = record.episode
             session.episodes_count += 1
             recorded.append(record)
@@ -275,7 +276,8 @@ def _run_episodes(
             session.end_episode = history.total_episodes
             session.end_timesteps = model.num_timesteps
             session.duration_seconds = round(time.perf_counter() - started, 3)
-            last_entry = _commit(loop, store, history, metadata, run_config, plan.device)
+            last_entry = _commit(loop, store, history, uncommitted, metadata, run_config, plan.device)
+            uncommitted = []
             observer.checkpoint_committed(name, last_entry)
     return recorded, last_entry
 
@@ -289,7 +291,13 @@ def _checkpoint_due(total: int, just_finished: int, session: SessionRecord, plan
 
 
 def _commit(
-    loop: TrainingLoop, store: AgentStore, history: History, metadata: Metadata, run_config: RunConfig, device: str
+    loop: TrainingLoop,
+    store: AgentStore,
+    history: History,
+    new_episodes: list[EpisodeRecord],
+    metadata: Metadata,
+    run_config: RunConfig,
+    device: str,
 ) -> CheckpointEntry:
     """Replay segment, checkpoint, history, metadata (the commit), then unneeded segments go."""
     model, episode = loop.model, history.total_episodes
@@ -316,6 +324,7 @@ def _commit(
         entry_episode=episode,
         timesteps=int(model.num_timesteps),
         history=history,
+        new_episodes=new_episodes,
         metadata=metadata,
         run_config=run_config,
         replay_segments=[segment.file for segment in journal.segments] if journal is not None else [],
@@ -344,13 +353,6 @@ def _new_metadata(config: ExperimentConfig, name: str, loop: TrainingLoop, devic
         created=created,
         updated=created,
     )
-
-
-def _history_up_to(history: History, episode: int) -> History:
-    """History as of a checkpoint (it never runs ahead: both are written in one commit)."""
-    history.episodes = [record for record in history.episodes if record.episode <= episode]
-    history.total_episodes = episode
-    return history
 
 
 def _warn_on_drift(config: ExperimentConfig, name: str, store: AgentStore, observer: TrainObserver) -> None:

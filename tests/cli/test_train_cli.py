@@ -21,6 +21,7 @@ AGENT_FILES_AFTER_3 = [
     "episode_0001.pt",
     "episode_0002.pt",
     "episode_0003.pt",
+    "episodes.jsonl",
     "history.json",
     "metadata.json",
 ]
@@ -61,9 +62,12 @@ def test_train_then_resume_writes_the_seed_layout(config_path: Path, in_tmp: Pat
             assert {"session_timestamp", "start_episode", "end_episode", "episodes_count", "device", "duration_seconds"} <= set(session)
             assert session["device"] == "cpu"
         assert history["trainings"][1]["resumed_from"] == "episode_0002.pt"
-        assert [e["episode"] for e in history["episodes"]] == [1, 2, 3]
-        assert all(set(e) >= {"episode", "timesteps", "reward", "length", "seconds", "metrics"} for e in history["episodes"])
-        assert [e["timesteps"] for e in history["episodes"]] == [50, 100, 150]
+        lines = (folder / "episodes.jsonl").read_bytes()
+        assert history["episodes_file"] == "episodes.jsonl" and history["episodes_bytes"] == len(lines)
+        records = [json.loads(line) for line in lines.decode().splitlines()]
+        assert [e["episode"] for e in records] == [1, 2, 3]
+        assert all(set(e) == {"episode", "timesteps", "reward", "length", "seconds", "metrics"} for e in records)
+        assert [e["timesteps"] for e in records] == [50, 100, 150]
 
         metadata = json.loads((folder / "metadata.json").read_text())
         assert metadata["schema_version"] == 1
@@ -118,9 +122,9 @@ def test_fresh_moves_the_old_run_aside(config_path: Path, in_tmp: Path) -> None:
     assert result.exit_code == 0, result.output
     names = listing(in_tmp / "checkpoints/test")
     assert len(names) == 2 and names[0] == "PPO" and re.fullmatch(r"PPO\.old-\d{8}T\d{6}Z", names[1])
-    assert listing(in_tmp / "checkpoints/test/PPO") == ["config.json", "episode_0001.pt", "history.json", "metadata.json"]
+    assert listing(in_tmp / "checkpoints/test/PPO") == ["config.json", "episode_0001.pt", "episodes.jsonl", "history.json", "metadata.json"]
     moved = in_tmp / "checkpoints/test" / names[1]
-    assert listing(moved) == ["config.json", "episode_0001.pt", "episode_0002.pt", "history.json", "metadata.json"]
+    assert listing(moved) == ["config.json", "episode_0001.pt", "episode_0002.pt", "episodes.jsonl", "history.json", "metadata.json"]
     assert json.loads((moved / "metadata.json").read_text())["checkpoints"][-1]["sha256"] == old_sha
     assert f"PPO: previous run moved to checkpoints/test/{names[1]}" in result.stderr
 

@@ -8,7 +8,9 @@ from typing import Any
 import torch
 
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.formats import CheckpointEntry, EpisodeRecord, read_history, read_metadata
+from atheria_cli.formats import CheckpointEntry, EpisodeRecord, read_metadata
+from atheria_cli.layout import AgentLayout
+from atheria_cli.store import AgentStore
 from atheria_cli.training import plan_training, run_training
 
 
@@ -51,8 +53,13 @@ def last_payload(root: Path, agent: str) -> dict[str, Any]:
     return torch.load(folder / entry.file, map_location="cpu", weights_only=True)
 
 
+def episodes(root: Path, agent: str) -> list[EpisodeRecord]:
+    store = AgentStore(AgentLayout(agent_dir(root, agent)))
+    return store.episodes(store.history())
+
+
 def rewards(root: Path, agent: str) -> list[float | None]:
-    return [record.reward for record in read_history(agent_dir(root, agent) / "history.json").episodes]
+    return [record.reward for record in episodes(root, agent)]
 
 
 def assert_same_tree(left: Any, right: Any, where: str = "") -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from atheria_cli.formats import read_history, read_metadata
 from tests.conftest import CARTPOLE_ENV, TINY_AGENTS, tiny_config
-from tests.integration.helpers import agent_dir, train
+from tests.integration.helpers import agent_dir, episodes, train
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +20,8 @@ def test_several_envs_resume_and_count_episodes_consistently(agent: str, tmp_pat
     resumed = train(config, tmp_path, episodes=4, resume=True)
     folder = agent_dir(tmp_path, agent)
     history = read_history(folder / "history.json")
-    numbers = [record.episode for record in history.episodes]
+    records = episodes(tmp_path, agent)
+    numbers = [record.episode for record in records]
     # Consecutive numbers, no gaps or duplicates; a session may overshoot when envs finish together.
     assert numbers == list(range(1, len(numbers) + 1))
     assert history.total_episodes == len(numbers) >= 8
@@ -29,7 +30,7 @@ def test_several_envs_resume_and_count_episodes_consistently(agent: str, tmp_pat
     assert second_session.end_episode == history.total_episodes
     assert read_metadata(folder / "metadata.json").last_episode == history.total_episodes
     # Timesteps grow by n_envs per step and never go back across the resume.
-    timesteps = [record.timesteps for record in history.episodes]
+    timesteps = [record.timesteps for record in records]
     assert timesteps == sorted(timesteps) and all(t % 3 == 0 for t in timesteps)
     # Environments that were mid-episode at the checkpoint were restarted, and said so.
     assert first.warnings == []

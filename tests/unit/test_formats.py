@@ -15,6 +15,8 @@ from atheria_cli.formats import (
     Metadata,
     SessionRecord,
     check_checkpoint_header,
+    encode_episodes,
+    read_episodes,
     read_history,
     read_metadata,
     write_document,
@@ -40,14 +42,39 @@ def _metadata() -> Metadata:
     )
 
 
+def _record(episode: int) -> EpisodeRecord:
+    return EpisodeRecord(episode=episode, timesteps=200 * episode, reward=-1.5, length=200, seconds=0.5, metrics={"co2_kg": 3.0})
+
+
 def test_history_round_trip(tmp_path: Path) -> None:
-    history = History(agent="SAC", total_episodes=1)
+    history = History(agent="SAC", total_episodes=1, episodes_bytes=10)
     history.trainings.append(SessionRecord(session_timestamp="t", start_episode=1, end_episode=1, episodes_count=1, device="cpu", duration_seconds=1.0))
-    history.episodes.append(EpisodeRecord(episode=1, timesteps=200, reward=-1.5, length=200, seconds=0.5, metrics={"co2_kg": 3.0}))
     write_document(tmp_path / "history.json", history)
     raw = json.loads((tmp_path / "history.json").read_text())
-    assert raw["schema_version"] == 1 and raw["episodes"][0]["metrics"] == {"co2_kg": 3.0}
+    assert raw["schema_version"] == 1 and raw["episodes_file"] == "episodes.jsonl" and raw["episodes_bytes"] == 10
     assert read_history(tmp_path / "history.json") == history
+
+
+def test_episode_lines_round_trip_and_uncommitted_tail_is_ignored(tmp_path: Path) -> None:
+    committed = encode_episodes([_record(1), _record(2)])
+    path = tmp_path / "episodes.jsonl"
+    path.write_bytes(committed + encode_episodes([_record(3)])[:17])  # a torn line after a crash
+    assert read_episodes(path, len(committed), expected=2) == [_record(1), _record(2)]
+    assert json.loads(committed.decode().splitlines()[0])["metrics"] == {"co2_kg": 3.0}
+
+
+def test_damaged_episode_lines_are_reported(tmp_path: Path) -> None:
+    path = tmp_path / "episodes.jsonl"
+    path.write_bytes(encode_episodes([_record(1)]) + b'{"episode": 2}\n')
+    with pytest.raises(DamagedFileError, match="line 2: timesteps: Field required"):
+        read_episodes(path, path.stat().st_size)
+
+    two = encode_episodes([_record(1), _record(2)])
+    path.write_bytes(two)
+    with pytest.raises(DamagedFileError, match="holds 2 committed episodes, history.json records 5"):
+        read_episodes(path, len(two), expected=5)
+    with pytest.raises(DamagedFileError, match=f"holds {len(two)} bytes, history.json records 9999"):
+        read_episodes(path, 9999)
 
 
 def test_the_seed_history_keys_are_readable(tmp_path: Path) -> None:
@@ -71,7 +98,7 @@ def test_metadata_round_trip_and_latest(tmp_path: Path) -> None:
         ('{"agent": "x"}', "missing or invalid schema_version: None"),
         ('{"schema_version": 99, "agent": "x"}', "schema_version 99 is newer than this atheria supports (1); upgrade atheria"),
         ('{"schema_version": 1, "agent": "x", "total_episodes": -1}', "total_episodes: Input should be greater than or equal to 0"),
-        ('{"schema_version": 1, "agent": "x", "episodes": [{"episode": 1}]}', "episodes.0.timesteps: Field required"),
+        ('{"schema_version": 1, "agent": "x", "trainings": [{"start_episode": 1}]}', "trainings.0.session_timestamp: Field required"),
     ],
 )
 def test_damaged_history_is_reported_with_path(tmp_path: Path, content: str, problem: str) -> None:
