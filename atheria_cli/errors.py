@@ -53,3 +53,7 @@ class MetricError(InputError):
 
 class CheckpointError(AtheriaError):
     """A checkpoint cannot be loaded or restored."""
+
+
+class ExportError(AtheriaError):
+    """An export failed its verification (the file is not written)."""

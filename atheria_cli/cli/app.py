@@ -64,6 +64,7 @@ def _root(
 
 def _register() -> None:
     from atheria_cli.cli import train  # noqa: F401  (commands register themselves on import)
+    from atheria_cli.cli import evaluate, export_jit  # noqa: F401
 
 
 _register()

@@ -1,0 +1,107 @@
+"""``atheria eval``: deterministic episodes of a checkpoint or an exported TorchScript policy."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from stable_baselines3.common.vec_env import VecNormalize
+
+from atheria_cli.config import ExperimentConfig
+from atheria_cli.envs.factory import make_env
+from atheria_cli.episodes import metric_value
+from atheria_cli.errors import UsageError
+from atheria_cli.export import check_same_spaces, space_description
+from atheria_cli.layout import AgentLayout
+from atheria_cli.loading import load_agent
+from atheria_cli.selection import select_checkpoint
+from atheria_cli.store import AgentStore
+
+Policy = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class EvalEpisode:
+    seed: int
+    reward: float
+    length: int
+    metrics: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass
+class EvalResult:
+    agent: str
+    source: str
+    episodes: list[EvalEpisode]
+
+    def values(self, name: str) -> list[float]:
+        if name == "reward":
+            return [episode.reward for episode in self.episodes]
+        return [value for episode in self.episodes if (value := episode.metrics.get(name)) is not None]
+
+
+def evaluate(config: ExperimentConfig, agent: str, *, checkpoint: str, episodes: int, seed: int, jit: Path | None) -> EvalResult:
+    if agent not in config.agents:
+        raise UsageError(f"unknown agent {agent!r}: the experiment has {', '.join(config.agents)}")
+    if episodes < 1:
+        raise UsageError(f"--episodes must be at least 1 (got {episodes})")
+    env = make_env(config.env)
+    try:
+        policy, source = _jit_policy(agent, jit, env) if jit is not None else _checkpoint_policy(config, agent, checkpoint, env)
+        return EvalResult(agent, source, [_episode(env, policy, seed + index, config) for index in range(episodes)])
+    finally:
+        env.close()
+
+
+def _episode(env, policy: Policy, seed: int, config: ExperimentConfig) -> EvalEpisode:
+    obs, info = env.reset(seed=seed)
+    total, length, done = 0.0, 0, False
+    while not done:
+        action = policy(np.asarray(obs)[None])[0]
+        obs, reward, terminated, truncated, info = env.step(action)
+        total += float(reward)
+        length += 1
+        done = terminated or truncated
+    metrics = {metric.name: metric_value(info, metric.name, config.env.id) for metric in config.env.metrics}
+    return EvalEpisode(seed=seed, reward=total, length=length, metrics=metrics)
+
+
+def _checkpoint_policy(config: ExperimentConfig, agent: str, spec: str, env) -> tuple[Policy, str]:
+    store = AgentStore(AgentLayout.of(config.run_dir, agent))
+    entry = select_checkpoint(store, agent, spec, config)
+    model = load_agent(store.layout.root / entry.file)
+    check_same_spaces(agent, entry.file, model, env.observation_space, env.action_space)
+    normalizer = model.get_env() if isinstance(model.get_env(), VecNormalize) else None
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        if normalizer is not None and normalizer.norm_obs:
+            obs = normalizer.normalize_obs(obs)
+        return model.predict(obs, deterministic=True)[0]
+
+    return act, entry.file
+
+
+def _jit_policy(agent: str, path: Path, env) -> tuple[Policy, str]:
+    if not path.is_file():
+        raise UsageError(f"--jit: file not found: {path}")
+    side = path.with_suffix(".json")
+    if side.exists():
+        described = json.loads(side.read_text(encoding="utf-8"))
+        for kind, space in (("observation", env.observation_space), ("action", env.action_space)):
+            if described.get(f"{kind}_space") != space_description(space):
+                raise UsageError(f"{agent}: {path.name} was exported for another {kind} space ({described.get(f'{kind}_space')}), the config's env has {space}")
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except (RuntimeError, ValueError) as exc:
+        raise UsageError(f"--jit: {path} is not a TorchScript file ({str(exc).splitlines()[0]})") from None
+    dtype = env.observation_space.dtype
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return module(torch.as_tensor(obs.astype(dtype))).numpy()
+
+    return act, str(path)
