@@ -253,13 +253,19 @@ def onnx_available() -> bool:
 
 def _write_onnx(module: torch.jit.ScriptModule, observations: np.ndarray, path: Path) -> Path:
     buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
+        _onnx_export(module, observations, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def _onnx_export(module: torch.jit.ScriptModule, observations: np.ndarray, buffer: io.BytesIO) -> None:
     torch.onnx.export(
         module, (torch.as_tensor(observations[:8]),), buffer,
         input_names=["obs"], output_names=["action"], dynamic_axes={"obs": {0: "batch"}, "action": {0: "batch"}},
         dynamo=False,
     )
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
 
 
 def export_experiment(

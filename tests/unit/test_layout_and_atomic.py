@@ -66,3 +66,11 @@ def test_json_refuses_nan(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         atomic_write_json(tmp_path / "f.json", {"x": float("nan")})
     assert os.listdir(tmp_path) == []
+
+
+def test_written_files_get_the_usual_mode(tmp_path: Path) -> None:
+    target = tmp_path / "f.bin"
+    atomic_write_bytes(target, b"data")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
