@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from atheria_cli.errors import StorageError
+
 # mkstemp creates 0600 files; a checkpoint should get the mode any new file gets (0644 under the
 # usual umask), so colleagues and other tools on a shared machine can read a run.
 _UMASK = os.umask(0)
@@ -20,8 +22,18 @@ NEW_FILE_MODE = 0o666 & ~_UMASK
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically and durably."""
+    """Replace ``path`` with ``data`` atomically and durably.
+
+    Raises :class:`StorageError` (disk full, permissions) with the old file untouched.
+    """
     path = Path(path)
+    try:
+        _write_replace(path, data)
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}; the previous state is intact") from exc
+
+
+def _write_replace(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

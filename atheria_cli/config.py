@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FiniteFloat,
     PositiveInt,
     ValidationError,
     field_validator,
@@ -90,12 +91,33 @@ class AgentConfig(_Strict):
     hyperparams: dict[str, Any] = Field(default_factory=dict)
 
 
+class KeepPolicy(_Strict):
+    """Which checkpoints retention keeps; unset fields keep nothing by that rule."""
+
+    last: PositiveInt | None = None
+    best: PositiveInt | None = None
+    every: PositiveInt | None = None
+    metric: str | None = None  # default: the main metric (first of env.metrics, else reward)
+    goal: Literal["min", "max"] | None = None  # default: the metric's own goal
+
+
+class MirrorConfig(_Strict):
+    to: str = Field(min_length=1)  # a local path or an fsspec URL (file://, memory://, s3://, gs://)
+    every: PositiveInt = 1  # commits between mirrorings; every session's end is mirrored too
+
+
 class TrainConfig(_Strict):
     episodes: PositiveInt = 5
     save_every: PositiveInt = 1
     # SB3 schedules (learning rate, PPO's clip range, DQN's exploration) take the fraction of
     # training left; an episodic run has no fixed end, so the config names the horizon.
     schedule_timesteps: PositiveInt = 100_000
+    save_every_steps: PositiveInt | None = None  # also checkpoint mid-episode every N env steps
+    max_hours: float | None = Field(default=None, gt=0)  # time budget of one session
+    keep: KeepPolicy | None = None  # retention; None keeps every checkpoint
+    mirror: MirrorConfig | None = None
+    monitor_every: PositiveInt | None = None  # resource readout every N episodes
+    tensorboard: bool = False
 
 
 class ExperimentConfig(_Strict):
@@ -106,6 +128,8 @@ class ExperimentConfig(_Strict):
     env: EnvConfig
     agents: dict[str, AgentConfig] = Field(min_length=1)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    # Reference values to compare agents with (`atheria compare`), e.g. {co2_kg: 550}.
+    baseline: dict[str, FiniteFloat] = Field(default_factory=dict)
 
     @field_validator("experiment")
     @classmethod
@@ -138,6 +162,14 @@ class ExperimentConfig(_Strict):
                     f"agents.{name}.algo is required: {name!r} is not an algorithm name "
                     f"({', '.join(ALGORITHMS)})"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _baseline_names_known(self) -> ExperimentConfig:
+        known = ["reward", *(metric.name for metric in self.env.metrics)]
+        for name in self.baseline:
+            if name not in known:
+                raise ValueError(f"baseline.{name}: not 'reward' or a metric of env.metrics (known: {', '.join(known)})")
         return self
 
     def algo_of(self, agent_name: str) -> str:

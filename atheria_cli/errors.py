@@ -57,3 +57,16 @@ class CheckpointError(AtheriaError):
 
 class ExportError(AtheriaError):
     """An export failed its verification (the file is not written)."""
+
+
+class RunLockedError(InputError):
+    """Another process is training the same agent."""
+
+
+class ConfigDriftError(InputError):
+    """A resume whose config differs from the run's stored config."""
+
+
+
+class StorageError(AtheriaError):
+    """A file could not be written (disk full, permissions); what was committed before is intact."""

@@ -78,7 +78,8 @@ class History(_Document):
 
 class CheckpointEntry(_Document):
     file: str
-    episode: int = Field(ge=1)
+    episode: int = Field(ge=0)  # episodes completed when it was taken
+    partial: bool = False  # taken in the middle of an episode (signal, save_every_steps)
     timesteps: int = Field(ge=0)
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -106,7 +107,7 @@ class Metadata(_Document):
 
     @property
     def latest(self) -> CheckpointEntry | None:
-        return max(self.checkpoints, key=lambda entry: entry.episode, default=None)
+        return max(self.checkpoints, key=lambda entry: (entry.timesteps, entry.episode), default=None)
 
 
 class RunConfig(_Document):

@@ -4,6 +4,9 @@
 
     <checkpoints_dir>/<experiment>/<AGENT>/
         episode_0001.pt ...   full training state after that episode (zero-padded to 4, wider past 9999)
+        episode_0001.t123.pt  a mid-episode checkpoint (signal or save_every_steps) at timestep 123
+        episodes.jsonl        one line per episode
+        replay/               replay segments of off-policy agents
         history.json          sessions and per-episode records
         metadata.json         the commit record: what is in the folder, with sizes and sha256
         config.json           the resolved config of the run, for comparison on resume
@@ -20,14 +23,19 @@ from pathlib import Path
 HISTORY_FILE = "history.json"
 METADATA_FILE = "metadata.json"
 CONFIG_FILE = "config.json"
-CHECKPOINT_PATTERN = re.compile(r"^episode_(\d{4,})\.pt$")
+CHECKPOINT_PATTERN = re.compile(r"^episode_(\d{4,})(?:\.t(\d+))?\.pt$")
 
 
-def checkpoint_name(episode: int) -> str:
-    """``episode_0007.pt``; numbers past 9999 simply grow wider."""
-    if episode < 1:
+def checkpoint_name(episode: int, timesteps: int | None = None) -> str:
+    """``episode_0007.pt`` after episode 7; numbers past 9999 simply grow wider.
+
+    A mid-episode checkpoint (signal, ``save_every_steps``) carries the agent's timesteps:
+    ``episode_0007.t1234.pt`` is 1234 steps into training, after episode 7 ended.
+    """
+    if episode < 0 or (episode == 0 and timesteps is None):
         raise ValueError(f"episode numbers start at 1, got {episode}")
-    return f"episode_{episode:04d}.pt"
+    suffix = "" if timesteps is None else f".t{timesteps}"
+    return f"episode_{episode:04d}{suffix}.pt"
 
 
 def episode_of(file_name: str) -> int | None:
@@ -57,8 +65,8 @@ class AgentLayout:
     def config(self) -> Path:
         return self.root / CONFIG_FILE
 
-    def checkpoint(self, episode: int) -> Path:
-        return self.root / checkpoint_name(episode)
+    def checkpoint(self, episode: int, timesteps: int | None = None) -> Path:
+        return self.root / checkpoint_name(episode, timesteps)
 
     def aside(self, when: datetime | None = None) -> Path:
         """A free sibling name for moving this run aside: ``<AGENT>.old-20261123T050102Z``."""

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from atheria_cli.layout import checkpoint_name
 
 REPLAY_DIR = "replay"
 SEGMENT_FORMAT_VERSION = 1
@@ -41,9 +40,9 @@ class Segment:
         return cls(**{key: data[key] for key in ("file", "start", "end", "sha256", "size")})
 
 
-def segment_name(episode: int) -> str:
+def segment_name(checkpoint_file: str) -> str:
     """``replay/episode_0005.npz``: the segment written with ``episode_0005.pt``."""
-    return f"{REPLAY_DIR}/{checkpoint_name(episode).removesuffix('.pt')}.npz"
+    return f"{REPLAY_DIR}/{checkpoint_file.removesuffix('.pt')}.npz"
 
 
 def live_rows(rows_total: int, capacity: int) -> tuple[int, int]:

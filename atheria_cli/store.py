@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from atheria_cli.atomic import atomic_write_bytes, fsync_dir
-from atheria_cli.errors import DamagedFileError
+from atheria_cli.errors import DamagedFileError, StorageError
 from atheria_cli.formats import (
     CheckpointEntry,
     EpisodeRecord,
@@ -31,7 +31,7 @@ from atheria_cli.formats import (
     read_run_config,
     write_document,
 )
-from atheria_cli.layout import AgentLayout
+from atheria_cli.layout import AgentLayout, checkpoint_name, episode_of
 from atheria_cli.segments import REPLAY_DIR, Segment, decode_segment
 
 
@@ -124,6 +124,7 @@ class AgentStore:
         checkpoint_bytes: bytes,
         entry_episode: int,
         timesteps: int,
+        partial: bool = False,
         history: History,
         metadata: Metadata,
         run_config: RunConfig | None,
@@ -135,7 +136,7 @@ class AgentStore:
         ``history`` is the document as it must be after this commit, except ``episodes_bytes``,
         which still counts the episodes committed before ``new_episodes``.
         """
-        path = self.layout.checkpoint(entry_episode)
+        path = self.layout.root / self.checkpoint_file(entry_episode, timesteps, partial)
         atomic_write_bytes(path, checkpoint_bytes)
         history.episodes_bytes = self._append_episodes(history, new_episodes)
         if run_config is not None and not self.layout.config.exists():
@@ -144,6 +145,7 @@ class AgentStore:
         entry = CheckpointEntry(
             file=path.name,
             episode=entry_episode,
+            partial=partial,
             timesteps=timesteps,
             size=len(checkpoint_bytes),
             sha256=hashlib.sha256(checkpoint_bytes).hexdigest(),
@@ -155,17 +157,53 @@ class AgentStore:
         write_document(self.layout.metadata, metadata)  # last: this is the commit
         return entry
 
+    @staticmethod
+    def checkpoint_file(episode: int, timesteps: int, partial: bool) -> str:
+        return checkpoint_name(episode, timesteps if partial else None)
+
+    def forget(self, metadata: Metadata, dropped: list[CheckpointEntry]) -> list[str]:
+        """Retention: commit metadata without ``dropped``, then delete their files (never before)."""
+        if not dropped:
+            return []
+        names = {entry.file for entry in dropped}
+        metadata.checkpoints = [entry for entry in metadata.checkpoints if entry.file not in names]
+        write_document(self.layout.metadata, metadata)
+        for name in sorted(names):
+            (self.layout.root / name).unlink(missing_ok=True)
+        fsync_dir(self.layout.root)
+        return sorted(names)
+
+    def remove_leftovers(self, metadata: Metadata) -> list[str]:
+        """Files a killed process left behind: temporaries and checkpoints that never committed."""
+        committed = {entry.file for entry in metadata.checkpoints}
+        removed = []
+        for path in sorted(self.layout.root.iterdir()):
+            stale_temporary = path.name.startswith(".") and path.name.endswith(".tmp")
+            uncommitted = episode_of(path.name) is not None and path.name not in committed
+            if path.is_file() and (stale_temporary or uncommitted):
+                path.unlink()
+                removed.append(path.name)
+        replay = self.layout.root / REPLAY_DIR
+        if replay.is_dir():
+            for path in sorted(replay.glob(".*.tmp")):
+                path.unlink()
+                removed.append(f"{REPLAY_DIR}/{path.name}")
+        return removed
+
     def _append_episodes(self, history: History, records: list[EpisodeRecord]) -> int:
         """Append to episodes.jsonl after its committed bytes; returns the new committed length."""
         path = self.layout.root / history.episodes_file
         data = encode_episodes(records)
         created = not path.exists()
-        with open(path, "ab") as handle:
-            # Lines past the committed length belong to a session that died before its commit.
-            handle.truncate(history.episodes_bytes)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with open(path, "ab") as handle:
+                # Lines past the committed length belong to a session that died before its commit.
+                handle.truncate(history.episodes_bytes)
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise StorageError(f"cannot write {path}: {exc.strerror or exc}; the previous state is intact") from exc
         if created:
             fsync_dir(path.parent)
         return history.episodes_bytes + len(data)

@@ -1,8 +1,11 @@
-"""The training session: plan it (validate everything, write nothing), then train each agent.
+"""The training session: for each agent of a :class:`TrainPlan`, run episodes and commit them.
 
-For each agent the story is: build the env and model, restore the latest checkpoint (resume)
-or reset (fresh), step until the requested number of episodes has ended, checkpointing every
-``save_every`` episodes and at the last one, and record episodes and the session in history.
+For each agent the story is: take its lock, build the env and model, restore the checkpoint
+the plan chose (resume) or reset (fresh), then step until the requested number of episodes has
+ended, committing a checkpoint every ``save_every`` episodes, at the session's last episode,
+every ``save_every_steps`` steps, and at once on SIGINT/SIGTERM, each commit followed by
+retention and, every few commits, the mirror. The time budget stops the session between
+episodes, with everything committed.
 """
 
 from __future__ import annotations
@@ -10,32 +13,31 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import gymnasium
 import numpy as np
 import stable_baselines3
 import torch
 
-from atheria_cli import __version__
+from atheria_cli import __version__, tensorboard
 from atheria_cli.agents.loops import TrainingLoop, make_loop
 from atheria_cli.agents.registry import build_model, resolved_hyperparams, validate_hyperparams
 from atheria_cli.agents.snapshot import capture_training_state, restore_training_state
 from atheria_cli.checkpoint import encode_checkpoint, read_checkpoint
 from atheria_cli.config import ExperimentConfig, config_to_dict
-from atheria_cli.devices import resolve_device
+from atheria_cli.control import StopSignals, TimeBudget
 from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.episodes import EpisodeClock, episode_record
-from atheria_cli.errors import DamagedFileError, RunExistsError, UsageError
 from atheria_cli.formats import CheckpointEntry, EpisodeRecord, History, Metadata, RunConfig, SessionRecord
-from atheria_cli.layout import AgentLayout
-from atheria_cli.store import AgentStore, RunState, file_sha256, now_iso
-
-# Config sections whose change makes a resumed run a different experiment ({agent}: its own).
-DRIFT_KEYS = ("env", "seed", "agents.{agent}", "train.schedule_timesteps")
+from atheria_cli.locking import AgentLock
+from atheria_cli.mirror import Mirror
+from atheria_cli.monitor import ResourceMonitor
+from atheria_cli.planning import AgentPlan, TrainPlan, agent_gamma, newest_valid_checkpoint
+from atheria_cli.retention import kept_checkpoints
+from atheria_cli.selection import main_metric
+from atheria_cli.store import AgentStore, now_iso
 
 
 class TrainObserver(Protocol):
@@ -47,150 +49,99 @@ class TrainObserver(Protocol):
 
     def checkpoint_committed(self, agent: str, entry: CheckpointEntry) -> None: ...
 
+    def resources(self, agent: str, line: str) -> None: ...
+
     def agent_finished(self, agent: str) -> None: ...
 
     def warn(self, message: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class AgentPlan:
-    name: str
-    store: AgentStore
-    resume_from: CheckpointEntry | None
-    move_aside: bool
-
-
-@dataclass(frozen=True)
-class TrainPlan:
-    config: ExperimentConfig
-    episodes: int
-    device: str
-    agents: tuple[AgentPlan, ...]
-    notices: tuple[str, ...] = ()
 
 
 @dataclass
 class AgentResult:
     agent: str
     episodes: list[EpisodeRecord] = field(default_factory=list)
-    moved_to: Path | None = None
+    moved_to: object | None = None
     last_checkpoint: CheckpointEntry | None = None
 
 
-def plan_training(
-    config: ExperimentConfig,
-    *,
-    agents: Sequence[str] = (),
-    episodes: int | None = None,
-    resume: bool = False,
-    fresh: bool = False,
-) -> TrainPlan:
-    """Validate a training request against the config and the disk; writes nothing.
-
-    Builds each agent's env and model once, so a bad env id or hyperparameter is reported
-    before any agent trains.
-    """
-    if resume and fresh:
-        raise UsageError("--resume and --fresh cannot be combined: --resume continues a run, --fresh moves it aside")
-    count = config.train.episodes if episodes is None else episodes
-    if count < 1:
-        raise UsageError(f"--episodes must be at least 1 (got {count})")
-    selected = _select_agents(config, agents)
-    device = resolve_device(config.device)
-    notices: list[str] = []
-    plans = []
-    for name in selected:
-        store = AgentStore(AgentLayout.of(config.run_dir, name))
-        plan, notice = _plan_agent(name, store, resume=resume, fresh=fresh)
-        plans.append(plan)
-        if notice:
-            notices.append(notice)
-    for name in selected:
-        _check_buildable(config, name, device)
-    return TrainPlan(config=config, episodes=count, device=device, agents=tuple(plans), notices=tuple(notices))
+@dataclass
+class TrainOutcome:
+    results: list[AgentResult]
+    stopped_by: str | None = None  # "SIGINT", "SIGTERM" or "time budget"
+    exit_code: int = 0
 
 
-def run_training(plan: TrainPlan, observer: TrainObserver) -> list[AgentResult]:
+@dataclass
+class _Session:
+    """What one agent's session tracks between steps."""
+
+    plan: TrainPlan
+    name: str
+    store: AgentStore
+    loop: TrainingLoop
+    history: History
+    metadata: Metadata
+    record: SessionRecord
+    run_config: RunConfig
+    resumed_from: CheckpointEntry | None
+    budget: TimeBudget
+    uncommitted: list[EpisodeRecord] = field(default_factory=list)
+    recorded: list[EpisodeRecord] = field(default_factory=list)
+    commits: int = 0
+    last_entry: CheckpointEntry | None = None
+    last_commit_timesteps: int = -1
+
+
+def run_training(plan: TrainPlan, observer: TrainObserver) -> TrainOutcome:
     for notice in plan.notices:
         observer.warn(notice)
-    return [_train_agent(plan, agent, observer) for agent in plan.agents]
-
-
-# --- planning ---------------------------------------------------------------------------------
-
-
-def _select_agents(config: ExperimentConfig, requested: Sequence[str]) -> list[str]:
-    known = list(config.agents)
-    unknown = [name for name in requested if name not in config.agents]
-    if unknown:
-        raise UsageError(f"unknown agent {unknown[0]!r}: the experiment has {', '.join(known)}")
-    return [name for name in known if name in requested] if requested else known
-
-
-def _plan_agent(name: str, store: AgentStore, *, resume: bool, fresh: bool) -> tuple[AgentPlan, str | None]:
-    state = store.state()
-    root = store.layout.root
-    if state is RunState.EMPTY:
-        notice = f"{name}: no checkpoint in {root}, starting fresh" if resume else None
-        return AgentPlan(name, store, resume_from=None, move_aside=False), notice
-    if fresh:
-        return AgentPlan(name, store, resume_from=None, move_aside=True), None
-    if state is RunState.UNCOMMITTED:
-        raise RunExistsError(
-            f"{name}: {root} holds files but no committed checkpoint; use --fresh to move it aside and start over"
-        )
-    latest = store.metadata().latest
-    assert latest is not None
-    if not resume:
-        raise RunExistsError(
-            f"{name} already has {latest.episode} episode(s) in {root} (last checkpoint {latest.file}); "
-            "use --resume to continue or --fresh to move it aside and start over"
-        )
-    _verify_entry(store, latest)
-    store.history()  # a damaged history is reported now, before anything trains
-    return AgentPlan(name, store, resume_from=latest, move_aside=False), None
-
-
-def _verify_entry(store: AgentStore, entry: CheckpointEntry) -> None:
-    path = store.layout.root / entry.file
-    if not path.is_file():
-        raise DamagedFileError(path, "checkpoint listed in metadata.json is missing")
-    size = path.stat().st_size
-    if size != entry.size:
-        raise DamagedFileError(path, f"size {size} bytes differs from the {entry.size} recorded in metadata.json")
-    if file_sha256(path) != entry.sha256:
-        raise DamagedFileError(path, "sha256 differs from the one recorded in metadata.json")
-
-
-def _check_buildable(config: ExperimentConfig, agent: str, device: str) -> None:
-    env = make_vec_env(config.env, gamma=_gamma(config, agent))
+    locks = [AgentLock(plan.config.run_dir, agent.name) for agent in plan.agents]
+    outcome = TrainOutcome(results=[])
+    budget = TimeBudget(plan.max_hours)
+    acquired: list[AgentLock] = []
     try:
-        build_model(config, agent, env, device, config.seed_of(agent))
+        for lock in locks:
+            lock.acquire()
+            acquired.append(lock)
+        with StopSignals() as signals:
+            for agent_plan in plan.agents:
+                result = _train_agent(plan, agent_plan, observer, signals, budget, outcome)
+                outcome.results.append(result)
+                if outcome.stopped_by:
+                    break
     finally:
-        env.close()
+        for lock in acquired:
+            lock.release()
+    return outcome
 
 
-def _gamma(config: ExperimentConfig, agent: str) -> float | None:
-    gamma = config.agents[agent].hyperparams.get("gamma")
-    return float(gamma) if isinstance(gamma, (int, float)) else None
-
-
-# --- training ---------------------------------------------------------------------------------
-
-
-def _train_agent(plan: TrainPlan, agent_plan: AgentPlan, observer: TrainObserver) -> AgentResult:
+def _train_agent(
+    plan: TrainPlan, agent_plan: AgentPlan, observer: TrainObserver, signals: StopSignals, budget: TimeBudget, outcome: TrainOutcome
+) -> AgentResult:
     config, name, store = plan.config, agent_plan.name, agent_plan.store
     result = AgentResult(agent=name)
+    resume_from = agent_plan.resume_from
     if agent_plan.move_aside:
         result.moved_to = store.move_aside()
         observer.warn(f"{name}: previous run moved to {result.moved_to}")
+    if agent_plan.pull_mirror:
+        resume_from = _pull_mirror(config, name, store, observer)
 
-    env = make_vec_env(config.env, gamma=_gamma(config, name))
+    env = make_vec_env(config.env, gamma=agent_gamma(config, name))
     model = build_model(config, name, env, plan.device, config.seed_of(name))
     loop = make_loop(model, config.train.schedule_timesteps)
     try:
-        history, metadata = _start(config, name, loop, store, agent_plan.resume_from, plan.device, observer)
-        result.episodes, result.last_checkpoint = _run_episodes(plan, name, loop, store, history, metadata, agent_plan, observer)
+        session = _start(plan, name, loop, store, resume_from, observer, budget)
+        if config.train.tensorboard:
+            tensorboard.attach(model, store.layout.root, resume_from.timesteps if resume_from else None)
+        try:
+            _run_episodes(session, observer, signals, outcome)
+        finally:
+            if config.train.tensorboard:
+                tensorboard.detach(model)
+        if session.commits and config.train.mirror is not None:
+            _mirror(session)
+        result.episodes, result.last_checkpoint = session.recorded, session.last_entry
     finally:
         env.close()
     observer.agent_finished(name)
@@ -198,112 +149,132 @@ def _train_agent(plan: TrainPlan, agent_plan: AgentPlan, observer: TrainObserver
 
 
 def _start(
-    config: ExperimentConfig,
-    name: str,
-    loop: TrainingLoop,
-    store: AgentStore,
-    resume_from: CheckpointEntry | None,
-    device: str,
-    observer: TrainObserver,
-) -> tuple[History, Metadata]:
-    """Restore the latest checkpoint, or reset for a new run; returns history and metadata."""
-    if resume_from is None:
-        loop.start_fresh()
-        return History(agent=name), _new_metadata(config, name, loop, device)
-    payload = read_checkpoint(store.layout.root / resume_from.file, expected_sha256=resume_from.sha256)
-    report = restore_training_state(loop, payload, store.read_segment)
-    if report.not_reproducible:
-        observer.warn(
-            f"{name}: the environment's reset did not reproduce the checkpoint's observation "
-            f"(env {report.not_reproducible}); the resumed run will not be bit-identical"
-        )
-    if report.restarted:
-        observer.warn(f"{name}: env(s) {report.restarted} were mid-episode at the checkpoint; they start a new episode")
-    _warn_on_drift(config, name, store, observer)
-    history = store.history_up_to(store.history(), resume_from.episode)
-    return history, store.metadata()
-
-
-def _run_episodes(
     plan: TrainPlan,
     name: str,
     loop: TrainingLoop,
     store: AgentStore,
-    history: History,
-    metadata: Metadata,
-    agent_plan: AgentPlan,
+    resume_from: CheckpointEntry | None,
     observer: TrainObserver,
-) -> tuple[list[EpisodeRecord], CheckpointEntry | None]:
-    config, model = plan.config, loop.model
-    first_episode = history.total_episodes + 1
-    session = SessionRecord(
+    budget: TimeBudget,
+) -> _Session:
+    """Restore the planned checkpoint, or reset for a new run."""
+    config = plan.config
+    if resume_from is None:
+        loop.start_fresh()
+        history, metadata = History(agent=name), _new_metadata(config, name, loop, plan.device)
+    else:
+        payload = read_checkpoint(store.layout.root / resume_from.file, expected_sha256=resume_from.sha256)
+        report = restore_training_state(loop, payload, store.read_segment)
+        if report.not_reproducible:
+            observer.warn(
+                f"{name}: the environment's reset did not reproduce the checkpoint's observation "
+                f"(env {report.not_reproducible}); the resumed run will not be bit-identical"
+            )
+        if report.restarted:
+            observer.warn(
+                f"{name}: env(s) {report.restarted} were mid-episode at the checkpoint and cannot restore their state; "
+                "they start a new episode"
+            )
+        history = store.history_up_to(store.history(), resume_from.episode)
+        metadata = store.metadata()
+        # Checkpoints newer than the one resumed (damaged ones we fell back from) are superseded.
+        newer = [entry for entry in metadata.checkpoints if (entry.timesteps, entry.episode) > (resume_from.timesteps, resume_from.episode)]
+        metadata.checkpoints = [entry for entry in metadata.checkpoints if entry not in newer]
+    model = loop.model
+    record = SessionRecord(
         session_timestamp=now_iso(),
-        start_episode=first_episode,
-        end_episode=first_episode - 1,
+        start_episode=history.total_episodes + 1,
+        end_episode=history.total_episodes,
         episodes_count=0,
         device=plan.device,
         duration_seconds=0.0,
         start_timesteps=model.num_timesteps,
         end_timesteps=model.num_timesteps,
-        resumed_from=agent_plan.resume_from.file if agent_plan.resume_from else None,
+        resumed_from=resume_from.file if resume_from else None,
         atheria_version=__version__,
     )
-    history.trainings.append(session)
-    observer.agent_started(name, first_episode, plan.episodes, session.resumed_from)
-    run_config = RunConfig(config=config_to_dict(config))
+    history.trainings.append(record)
+    observer.agent_started(name, record.start_episode, plan.episodes, record.resumed_from)
+    return _Session(
+        plan=plan, name=name, store=store, loop=loop, history=history, metadata=metadata, record=record,
+        run_config=RunConfig(config=config_to_dict(config)), resumed_from=resume_from, budget=budget,
+        last_commit_timesteps=model.num_timesteps,
+    )
+
+
+def _run_episodes(session: _Session, observer: TrainObserver, signals: StopSignals, outcome: TrainOutcome) -> None:
+    plan, loop, model = session.plan, session.loop, session.loop.model
+    train_config = plan.config.train
     clock, started = EpisodeClock(model.env.num_envs), time.perf_counter()
-    recorded: list[EpisodeRecord] = []
-    uncommitted: list[EpisodeRecord] = []
-    last_entry: CheckpointEntry | None = None
-    while session.episodes_count < plan.episodes:
+    monitor = ResourceMonitor(plan.device) if train_config.monitor_every else None
+    while session.record.episodes_count < plan.episodes:
         step = loop.step()
         finished = np.flatnonzero(step.dones)
         for index in finished:
             record = episode_record(
-                episode=history.total_episodes + 1,
+                episode=session.history.total_episodes + 1,
                 timesteps=model.num_timesteps,
                 seconds=clock.lap(int(index)),
                 info=step.infos[index],
-                metrics=config.env.metrics,
-                env_id=config.env.id,
+                metrics=plan.config.env.metrics,
+                env_id=plan.config.env.id,
             )
-            uncommitted.append(record)
-            history.total_episodes = record.episode
-            session.episodes_count += 1
-            recorded.append(record)
-            observer.episode_finished(name, record)
-        if len(finished) and _checkpoint_due(history.total_episodes, len(finished), session, plan):
-            session.end_episode = history.total_episodes
-            session.end_timesteps = model.num_timesteps
-            session.duration_seconds = round(time.perf_counter() - started, 3)
-            last_entry = _commit(loop, store, history, uncommitted, metadata, run_config, plan.device)
-            uncommitted = []
-            observer.checkpoint_committed(name, last_entry)
-    return recorded, last_entry
+            _record_episode(session, record, observer)
+            if train_config.tensorboard:
+                tensorboard.log_episode(model, record)
+            if monitor and session.record.episodes_count % train_config.monitor_every == 0:
+                readout = monitor.read(session.budget.elapsed(), session.budget.remaining(), session.record.episodes_count)
+                observer.resources(session.name, readout.line())
+        if signals.received is not None:
+            _commit(session, started, observer, partial=not len(finished))
+            outcome.stopped_by, outcome.exit_code = signals.name, signals.exit_code
+            return
+        if len(finished) and _episode_checkpoint_due(session, len(finished)):
+            _commit(session, started, observer, partial=False)
+        elif train_config.save_every_steps and _steps_checkpoint_due(session, train_config.save_every_steps):
+            _commit(session, started, observer, partial=not len(finished))
+        if len(finished) and not session.budget.allows_another_episode():
+            if session.uncommitted:
+                _commit(session, started, observer, partial=False)
+            outcome.stopped_by = "time budget"
+            observer.warn(f"{session.name}: stopping before the time budget runs out (after episode {session.history.total_episodes})")
+            return
 
 
-def _checkpoint_due(total: int, just_finished: int, session: SessionRecord, plan: TrainPlan) -> bool:
+def _record_episode(session: _Session, record: EpisodeRecord, observer: TrainObserver) -> None:
+    session.uncommitted.append(record)
+    session.recorded.append(record)
+    session.history.total_episodes = record.episode
+    session.record.episodes_count += 1
+    session.budget.episode_ended(record.seconds)
+    observer.episode_finished(session.name, record)
+
+
+def _episode_checkpoint_due(session: _Session, just_finished: int) -> bool:
     """Every ``save_every`` episodes (by episode number) and always at the session's end."""
-    if session.episodes_count >= plan.episodes:
+    if session.record.episodes_count >= session.plan.episodes:
         return True
-    every = plan.config.train.save_every
+    every, total = session.plan.config.train.save_every, session.history.total_episodes
     return any(episode % every == 0 for episode in range(total - just_finished + 1, total + 1))
 
 
-def _commit(
-    loop: TrainingLoop,
-    store: AgentStore,
-    history: History,
-    new_episodes: list[EpisodeRecord],
-    metadata: Metadata,
-    run_config: RunConfig,
-    device: str,
-) -> CheckpointEntry:
-    """Replay segment, checkpoint, history, metadata (the commit), then unneeded segments go."""
-    model, episode = loop.model, history.total_episodes
+def _steps_checkpoint_due(session: _Session, every: int) -> bool:
+    """A multiple of ``every`` timesteps was crossed since the last commit."""
+    now = session.loop.model.num_timesteps
+    return now // every > max(session.last_commit_timesteps, 0) // every
+
+
+def _commit(session: _Session, started: float, observer: TrainObserver, *, partial: bool) -> None:
+    """Replay segment, checkpoint, episodes, history, metadata (the commit); then retention."""
+    loop, store, model = session.loop, session.store, session.loop.model
+    record, history, metadata = session.record, session.history, session.metadata
+    episode, timesteps = history.total_episodes, int(model.num_timesteps)
+    record.end_episode, record.end_timesteps = episode, timesteps
+    record.duration_seconds = round(time.perf_counter() - started, 3)
+    file = store.checkpoint_file(episode, timesteps, partial)
     journal = getattr(loop, "journal", None)
     if journal is not None:
-        pending = journal.pending(episode)
+        pending = journal.pending(file)
         journal.saved(store.write_segment(*pending) if pending else None)
     payload = {
         "atheria_version": __version__,
@@ -311,25 +282,66 @@ def _commit(
         "agent": metadata.agent,
         "algo": metadata.algo,
         "episode": episode,
-        "num_timesteps": int(model.num_timesteps),
-        "run_config": json.dumps(run_config.config),
+        "partial": partial,
+        "num_timesteps": timesteps,
+        "run_config": json.dumps(session.run_config.config),
         "versions": library_versions(),
         **capture_training_state(loop),
     }
-    metadata.last_episode = episode
-    metadata.total_timesteps = int(model.num_timesteps)
-    metadata.device = device
+    metadata.last_episode, metadata.total_timesteps, metadata.device = episode, timesteps, session.plan.device
     entry = store.commit(
         checkpoint_bytes=encode_checkpoint(payload),
         entry_episode=episode,
-        timesteps=int(model.num_timesteps),
+        timesteps=timesteps,
+        partial=partial,
         history=history,
-        new_episodes=new_episodes,
+        new_episodes=session.uncommitted,
         metadata=metadata,
-        run_config=run_config,
+        run_config=session.run_config,
         replay_segments=[segment.file for segment in journal.segments] if journal is not None else [],
     )
+    session.uncommitted, session.last_entry, session.last_commit_timesteps = [], entry, timesteps
+    session.commits += 1
+    _apply_retention(session)
     store.prune_replay(metadata)
+    if session.commits == 1:
+        store.remove_leftovers(metadata)
+    observer.checkpoint_committed(session.name, entry)
+    mirror = session.plan.config.train.mirror
+    if mirror is not None and session.commits % mirror.every == 0:
+        _mirror(session)
+
+
+def _apply_retention(session: _Session) -> None:
+    policy = session.plan.config.train.keep
+    if policy is None:
+        return
+    protected = [session.resumed_from.file] if session.resumed_from else []
+    kept = kept_checkpoints(
+        session.metadata.checkpoints,
+        policy,
+        session.store.episodes(session.history),
+        main_metric(session.plan.config),
+        protected=protected,
+    )
+    dropped = [entry for entry in session.metadata.checkpoints if entry not in kept]
+    session.store.forget(session.metadata, dropped)
+
+
+def _mirror(session: _Session) -> None:
+    config = session.plan.config
+    assert config.train.mirror is not None
+    Mirror(config.train.mirror.to, config.experiment, session.name).push(session.store.layout.root, session.metadata)
+
+
+def _pull_mirror(config: ExperimentConfig, name: str, store: AgentStore, observer: TrainObserver) -> CheckpointEntry:
+    assert config.train.mirror is not None
+    store.layout.root.mkdir(parents=True, exist_ok=True)
+    Mirror(config.train.mirror.to, config.experiment, name).pull(store.layout.root)
+    notices: list[str] = []
+    entry = newest_valid_checkpoint(store, name, notices)
+    for notice in notices:
+        observer.warn(notice)
     return entry
 
 
@@ -353,24 +365,6 @@ def _new_metadata(config: ExperimentConfig, name: str, loop: TrainingLoop, devic
         created=created,
         updated=created,
     )
-
-
-def _warn_on_drift(config: ExperimentConfig, name: str, store: AgentStore, observer: TrainObserver) -> None:
-    stored = store.run_config()
-    if stored is None:
-        return
-    current = config_to_dict(config)
-    keys = [key.format(agent=name) for key in DRIFT_KEYS]
-    changed = [key for key in keys if _lookup(stored.config, key) != _lookup(current, key)]
-    if changed:
-        observer.warn(f"{name}: the config differs from the run's config.json in {', '.join(changed)}; continuing with the new one")
-
-
-def _lookup(document: dict[str, Any], dotted: str) -> Any:
-    value: Any = document
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
 
 
 def library_versions() -> dict[str, str]:

@@ -35,7 +35,7 @@ class ReplayJournal:
     def row_added(self) -> None:
         self.rows_total += 1
 
-    def pending(self, episode: int) -> tuple[str, int, int, bytes] | None:
+    def pending(self, checkpoint_file: str) -> tuple[str, int, int, bytes] | None:
         """The segment of rows added since the last checkpoint: (file, start, end, npz bytes)."""
         start = max(self.rows_saved, live_rows(self.rows_total, self.capacity)[0])
         end = self.rows_total
@@ -43,7 +43,7 @@ class ReplayJournal:
             return None
         positions = np.arange(start, end) % self.capacity
         arrays = {name: array[positions] for name, array in _arrays(self.buffer).items()}
-        return segment_name(episode), start, end, encode_segment(start, end, arrays)
+        return segment_name(checkpoint_file), start, end, encode_segment(start, end, arrays)
 
     def saved(self, segment: Segment | None) -> None:
         """Record a committed checkpoint that wrote ``segment`` (None: no new rows)."""

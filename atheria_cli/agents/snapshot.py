@@ -22,7 +22,7 @@ def capture_training_state(loop: TrainingLoop) -> dict[str, Any]:
         "model": capture_model(model),
         "loop": loop.state_dict(),
         "buffer": loop.buffer_state(),
-        "env": capture_env(model),
+        "env": capture_env(model, at_episode_start=loop.episode_steps == 0),
         "rng": capture_global_rng(),
     }
 

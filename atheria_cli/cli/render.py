@@ -11,7 +11,8 @@ from atheria_cli.cli.console import console, err_console
 from atheria_cli.formats import CheckpointEntry, EpisodeRecord
 
 if TYPE_CHECKING:
-    from atheria_cli.training import AgentResult, TrainPlan
+    from atheria_cli.planning import TrainPlan
+    from atheria_cli.training import AgentResult
 
 
 class ProgressObserver:
@@ -37,6 +38,9 @@ class ProgressObserver:
 
     def checkpoint_committed(self, agent: str, entry: CheckpointEntry) -> None:
         pass
+
+    def resources(self, agent: str, line: str) -> None:
+        self._line(f"{agent}: {line}")
 
     def agent_finished(self, agent: str) -> None:
         if self._bar is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from atheria_cli.cli.app import app
+from atheria_cli.cli.console import err_console
 from atheria_cli.cli.render import ProgressObserver, render_summary
 from atheria_cli.config import load_config, resolve_config_path
 
@@ -21,13 +22,24 @@ def train(
     device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (overrides the config)."),
     seed: int | None = typer.Option(None, "--seed", min=0, help="Seed of a new run (overrides the config)."),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are written (overrides the config)."),
+    max_hours: float | None = typer.Option(None, "--max-hours", help="Stop cleanly, all committed, before this many hours (train.max_hours)."),
+    allow_config_change: bool = typer.Option(False, "--allow-config-change", help="Resume even though env, seed, agent or schedule settings changed."),
 ) -> None:
     """Train every agent of the experiment for N more complete episodes."""
     # Torch and SB3 load only once the command is known to be `train`.
-    from atheria_cli.training import plan_training, run_training
+    from atheria_cli.planning import plan_training
+    from atheria_cli.training import run_training
 
     overrides = {"device": device, "seed": seed, "checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     experiment = load_config(resolve_config_path(config), overrides)
-    plan = plan_training(experiment, agents=agent or (), episodes=episodes, resume=resume, fresh=fresh)
-    results = run_training(plan, ProgressObserver())
-    render_summary(plan, results)
+    plan = plan_training(
+        experiment, agents=agent or (), episodes=episodes, resume=resume, fresh=fresh,
+        allow_config_change=allow_config_change, max_hours=max_hours,
+    )
+    outcome = run_training(plan, ProgressObserver())
+    render_summary(plan, outcome.results)
+    if outcome.exit_code:
+        last = outcome.results[-1].last_checkpoint if outcome.results else None
+        where = f"checkpoint {last.file} committed" if last else "nothing to commit"
+        err_console.print(f"atheria: stopped by {outcome.stopped_by}: {where}; continue with --resume", markup=False)
+        raise typer.Exit(outcome.exit_code)

@@ -2,8 +2,9 @@
 
 A checkpoint is taken between two vectorized steps. An environment whose episode just ended
 has been reset inside that step: resume replays that reset (same seed or generator state) and
-continues exactly. An environment in the middle of an episode (only possible with
-``n_envs > 1``) cannot be serialized in general: resume starts a new episode for it, and its
+continues exactly. An environment in the middle of an episode (``n_envs > 1``, or a checkpoint
+taken on a signal or by ``save_every_steps``) continues exactly when it implements the state
+protocol (:mod:`atheria_cli.envs.protocol`); otherwise resume starts a new episode for it, and its
 unfinished episode is neither counted nor recorded (its transitions stay in an off-policy
 replay buffer; an on-policy partial rollout treats it as ended there).
 """
@@ -15,12 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from gymnasium.wrappers import TimeLimit
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from atheria_cli.agents.tensors import to_arrays, to_tensors
 from atheria_cli.envs.factory import base_vec_env, vec_normalize_of
+from atheria_cli.envs.protocol import supports_state
 from atheria_cli.envs.recorder import ResetRecorder
 
 
@@ -29,14 +33,18 @@ class EnvRestoreReport:
     """What resuming did to each environment."""
 
     restarted: list[int] = field(default_factory=list)  # mid-episode envs that start a new episode
+    continued: list[int] = field(default_factory=list)  # mid-episode envs restored exactly
     not_reproducible: list[int] = field(default_factory=list)  # replayed reset gave another observation
 
 
-def capture_env(model: BaseAlgorithm) -> dict[str, Any]:
+def capture_env(model: BaseAlgorithm, at_episode_start: np.ndarray) -> dict[str, Any]:
     vec_env = model.get_env()
     recorders = _recorders(vec_env)
     return {
         "resets": [copy.deepcopy(recorder.last_reset) for recorder in recorders],
+        "mid_episode": [
+            None if started else _capture_mid_episode(recorder) for recorder, started in zip(recorders, at_episode_start)
+        ],
         "action_space_rng": copy.deepcopy(model.action_space.np_random.bit_generator.state),
         "vec_normalize": _capture_vec_normalize(vec_normalize_of(vec_env)),
     }
@@ -58,9 +66,13 @@ def restore_env(model: BaseAlgorithm, state: dict[str, Any], at_episode_start: n
     for index, (recorder, record) in enumerate(zip(_recorders(vec_env), state["resets"])):
         obs, info = recorder.replay_reset(record)
         inner.reset_infos[index] = info
+        mid_episode = state.get("mid_episode", [None] * len(state["resets"]))[index]
         if at_episode_start[index]:
             if not _same_obs(obs, raw_last, index):
                 report.not_reproducible.append(index)
+        elif mid_episode is not None and supports_state(recorder):
+            _restore_mid_episode(recorder, mid_episode)
+            report.continued.append(index)
         else:
             report.restarted.append(index)
             _set_row(raw_last, index, obs)
@@ -77,6 +89,37 @@ def restore_env(model: BaseAlgorithm, state: dict[str, Any], at_episode_start: n
             if model._last_original_obs is not None:
                 model._last_original_obs = raw_last
     return report
+
+
+def _wrappers(env: Any) -> list[Any]:
+    chain = []
+    while env is not None:
+        chain.append(env)
+        env = getattr(env, "env", None)
+    return chain
+
+
+def _capture_mid_episode(recorder: ResetRecorder) -> dict[str, Any] | None:
+    """The env's own state and its wrappers' counters, when the env implements the protocol."""
+    if not supports_state(recorder):
+        return None
+    wrappers: dict[str, Any] = {}
+    for wrapper in _wrappers(recorder):
+        if isinstance(wrapper, TimeLimit):
+            wrappers["time_limit_elapsed"] = int(wrapper._elapsed_steps)
+        elif isinstance(wrapper, Monitor):
+            wrappers["monitor_rewards"] = [float(reward) for reward in wrapper.rewards]
+    return {"env": to_tensors(recorder.unwrapped.get_state()), "wrappers": wrappers}
+
+
+def _restore_mid_episode(recorder: ResetRecorder, saved: dict[str, Any]) -> None:
+    recorder.unwrapped.set_state(to_arrays(saved["env"]))
+    for wrapper in _wrappers(recorder):
+        if isinstance(wrapper, TimeLimit) and "time_limit_elapsed" in saved["wrappers"]:
+            wrapper._elapsed_steps = saved["wrappers"]["time_limit_elapsed"]
+        elif isinstance(wrapper, Monitor) and "monitor_rewards" in saved["wrappers"]:
+            wrapper.rewards = list(saved["wrappers"]["monitor_rewards"])
+            wrapper.needs_reset = False
 
 
 def _recorders(vec_env: VecEnv) -> list[ResetRecorder]:

@@ -285,8 +285,28 @@ def test_altered_checkpoint_is_refused_on_resume(config_path: Path, in_tmp: Path
     result = invoke("train", "--config", str(config_path), "--episodes", "1", "--agent", "A2C", "--resume")
     assert result.exit_code == 2
     assert result.stderr == (
-        "atheria: error: checkpoints/test/A2C/episode_0001.pt: sha256 differs from the one recorded in metadata.json\n"
+        "atheria: error: checkpoints/test/A2C/episode_0001.pt: sha256 differs from metadata.json, "
+        "and no earlier checkpoint is intact; use --fresh to start over\n"
     )
+
+
+def test_resume_falls_back_from_a_damaged_checkpoint(config_path: Path, in_tmp: Path) -> None:
+    assert invoke("train", "--config", str(config_path), "--episodes", "3", "--agent", "SAC").exit_code == 0
+    folder = in_tmp / "checkpoints/test/SAC"
+    (folder / "episode_0003.pt").write_bytes((folder / "episode_0003.pt").read_bytes()[:5000])  # truncated
+    result = invoke("train", "--config", str(config_path), "--episodes", "2", "--agent", "SAC", "--resume")
+    assert result.exit_code == 0, result.output
+    assert "atheria: warning: SAC: episode_0003.pt is unusable (5000 bytes, metadata.json records " in result.stderr
+    assert "SAC: episodes 3–4 (resuming from episode_0002.pt)" in result.stderr
+    history = json.loads((folder / "history.json").read_text())
+    assert history["total_episodes"] == 4
+    assert [(s["start_episode"], s["end_episode"]) for s in history["trainings"]] == [(1, 2), (3, 4)]
+    lines = (folder / "episodes.jsonl").read_text().splitlines()
+    assert [json.loads(line)["episode"] for line in lines] == [1, 2, 3, 4]
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert [c["file"] for c in metadata["checkpoints"]] == ["episode_0001.pt", "episode_0002.pt", "episode_0003.pt", "episode_0004.pt"]
+    assert metadata["checkpoints"][2]["size"] == (folder / "episode_0003.pt").stat().st_size  # rewritten, intact
+    assert listing(folder / "replay") == ["episode_0001.npz", "episode_0002.npz", "episode_0003.npz", "episode_0004.npz"]
 
 
 def test_version_and_module_entry_point() -> None:

@@ -11,13 +11,16 @@ from atheria_cli.config import ExperimentConfig
 from atheria_cli.formats import CheckpointEntry, EpisodeRecord, read_metadata
 from atheria_cli.layout import AgentLayout
 from atheria_cli.store import AgentStore
-from atheria_cli.training import plan_training, run_training
+from atheria_cli.planning import plan_training
+from atheria_cli.training import run_training
 
 
 class RecordingObserver:
     def __init__(self) -> None:
         self.warnings: list[str] = []
         self.episodes: list[tuple[str, EpisodeRecord]] = []
+        self.resource_lines: list[str] = []
+        self.outcome = None
 
     def agent_started(self, agent: str, first_episode: int, episodes: int, resumed_from: str | None) -> None:
         pass
@@ -27,6 +30,9 @@ class RecordingObserver:
 
     def checkpoint_committed(self, agent: str, entry: CheckpointEntry) -> None:
         pass
+
+    def resources(self, agent: str, line: str) -> None:
+        self.resource_lines.append(line)
 
     def agent_finished(self, agent: str) -> None:
         pass
@@ -38,7 +44,7 @@ class RecordingObserver:
 def train(config: dict[str, Any], root: Path, episodes: int, resume: bool = False, **kwargs: Any) -> RecordingObserver:
     experiment = ExperimentConfig.model_validate({**config, "checkpoints_dir": str(root)})
     observer = RecordingObserver()
-    run_training(plan_training(experiment, episodes=episodes, resume=resume, **kwargs), observer)
+    observer.outcome = run_training(plan_training(experiment, episodes=episodes, resume=resume, **kwargs), observer)
     return observer
 
 

@@ -37,7 +37,7 @@ def test_segments_rebuild_the_exact_ring_buffer(tmp_path: Path) -> None:
     for episode, steps in enumerate((30, 30, 50, 10, 100), start=1):  # wraps the ring several times
         for _ in range(steps):
             source.step()
-        pending = source.journal.pending(episode)
+        pending = source.journal.pending(f"episode_{episode:04d}.pt")
         source.journal.saved(store.write_segment(*pending) if pending else None)
         state = source.journal.state_dict()
 

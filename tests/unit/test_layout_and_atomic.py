@@ -11,6 +11,7 @@ import pytest
 
 from atheria_cli import atomic
 from atheria_cli.atomic import atomic_write_bytes, atomic_write_json
+from atheria_cli.errors import StorageError
 from atheria_cli.layout import AgentLayout, checkpoint_name, episode_of
 
 
@@ -56,7 +57,7 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.Mon
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(atomic.os, "fsync", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(StorageError, match="No space left on device; the previous state is intact"):
         atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["f.bin"]

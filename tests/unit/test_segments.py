@@ -54,5 +54,5 @@ def test_ring_arithmetic() -> None:
 
 
 def test_segment_names_follow_checkpoints() -> None:
-    assert segment_name(5) == "replay/episode_0005.npz"
-    assert segment_name(12345) == "replay/episode_12345.npz"
+    assert segment_name("episode_0005.pt") == "replay/episode_0005.npz"
+    assert segment_name("episode_0005.t1234.pt") == "replay/episode_0005.t1234.npz"

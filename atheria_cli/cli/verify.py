@@ -1,0 +1,58 @@
+"""``atheria verify`` and ``atheria prune``: parse, call the integrity core, render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from atheria_cli.cli.app import app
+from atheria_cli.cli.console import console, err_console
+from atheria_cli.config import load_config, resolve_config_path
+
+
+@app.command()
+def verify(
+    agents: list[str] | None = typer.Argument(None, help="Agents to check (default: every agent of the experiment)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."),
+    checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
+) -> None:
+    """Check every checkpoint, replay segment and JSON file of a run; exit 1 on any problem."""
+    from atheria_cli.integrity import verify_agent
+    from atheria_cli.planning import select_agents
+
+    experiment = load_config(resolve_config_path(config), {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None})
+    failed = False
+    for agent in select_agents(experiment, agents or []):
+        report = verify_agent(experiment, agent)
+        if report.no_run:
+            console.print(f"{agent}: no run", markup=False)
+            continue
+        status = "ok" if not report.problems else f"{len(report.problems)} problem(s)"
+        console.print(f"{agent}: {report.checkpoints} checkpoint(s), {status}", markup=False)
+        for problem in report.problems:
+            console.print(f"  {problem}", markup=False)
+        for leftover in report.leftovers:
+            err_console.print(f"  note: {leftover} is not committed (left by an interrupted save; removed at the next commit)", markup=False)
+        failed = failed or bool(report.problems)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def prune(
+    agents: list[str] | None = typer.Argument(None, help="Agents to prune (default: every agent of the experiment)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."),
+    checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
+) -> None:
+    """Apply the config's train.keep retention policy to existing runs."""
+    from atheria_cli.errors import UsageError
+    from atheria_cli.integrity import prune_agent
+    from atheria_cli.planning import select_agents
+
+    experiment = load_config(resolve_config_path(config), {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None})
+    if experiment.train.keep is None:
+        raise UsageError("the config has no train.keep policy: every checkpoint is kept")
+    for agent in select_agents(experiment, agents or []):
+        removed = prune_agent(experiment, agent)
+        console.print(f"{agent}: removed {len(removed)} checkpoint(s){': ' + ', '.join(removed) if removed else ''}", markup=False)

@@ -1,0 +1,98 @@
+"""``atheria verify`` and ``atheria prune``: check a run's files; apply retention to a run."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from atheria_cli.checkpoint import read_checkpoint
+from atheria_cli.config import ExperimentConfig
+from atheria_cli.errors import AtheriaError
+from atheria_cli.formats import CheckpointEntry
+from atheria_cli.layout import AgentLayout, episode_of
+from atheria_cli.retention import kept_checkpoints
+from atheria_cli.segments import REPLAY_DIR, Segment
+from atheria_cli.selection import main_metric
+from atheria_cli.store import AgentStore, RunState
+
+
+@dataclass
+class AgentReport:
+    agent: str
+    checkpoints: int = 0
+    problems: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # uncommitted files (harmless, removed at the next commit)
+    no_run: bool = False
+
+
+def verify_agent(config: ExperimentConfig, agent: str) -> AgentReport:
+    """Every JSON file readable and consistent, every checkpoint and replay segment intact and loadable."""
+    store = AgentStore(AgentLayout.of(config.run_dir, agent))
+    report = AgentReport(agent)
+    if store.state() is RunState.EMPTY:
+        report.no_run = True
+        return report
+    try:
+        metadata = store.metadata()
+        history = store.history()
+        store.episodes(history)
+    except AtheriaError as exc:
+        report.problems.append(str(exc))
+        return report
+    report.checkpoints = len(metadata.checkpoints)
+    if metadata.latest is not None and history.total_episodes < metadata.latest.episode:
+        report.problems.append(f"history.json records {history.total_episodes} episodes, the last checkpoint {metadata.latest.episode}")
+    segments: dict[str, Segment] = {}
+    for entry in metadata.checkpoints:
+        problem = _checkpoint_problem(store, entry, segments)
+        if problem:
+            report.problems.append(f"{entry.file}: {problem}")
+    for name, segment in sorted(segments.items()):
+        path = store.layout.root / name
+        if not path.is_file():
+            report.problems.append(f"{name}: replay segment is missing")
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != segment.sha256:
+            report.problems.append(f"{name}: sha256 differs from the one its checkpoints record")
+    committed = {entry.file for entry in metadata.checkpoints} | set(segments)
+    report.leftovers = sorted(
+        name for name in _files(store) if name not in committed and (episode_of(name.rsplit("/", 1)[-1]) is not None or name.startswith(f"{REPLAY_DIR}/"))
+    )
+    return report
+
+
+def _checkpoint_problem(store: AgentStore, entry: CheckpointEntry, segments: dict[str, Segment]) -> str | None:
+    path = store.layout.root / entry.file
+    if not path.is_file():
+        return "file is missing"
+    if path.stat().st_size != entry.size:
+        return f"{path.stat().st_size} bytes, metadata.json records {entry.size}"
+    try:
+        payload = read_checkpoint(path, expected_sha256=entry.sha256)
+    except AtheriaError as exc:
+        return str(exc).removeprefix(f"{path}: ")
+    if payload["episode"] != entry.episode or payload["num_timesteps"] != entry.timesteps:
+        return "episode or timesteps differ from metadata.json"
+    buffer = payload.get("buffer") or {}
+    for item in buffer.get("segments", []):
+        segments[item["file"]] = Segment.from_dict(item)
+    return None
+
+
+def _files(store: AgentStore) -> list[str]:
+    root = store.layout.root
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
+
+
+def prune_agent(config: ExperimentConfig, agent: str) -> list[str]:
+    """Apply ``train.keep`` to an existing run; returns the removed checkpoint files."""
+    policy = config.train.keep
+    if policy is None:
+        return []
+    store = AgentStore(AgentLayout.of(config.run_dir, agent))
+    if store.state() is not RunState.COMMITTED:
+        return []
+    metadata, history = store.metadata(), store.history()
+    kept = kept_checkpoints(metadata.checkpoints, policy, store.episodes(history), main_metric(config))
+    removed = store.forget(metadata, [entry for entry in metadata.checkpoints if entry not in kept])
+    store.prune_replay(metadata)
+    return removed

@@ -1,0 +1,52 @@
+"""Which checkpoints a ``train.keep`` policy keeps (torch-free).
+
+Kept: the last K, the best N by a metric, every M-th episode, and anything the caller protects
+(the checkpoint the session resumed from, the newest commit). Everything else may go, but only
+after the newest checkpoint is committed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from atheria_cli.config import KeepPolicy, MetricSpec
+from atheria_cli.formats import CheckpointEntry, EpisodeRecord
+
+
+def kept_checkpoints(
+    committed: list[CheckpointEntry],
+    policy: KeepPolicy,
+    records: Iterable[EpisodeRecord],
+    main_metric: MetricSpec,
+    protected: Iterable[str] = (),
+) -> list[CheckpointEntry]:
+    ordered = sorted(committed, key=lambda entry: (entry.timesteps, entry.episode))
+    keep = set(protected)
+    if ordered:
+        keep.add(ordered[-1].file)
+    if policy.last:
+        keep.update(entry.file for entry in ordered[-policy.last :])
+    if policy.every:
+        keep.update(entry.file for entry in ordered if entry.episode % policy.every == 0 and _whole_episode(entry))
+    if policy.best:
+        keep.update(entry.file for entry in _best(ordered, policy, records, main_metric))
+    return [entry for entry in ordered if entry.file in keep]
+
+
+def _whole_episode(entry: CheckpointEntry) -> bool:
+    return not entry.partial
+
+
+def _best(ordered: list[CheckpointEntry], policy: KeepPolicy, records: Iterable[EpisodeRecord], main: MetricSpec) -> list[CheckpointEntry]:
+    name = policy.metric or main.name
+    goal = policy.goal or (main.goal if name == main.name else "max")
+    values = {record.episode: (record.reward if name == "reward" else record.metrics.get(name)) for record in records}
+    sign = 1.0 if goal == "max" else -1.0
+    candidates = [entry for entry in ordered if _whole_episode(entry) and _finite(values.get(entry.episode))]
+    candidates.sort(key=lambda entry: (sign * values[entry.episode], entry.episode), reverse=True)
+    return candidates[: policy.best]
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)

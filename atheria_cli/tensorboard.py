@@ -1,0 +1,51 @@
+"""TensorBoard through SB3's logger, continuing across resumes without duplicated steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
+
+from atheria_cli.errors import ConfigError
+from atheria_cli.formats import EpisodeRecord
+
+TENSORBOARD_DIR = "tensorboard"
+
+
+class _ResumableTensorBoard(TensorBoardOutputFormat):
+    """SB3's TensorBoard writer with ``purge_step``: events a killed session wrote after the
+    checkpoint being resumed are dropped instead of shown twice."""
+
+    def __init__(self, folder: Path, purge_step: int | None) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(folder), purge_step=purge_step)
+        self._is_closed = False
+
+
+def attach(model: BaseAlgorithm, agent_dir: Path, resumed_at: int | None) -> None:
+    """Log the model's training values to ``<agent dir>/tensorboard``."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise ConfigError("train.tensorboard needs the tensorboard package: pip install 'atheria-cli[tensorboard]'") from None
+    folder = agent_dir / TENSORBOARD_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    model.set_logger(Logger(folder=str(folder), output_formats=[_ResumableTensorBoard(folder, resumed_at)]))
+
+
+def log_episode(model: BaseAlgorithm, record: EpisodeRecord) -> None:
+    """One point per episode at the agent's timestep, with the SB3 training values since the last."""
+    logger = model.logger
+    if record.reward is not None:
+        logger.record("episode/reward", record.reward)
+    logger.record("episode/length", record.length)
+    for name, value in record.metrics.items():
+        if value is not None:
+            logger.record(f"episode/{name}", value)
+    logger.dump(step=record.timesteps)
+
+
+def detach(model: BaseAlgorithm) -> None:
+    model.logger.close()
