@@ -133,7 +133,8 @@ def _train_agent(
     try:
         session = _start(plan, name, loop, store, resume_from, observer, budget)
         if config.train.tensorboard:
-            tensorboard.attach(model, store.layout.root, resume_from.timesteps if resume_from else None)
+            # TensorBoard drops events at steps >= purge_step: those after the resumed checkpoint.
+            tensorboard.attach(model, store.layout.root, resume_from.timesteps + 1 if resume_from else None)
         try:
             _run_episodes(session, observer, signals, outcome)
         finally:
