@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,9 @@ import torch
 from stable_baselines3.common.vec_env import VecNormalize
 
 from atheria_cli.config import ExperimentConfig
+from atheria_cli.atomic import atomic_write_json
 from atheria_cli.envs.factory import make_env
+from atheria_cli.envs.protocol import reference_policies
 from atheria_cli.episodes import metric_value
 from atheria_cli.errors import UsageError
 from atheria_cli.export import check_same_spaces, space_description
@@ -22,6 +25,7 @@ from atheria_cli.selection import select_checkpoint
 from atheria_cli.store import AgentStore
 
 Policy = Callable[[np.ndarray], np.ndarray]
+REFERENCES_DIR = "references"  # <run_dir>/references/<name>.json: scores of reference policies
 
 
 @dataclass
@@ -37,6 +41,7 @@ class EvalResult:
     agent: str
     source: str
     episodes: list[EvalEpisode]
+    recorded: Path | None = None  # where a reference policy's result was kept
 
     def values(self, name: str) -> list[float]:
         if name == "reward":
@@ -45,16 +50,53 @@ class EvalResult:
 
 
 def evaluate(config: ExperimentConfig, agent: str, *, checkpoint: str, episodes: int, seed: int, jit: Path | None) -> EvalResult:
-    if agent not in config.agents:
-        raise UsageError(f"unknown agent {agent!r}: the experiment has {', '.join(config.agents)}")
+    """Evaluate an agent's checkpoint (or its export with ``jit``), or a reference policy the
+    environment offers under that name."""
     if episodes < 1:
         raise UsageError(f"--episodes must be at least 1 (got {episodes})")
     env = make_env(config.env)
     try:
-        policy, source = _jit_policy(agent, jit, env) if jit is not None else _checkpoint_policy(config, agent, checkpoint, env)
-        return EvalResult(agent, source, [_episode(env, policy, seed + index, config) for index in range(episodes)])
+        if agent in config.agents:
+            policy, source = _jit_policy(agent, jit, env) if jit is not None else _checkpoint_policy(config, agent, checkpoint, env)
+        else:
+            policy, source = _reference_policy(config, agent, env)
+        result = EvalResult(agent, source, [_episode(env, policy, seed + index, config) for index in range(episodes)])
     finally:
         env.close()
+    if agent not in config.agents:
+        result.recorded = _record_reference(config, result, seed)
+    return result
+
+
+def _reference_policy(config: ExperimentConfig, name: str, env) -> tuple[Policy, str]:
+    references = reference_policies(env)
+    if name not in references:
+        offered = f"; {config.env.id} offers the reference policies {', '.join(references)}" if references else ""
+        raise UsageError(f"unknown agent {name!r}: the experiment has {', '.join(config.agents)}{offered}")
+    reference = references[name](env)
+    return (lambda obs: reference.predict(obs, deterministic=True)[0]), "reference policy"
+
+
+def _record_reference(config: ExperimentConfig, result: EvalResult, seed: int) -> Path:
+    """Keep a reference policy's score beside the run, where ``atheria compare`` finds it."""
+    names = ["reward", *(metric.name for metric in config.env.metrics)]
+    document = {
+        "schema_version": 1,
+        "name": result.agent,
+        "env_id": config.env.id,
+        "seeds": [episode.seed for episode in result.episodes],
+        "summary": {name: summarize(result.values(name)) for name in names},
+        "episodes": [vars(episode) for episode in result.episodes],
+    }
+    path = config.run_dir / REFERENCES_DIR / f"{result.agent}.json"
+    atomic_write_json(path, document)
+    return path
+
+
+def summarize(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"mean": None, "std": None}
+    return {"mean": statistics.fmean(values), "std": statistics.pstdev(values)}
 
 
 def _episode(env, policy: Policy, seed: int, config: ExperimentConfig) -> EvalEpisode:

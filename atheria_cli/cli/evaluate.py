@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 
 import typer
@@ -25,22 +24,33 @@ def evaluate_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document and nothing else."),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
 ) -> None:
-    """Run deterministic episodes on freshly seeded environments and summarize them."""
-    from atheria_cli.evaluation import evaluate
+    """Run deterministic episodes on freshly seeded environments and summarize them.
+
+    AGENT may also name a reference policy the environment offers (the building env's
+    `heuristic` and `idle`); its result is kept for `atheria compare`.
+    """
+    from atheria_cli.evaluation import evaluate, summarize
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     experiment = load_config(resolve_config_path(config), overrides)
     result = evaluate(experiment, agent, checkpoint=checkpoint, episodes=episodes, seed=seed, jit=jit)
-    names = ["reward", *(metric.name for metric in experiment.env.metrics)]
-    summary = {name: _stats(result.values(name)) for name in names}
+    goals = {"reward": "max", **{metric.name: metric.goal for metric in experiment.env.metrics}}
+    summary = {name: summarize(result.values(name)) for name in goals}
+    improvement = {
+        name: _improvement(summary[name]["mean"], experiment.baseline[name], goals[name])
+        for name in experiment.baseline
+        if name in summary
+    }
     if as_json:
         document = {
             "agent": result.agent,
             "source": result.source,
             "episodes": [vars(episode) for episode in result.episodes],
             "summary": summary,
+            "baseline": dict(experiment.baseline),
+            "improvement": improvement,
         }
-        typer.echo(json.dumps(document, indent=2))
+        typer.echo(json.dumps(document, indent=2, default=str))
         return
     console.print(
         f"{result.agent} ({result.source}): {len(result.episodes)} deterministic episode(s), seeds {seed}–{seed + len(result.episodes) - 1}",
@@ -49,13 +59,30 @@ def evaluate_command(
     table = Table()
     table.add_column("measure")
     table.add_column("mean ± std", justify="right")
-    for name in names:
+    if improvement:
+        table.add_column("baseline", justify="right")
+        table.add_column("improvement", justify="right")
+    for name in goals:
         stats = summary[name]
-        table.add_row(name, "–" if stats["mean"] is None else f"{stats['mean']:.4g} ± {stats['std']:.3g}")
+        cells = [name, "–" if stats["mean"] is None else f"{stats['mean']:.4g} ± {stats['std']:.3g}"]
+        if improvement:
+            gain = improvement.get(name)
+            cells += [f"{experiment.baseline[name]:.4g}" if name in experiment.baseline else "", _gain_cell(gain)]
+        table.add_row(*cells)
     console.print(table)
+    if result.recorded is not None:
+        console.print(f"recorded for atheria compare: {result.recorded}", markup=False)
 
 
-def _stats(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"mean": None, "std": None}
-    return {"mean": statistics.fmean(values), "std": statistics.pstdev(values)}
+def _improvement(mean: float | None, baseline: float, goal: str) -> dict[str, float] | None:
+    """How much better than the baseline, positive when better (lower for goal min)."""
+    if mean is None:
+        return None
+    gain = (baseline - mean) if goal == "min" else (mean - baseline)
+    return {"absolute": gain, "percent": 100.0 * gain / abs(baseline) if baseline else float("nan")}
+
+
+def _gain_cell(gain: dict[str, float] | None) -> str:
+    if gain is None:
+        return ""
+    return f"{gain['absolute']:+.4g} ({gain['percent']:+.1f} %)"

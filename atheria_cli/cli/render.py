@@ -70,10 +70,23 @@ def render_summary(plan: "TrainPlan", results: list["AgentResult"]) -> None:
         cells = [_cell(by_agent[result.agent].get(episode), metric) for result in results]
         table.add_row(str(episode), *cells)
     console.print(table)
+    baseline = plan.config.baseline.get(metric)
+    goal = plan.config.env.metrics[0].goal if plan.config.env.metrics else "max"
     for result in results:
         where = result.last_checkpoint.file if result.last_checkpoint else "no checkpoint"
         folder = plan.config.run_dir / result.agent
-        console.print(f"{result.agent}: {len(result.episodes)} episode(s), last checkpoint {folder / where}", markup=False)
+        versus = _versus_baseline(result.episodes, metric, baseline, goal) if baseline is not None else ""
+        console.print(f"{result.agent}: {len(result.episodes)} episode(s){versus}, last checkpoint {folder / where}", markup=False)
+
+
+def _versus_baseline(records: list[EpisodeRecord], metric: str, baseline: float, goal: str) -> str:
+    values = [value for record in records if (value := (record.reward if metric == "reward" else record.metrics.get(metric))) is not None]
+    if not values:
+        return ""
+    mean = sum(values) / len(values)
+    better = (baseline - mean) if goal == "min" else (mean - baseline)
+    percent = f" ({100 * better / abs(baseline):+.1f} % better)" if baseline else ""
+    return f", mean {metric} {mean:.4g} vs baseline {baseline:.4g}{percent}"
 
 
 def _cell(record: EpisodeRecord | None, metric: str) -> str:

@@ -464,3 +464,24 @@ def register_building_envs() -> None:
                 max_episode_steps=horizon,
                 kwargs=kwargs,
             )
+
+
+class IdlePolicy:
+    """The battery never moves: the policy whose CO2 is ``baseline_co2_kg``."""
+
+    def __init__(self, env: gym.Env) -> None:
+        building = env.unwrapped
+        self.levels = getattr(building, "action_fractions", None)
+
+    def predict(self, observation: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        obs = np.asarray(observation)
+        count = 1 if obs.ndim == 1 else len(obs)
+        if self.levels is not None:
+            actions: np.ndarray = np.full(count, int(np.abs(self.levels).argmin()))
+        else:
+            actions = np.zeros((count, 1), dtype=np.float32)
+        return (np.asarray(actions[0]) if obs.ndim == 1 else actions), None
+
+
+# Named baselines for `atheria eval` / `atheria compare` (see envs/protocol.py).
+BuildingCO2Env.reference_policies = {"heuristic": IntensityThresholdPolicy, "idle": IdlePolicy}

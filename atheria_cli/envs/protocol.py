@@ -47,3 +47,13 @@ def supports_state(env: gym.Env) -> bool:
     ``env.unwrapped`` rather than at the wrapper itself.
     """
     return isinstance(getattr(env, "unwrapped", env), StatefulEnv)
+
+
+def reference_policies(env: gym.Env) -> dict[str, Any]:
+    """Named rule-based policies an environment offers as baselines (``atheria eval heuristic``).
+
+    An environment declares them as a class attribute ``reference_policies = {name: factory}``;
+    ``factory(env)`` returns an object with SB3's ``predict(obs, deterministic=True)`` that acts
+    on the env's raw observations.
+    """
+    return dict(getattr(getattr(env, "unwrapped", env), "reference_policies", {}) or {})

@@ -1,0 +1,45 @@
+"""The packaged default experiment (the building env) and its reference policies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from atheria_cli.cli import app
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+
+
+def test_default_experiment_trains_from_any_directory_and_reports_co2(in_tmp: Path) -> None:
+    result = runner.invoke(app, ["train", "--episodes", "1"])
+    assert result.exit_code == 0, result.output
+    assert "default: co2_kg per episode" in result.stdout
+    row = next(line for line in result.stdout.splitlines() if line.strip().startswith("│       1"))
+    values = [float(cell) for cell in row.replace("│", " ").split()[1:]]
+    assert len(values) == 3 and all(300 < value < 900 for value in values)  # kg CO2 of one week
+    assert "A2C: 1 episode(s), mean co2_kg " in result.stdout and " vs baseline 550 (" in result.stdout
+    record = json.loads((in_tmp / "checkpoints/default/SAC/episodes.jsonl").read_text().splitlines()[0])
+    assert record["length"] == 168 and set(record["metrics"]) == {"co2_kg"}
+
+
+def test_reference_policies_are_named_baselines(in_tmp: Path) -> None:
+    heuristic = runner.invoke(app, ["eval", "heuristic", "--episodes", "2", "--json"])
+    idle = runner.invoke(app, ["eval", "idle", "--episodes", "2", "--json"])
+    assert heuristic.exit_code == 0 and idle.exit_code == 0, heuristic.output + idle.output
+    a, b = json.loads(heuristic.stdout), json.loads(idle.stdout)
+    assert a["source"] == b["source"] == "reference policy"
+    assert a["summary"]["co2_kg"]["mean"] < b["summary"]["co2_kg"]["mean"]  # the rule beats doing nothing
+    assert a["improvement"]["co2_kg"]["absolute"] == pytest.approx(550 - a["summary"]["co2_kg"]["mean"])
+    recorded = json.loads((in_tmp / "checkpoints/default/references/heuristic.json").read_text())
+    assert recorded["schema_version"] == 1 and recorded["seeds"] == [0, 1]
+    assert recorded["summary"]["co2_kg"] == a["summary"]["co2_kg"]
+    unknown = runner.invoke(app, ["eval", "greedy"])
+    assert unknown.exit_code == 2
+    assert unknown.stderr == (
+        "atheria: error: unknown agent 'greedy': the experiment has A2C, SAC, PPO; "
+        "atheria/BuildingCO2-v0 offers the reference policies heuristic, idle\n"
+    )
