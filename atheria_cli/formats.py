@@ -18,7 +18,8 @@ commit are ignored by readers and cut off by the next commit).
 
 metadata.json (schema 1): agent, algo, policy, env_id, experiment, last_episode, total_timesteps,
 device, hyperparams (resolved, with SB3's defaults), versions, created, updated and
-``checkpoints: [{file, episode, timesteps, size, sha256, created, replay_segments}]``. It is
+``checkpoints: [{file, episode, partial, timesteps, size, sha256, created, replay_rows}]`` and
+``replay_segments: [{file, start, end, sha256, size}]`` (each written segment once). It is
 written last: a checkpoint exists for atheria only once its entry is here.
 
 config.json (schema 1): ``{"schema_version": 1, "config": <the resolved experiment config>}``.
@@ -84,9 +85,20 @@ class CheckpointEntry(_Document):
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     created: str
-    # Off-policy agents: the replay segments (paths relative to the agent folder) this
-    # checkpoint's buffer is rebuilt from.
-    replay_segments: list[str] = Field(default_factory=list)
+    # Off-policy agents: the rows [first, end) of the replay stream its buffer holds; the
+    # segments overlapping them (Metadata.replay_segments) are what it is rebuilt from.
+    replay_rows: list[int] | None = None
+
+
+class SegmentEntry(_Document):
+    file: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+
+    def needed_by(self, entry: CheckpointEntry) -> bool:
+        return entry.replay_rows is not None and self.end > entry.replay_rows[0] and self.start < entry.replay_rows[1]
 
 
 class Metadata(_Document):
@@ -104,6 +116,7 @@ class Metadata(_Document):
     created: str
     updated: str
     checkpoints: list[CheckpointEntry] = Field(default_factory=list)
+    replay_segments: list[SegmentEntry] = Field(default_factory=list)
 
     @property
     def latest(self) -> CheckpointEntry | None:

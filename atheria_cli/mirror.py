@@ -82,8 +82,4 @@ class Mirror:
 
 
 def _committed_files(metadata: Metadata) -> list[str]:
-    names: list[str] = []
-    for entry in metadata.checkpoints:
-        names.append(entry.file)
-        names.extend(segment for segment in entry.replay_segments if segment not in names)
-    return names
+    return [entry.file for entry in metadata.checkpoints] + [segment.file for segment in metadata.replay_segments]

@@ -24,6 +24,7 @@ from atheria_cli.formats import (
     History,
     Metadata,
     RunConfig,
+    SegmentEntry,
     encode_episodes,
     read_episodes,
     read_history,
@@ -103,11 +104,16 @@ class AgentStore:
         return arrays
 
     def prune_replay(self, metadata: Metadata) -> list[str]:
-        """Remove replay segments that no committed checkpoint needs (orphans of a crash too)."""
+        """Remove replay segments that no committed checkpoint needs (orphans of a crash too):
+        from metadata.json first, then from disk."""
         folder = self.layout.root / REPLAY_DIR
         if not folder.is_dir():
             return []
-        needed = {name for entry in metadata.checkpoints for name in entry.replay_segments}
+        kept = [segment for segment in metadata.replay_segments if any(segment.needed_by(entry) for entry in metadata.checkpoints)]
+        if len(kept) != len(metadata.replay_segments):
+            metadata.replay_segments = kept
+            write_document(self.layout.metadata, metadata)
+        needed = {segment.file for segment in kept}
         removed = []
         for path in sorted(folder.iterdir()):
             relative = f"{REPLAY_DIR}/{path.name}"
@@ -129,7 +135,8 @@ class AgentStore:
         metadata: Metadata,
         run_config: RunConfig | None,
         new_episodes: list[EpisodeRecord],
-        replay_segments: list[str] | None = None,
+        replay_rows: tuple[int, int] | None = None,
+        new_segment: Segment | None = None,
     ) -> CheckpointEntry:
         """Write a checkpoint and commit it; returns the entry now in ``metadata.checkpoints``.
 
@@ -150,9 +157,12 @@ class AgentStore:
             size=len(checkpoint_bytes),
             sha256=hashlib.sha256(checkpoint_bytes).hexdigest(),
             created=now_iso(),
-            replay_segments=replay_segments or [],
+            replay_rows=list(replay_rows) if replay_rows is not None else None,
         )
         metadata.checkpoints = [old for old in metadata.checkpoints if old.file != entry.file] + [entry]
+        if new_segment is not None:
+            metadata.replay_segments = [old for old in metadata.replay_segments if old.file != new_segment.file]
+            metadata.replay_segments.append(SegmentEntry(**new_segment.to_dict()))
         metadata.updated = entry.created
         write_document(self.layout.metadata, metadata)  # last: this is the commit
         return entry

@@ -36,6 +36,7 @@ from atheria_cli.mirror import Mirror
 from atheria_cli.monitor import ResourceMonitor
 from atheria_cli.planning import AgentPlan, TrainPlan, agent_gamma, newest_valid_checkpoint
 from atheria_cli.retention import kept_checkpoints
+from atheria_cli.segments import live_rows
 from atheria_cli.selection import main_metric
 from atheria_cli.store import AgentStore, now_iso
 
@@ -274,9 +275,11 @@ def _commit(session: _Session, started: float, observer: TrainObserver, *, parti
     record.duration_seconds = round(time.perf_counter() - started, 3)
     file = store.checkpoint_file(episode, timesteps, partial)
     journal = getattr(loop, "journal", None)
+    segment = None
     if journal is not None:
         pending = journal.pending(file)
-        journal.saved(store.write_segment(*pending) if pending else None)
+        segment = store.write_segment(*pending) if pending else None
+        journal.saved(segment)
     payload = {
         "atheria_version": __version__,
         "created": now_iso(),
@@ -299,7 +302,8 @@ def _commit(session: _Session, started: float, observer: TrainObserver, *, parti
         new_episodes=session.uncommitted,
         metadata=metadata,
         run_config=session.run_config,
-        replay_segments=[segment.file for segment in journal.segments] if journal is not None else [],
+        replay_rows=live_rows(journal.rows_total, journal.capacity) if journal is not None else None,
+        new_segment=segment,
     )
     session.uncommitted, session.last_entry, session.last_commit_timesteps = [], entry, timesteps
     session.commits += 1
@@ -318,13 +322,9 @@ def _apply_retention(session: _Session) -> None:
     if policy is None:
         return
     protected = [session.resumed_from.file] if session.resumed_from else []
-    kept = kept_checkpoints(
-        session.metadata.checkpoints,
-        policy,
-        session.store.episodes(session.history),
-        main_metric(session.plan.config),
-        protected=protected,
-    )
+    # Only "best" needs the episode records; reading them is O(run length).
+    records = session.store.episodes(session.history) if policy.best else []
+    kept = kept_checkpoints(session.metadata.checkpoints, policy, records, main_metric(session.plan.config), protected=protected)
     dropped = [entry for entry in session.metadata.checkpoints if entry not in kept]
     session.store.forget(session.metadata, dropped)
 

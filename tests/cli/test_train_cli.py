@@ -84,8 +84,9 @@ def test_train_then_resume_writes_the_seed_layout(config_path: Path, in_tmp: Pat
             assert re.fullmatch(r"[0-9a-f]{64}", entry["sha256"])
         if agent == "SAC":
             assert listing(folder / "replay") == ["episode_0001.npz", "episode_0002.npz", "episode_0003.npz"]
-            assert metadata["checkpoints"][-1]["replay_segments"] == [
-                "replay/episode_0001.npz", "replay/episode_0002.npz", "replay/episode_0003.npz"
+            assert metadata["checkpoints"][-1]["replay_rows"] == [0, 150]
+            assert [(s["file"], s["start"], s["end"]) for s in metadata["replay_segments"]] == [
+                ("replay/episode_0001.npz", 0, 50), ("replay/episode_0002.npz", 50, 100), ("replay/episode_0003.npz", 100, 150)
             ]
         stored_config = json.loads((folder / "config.json").read_text())
         assert stored_config["schema_version"] == 1

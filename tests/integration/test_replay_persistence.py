@@ -72,11 +72,19 @@ def test_segments_no_checkpoint_needs_are_removed(tmp_path: Path) -> None:
     orphan.write_bytes(b"partial")
     metadata = read_metadata(folder / "metadata.json")
     # The last checkpoint's 60-row ring spans episodes 2 and 3 only.
-    assert metadata.checkpoints[-1].replay_segments == ["replay/episode_0002.npz", "replay/episode_0003.npz"]
+    assert metadata.checkpoints[-1].replay_rows == [90, 150]
+    assert [s.file for s in metadata.replay_segments if s.needed_by(metadata.checkpoints[-1])] == [
+        "replay/episode_0002.npz",
+        "replay/episode_0003.npz",
+    ]
     # Drop the first two checkpoints from the commit record, as a retention policy would.
     metadata.checkpoints = metadata.checkpoints[-1:]
     removed = AgentStore(AgentLayout(folder)).prune_replay(metadata)
     assert removed == ["replay/episode_0001.npz", "replay/episode_0099.npz"]
+    assert [s.file for s in read_metadata(folder / "metadata.json").replay_segments] == [
+        "replay/episode_0002.npz",
+        "replay/episode_0003.npz",
+    ]
     assert sorted(p.name for p in (folder / "replay").iterdir()) == ["episode_0002.npz", "episode_0003.npz"]
 
 

@@ -226,7 +226,11 @@ def test_retention_keeps_last_best_and_every(in_tmp: Path) -> None:
     assert [name for name in listing(folder) if name.endswith(".pt")] == [f"episode_{e:04d}.pt" for e in expected]
     metadata = json.loads((folder / "metadata.json").read_text())
     assert [c["episode"] for c in metadata["checkpoints"]] == expected
-    needed = {segment for c in metadata["checkpoints"] for segment in c["replay_segments"]}
+    needed = {
+        segment["file"] for segment in metadata["replay_segments"]
+        for c in metadata["checkpoints"] if segment["end"] > c["replay_rows"][0] and segment["start"] < c["replay_rows"][1]
+    }
+    assert needed == {segment["file"] for segment in metadata["replay_segments"]}
     assert {f"replay/{name}" for name in listing(folder / "replay")} == needed
     assert invoke("verify", "--config", str(path)).exit_code == 0
     # The checkpoint a session resumes from is never removed during that session.
