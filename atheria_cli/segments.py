@@ -13,9 +13,10 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy loads only when a segment is read or written: JSON-only commands stay fast
+    import numpy as np
 
 
 REPLAY_DIR = "replay"
@@ -58,6 +59,8 @@ def still_needed(segments: Iterable[Segment], rows_total: int, capacity: int) ->
 
 def encode_segment(start: int, end: int, arrays: dict[str, np.ndarray]) -> bytes:
     """An ``.npz`` holding the arrays (names may contain '.' for dict observations) and the range."""
+    import numpy as np
+
     buffer = io.BytesIO()
     meta = np.array([SEGMENT_FORMAT_VERSION, start, end], dtype=np.int64)
     np.savez(buffer, __segment__=meta, **arrays)
@@ -66,6 +69,8 @@ def encode_segment(start: int, end: int, arrays: dict[str, np.ndarray]) -> bytes
 
 def decode_segment(data: bytes) -> tuple[int, int, dict[str, np.ndarray]]:
     """Read a segment without unpickling anything; returns (start, end, arrays)."""
+    import numpy as np
+
     with np.load(io.BytesIO(data), allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in archive.files}
     meta = arrays.pop("__segment__", None)

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from atheria_cli.atomic import atomic_write_bytes, fsync_dir
 from atheria_cli.errors import DamagedFileError, StorageError
@@ -34,6 +34,9 @@ from atheria_cli.formats import (
 )
 from atheria_cli.layout import AgentLayout, checkpoint_name, episode_of
 from atheria_cli.segments import REPLAY_DIR, Segment, decode_segment
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class RunState(Enum):

@@ -81,3 +81,15 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run the test from an empty working directory."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+REPO_CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _repository_stays_clean():
+    """No test may write run output into the repository's own checkpoints/ folder."""
+    before = sorted(p.name for p in REPO_CHECKPOINTS.iterdir()) if REPO_CHECKPOINTS.exists() else []
+    yield
+    after = sorted(p.name for p in REPO_CHECKPOINTS.iterdir()) if REPO_CHECKPOINTS.exists() else []
+    assert after == before, f"tests wrote into {REPO_CHECKPOINTS}: {sorted(set(after) - set(before))}"

@@ -1,0 +1,64 @@
+"""``atheria compare``: agents side by side on one metric, against the config's baseline."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from atheria_cli.cli.app import app
+from atheria_cli.cli.tables import add_row, arrow, episode_span, number, print_json, print_line, show, table, verdict_text
+from atheria_cli.config import load_config, resolve_config_path
+
+if TYPE_CHECKING:
+    from atheria_cli.reports import CompareReport, CompareRow
+
+
+@app.command()
+def compare(
+    config: Path | None = typer.Option(None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."),
+    checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
+    window: int = typer.Option(10, "--window", "-w", min=1, help="Compare the mean of each agent's last N episodes."),
+    metric: str | None = typer.Option(None, "--metric", "-m", help="reward or a configured metric (default: the first metric, else reward)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of the table."),
+) -> None:
+    """Mean ± std of each agent's last N episodes, and its improvement over the config's baseline."""
+    from atheria_cli.reports import compare_report  # here, not at start-up: other commands never need it
+
+    overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
+    report = compare_report(load_config(resolve_config_path(config), overrides), window=window, metric=metric)
+    if as_json:
+        print_json(asdict(report))
+    else:
+        render_compare(report)
+
+
+def render_compare(report: CompareReport) -> None:
+    metric = f"{report.metric.name} ({report.metric.goal})"
+    columns = ["Agent", "Episodes", "Mean ± std"]
+    if report.baseline is not None:
+        columns += ["vs baseline", "Change", ""]
+    title = f"{report.experiment}: {metric}, last {report.window} episode(s) per agent"
+    rows = table(title, *columns, right=("Mean ± std", "vs baseline", "Change"))
+    for row in report.agents:
+        add_row(rows, *_cells(row, report))
+    show(rows)
+    if report.baseline is None:
+        print_line(f"no baseline for {report.metric.name}: add `baseline: {{{report.metric.name}: VALUE}}` to the config to compare with one")
+    if report.best_agent is not None:
+        print_line(f"best: {report.best_agent}")
+
+
+def _cells(row: CompareRow, report: CompareReport) -> list:
+    if row.mean is None:
+        empty = ["", "", ""] if report.baseline is not None else []
+        return [row.agent, row.state if row.state != "committed" else "no value", "", *empty]
+    cells = [row.agent, episode_span(row.first_episode, row.last_episode), f"{number(row.mean)} ± {number(row.std)}"]
+    if report.baseline is None or row.improvement is None:
+        return cells
+    # "550 → 271.3": where the baseline was and where the agent is now, then by how much.
+    moved = row.mean - report.baseline
+    percent = f" ({abs(row.improvement_percent):.1f} %)" if row.improvement_percent is not None else ""
+    return [*cells, f"{number(report.baseline)} → {number(row.mean)}", f"{arrow(moved)} {number(abs(moved))}{percent}", verdict_text(row.verdict)]

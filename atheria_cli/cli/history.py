@@ -1,0 +1,121 @@
+"""``atheria history``: sessions, episodes and convergence of one agent's run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from atheria_cli.cli.app import app
+from atheria_cli.cli.tables import (
+    add_row,
+    change_percent,
+    duration,
+    episode_span,
+    notice,
+    number,
+    print_json,
+    print_line,
+    show,
+    signed,
+    table,
+    timestamp,
+    verdict_text,
+)
+from atheria_cli.config import load_config, resolve_config_path
+from atheria_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from atheria_cli.reports import HistoryReport
+
+DEFAULT_LAST = 20
+
+
+@app.command()
+def history(
+    agent: str = typer.Argument(..., metavar="AGENT", help="The agent, as named under the config's agents."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."),
+    checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
+    last: int | None = typer.Option(None, "--last", min=1, help=f"Show the last N episodes (default {DEFAULT_LAST})."),
+    all_episodes: bool = typer.Option(False, "--all", help="Show every episode."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document (sessions, episodes, convergence) instead of tables."),
+    csv_path: Path | None = typer.Option(None, "--csv", metavar="FILE", help="Write every episode to FILE as CSV."),
+    plot_path: Path | None = typer.Option(None, "--plot", metavar="FILE", help="Write the learning curve to FILE (.png, .svg or .pdf)."),
+) -> None:
+    """Sessions, per-episode records and per-session convergence of one agent's run."""
+    from atheria_cli.reports import history_json, history_report  # here, not at start-up: other commands never need it
+
+    if last is not None and all_episodes:
+        raise UsageError("--last and --all cannot be combined: --last N shows the last N episodes, --all every one")
+    shown = None if all_episodes else (last or DEFAULT_LAST)
+    overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
+    experiment = load_config(resolve_config_path(config), overrides)
+    report = history_report(experiment, agent, csv_path=csv_path, plot_path=plot_path)
+    if as_json:
+        print_json(history_json(report, shown))
+    else:
+        render_history(report, shown)
+    for path in report.written:
+        notice(f"wrote {path}")
+
+
+def render_history(report: HistoryReport, shown: int | None) -> None:
+    print_line(
+        f"{report.agent} ({report.experiment}) in {report.folder}: {report.total_episodes} episode(s), "
+        f"{report.total_timesteps} timesteps, {len(report.sessions)} session(s)"
+    )
+    render_sessions(report)
+    render_episodes(report, shown)
+    render_convergence(report)
+
+
+def render_sessions(report: HistoryReport) -> None:
+    sessions = table("Sessions", "#", "Episodes", "Count", "Device", "Duration", "Started", right=("#", "Count", "Duration"))
+    for row in report.sessions:
+        add_row(
+            sessions,
+            str(row.session), episode_span(row.start_episode, row.end_episode), str(row.episodes), row.device,
+            duration(row.duration_seconds), timestamp(row.timestamp),
+        )
+    show(sessions)
+
+
+def render_episodes(report: HistoryReport, shown: int | None) -> None:
+    rows = report.episodes(shown)
+    hidden = report.total_episodes - len(rows)
+    title = f"Episodes (last {len(rows)} of {report.total_episodes}; --all shows every one)" if hidden else "Episodes"
+    columns = {
+        "Episode": [str(row.episode) for row in rows],
+        "Timesteps": [str(row.timesteps) for row in rows],
+        "reward": [number(row.reward) for row in rows],
+        **{name: [number(row.metrics[name]) for row in rows] for name in report.metrics},
+        "Seconds": [f"{row.seconds:.2f}" for row in rows],
+    }
+    episodes = table(title, *columns, right=tuple(columns))
+    if rows:
+        # One multi-line cell per column draws the same lines as one row per episode, several
+        # times faster: Rich's cost is per cell, and --all may show thousands of episodes.
+        add_row(episodes, *("\n".join(values) for values in columns.values()))
+    show(episodes)
+
+
+def render_convergence(report: HistoryReport) -> None:
+    """The seed's hand-made table: each session's mean against the previous session's."""
+    convergence = table(
+        "Convergence: mean per session vs the previous session",
+        "Quantity", "Session", "Episodes", "Mean", "Change", "%", "",
+        right=("Session", "Mean", "Change", "%"),
+    )
+    for trend in report.convergence:
+        label = f"{trend.quantity} ({trend.goal})"
+        for index, mean in enumerate(trend.sessions):
+            add_row(
+            convergence,
+                label if index == 0 else "", str(mean.session), episode_span(mean.start_episode, mean.end_episode),
+                number(mean.mean), signed(mean.change) if mean.change is not None else "",
+                change_percent(mean.change, mean.change_percent), verdict_text(mean.verdict),
+            )
+        if trend is not report.convergence[-1]:
+            convergence.add_section()
+    show(convergence)

@@ -1,0 +1,52 @@
+"""``atheria status``: one row per agent of the experiment."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from atheria_cli.cli.app import app
+from atheria_cli.cli.tables import add_row, number, print_json, show, size, table
+from atheria_cli.config import load_config, resolve_config_path
+
+if TYPE_CHECKING:
+    from atheria_cli.reports import StatusReport
+
+
+@app.command()
+def status(
+    config: Path | None = typer.Option(None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."),
+    checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of the table."),
+) -> None:
+    """Episodes, timesteps, main metric, last checkpoint, disk use and resumability of every agent."""
+    from atheria_cli.reports import status_report  # here, not at start-up: other commands never need it
+
+    overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
+    report = status_report(load_config(resolve_config_path(config), overrides))
+    if as_json:
+        print_json(asdict(report))
+    else:
+        render_status(report)
+
+
+def render_status(report: StatusReport) -> None:
+    metric = f"{report.metric.name} ({report.metric.goal})"
+    title = f"{report.experiment}: runs in {report.run_dir}, main metric {metric}"
+    numbers = ("Episodes", "Timesteps", "Last", "Best (ep.)", "Disk")
+    rows = table(title, "Agent", "Episodes", "Timesteps", "Last", "Best (ep.)", "Last checkpoint", "Disk", "Resumable", right=numbers)
+    for row in report.agents:
+        if row.state != "committed":
+            add_row(rows, row.agent, row.state, "", "", "", "", size(row.disk_bytes) if row.disk_bytes else "", "no")
+            continue
+        best = f"{number(row.best_value)} ({row.best_episode})" if row.best_episode is not None else "–"
+        checkpoint = Path(row.last_checkpoint).name if row.last_checkpoint else "–"
+        resumable = "yes" if row.resumable else f"no: {row.resume_problem}"
+        add_row(
+            rows,
+            row.agent, str(row.episodes), str(row.timesteps), number(row.last_value), best, checkpoint, size(row.disk_bytes), resumable
+        )
+    show(rows)
