@@ -19,13 +19,12 @@ from atheria_cli.envs.protocol import reference_policies
 from atheria_cli.episodes import metric_value
 from atheria_cli.errors import UsageError
 from atheria_cli.export import check_same_spaces, space_description
-from atheria_cli.layout import AgentLayout
+from atheria_cli.layout import REFERENCES_DIR, AgentLayout
 from atheria_cli.loading import load_agent
 from atheria_cli.selection import select_checkpoint
 from atheria_cli.store import AgentStore
 
 Policy = Callable[[np.ndarray], np.ndarray]
-REFERENCES_DIR = "references"  # <run_dir>/references/<name>.json: scores of reference policies
 
 
 @dataclass

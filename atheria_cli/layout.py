@@ -11,6 +11,7 @@
         metadata.json         the commit record: what is in the folder, with sizes and sha256
         config.json           the resolved config of the run, for comparison on resume
     <checkpoints_dir>/<experiment>/<AGENT>.old-<UTC timestamp>/   a run moved aside by --fresh
+    <checkpoints_dir>/<experiment>/references/<name>.json        a reference policy's eval score
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 HISTORY_FILE = "history.json"
 METADATA_FILE = "metadata.json"
 CONFIG_FILE = "config.json"
+REFERENCES_DIR = "references"  # <run_dir>/references/<name>.json: scores of reference policies
 CHECKPOINT_PATTERN = re.compile(r"^episode_(\d{4,})(?:\.t(\d+))?\.pt$")
 
 

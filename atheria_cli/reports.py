@@ -9,6 +9,8 @@ nor validates every checkpoint entry of ``metadata.json`` (see :class:`CommitRec
 
 from __future__ import annotations
 
+import json
+
 import io
 import math
 import os
@@ -33,7 +35,7 @@ from atheria_cli.formats import (
     read_episodes,
     read_history,
 )
-from atheria_cli.layout import AgentLayout
+from atheria_cli.layout import REFERENCES_DIR, AgentLayout
 
 Goal = Literal["min", "max"]
 Verdict = Literal["better", "worse", "same"]
@@ -535,6 +537,7 @@ class CompareRow:
     improvement: float | None
     improvement_percent: float | None
     verdict: Verdict | None
+    kind: Literal["agent", "reference"] = "agent"  # reference: a rule-based policy scored by `atheria eval`
 
 
 @dataclass(frozen=True)
@@ -553,7 +556,33 @@ def compare_report(config: ExperimentConfig, *, window: int = 10, metric: str | 
     quantity = quantity_named(config, metric)
     baseline = config.baseline.get(quantity.name)
     rows = [compare_row(read_run(config, agent), quantity, window, baseline) for agent in config.agents]
-    return CompareReport(config.experiment, quantity, window, baseline, rows, best_agent(rows, quantity.goal))
+    best = best_agent(rows, quantity.goal)
+    rows += reference_rows(config, quantity, baseline)
+    return CompareReport(config.experiment, quantity, window, baseline, rows, best)
+
+
+def reference_rows(config: ExperimentConfig, metric: Quantity, baseline: float | None) -> list[CompareRow]:
+    """Reference policies scored by ``atheria eval <name>`` (``<run_dir>/references/<name>.json``)."""
+    folder = config.run_dir / REFERENCES_DIR
+    rows = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            summary = document["summary"].get(metric.name) or {}
+            count = len(document["seeds"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DamagedFileError(path, f"unreadable reference score: {exc}") from None
+        mean, std = summary.get("mean"), summary.get("std")
+        improvement = None if baseline is None or mean is None else (mean - baseline if metric.goal == "max" else baseline - mean)
+        rows.append(
+            CompareRow(
+                agent=path.stem, state="committed", episodes=count, first_episode=None, last_episode=None,
+                mean=mean, std=std, improvement=improvement,
+                improvement_percent=None if improvement is None or baseline is None else percent_of(improvement, baseline),
+                verdict=None if improvement is None else verdict(improvement, "max"), kind="reference",
+            )
+        )
+    return rows
 
 
 def compare_row(run: AgentRun, metric: Quantity, window: int, baseline: float | None) -> CompareRow:

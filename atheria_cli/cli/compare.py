@@ -55,7 +55,10 @@ def _cells(row: CompareRow, report: CompareReport) -> list:
     if row.mean is None:
         empty = ["", "", ""] if report.baseline is not None else []
         return [row.agent, row.state if row.state != "committed" else "no value", "", *empty]
-    cells = [row.agent, episode_span(row.first_episode, row.last_episode), f"{number(row.mean)} ± {number(row.std)}"]
+    if row.kind == "reference":
+        cells = [f"{row.agent} (reference)", f"{row.episodes} eval", f"{number(row.mean)} ± {number(row.std)}"]
+    else:
+        cells = [row.agent, episode_span(row.first_episode, row.last_episode), f"{number(row.mean)} ± {number(row.std)}"]
     if report.baseline is None or row.improvement is None:
         return cells
     # "550 → 271.3": where the baseline was and where the agent is now, then by how much.

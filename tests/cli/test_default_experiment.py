@@ -37,6 +37,13 @@ def test_reference_policies_are_named_baselines(in_tmp: Path) -> None:
     recorded = json.loads((in_tmp / "checkpoints/default/references/heuristic.json").read_text())
     assert recorded["schema_version"] == 1 and recorded["seeds"] == [0, 1]
     assert recorded["summary"]["co2_kg"] == a["summary"]["co2_kg"]
+    compared = runner.invoke(app, ["compare", "--json"])
+    assert compared.exit_code == 0, compared.output
+    references = [row for row in json.loads(compared.stdout)["agents"] if row["kind"] == "reference"]
+    assert [row["agent"] for row in references] == ["heuristic", "idle"]
+    assert references[0]["mean"] == a["summary"]["co2_kg"]["mean"] and references[0]["episodes"] == 2
+    table = runner.invoke(app, ["compare"])
+    assert "heuristic (reference)" in table.stdout and "550.00 → " in table.stdout
     unknown = runner.invoke(app, ["eval", "greedy"])
     assert unknown.exit_code == 2
     assert unknown.stderr == (
