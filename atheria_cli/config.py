@@ -36,7 +36,7 @@ RESERVED_RECORD_KEYS = frozenset({"episode", "timesteps", "reward", "length", "s
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class MetricSpec(_Strict):

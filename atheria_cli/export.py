@@ -25,6 +25,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from atheria_cli import __version__
 from atheria_cli.atomic import atomic_write_bytes, atomic_write_json
+from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import ExportError, UsageError
 
 JIT_SIDECAR_SCHEMA_VERSION = 1
@@ -269,17 +270,18 @@ def _onnx_export(module: torch.jit.ScriptModule, observations: np.ndarray, buffe
 
 
 def export_experiment(
-    config: Any, agents: list[str], checkpoint_spec: str, output: Path | None, check: bool, onnx: bool
+    config: ExperimentConfig, agents: list[str], checkpoint_spec: str, output: Path | None, check: bool, onnx: bool
 ) -> list[ExportResult]:
     """``atheria export-jit``: export each agent's selected checkpoint (all agents when none named)."""
     from atheria_cli.envs.factory import make_vec_env
     from atheria_cli.layout import AgentLayout
     from atheria_cli.loading import load_agent
+    from atheria_cli.planning import select_agents
     from atheria_cli.selection import select_checkpoint
     from atheria_cli.store import AgentStore
     from atheria_cli.training import library_versions
 
-    selected = _selected_agents(config, agents)
+    selected = select_agents(config, agents)
     if output is not None and len(selected) > 1:
         raise UsageError("--output names one file: give exactly one AGENT with it")
     if onnx and not onnx_available():
@@ -312,10 +314,3 @@ def check_same_spaces(agent: str, source: str, model: BaseAlgorithm, observation
     for kind, theirs, ours in (("observation", model.observation_space, observation_space), ("action", model.action_space, action_space)):
         if space_description(theirs) != space_description(ours):
             raise UsageError(f"{agent}: {source} was trained with {kind} space {theirs}, but the config's env has {ours}")
-
-
-def _selected_agents(config: Any, agents: list[str]) -> list[str]:
-    unknown = [name for name in agents if name not in config.agents]
-    if unknown:
-        raise UsageError(f"unknown agent {unknown[0]!r}: the experiment has {', '.join(config.agents)}")
-    return list(agents) if agents else list(config.agents)

@@ -43,7 +43,7 @@ RUN_CONFIG_SCHEMA_VERSION = 1
 
 class _Document(BaseModel):
     # Unknown keys are kept: a file touched by hand or by a newer minor version stays readable.
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)  # built on first use: fast start-up
 
 
 class EpisodeRecord(_Document):
@@ -145,19 +145,21 @@ def read_document(path: Path, model: type[Doc], current_version: int) -> Doc:
         raise DamagedFileError(path, f"cannot be read: {exc.strerror}") from None
     if not isinstance(raw, dict):
         raise DamagedFileError(path, f"expected a JSON object, found {type(raw).__name__}")
-    version = raw.get("schema_version")
-    if not isinstance(version, int) or version < 1:
-        raise DamagedFileError(path, f"missing or invalid schema_version: {version!r}")
-    if version > current_version:
-        raise DamagedFileError(
-            path, f"schema_version {version} is newer than this atheria supports ({current_version}); upgrade atheria"
-        )
+    check_schema_version(raw.get("schema_version"), current_version, path)
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"])
         raise DamagedFileError(path, f"{where}: {first['msg']}") from None
+
+
+def check_schema_version(version: object, current: int, path: object) -> None:
+    """A reader accepts versions 1..current; a newer file needs a newer atheria."""
+    if not isinstance(version, int) or version < 1:
+        raise DamagedFileError(path, f"missing or invalid schema_version: {version!r}")
+    if version > current:
+        raise DamagedFileError(path, f"schema_version {version} is newer than this atheria supports ({current}); upgrade atheria")
 
 
 def write_document(path: Path, document: _Document) -> None:
@@ -231,13 +233,7 @@ def check_checkpoint_header(payload: object, path: object) -> None:
     """Refuse anything that is not an atheria checkpoint this version can read."""
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise DamagedFileError(path, "not an atheria checkpoint")
-    version = payload.get("schema_version")
-    if not isinstance(version, int) or version < 1:
-        raise DamagedFileError(path, f"missing or invalid schema_version: {version!r}")
-    if version > CHECKPOINT_SCHEMA_VERSION:
-        raise DamagedFileError(
-            path, f"checkpoint schema_version {version} is newer than this atheria supports ({CHECKPOINT_SCHEMA_VERSION})"
-        )
+    check_schema_version(payload.get("schema_version"), CHECKPOINT_SCHEMA_VERSION, path)
     missing = [key for key in (*CHECKPOINT_FIELDS, *CHECKPOINT_SECTIONS) if key not in payload]
     if missing:
         raise DamagedFileError(path, f"checkpoint lacks {', '.join(missing)}")

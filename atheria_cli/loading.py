@@ -15,9 +15,8 @@ from atheria_cli.config import ExperimentConfig
 from atheria_cli.devices import resolve_device
 from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.envs.state import load_normalizer_statistics
-from atheria_cli.layout import METADATA_FILE
+from atheria_cli.layout import METADATA_FILE, AgentLayout
 from atheria_cli.store import AgentStore
-from atheria_cli.layout import AgentLayout
 
 
 def load_agent(path: str | Path, device: str = "cpu") -> BaseAlgorithm:

@@ -27,7 +27,7 @@ import torch
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
-from atheria_cli import atomic, store
+from atheria_cli import atomic, store, training
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.planning import plan_training
 from atheria_cli.training import run_training
@@ -44,10 +44,18 @@ class _Quiet:
     def warn(self, message: str) -> None: ...
 
 
-def atheria_run(root: Path, episodes: int) -> tuple[float, int]:
-    """Seconds of one training session and bytes it wrote."""
+def atheria_run(root: Path, episodes: int) -> tuple[float, int, float]:
+    """Seconds of one training session, bytes it wrote, and seconds spent committing checkpoints."""
     written = 0
+    committing = 0.0
     original = atomic.atomic_write_bytes
+    original_commit = training._commit
+
+    def timed_commit(*args: object, **kwargs: object) -> None:
+        nonlocal committing
+        started = time.perf_counter()
+        original_commit(*args, **kwargs)
+        committing += time.perf_counter() - started
 
     def counting(path: Path, data: bytes) -> None:
         nonlocal written
@@ -60,6 +68,7 @@ def atheria_run(root: Path, episodes: int) -> tuple[float, int]:
     plan = plan_training(config, episodes=episodes)
     atomic.atomic_write_bytes = counting
     store.atomic_write_bytes = counting
+    training._commit = timed_commit
     try:
         started = time.perf_counter()
         run_training(plan, _Quiet())
@@ -67,7 +76,8 @@ def atheria_run(root: Path, episodes: int) -> tuple[float, int]:
     finally:
         atomic.atomic_write_bytes = original
         store.atomic_write_bytes = original
-    return seconds, written
+        training._commit = original_commit
+    return seconds, written, committing
 
 
 class _SaveEachEpisode(BaseCallback):
@@ -120,12 +130,13 @@ def main() -> None:
     torch.set_num_threads(torch.get_num_threads())
 
     reference = model_and_optimizer_bytes()
-    atheria_times, plain_times = [], []
+    atheria_times, plain_times, commit_times = [], [], []
     atheria_bytes = sb3_bytes = 0
     with tempfile.TemporaryDirectory() as scratch:
-        for repeat in range(args.repeats):
-            seconds, atheria_bytes = atheria_run(Path(scratch) / f"atheria{repeat}", args.episodes)
+        for repeat in range(args.repeats):  # interleaved, so drifts of the machine hit both
+            seconds, atheria_bytes, committing = atheria_run(Path(scratch) / f"atheria{repeat}", args.episodes)
             atheria_times.append(seconds)
+            commit_times.append(committing)
             plain_times.append(plain_run(args.episodes, None)[0])
         _, sb3_bytes = plain_run(args.episodes, Path(scratch))
 
@@ -142,7 +153,11 @@ def main() -> None:
     print(f"| SB3 save + save_replay_buffer per episode | {sb3_bytes / args.episodes / 1e6:.2f} MB |")
     print(f"| plain model.learn, median wall time | {statistics.median(plain_times):.2f} s ({', '.join(f'{t:.2f}' for t in plain_times)}) |")
     print(f"| atheria training session, median wall time | {statistics.median(atheria_times):.2f} s ({', '.join(f'{t:.2f}' for t in atheria_times)}) |")
-    print(f"| wall ratio atheria / plain learn | {ratio:.3f} (target <= 1.02) |")
+    print(f"| wall ratio atheria / plain learn, medians | {ratio:.3f} (target <= 1.02) |")
+    print(f"| wall ratio atheria / plain learn, fastest runs | {min(atheria_times) / min(plain_times):.3f} |")
+    share = [c / t for c, t in zip(commit_times, atheria_times)]
+    print(f"| time inside checkpoint commits (capture, encode, write, fsync) | {statistics.median(commit_times):.2f} s per session, "
+          f"{100 * statistics.median(share):.1f} % of atheria's wall time |")
 
 
 if __name__ == "__main__":

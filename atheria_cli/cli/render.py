@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.table import Table
-from tqdm import tqdm
 
 from atheria_cli.cli.console import console, err_console
 from atheria_cli.formats import CheckpointEntry, EpisodeRecord
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
     from atheria_cli.planning import TrainPlan
     from atheria_cli.training import AgentResult
 
@@ -23,6 +24,8 @@ class ProgressObserver:
         self._interactive = err_console.is_terminal
 
     def agent_started(self, agent: str, first_episode: int, episodes: int, resumed_from: str | None) -> None:
+        from tqdm import tqdm
+
         origin = f"resuming from {resumed_from}" if resumed_from else "new run"
         self._line(f"{agent}: episodes {first_episode}–{first_episode + episodes - 1} ({origin})")
         self._bar = tqdm(total=episodes, desc=agent, unit="ep", file=err_console.file, disable=not self._interactive, dynamic_ncols=True)
