@@ -88,7 +88,8 @@ def _versus_baseline(records: list[EpisodeRecord], metric: str, baseline: float,
         return ""
     mean = sum(values) / len(values)
     better = (baseline - mean) if goal == "min" else (mean - baseline)
-    percent = f" ({100 * better / abs(baseline):+.1f} % better)" if baseline else ""
+    verdict = "better" if better >= 0 else "worse"
+    percent = f" ({abs(100 * better / baseline):.1f} % {verdict})" if baseline else ""
     return f", mean {metric} {mean:.4g} vs baseline {baseline:.4g}{percent}"
 
 

@@ -182,6 +182,26 @@ def test_a_signal_to_a_real_process_commits_and_exits(signum: int, code: int, tm
     assert resumed.exit_code == 0, resumed.output
 
 
+def test_a_second_sigint_exits_at_once_without_damage(tmp_path: Path) -> None:
+    config = tiny_config({"SAC": TINY_AGENTS["SAC"]}, checkpoints_dir=str(tmp_path / "ck"))
+    path = write_config(tmp_path / "exp.yaml", config)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "atheria_cli", "train", "--config", str(path), "--episodes", "100000"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    metadata = tmp_path / "ck/test/SAC/metadata.json"
+    deadline = time.monotonic() + 60
+    while not metadata.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGINT)
+    os.kill(process.pid, signal.SIGINT)  # impatient: the second one must not wait for a commit
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Traceback" not in err
+    assert runner.invoke(app, ["verify", "--config", str(path)]).exit_code == 0
+    assert runner.invoke(app, ["train", "--config", str(path), "--episodes", "1", "--resume"]).exit_code == 0
+
+
 def test_save_every_steps_writes_mid_episode_checkpoints(in_tmp: Path) -> None:
     config = tiny_config({"A2C": TINY_AGENTS["A2C"]})
     config["train"]["save_every_steps"] = 40
