@@ -29,6 +29,8 @@ def read_checkpoint(path: Path, expected_sha256: str | None = None) -> dict[str,
         data = Path(path).read_bytes()
     except FileNotFoundError:
         raise DamagedFileError(path, "checkpoint file is missing") from None
+    except OSError as exc:
+        raise DamagedFileError(path, f"cannot be read: {exc.strerror or exc}") from None
     if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
         raise DamagedFileError(path, "sha256 differs from the one recorded in metadata.json (file changed or truncated)")
     try:

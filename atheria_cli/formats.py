@@ -17,7 +17,7 @@ first ``episodes_bytes`` bytes are committed (lines appended by a session that d
 commit are ignored by readers and cut off by the next commit).
 
 metadata.json (schema 1): agent, algo, policy, env_id, experiment, last_episode, total_timesteps,
-device, hyperparams (resolved, with SB3's defaults), versions, created, updated and
+device, hyperparams (resolved, with SB3's defaults), versions, run_id, created, updated and
 ``checkpoints: [{file, episode, partial, timesteps, size, sha256, created, replay_rows}]`` and
 ``replay_segments: [{file, start, end, sha256, size}]`` (each written segment once). It is
 written last: a checkpoint exists for atheria only once its entry is here.
@@ -28,6 +28,7 @@ config.json (schema 1): ``{"schema_version": 1, "config": <the resolved experime
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -113,6 +114,8 @@ class Metadata(_Document):
     device: str
     hyperparams: dict[str, Any]
     versions: dict[str, str]
+    # Which run this is (a mirror or a folder may hold another run of the same agent).
+    run_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     created: str
     updated: str
     checkpoints: list[CheckpointEntry] = Field(default_factory=list)
@@ -181,6 +184,8 @@ def read_episodes(path: Path, committed_bytes: int, expected: int | None = None)
             data = handle.read(committed_bytes)
     except FileNotFoundError:
         raise DamagedFileError(path, "file is missing") from None
+    except OSError as exc:
+        raise DamagedFileError(path, f"cannot be read: {exc.strerror or exc}") from None
     if len(data) < committed_bytes:
         raise DamagedFileError(path, f"holds {len(data)} bytes, history.json records {committed_bytes}")
     records = []

@@ -10,6 +10,7 @@ from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import AtheriaError
 from atheria_cli.formats import CheckpointEntry
 from atheria_cli.layout import AgentLayout, episode_of
+from atheria_cli.locking import AgentLock
 from atheria_cli.retention import kept_checkpoints
 from atheria_cli.segments import REPLAY_DIR, Segment
 from atheria_cli.selection import main_metric
@@ -91,8 +92,13 @@ def prune_agent(config: ExperimentConfig, agent: str) -> list[str]:
     store = AgentStore(AgentLayout.of(config.run_dir, agent))
     if store.state() is not RunState.COMMITTED:
         return []
-    metadata, history = store.metadata(), store.history()
-    kept = kept_checkpoints(metadata.checkpoints, policy, store.episodes(history), main_metric(config))
-    removed = store.forget(metadata, [entry for entry in metadata.checkpoints if entry not in kept])
-    store.prune_replay(metadata)
+    lock = AgentLock(config.run_dir, agent)  # never prune under a running `atheria train`
+    lock.acquire()
+    try:
+        metadata, history = store.metadata(), store.history()
+        kept = kept_checkpoints(metadata.checkpoints, policy, store.episodes(history), main_metric(config))
+        removed = store.forget(metadata, [entry for entry in metadata.checkpoints if entry not in kept])
+        store.prune_replay(metadata)
+    finally:
+        lock.release()
     return removed

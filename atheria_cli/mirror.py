@@ -1,85 +1,105 @@
 """Copy committed runs to a second location through fsspec, and restore from it.
 
 Colab and Kaggle machines lose their disk when they are cut off; Drive or a bucket survives.
-``train.mirror: {to: URL}`` copies each agent folder's committed files there, the manifest
-(``metadata.json``) last, so a mirror is always a consistent commit, maybe an older one.
-``--resume`` restores from the mirror first when the local run is missing or behind.
+``train.mirror: {to: URL}`` copies each agent folder's committed files there, in an order that
+keeps the mirror a consistent commit at every moment (maybe an older one): new checkpoint and
+replay files, then ``episodes.jsonl`` (it only grows), ``config.json``, ``history.json``, and the
+manifest ``metadata.json`` last. ``--resume`` restores from the mirror first when the local run
+is missing or behind. A mirror belongs to one run: its manifest's ``created`` says which.
 """
 
 from __future__ import annotations
 
-import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import fsspec
 
 from atheria_cli.atomic import atomic_write_bytes
-from atheria_cli.errors import DamagedFileError
+from atheria_cli.errors import ConfigError, DamagedFileError, StorageError
 from atheria_cli.formats import Metadata
 from atheria_cli.layout import CONFIG_FILE, HISTORY_FILE, METADATA_FILE
 
-JSON_FILES = (CONFIG_FILE, HISTORY_FILE)
+EPISODES_FILE = "episodes.jsonl"
 
 
 class Mirror:
     def __init__(self, url: str, experiment: str, agent: str) -> None:
-        self.fs, root = fsspec.core.url_to_fs(url)
+        try:
+            self.fs, root = fsspec.core.url_to_fs(url)
+        except (ImportError, ValueError, OSError) as exc:
+            raise ConfigError(f"train.mirror.to: cannot use {url!r}: {exc}") from None
         self.root = f"{root.rstrip('/')}/{experiment}/{agent}"
         self.url = f"{url.rstrip('/')}/{experiment}/{agent}"
 
+    def manifest(self) -> Metadata | None:
+        """The mirror's commit record, or None when it holds no run."""
+        path = f"{self.root}/{METADATA_FILE}"
+        try:
+            if not self.fs.exists(path):
+                return None
+            data = self.fs.cat_file(path)
+        except OSError as exc:
+            raise StorageError(f"cannot read the mirror {self.url}: {exc}") from exc
+        try:
+            return Metadata.model_validate_json(data)
+        except ValueError as exc:
+            raise DamagedFileError(f"{self.url}/{METADATA_FILE}", f"unreadable mirror manifest: {exc}") from None
+
     def push(self, folder: Path, metadata: Metadata) -> list[str]:
-        """Copy what ``metadata`` commits; unchanged files are skipped. Returns what was copied."""
+        """Copy what ``metadata`` commits; files the mirror holds with the same sha256 are skipped."""
+        try:
+            remote = self.manifest()
+        except DamagedFileError:
+            remote = None  # a damaged manifest is replaced by this commit
+        known = set() if remote is None else {(item.file, item.sha256) for item in (*remote.checkpoints, *remote.replay_segments)}
         copied = []
-        for name in _committed_files(metadata):
-            local = folder / name
-            if not self._same(name, local.stat().st_size):
-                self._put(local.read_bytes(), name)
-                copied.append(name)
-        episodes_file = json.loads((folder / HISTORY_FILE).read_text(encoding="utf-8")).get("episodes_file", "episodes.jsonl")
-        for name in (*JSON_FILES, episodes_file):
+        for item in (*metadata.checkpoints, *metadata.replay_segments):
+            if (item.file, item.sha256) not in known:
+                self._put((folder / item.file).read_bytes(), item.file)
+                copied.append(item.file)
+        for name in (EPISODES_FILE, CONFIG_FILE, HISTORY_FILE, METADATA_FILE):  # manifest last: the commit
             if (folder / name).exists():
                 self._put((folder / name).read_bytes(), name)
                 copied.append(name)
-        self._put((folder / METADATA_FILE).read_bytes(), METADATA_FILE)  # last: the mirror's commit
-        copied.append(METADATA_FILE)
         return copied
 
-    def last_episode(self) -> tuple[int, int] | None:
-        """(episode, timesteps) of the mirror's newest commit, or None when it has none."""
-        path = f"{self.root}/{METADATA_FILE}"
-        if not self.fs.exists(path):
-            return None
-        try:
-            metadata = Metadata.model_validate_json(self.fs.cat_file(path))
-        except ValueError as exc:
-            raise DamagedFileError(self.url + "/" + METADATA_FILE, f"unreadable mirror manifest: {exc}") from None
-        latest = metadata.latest
-        return None if latest is None else (latest.episode, latest.timesteps)
-
     def pull(self, folder: Path) -> Metadata:
-        """Copy the mirror's commit into ``folder``, manifest last."""
-        metadata = Metadata.model_validate_json(self.fs.cat_file(f"{self.root}/{METADATA_FILE}"))
-        history = json.loads(self.fs.cat_file(f"{self.root}/{HISTORY_FILE}"))
-        names = [*_committed_files(metadata), *JSON_FILES, history.get("episodes_file", "episodes.jsonl")]
-        for name in names:
-            if self.fs.exists(f"{self.root}/{name}"):
-                atomic_write_bytes(folder / name, self.fs.cat_file(f"{self.root}/{name}"))
-        atomic_write_bytes(folder / METADATA_FILE, self.fs.cat_file(f"{self.root}/{METADATA_FILE}"))
+        """Copy the mirror's commit into ``folder`` in commit order, manifest last."""
+        metadata = self.manifest()
+        if metadata is None:
+            raise StorageError(f"the mirror {self.url} holds no run")
+        names = [item.file for item in (*metadata.checkpoints, *metadata.replay_segments)]
+        for name in (*names, EPISODES_FILE, CONFIG_FILE, HISTORY_FILE, METADATA_FILE):
+            atomic_write_bytes(folder / name, self._get(name))
         return metadata
 
-    def _same(self, name: str, size: int) -> bool:
-        path = f"{self.root}/{name}"
-        return self.fs.exists(path) and self.fs.size(path) == size
+    def move_aside(self) -> str | None:
+        """``--fresh``: the mirrored run goes to ``<AGENT>.old-<UTC time>`` on the mirror too."""
+        try:
+            if not self.fs.exists(self.root):
+                return None
+            target = f"{self.root}.old-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+            self.fs.mv(self.root, target, recursive=True)
+        except OSError as exc:
+            raise StorageError(f"cannot move the mirrored run {self.url} aside: {exc}") from exc
+        return target
+
+    def _get(self, name: str) -> bytes:
+        try:
+            return self.fs.cat_file(f"{self.root}/{name}")
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.url}/{name}: {exc}") from exc
 
     def _put(self, data: bytes, name: str) -> None:
         path = f"{self.root}/{name}"
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        # Write under a temporary name and move: object stores make the move a copy, but a
-        # reader never sees a half-written file under the real name.
-        temporary = f"{path}.partial"
-        self.fs.pipe_file(temporary, data)
-        self.fs.mv(temporary, path)
+        try:
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            # Write under a temporary name and move: object stores make the move a copy, but a
+            # reader never sees a half-written file under the real name.
+            temporary = f"{path}.partial"
+            self.fs.pipe_file(temporary, data)
+            self.fs.mv(temporary, path)
+        except OSError as exc:
+            raise StorageError(f"cannot write {self.url}/{name}: {exc}") from exc
 
-
-def _committed_files(metadata: Metadata) -> list[str]:
-    return [entry.file for entry in metadata.checkpoints] + [segment.file for segment in metadata.replay_segments]

@@ -31,6 +31,8 @@ class AgentPlan:
     resume_from: CheckpointEntry | None
     move_aside: bool
     pull_mirror: bool = False  # --resume: the mirror holds a newer commit than the local folder
+    move_mirror_aside: bool = False  # --fresh: the mirror's copy of the old run goes aside too
+    seen: str | None = None  # the latest commit on disk when planned ("file sha256"), re-checked under the lock
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,21 @@ def plan_training(
     )
 
 
+def still_current(plan: AgentPlan) -> bool:
+    """Whether the disk still looks as it did when ``plan`` was made (checked under the lock:
+    another process may have committed while this one was building its models)."""
+    if plan.move_aside or plan.pull_mirror:
+        return True
+    if plan.resume_from is None:
+        return plan.store.state() is RunState.EMPTY
+    return _latest_commit(plan.store) == plan.seen
+
+
+def _latest_commit(store: AgentStore) -> str | None:
+    latest = store.metadata().latest if store.state() is RunState.COMMITTED else None
+    return None if latest is None else f"{latest.file} {latest.sha256}"
+
+
 def select_agents(config: ExperimentConfig, requested: Sequence[str]) -> list[str]:
     known = list(config.agents)
     unknown = [name for name in requested if name not in config.agents]
@@ -101,19 +118,24 @@ def plan_agent(
     config: ExperimentConfig, name: str, *, resume: bool, fresh: bool, allow_config_change: bool, notices: list[str]
 ) -> AgentPlan:
     store = AgentStore(AgentLayout.of(config.run_dir, name))
-    state, root = store.state(), store.layout.root
-    mirror_ahead = resume and _mirror_ahead(config, name, store, state)
-    if mirror_ahead:
+    root = store.layout.root
+    if fresh:
+        # Even a damaged run can be moved aside: nothing of it is read.
+        occupied = root.exists() and any(root.iterdir())
+        return AgentPlan(name, store, resume_from=None, move_aside=occupied, move_mirror_aside=config.train.mirror is not None)
+    state = store.state()
+    if _mirror_plan(config, name, store, state, resume):
         notices.append(f"{name}: the mirror {config.train.mirror.to} holds a newer commit; restoring from it first")
-        return AgentPlan(name, store, resume_from=None, move_aside=False, pull_mirror=True)
+        return AgentPlan(name, store, resume_from=None, move_aside=state is RunState.UNCOMMITTED, pull_mirror=True)
     if state is RunState.EMPTY:
         if resume:
             notices.append(f"{name}: no checkpoint in {root}, starting fresh")
         return AgentPlan(name, store, resume_from=None, move_aside=False)
-    if fresh:
-        return AgentPlan(name, store, resume_from=None, move_aside=True)
     if state is RunState.UNCOMMITTED:
-        raise RunExistsError(f"{name}: {root} holds files but no committed checkpoint; use --fresh to move it aside and start over")
+        # A session killed before its first commit: nothing committed is lost, and nothing is
+        # deleted either: the leftovers are moved aside.
+        notices.append(f"{name}: {root} holds no committed checkpoint (a session stopped before its first commit); moving it aside and starting fresh")
+        return AgentPlan(name, store, resume_from=None, move_aside=True)
     latest = store.metadata().latest
     assert latest is not None
     if not resume:
@@ -124,7 +146,7 @@ def plan_agent(
     entry = newest_valid_checkpoint(store, name, notices)
     store.history()  # a damaged history is reported now, before anything trains
     check_drift(config, name, store, allow_config_change, notices)
-    return AgentPlan(name, store, resume_from=entry, move_aside=False)
+    return AgentPlan(name, store, resume_from=entry, move_aside=False, seen=_latest_commit(store))
 
 
 def newest_valid_checkpoint(store: AgentStore, name: str, notices: list[str]) -> CheckpointEntry:
@@ -137,20 +159,22 @@ def newest_valid_checkpoint(store: AgentStore, name: str, notices: list[str]) ->
         notices.append(f"{name}: {entry.file} is unusable ({problem}); falling back to an earlier checkpoint")
     newest = entries[0]
     raise DamagedFileError(
-        store.layout.root / newest.file,
-        f"{checkpoint_problem(store, newest)}, and no earlier checkpoint is intact; use --fresh to start over",
+        store.layout.root, f"{checkpoint_problem(store, newest)}, and no earlier checkpoint is intact; use --fresh to start over"
     )
 
 
 def checkpoint_problem(store: AgentStore, entry: CheckpointEntry) -> str | None:
-    path = store.layout.root / entry.file
-    if not path.is_file():
-        return "file is missing"
-    size = path.stat().st_size
-    if size != entry.size:
-        return f"{size} bytes, metadata.json records {entry.size}"
-    if file_sha256(path) != entry.sha256:
-        return "sha256 differs from metadata.json"
+    """Why a committed checkpoint cannot be resumed (its file or a replay segment it needs), or None."""
+    segments = [segment for segment in store.metadata().replay_segments if segment.needed_by(entry)]
+    for item in (entry, *segments):
+        path = store.layout.root / item.file
+        if not path.is_file():
+            return f"{item.file} is missing"
+        size = path.stat().st_size
+        if size != item.size:
+            return f"{item.file}: {size} bytes, metadata.json records {item.size}"
+        if file_sha256(path) != item.sha256:
+            return f"{item.file}: sha256 differs from metadata.json"
     return None
 
 
@@ -172,16 +196,30 @@ def check_drift(config: ExperimentConfig, name: str, store: AgentStore, allowed:
     notices.append(f"{name}: resuming with a changed config ({details})")
 
 
-def _mirror_ahead(config: ExperimentConfig, name: str, store: AgentStore, state: RunState) -> bool:
+def _mirror_plan(config: ExperimentConfig, name: str, store: AgentStore, state: RunState, resume: bool) -> bool:
+    """Whether to restore from the mirror first; refuses when the mirror holds another run."""
     if config.train.mirror is None:
         return False
-    remote = Mirror(config.train.mirror.to, config.experiment, name).last_episode()
-    if remote is None:
+    mirror = Mirror(config.train.mirror.to, config.experiment, name)
+    remote = mirror.manifest()
+    if remote is None or remote.latest is None:
         return False
     if state is not RunState.COMMITTED:
+        if not resume:
+            raise RunExistsError(
+                f"{name}: the mirror {mirror.url} holds a run ({remote.latest.episode} episode(s)); "
+                "use --resume to continue it or --fresh to move it aside and start over"
+            )
         return True
-    local = store.metadata().latest
-    return local is None or (remote[1], remote[0]) > (local.timesteps, local.episode)
+    local = store.metadata()
+    if local.run_id != remote.run_id:
+        raise RunExistsError(
+            f"{name}: the mirror {mirror.url} holds another run (created {remote.created}) than {store.layout.root} "
+            f"(created {local.created}); point train.mirror.to elsewhere or use --fresh"
+        )
+    latest = local.latest
+    assert latest is not None
+    return resume and (remote.latest.timesteps, remote.latest.episode) > (latest.timesteps, latest.episode)
 
 
 def _lookup(document: dict[str, Any], dotted: str) -> Any:

@@ -159,7 +159,7 @@ def read_run(config: ExperimentConfig, agent: str) -> AgentRun:
         # Rare, so the store (and the NumPy it imports) loads only then.
         from atheria_cli.store import AgentStore
 
-        history = AgentStore(layout).history_up_to(history, latest.episode)
+        history = AgentStore(layout).history_up_to(history, latest.episode, latest.timesteps)
     records = read_episodes(root / history.episodes_file, history.episodes_bytes, history.total_episodes)
     return AgentRun(agent, root, "committed", latest, history, records)
 

@@ -67,19 +67,22 @@ class AgentStore:
         """The committed episode records, in order."""
         return read_episodes(self.layout.root / history.episodes_file, history.episodes_bytes, history.total_episodes)
 
-    def history_up_to(self, history: History, episode: int) -> History:
-        """History as of checkpoint ``episode``: the commit writes history.json just before
-        metadata.json, so after a crash between the two it may run one commit ahead."""
-        if history.total_episodes <= episode:
-            return history
-        kept = [record for record in self.episodes(history) if record.episode <= episode]
-        history.episodes_bytes = len(encode_episodes(kept))
-        history.total_episodes = episode
-        history.trainings = [session for session in history.trainings if session.start_episode <= episode]
+    def history_up_to(self, history: History, episode: int, timesteps: int) -> History:
+        """History as of the checkpoint after ``episode`` episodes at ``timesteps``: the commit
+        writes history.json just before metadata.json, so after a crash between the two it may
+        run one commit ahead (and a fallback goes back further)."""
+        if history.total_episodes > episode:
+            kept = [record for record in self.episodes(history) if record.episode <= episode]
+            history.episodes_bytes = len(encode_episodes(kept))
+            history.total_episodes = episode
+        # Sessions that began at or after the checkpoint only committed what is being cut back
+        # (even a commit that added no episode); the others end at the checkpoint at the latest.
+        history.trainings = [session for session in history.trainings if session.start_timesteps < timesteps]
         for session in history.trainings:
-            if session.end_episode > episode:
-                session.end_episode = episode
-                session.episodes_count = episode - session.start_episode + 1
+            if session.end_episode > episode or session.end_timesteps > timesteps:
+                session.end_episode = min(session.end_episode, episode)
+                session.episodes_count = max(0, session.end_episode - session.start_episode + 1)
+                session.end_timesteps = min(session.end_timesteps, timesteps)
         return history
 
     def run_config(self) -> RunConfig | None:
@@ -96,6 +99,8 @@ class AgentStore:
             data = path.read_bytes()
         except FileNotFoundError:
             raise DamagedFileError(path, "replay segment listed by the checkpoint is missing") from None
+        except OSError as exc:
+            raise DamagedFileError(path, f"cannot be read: {exc.strerror or exc}") from None
         if hashlib.sha256(data).hexdigest() != segment.sha256:
             raise DamagedFileError(path, "sha256 differs from the one recorded in the checkpoint")
         try:

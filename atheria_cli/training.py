@@ -34,7 +34,8 @@ from atheria_cli.formats import CheckpointEntry, EpisodeRecord, History, Metadat
 from atheria_cli.locking import AgentLock
 from atheria_cli.mirror import Mirror
 from atheria_cli.monitor import ResourceMonitor
-from atheria_cli.planning import AgentPlan, TrainPlan, agent_gamma, newest_valid_checkpoint
+from atheria_cli.errors import ConfigDriftError, RunExistsError, StorageError
+from atheria_cli.planning import AgentPlan, TrainPlan, agent_gamma, newest_valid_checkpoint, still_current
 from atheria_cli.retention import kept_checkpoints
 from atheria_cli.segments import live_rows
 from atheria_cli.selection import main_metric
@@ -104,12 +105,19 @@ def run_training(plan: TrainPlan, observer: TrainObserver) -> TrainOutcome:
         for lock in locks:
             lock.acquire()
             acquired.append(lock)
+        changed = [agent.name for agent in plan.agents if not still_current(agent)]
+        if changed:
+            raise RunExistsError(f"{', '.join(changed)}: the run changed on disk while this command was starting; run it again")
         with StopSignals() as signals:
             for agent_plan in plan.agents:
+                if signals.received is not None:  # arrived between two agents
+                    break
                 result = _train_agent(plan, agent_plan, observer, signals, budget, outcome)
                 outcome.results.append(result)
                 if outcome.stopped_by:
                     break
+            if signals.received is not None and not outcome.stopped_by:
+                outcome.stopped_by, outcome.exit_code = signals.name, signals.exit_code
     finally:
         for lock in acquired:
             lock.release()
@@ -125,6 +133,11 @@ def _train_agent(
     if agent_plan.move_aside:
         result.moved_to = store.move_aside()
         observer.warn(f"{name}: previous run moved to {result.moved_to}")
+    if agent_plan.move_mirror_aside:
+        assert config.train.mirror is not None
+        moved = Mirror(config.train.mirror.to, config.experiment, name).move_aside()
+        if moved:
+            observer.warn(f"{name}: the mirrored run moved to {moved}")
     if agent_plan.pull_mirror:
         resume_from = _pull_mirror(config, name, store, observer)
 
@@ -142,7 +155,7 @@ def _train_agent(
             if config.train.tensorboard:
                 tensorboard.detach(model)
         if session.commits and config.train.mirror is not None:
-            _mirror(session)
+            _mirror(session, observer)
         result.episodes, result.last_checkpoint = session.recorded, session.last_entry
     finally:
         env.close()
@@ -166,7 +179,12 @@ def _start(
         history, metadata = History(agent=name), _new_metadata(config, name, loop, plan.device)
     else:
         payload = read_checkpoint(store.layout.root / resume_from.file, expected_sha256=resume_from.sha256)
-        report = restore_training_state(loop, payload, store.read_segment)
+        try:
+            report = restore_training_state(loop, payload, store.read_segment)
+        except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as exc:
+            # Shapes or structure differ: a config change (--allow-config-change) the checkpoint cannot follow.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigDriftError(f"{name}: {resume_from.file} cannot be restored into this config ({first}); revert the change or use --fresh") from None
         if report.not_reproducible:
             observer.warn(
                 f"{name}: the environment's reset did not reproduce the checkpoint's observation "
@@ -177,7 +195,7 @@ def _start(
                 f"{name}: env(s) {report.restarted} were mid-episode at the checkpoint and cannot restore their state; "
                 "they start a new episode"
             )
-        history = store.history_up_to(store.history(), resume_from.episode)
+        history = store.history_up_to(store.history(), resume_from.episode, resume_from.timesteps)
         metadata = store.metadata()
         # Checkpoints newer than the one resumed (damaged ones we fell back from) are superseded.
         newer = [entry for entry in metadata.checkpoints if (entry.timesteps, entry.episode) > (resume_from.timesteps, resume_from.episode)]
@@ -314,7 +332,7 @@ def _commit(session: _Session, started: float, observer: TrainObserver, *, parti
     observer.checkpoint_committed(session.name, entry)
     mirror = session.plan.config.train.mirror
     if mirror is not None and session.commits % mirror.every == 0:
-        _mirror(session)
+        _mirror(session, observer)
 
 
 def _apply_retention(session: _Session) -> None:
@@ -329,10 +347,14 @@ def _apply_retention(session: _Session) -> None:
     session.store.forget(session.metadata, dropped)
 
 
-def _mirror(session: _Session) -> None:
+def _mirror(session: _Session, observer: TrainObserver) -> None:
+    """A failed copy is a warning, not a stop: the local run is intact and the next push retries."""
     config = session.plan.config
     assert config.train.mirror is not None
-    Mirror(config.train.mirror.to, config.experiment, session.name).push(session.store.layout.root, session.metadata)
+    try:
+        Mirror(config.train.mirror.to, config.experiment, session.name).push(session.store.layout.root, session.metadata)
+    except StorageError as exc:
+        observer.warn(f"{session.name}: mirroring failed ({exc}); training goes on, the next commit retries")
 
 
 def _pull_mirror(config: ExperimentConfig, name: str, store: AgentStore, observer: TrainObserver) -> CheckpointEntry:

@@ -286,7 +286,7 @@ def test_altered_checkpoint_is_refused_on_resume(config_path: Path, in_tmp: Path
     result = invoke("train", "--config", str(config_path), "--episodes", "1", "--agent", "A2C", "--resume")
     assert result.exit_code == 2
     assert result.stderr == (
-        "atheria: error: checkpoints/test/A2C/episode_0001.pt: sha256 differs from metadata.json, "
+        "atheria: error: checkpoints/test/A2C: episode_0001.pt: sha256 differs from metadata.json, "
         "and no earlier checkpoint is intact; use --fresh to start over\n"
     )
 
@@ -297,7 +297,7 @@ def test_resume_falls_back_from_a_damaged_checkpoint(config_path: Path, in_tmp: 
     (folder / "episode_0003.pt").write_bytes((folder / "episode_0003.pt").read_bytes()[:5000])  # truncated
     result = invoke("train", "--config", str(config_path), "--episodes", "2", "--agent", "SAC", "--resume")
     assert result.exit_code == 0, result.output
-    assert "atheria: warning: SAC: episode_0003.pt is unusable (5000 bytes, metadata.json records " in result.stderr
+    assert "atheria: warning: SAC: episode_0003.pt is unusable (episode_0003.pt: 5000 bytes, metadata.json records " in result.stderr
     assert "SAC: episodes 3–4 (resuming from episode_0002.pt)" in result.stderr
     history = json.loads((folder / "history.json").read_text())
     assert history["total_episodes"] == 4

@@ -279,9 +279,10 @@ def test_prune_applies_the_policy_to_an_existing_run(in_tmp: Path) -> None:
 def memory_mirror():
     memory = fsspec.filesystem("memory")
     memory.store.clear()
-    memory.pseudo_dirs.clear()
+    memory.pseudo_dirs[:] = [""]  # the memory filesystem's root must stay
     yield memory
     memory.store.clear()
+    memory.pseudo_dirs[:] = [""]
 
 
 def test_mirror_copies_commits_and_restores_a_lost_run(in_tmp: Path, memory_mirror) -> None:
@@ -385,3 +386,79 @@ def test_kill_9_at_random_moments_never_loses_committed_work(tmp_path: Path) -> 
     finally:
         sys.path.remove(str(ROOT / "scripts"))
     assert fault_injection.run(kills=20, workdir=tmp_path, seed=1) == []
+
+
+# --- review fixes: the mirror belongs to one run, prune under a lock, leftovers, segments -----
+
+
+def test_a_mirror_holding_a_run_is_never_overwritten_by_a_new_one(in_tmp: Path, memory_mirror) -> None:
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"]})
+    config["train"]["mirror"] = {"to": "memory://drive/atheria"}
+    path = write_config(in_tmp / "exp.yaml", config)
+    assert invoke("train", "--config", str(path), "--episodes", "2").exit_code == 0
+    os.rename(in_tmp / "checkpoints", in_tmp / "elsewhere")  # a new machine, no --resume
+    refused = invoke("train", "--config", str(path), "--episodes", "1")
+    assert refused.exit_code == 2
+    assert refused.stderr == (
+        "atheria: error: A2C: the mirror memory://drive/atheria/test/A2C holds a run (2 episode(s)); "
+        "use --resume to continue it or --fresh to move it aside and start over\n"
+    )
+    fresh = invoke("train", "--config", str(path), "--episodes", "1", "--fresh")
+    assert fresh.exit_code == 0, fresh.output
+    assert "A2C: the mirrored run moved to /drive/atheria/test/A2C.old-" in fresh.stderr
+    old = [p for p in memory_mirror.ls("/drive/atheria/test", detail=False) if ".old-" in p]
+    assert len(old) == 1 and json.loads(memory_mirror.cat_file(f"{old[0]}/metadata.json"))["last_episode"] == 2
+    assert json.loads(memory_mirror.cat_file("/drive/atheria/test/A2C/metadata.json"))["last_episode"] == 1
+    # The first machine's run is another run: resuming it against this mirror is refused.
+    os.rename(in_tmp / "checkpoints", in_tmp / "second")
+    os.rename(in_tmp / "elsewhere", in_tmp / "checkpoints")
+    other = invoke("train", "--config", str(path), "--episodes", "1", "--resume")
+    assert other.exit_code == 2 and "holds another run (created " in other.stderr
+
+
+def test_prune_waits_for_no_one_while_training_holds_the_lock(in_tmp: Path) -> None:
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"]})
+    config["train"]["keep"] = {"last": 1}
+    path = write_config(in_tmp / "exp.yaml", config)
+    assert invoke("train", "--config", str(path), "--episodes", "2").exit_code == 0
+    lock = AgentLock(in_tmp / "checkpoints/test", "A2C")
+    lock.acquire()
+    try:
+        result = invoke("prune", "--config", str(path))
+    finally:
+        lock.release()
+    assert result.exit_code == 2 and "A2C is being trained by another atheria process" in result.stderr
+
+
+def test_leftovers_of_a_session_killed_before_its_first_commit_are_moved_aside(sac_config: Path, in_tmp: Path) -> None:
+    folder = in_tmp / "checkpoints/test/SAC"
+    (folder / "replay").mkdir(parents=True)
+    (folder / "episode_0001.pt").write_bytes(b"half")
+    (folder / "replay/episode_0001.npz").write_bytes(b"half")
+    result = invoke("train", "--config", str(sac_config), "--episodes", "1", "--resume")
+    assert result.exit_code == 0, result.output
+    assert "SAC: checkpoints/test/SAC holds no committed checkpoint (a session stopped before its first commit)" in result.stderr
+    names = listing(in_tmp / "checkpoints/test")
+    assert names[0] == "SAC" and names[1].startswith("SAC.old-")
+    assert listing(in_tmp / "checkpoints/test" / names[1]) == ["episode_0001.pt", "replay"]
+
+
+def test_resume_falls_back_when_a_replay_segment_is_damaged(sac_config: Path, in_tmp: Path) -> None:
+    assert invoke("train", "--config", str(sac_config), "--episodes", "3").exit_code == 0
+    (in_tmp / "checkpoints/test/SAC/replay/episode_0003.npz").write_bytes(b"damaged")
+    result = invoke("train", "--config", str(sac_config), "--episodes", "1", "--resume")
+    assert result.exit_code == 0, result.output
+    assert "SAC: episode_0003.pt is unusable (replay/episode_0003.npz: " in result.stderr
+    assert "resuming from episode_0002.pt" in result.stderr
+
+
+def test_a_checkpoint_that_cannot_follow_a_config_change_is_one_line(in_tmp: Path) -> None:
+    config = tiny_config({"PPO": TINY_AGENTS["PPO"]})
+    path = write_config(in_tmp / "exp.yaml", config)
+    assert invoke("train", "--config", str(path), "--episodes", "1").exit_code == 0
+    config["agents"]["PPO"]["hyperparams"]["policy_kwargs"] = {"net_arch": [32]}
+    write_config(path, config)
+    result = invoke("train", "--config", str(path), "--episodes", "1", "--resume", "--allow-config-change")
+    assert result.exit_code == 2
+    assert "atheria: error: PPO: episode_0001.pt cannot be restored into this config (" in result.stderr
+    assert result.stderr.endswith("revert the change or use --fresh\n") and "Traceback" not in result.stderr

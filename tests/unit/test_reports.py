@@ -64,14 +64,17 @@ def commit_sessions(config: ExperimentConfig, agent: str, sessions: list[list[Ep
         agent=agent, algo=agent, policy="MlpPolicy", env_id="Pendulum-v1", experiment=config.experiment, last_episode=0,
         total_timesteps=0, device="cpu", hyperparams={}, versions={}, created=now_iso(), updated=now_iso(),
     )
+    timesteps = 0
     for records in sessions:
         first, last = records[0], records[-1]
         history.trainings.append(
             SessionRecord(
                 session_timestamp="2026-11-23T05:08:56+00:00", start_episode=first.episode, end_episode=last.episode,
                 episodes_count=len(records), device="cpu", duration_seconds=1.5,
+                start_timesteps=timesteps, end_timesteps=last.timesteps,
             )
         )
+        timesteps = last.timesteps
         history.total_episodes = last.episode
         store.commit(
             checkpoint_bytes=CHECKPOINT, entry_episode=last.episode, timesteps=last.timesteps, history=history,

@@ -28,7 +28,8 @@ def _commit(store: AgentStore, history: History, metadata: Metadata, episodes: l
 
 def _new_session(history: History, start: int) -> None:
     history.trainings.append(SessionRecord(session_timestamp="t", start_episode=start, end_episode=start - 1,
-                                           episodes_count=0, device="cpu", duration_seconds=0.0))
+                                           episodes_count=0, device="cpu", duration_seconds=0.0,
+                                           start_timesteps=10 * (start - 1), end_timesteps=10 * (start - 1)))
 
 
 def test_commits_append_episodes_and_cut_uncommitted_lines(tmp_path: Path) -> None:
@@ -59,6 +60,18 @@ def test_history_written_before_a_crash_is_cut_back_to_the_checkpoint(tmp_path: 
     _new_session(history, 3)
     _commit(store, history, metadata, [3, 4])
     # As if the process died after writing history.json for episode 4 but before metadata.json.
-    back = store.history_up_to(store.history(), 2)
+    back = store.history_up_to(store.history(), 2, 20)
     assert back.total_episodes == 2 and [s.end_episode for s in back.trainings] == [2]
     assert [r.episode for r in store.episodes(back)] == [1, 2]
+
+
+def test_a_session_that_committed_nothing_durable_is_dropped(tmp_path: Path) -> None:
+    store = AgentStore(AgentLayout(tmp_path / "A"))
+    history, metadata = History(agent="A"), _metadata()
+    _new_session(history, 1)
+    _commit(store, history, metadata, [1, 2])
+    # A resumed session whose only commit (a mid-episode one, no new episode) lost its metadata.json.
+    _new_session(history, 3)
+    history.trainings[-1].end_timesteps = 27
+    back = store.history_up_to(history, 2, 20)
+    assert [(s.start_episode, s.end_episode) for s in back.trainings] == [(1, 2)]
