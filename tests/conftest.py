@@ -70,6 +70,11 @@ def tiny_config(agents: dict[str, dict[str, Any]] | None = None, **overrides: An
     return config
 
 
+def listing(folder: Path) -> list[str]:
+    """The exact names in a folder, sorted: tests assert whole directory listings."""
+    return sorted(path.name for path in folder.iterdir())
+
+
 def write_config(path: Path, config: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

@@ -11,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from atheria_cli.cli import app
-from tests.conftest import TINY_AGENTS, tiny_config, write_config
+from tests.conftest import TINY_AGENTS, listing, tiny_config, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -29,10 +29,6 @@ AGENT_FILES_AFTER_3 = [
 
 def invoke(*args: str):
     return runner.invoke(app, list(args))
-
-
-def listing(folder: Path) -> list[str]:
-    return sorted(path.name for path in folder.iterdir())
 
 
 @pytest.fixture

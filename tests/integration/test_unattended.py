@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 import atheria_cli
 from atheria_cli.cli import app
 from atheria_cli.locking import AgentLock
-from tests.conftest import TINY_AGENTS, tiny_config, write_config
+from tests.conftest import TINY_AGENTS, listing, tiny_config, write_config
 from tests.integration.helpers import agent_dir, assert_same_tree, last_payload, rewards, train
 
 pytestmark = pytest.mark.integration
@@ -33,10 +33,6 @@ BUILDING_DAY = {"id": "atheria/BuildingCO2-v0", "kwargs": {"days": 1}, "max_epis
 
 def invoke(*args: str):
     return runner.invoke(app, list(args))
-
-
-def listing(folder: Path) -> list[str]:
-    return sorted(path.name for path in folder.iterdir())
 
 
 @pytest.fixture
@@ -160,20 +156,26 @@ def test_sigint_mid_episode_without_env_state_restarts_that_episode(tmp_path: Pa
     assert last_payload(tmp_path, "SAC")["buffer"]["rows_total"] == 121
 
 
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_to_a_real_process_commits_and_exits(signum: int, code: int, tmp_path: Path) -> None:
-    config = tiny_config({"PPO": TINY_AGENTS["PPO"]}, checkpoints_dir=str(tmp_path / "ck"))
+def _training_process(tmp_path: Path, agent: str) -> tuple[subprocess.Popen, Path, Path]:
+    """A real `atheria train` of many episodes, returned once its first checkpoint is committed."""
+    config = tiny_config({agent: TINY_AGENTS[agent]}, checkpoints_dir=str(tmp_path / "ck"))
     path = write_config(tmp_path / "exp.yaml", config)
     process = subprocess.Popen(
         [sys.executable, "-m", "atheria_cli", "train", "--config", str(path), "--episodes", "100000"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
-    metadata = tmp_path / "ck/test/PPO/metadata.json"
+    metadata = tmp_path / f"ck/test/{agent}/metadata.json"
     deadline = time.monotonic() + 60
     while not metadata.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
+    return process, path, metadata
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_to_a_real_process_commits_and_exits(signum: int, code: int, tmp_path: Path) -> None:
+    process, path, metadata = _training_process(tmp_path, "PPO")
     os.kill(process.pid, signum)
-    out, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=60)
     assert process.returncode == code, err
     last = json.loads(metadata.read_text())["checkpoints"][-1]["file"]
     assert f"atheria: stopped by {signal.Signals(signum).name}: checkpoint {last} committed; continue with --resume" in err
@@ -183,16 +185,7 @@ def test_a_signal_to_a_real_process_commits_and_exits(signum: int, code: int, tm
 
 
 def test_a_second_sigint_exits_at_once_without_damage(tmp_path: Path) -> None:
-    config = tiny_config({"SAC": TINY_AGENTS["SAC"]}, checkpoints_dir=str(tmp_path / "ck"))
-    path = write_config(tmp_path / "exp.yaml", config)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "atheria_cli", "train", "--config", str(path), "--episodes", "100000"],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    metadata = tmp_path / "ck/test/SAC/metadata.json"
-    deadline = time.monotonic() + 60
-    while not metadata.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    process, path, _ = _training_process(tmp_path, "SAC")
     os.kill(process.pid, signal.SIGINT)
     os.kill(process.pid, signal.SIGINT)  # impatient: the second one must not wait for a commit
     _, err = process.communicate(timeout=60)
