@@ -455,3 +455,36 @@ def test_a_checkpoint_that_cannot_follow_a_config_change_is_one_line(in_tmp: Pat
     assert result.exit_code == 2
     assert "atheria: error: PPO: episode_0001.pt cannot be restored into this config (" in result.stderr
     assert result.stderr.endswith("revert the change or use --fresh\n") and "Traceback" not in result.stderr
+
+
+def test_a_failing_mirror_warns_and_training_goes_on(in_tmp: Path) -> None:
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"]})
+    config["train"]["mirror"] = {"to": "/proc/atheria-mirror"}  # the kernel refuses new folders here
+    path = write_config(in_tmp / "exp.yaml", config)
+    result = invoke("train", "--config", str(path), "--episodes", "2")
+    assert result.exit_code == 0, result.output
+    assert "A2C: mirroring failed (cannot write /proc/atheria-mirror/test/A2C/episode_0001.pt: " in result.stderr
+    assert "training goes on, the next commit retries" in result.stderr
+    assert json.loads((in_tmp / "checkpoints/test/A2C/metadata.json").read_text())["last_episode"] == 2
+
+
+class _InterruptAfterFirstAgent(_InterruptAfterFirstCommit):
+    def checkpoint_committed(self, agent, entry) -> None:
+        pass
+
+    def agent_finished(self, agent) -> None:
+        self.observer.agent_finished(agent)
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_a_signal_between_two_agents_stops_before_the_next(tmp_path: Path) -> None:
+    from atheria_cli.config import ExperimentConfig
+    from atheria_cli.planning import plan_training
+    from atheria_cli.training import run_training
+    from tests.integration.helpers import RecordingObserver
+
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"], "PPO": TINY_AGENTS["PPO"]}, checkpoints_dir=str(tmp_path))
+    outcome = run_training(plan_training(ExperimentConfig.model_validate(config), episodes=1), _InterruptAfterFirstAgent(RecordingObserver()))
+    assert (outcome.stopped_by, outcome.exit_code) == ("SIGINT", 130)
+    assert [result.agent for result in outcome.results] == ["A2C"]
+    assert listing(tmp_path / "test") == ["A2C"]
