@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import statistics
 import time
 from types import FrameType
 from typing import Any
@@ -75,6 +74,3 @@ class TimeBudget:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
-
-    def mean_episode_seconds(self) -> float | None:
-        return statistics.fmean(self.durations) if self.durations else None

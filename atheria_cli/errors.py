@@ -51,10 +51,6 @@ class MetricError(InputError):
     """A configured metric is missing from the environment's final info dict."""
 
 
-class CheckpointError(AtheriaError):
-    """A checkpoint cannot be loaded or restored."""
-
-
 class ExportError(AtheriaError):
     """An export failed its verification (the file is not written)."""
 

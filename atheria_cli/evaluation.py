@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,13 +11,13 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env import VecNormalize
 
-from atheria_cli.config import ExperimentConfig
 from atheria_cli.atomic import atomic_write_json
+from atheria_cli.config import ExperimentConfig
 from atheria_cli.envs.factory import make_env
 from atheria_cli.envs.protocol import reference_policies
 from atheria_cli.episodes import metric_value
 from atheria_cli.errors import UsageError
-from atheria_cli.export import check_same_spaces, space_description
+from atheria_cli.export import check_same_spaces, read_sidecar, space_description
 from atheria_cli.layout import REFERENCES_DIR, AgentLayout
 from atheria_cli.loading import load_agent
 from atheria_cli.selection import select_checkpoint
@@ -129,9 +128,8 @@ def _checkpoint_policy(config: ExperimentConfig, agent: str, spec: str, env) -> 
 def _jit_policy(agent: str, path: Path, env) -> tuple[Policy, str]:
     if not path.is_file():
         raise UsageError(f"--jit: file not found: {path}")
-    side = path.with_suffix(".json")
-    if side.exists():
-        described = json.loads(side.read_text(encoding="utf-8"))
+    described = read_sidecar(path)
+    if described is not None:
         for kind, space in (("observation", env.observation_space), ("action", env.action_space)):
             if described.get(f"{kind}_space") != space_description(space):
                 raise UsageError(f"{agent}: {path.name} was exported for another {kind} space ({described.get(f'{kind}_space')}), the config's env has {space}")

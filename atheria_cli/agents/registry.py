@@ -22,7 +22,6 @@ from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise, NormalActionNoise, OrnsteinUhlenbeckActionNoise
-from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -60,14 +59,6 @@ RESERVED = {
 }
 ACTIVATIONS = ("ReLU", "Tanh", "ELU", "LeakyReLU", "SiLU", "GELU", "Sigmoid", "Softplus", "Mish", "SELU")
 OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "SGD")
-
-
-def is_off_policy(model: BaseAlgorithm) -> bool:
-    return isinstance(model, OffPolicyAlgorithm)
-
-
-def algorithm_class(algo: str) -> type[BaseAlgorithm]:
-    return ALGORITHM_CLASSES[algo]
 
 
 def validate_hyperparams(agent: str, algo: str, hyperparams: dict[str, Any], action_dim: int | None) -> dict[str, Any]:
