@@ -20,7 +20,7 @@ def load_agent(path: Any, device: str = "cpu") -> "BaseAlgorithm":
     The model's environment (``model.get_env()``) is rebuilt from the config stored in the
     checkpoint, VecNormalize statistics included (frozen: ``training=False``).
     """
-    from atheria_cli.loading import load_agent as _load_agent
+    from atheria_cli.deploy.loading import load_agent as _load_agent
 
     return _load_agent(path, device=device)
 

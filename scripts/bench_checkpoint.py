@@ -27,10 +27,14 @@ import torch
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
-from atheria_cli import atomic, store, training
+from atheria_cli.run import atomic
+
+from atheria_cli.run import store
+
+from atheria_cli.training import session as training
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.planning import plan_training
-from atheria_cli.training import run_training
+from atheria_cli.training.planning import plan_training
+from atheria_cli.training.session import run_training
 
 EPISODE_STEPS = 200
 

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import yaml
 
-from atheria_cli.atomic import atomic_write_bytes
+from atheria_cli.run.atomic import atomic_write_bytes
 from atheria_cli.config import load_config
-from atheria_cli.formats import CheckpointEntry, EpisodeRecord, History, Metadata, SessionRecord
-from atheria_cli.layout import AgentLayout
+from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, History, Metadata, SessionRecord
+from atheria_cli.run.layout import AgentLayout
 from atheria_cli.reports import build_history, history_report, read_run
-from atheria_cli.store import AgentStore, file_sha256, now_iso
+from atheria_cli.run.store import AgentStore, file_sha256, now_iso
 
 AGENT = "PPO"
 STEPS_PER_EPISODE = 200

@@ -35,9 +35,9 @@ CONFIG = {
 def check(workdir: Path) -> tuple[int, list[str]]:
     """(committed episodes, problems) of the run, read the way atheria reads it."""
     from atheria_cli.config import load_config
-    from atheria_cli.integrity import verify_agent
-    from atheria_cli.layout import AgentLayout
-    from atheria_cli.store import AgentStore, RunState
+    from atheria_cli.training.integrity import verify_agent
+    from atheria_cli.run.layout import AgentLayout
+    from atheria_cli.run.store import AgentStore, RunState
 
     config = load_config(workdir / "faults.yaml", {"checkpoints_dir": str(workdir / "checkpoints")})
     store = AgentStore(AgentLayout.of(config.run_dir, "SAC"))
@@ -90,7 +90,7 @@ def run(kills: int, workdir: Path, seed: int = 0) -> list[str]:
     if episodes != last + 2:
         problems.append(f"final session ended at episode {episodes}, expected {last + 2}")
     from atheria_cli.config import load_config
-    from atheria_cli.integrity import verify_agent
+    from atheria_cli.training.integrity import verify_agent
 
     config = load_config(workdir / "faults.yaml", {"checkpoints_dir": str(workdir / "checkpoints")})
     leftovers = verify_agent(config, "SAC").leftovers

@@ -1,4 +1,4 @@
-"""Incremental persistence of SB3's replay buffers (the ring layout is in :mod:`atheria_cli.segments`).
+"""Incremental persistence of SB3's replay buffers (the ring layout is in :mod:`atheria_cli.run.segments`).
 
 SB3's ``save_replay_buffer`` writes the whole buffer every time (~40 MB for SAC's default
 1M-row buffer on Pendulum), for a few hundred new rows. The journal writes only those rows.
@@ -13,7 +13,7 @@ import numpy as np
 from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 
 from atheria_cli.agents.tensors import to_arrays, to_tensors
-from atheria_cli.segments import Segment, encode_segment, live_rows, segment_name, still_needed
+from atheria_cli.run.segments import Segment, encode_segment, live_rows, segment_name, still_needed
 
 REPLAY_ARRAYS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
 SegmentReader = Callable[[Segment], dict[str, np.ndarray]]

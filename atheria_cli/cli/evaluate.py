@@ -29,7 +29,7 @@ def evaluate_command(
     AGENT may also name a reference policy the environment offers (the building env's
     `heuristic` and `idle`); its result is kept for `atheria compare`.
     """
-    from atheria_cli.evaluation import evaluate, summarize
+    from atheria_cli.deploy.evaluation import evaluate, summarize
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     experiment = load_config(resolve_config_path(config), overrides)

@@ -22,7 +22,7 @@ def export_jit(
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
 ) -> None:
     """Export trained policies to TorchScript: raw observations in, environment actions out."""
-    from atheria_cli.export import export_experiment
+    from atheria_cli.deploy.export import export_experiment
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     experiment = load_config(resolve_config_path(config), overrides)

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from atheria_cli.cli.console import console, err_console
-from atheria_cli.formats import CheckpointEntry, EpisodeRecord
+from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-    from atheria_cli.planning import TrainPlan
-    from atheria_cli.training import AgentResult
+    from atheria_cli.training.planning import TrainPlan
+    from atheria_cli.training.session import AgentResult
 
 
 class ProgressObserver:

@@ -27,8 +27,8 @@ def train(
 ) -> None:
     """Train every agent of the experiment for N more complete episodes."""
     # Torch and SB3 load only once the command is known to be `train`.
-    from atheria_cli.planning import plan_training
-    from atheria_cli.training import run_training
+    from atheria_cli.training.planning import plan_training
+    from atheria_cli.training.session import run_training
 
     overrides = {"device": device, "seed": seed, "checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     experiment = load_config(resolve_config_path(config), overrides)

@@ -18,8 +18,8 @@ def verify(
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
 ) -> None:
     """Check every checkpoint, replay segment and JSON file of a run; exit 1 on any problem."""
-    from atheria_cli.integrity import verify_agent
-    from atheria_cli.planning import select_agents
+    from atheria_cli.training.integrity import verify_agent
+    from atheria_cli.training.planning import select_agents
 
     experiment = load_config(resolve_config_path(config), {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None})
     failed = False
@@ -47,8 +47,8 @@ def prune(
 ) -> None:
     """Apply the config's train.keep retention policy to existing runs."""
     from atheria_cli.errors import UsageError
-    from atheria_cli.integrity import prune_agent
-    from atheria_cli.planning import select_agents
+    from atheria_cli.training.integrity import prune_agent
+    from atheria_cli.training.planning import select_agents
 
     experiment = load_config(resolve_config_path(config), {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None})
     if experiment.train.keep is None:

@@ -167,7 +167,7 @@ def test_packaged_default_config_is_used_anywhere(in_tmp: Path) -> None:
     config = load_config(None)
     assert list(config.agents) == ["A2C", "SAC", "PPO"]
     repo_default = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
-    packaged = Path(__file__).resolve().parents[2] / "atheria_cli" / "default_config.yaml"
+    packaged = Path(__file__).resolve().parents[2] / "atheria_cli" / "config" / "default.yaml"
     assert repo_default.read_text() == packaged.read_text()
 
 

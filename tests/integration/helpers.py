@@ -8,11 +8,11 @@ from typing import Any
 import torch
 
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.formats import CheckpointEntry, EpisodeRecord, read_metadata
-from atheria_cli.layout import AgentLayout
-from atheria_cli.store import AgentStore
-from atheria_cli.planning import plan_training
-from atheria_cli.training import run_training
+from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, read_metadata
+from atheria_cli.run.layout import AgentLayout
+from atheria_cli.run.store import AgentStore
+from atheria_cli.training.planning import plan_training
+from atheria_cli.training.session import run_training
 
 
 class RecordingObserver:

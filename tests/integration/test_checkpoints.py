@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import atheria_cli
-from atheria_cli.checkpoint import read_checkpoint
+from atheria_cli.agents.checkpoint import read_checkpoint
 from atheria_cli.errors import DamagedFileError
 from tests.conftest import CARTPOLE_ENV, TINY_AGENTS, tiny_config
 from tests.integration.helpers import agent_dir, last_payload, train

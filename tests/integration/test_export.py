@@ -186,7 +186,7 @@ def test_onnx_without_the_extra_is_a_clear_error(runs: Path) -> None:
 
 def test_failed_verification_writes_nothing(runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Fault injection: trace a *different* policy (A2C's) for SAC; verification must catch it."""
-    import atheria_cli.export as export
+    import atheria_cli.deploy.export as export
 
     other = atheria_cli.load_agent(runs / "checkpoints/test/A2C/episode_0002.pt")
     real_trace = export.trace

@@ -12,10 +12,10 @@ from atheria_cli.agents.loops import OffPolicyLoop
 from atheria_cli.agents.registry import build_model
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.envs.factory import make_vec_env
-from atheria_cli.formats import read_metadata
-from atheria_cli.layout import AgentLayout
-from atheria_cli.segments import Segment, decode_segment
-from atheria_cli.store import AgentStore
+from atheria_cli.run.formats import read_metadata
+from atheria_cli.run.layout import AgentLayout
+from atheria_cli.run.segments import Segment, decode_segment
+from atheria_cli.run.store import AgentStore
 from tests.conftest import TINY_AGENTS, tiny_config
 from tests.integration.helpers import agent_dir, last_payload, train
 

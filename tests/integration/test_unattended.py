@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 import atheria_cli
 from atheria_cli.cli import app
-from atheria_cli.locking import AgentLock
+from atheria_cli.run.locking import AgentLock
 from tests.conftest import TINY_AGENTS, listing, tiny_config, write_config
 from tests.integration.helpers import agent_dir, assert_same_tree, last_payload, rewards, train
 
@@ -103,8 +103,8 @@ class _InterruptAfterFirstCommit:
 
 def _interrupted_session(config: dict, root: Path, episodes: int):
     from atheria_cli.config import ExperimentConfig
-    from atheria_cli.planning import plan_training
-    from atheria_cli.training import run_training
+    from atheria_cli.training.planning import plan_training
+    from atheria_cli.training.session import run_training
     from tests.integration.helpers import RecordingObserver
 
     experiment = ExperimentConfig.model_validate({**config, "checkpoints_dir": str(root)})
@@ -348,7 +348,7 @@ def test_verify_reports_problems_with_exit_1(sac_config: Path, in_tmp: Path) -> 
 
 
 def test_disk_full_during_a_save_keeps_the_previous_state(sac_config: Path, in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import atheria_cli.atomic as atomic
+    import atheria_cli.run.atomic as atomic
 
     assert invoke("train", "--config", str(sac_config), "--episodes", "1").exit_code == 0
     before = {p.name: p.read_bytes() for p in (in_tmp / "checkpoints/test/SAC").iterdir() if p.is_file()}
@@ -479,8 +479,8 @@ class _InterruptAfterFirstAgent(_InterruptAfterFirstCommit):
 
 def test_a_signal_between_two_agents_stops_before_the_next(tmp_path: Path) -> None:
     from atheria_cli.config import ExperimentConfig
-    from atheria_cli.planning import plan_training
-    from atheria_cli.training import run_training
+    from atheria_cli.training.planning import plan_training
+    from atheria_cli.training.session import run_training
     from tests.integration.helpers import RecordingObserver
 
     config = tiny_config({"A2C": TINY_AGENTS["A2C"], "PPO": TINY_AGENTS["PPO"]}, checkpoints_dir=str(tmp_path))

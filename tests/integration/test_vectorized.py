@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from atheria_cli.formats import read_history, read_metadata
+from atheria_cli.run.formats import read_history, read_metadata
 from tests.conftest import CARTPOLE_ENV, TINY_AGENTS, tiny_config
 from tests.integration.helpers import agent_dir, episodes, train
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from atheria_cli.errors import DamagedFileError
-from atheria_cli.formats import (
+from atheria_cli.run.formats import (
     CHECKPOINT_SCHEMA_VERSION,
     EpisodeRecord,
     History,

@@ -10,11 +10,11 @@ import pytest
 LIGHT_MODULES = [
     "atheria_cli",
     "atheria_cli.config",
-    "atheria_cli.formats",
-    "atheria_cli.layout",
-    "atheria_cli.atomic",
-    "atheria_cli.segments",
-    "atheria_cli.store",
+    "atheria_cli.run.formats",
+    "atheria_cli.run.layout",
+    "atheria_cli.run.atomic",
+    "atheria_cli.run.segments",
+    "atheria_cli.run.store",
     "atheria_cli.cli",
 ]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from atheria_cli import atomic
-from atheria_cli.atomic import atomic_write_bytes, atomic_write_json
+from atheria_cli.run import atomic
+from atheria_cli.run.atomic import atomic_write_bytes, atomic_write_json
 from atheria_cli.errors import StorageError
-from atheria_cli.layout import AgentLayout, checkpoint_name, episode_of
+from atheria_cli.run.layout import AgentLayout, checkpoint_name, episode_of
 
 
 def test_checkpoint_names_are_padded_to_four_and_grow() -> None:

@@ -13,8 +13,8 @@ import pytest
 
 from atheria_cli.config import ExperimentConfig, load_config
 from atheria_cli.errors import ConfigError, DamagedFileError, UsageError
-from atheria_cli.formats import EpisodeRecord, History, Metadata, SessionRecord
-from atheria_cli.layout import AgentLayout
+from atheria_cli.run.formats import EpisodeRecord, History, Metadata, SessionRecord
+from atheria_cli.run.layout import AgentLayout
 from atheria_cli.reports import (
     Quantity,
     build_history,
@@ -33,7 +33,7 @@ from atheria_cli.reports import (
     status_report,
     verdict,
 )
-from atheria_cli.store import AgentStore, now_iso
+from atheria_cli.run.store import AgentStore, now_iso
 from tests.conftest import write_config
 
 CHECKPOINT = b"fake checkpoint bytes"

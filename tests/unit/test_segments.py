@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from atheria_cli.segments import Segment, decode_segment, encode_segment, live_rows, segment_name, still_needed
+from atheria_cli.run.segments import Segment, decode_segment, encode_segment, live_rows, segment_name, still_needed
 
 
 def _segment(start: int, end: int) -> Segment:

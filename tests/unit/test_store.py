@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from atheria_cli.formats import EpisodeRecord, History, Metadata, SessionRecord
-from atheria_cli.layout import AgentLayout
-from atheria_cli.store import AgentStore, RunState
+from atheria_cli.run.formats import EpisodeRecord, History, Metadata, SessionRecord
+from atheria_cli.run.layout import AgentLayout
+from atheria_cli.run.store import AgentStore, RunState
 
 
 def _record(episode: int) -> EpisodeRecord:

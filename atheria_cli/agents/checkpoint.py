@@ -1,4 +1,4 @@
-"""Write and read ``episode_XXXX.pt`` (layout documented in :mod:`atheria_cli.formats`)."""
+"""Write and read ``episode_XXXX.pt`` (layout documented in :mod:`atheria_cli.run.formats`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from atheria_cli.errors import DamagedFileError
-from atheria_cli.formats import CHECKPOINT_FORMAT, CHECKPOINT_SCHEMA_VERSION, check_checkpoint_header
+from atheria_cli.run.formats import CHECKPOINT_FORMAT, CHECKPOINT_SCHEMA_VERSION, check_checkpoint_header
 
 
 def encode_checkpoint(payload: dict[str, Any]) -> bytes:

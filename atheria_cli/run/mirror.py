@@ -15,10 +15,10 @@ from pathlib import Path
 
 import fsspec
 
-from atheria_cli.atomic import atomic_write_bytes
+from atheria_cli.run.atomic import atomic_write_bytes
 from atheria_cli.errors import ConfigError, DamagedFileError, StorageError
-from atheria_cli.formats import Metadata
-from atheria_cli.layout import CONFIG_FILE, HISTORY_FILE, METADATA_FILE
+from atheria_cli.run.formats import Metadata
+from atheria_cli.run.layout import CONFIG_FILE, HISTORY_FILE, METADATA_FILE
 
 EPISODES_FILE = "episodes.jsonl"
 

@@ -11,17 +11,17 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env import VecNormalize
 
-from atheria_cli.atomic import atomic_write_json
+from atheria_cli.run.atomic import atomic_write_json
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.envs.factory import make_env
 from atheria_cli.envs.protocol import reference_policies
-from atheria_cli.episodes import metric_value
+from atheria_cli.training.episodes import metric_value
 from atheria_cli.errors import UsageError
-from atheria_cli.export import check_same_spaces, read_sidecar, space_description
-from atheria_cli.layout import REFERENCES_DIR, AgentLayout
-from atheria_cli.loading import load_agent
-from atheria_cli.selection import select_checkpoint
-from atheria_cli.store import AgentStore
+from atheria_cli.deploy.export import check_same_spaces, read_sidecar, space_description
+from atheria_cli.run.layout import REFERENCES_DIR, AgentLayout
+from atheria_cli.deploy.loading import load_agent
+from atheria_cli.deploy.selection import select_checkpoint
+from atheria_cli.run.store import AgentStore
 
 Policy = Callable[[np.ndarray], np.ndarray]
 

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from atheria_cli.atomic import atomic_write_json
+from atheria_cli.run.atomic import atomic_write_json
 from atheria_cli.errors import DamagedFileError
 
 HISTORY_SCHEMA_VERSION = 1
@@ -225,7 +225,7 @@ def read_run_config(path: Path) -> RunConfig:
 #   loop:   on-policy {family, iteration} | off-policy {family, chunk_steps, chunk_episodes}
 #   buffer: rollout {kind, pos, full, rows, arrays: {name: tensor[:rows]}}
 #           replay  {kind, rows_total, capacity, pos, full, tail_observation,
-#                    segments: [{file, start, end, sha256, size}]}  (see atheria_cli.segments)
+#                    segments: [{file, start, end, sha256, size}]}  (see atheria_cli.run.segments)
 #   env:    {resets: [{seed, options, rng}], action_space_rng, vec_normalize}
 #   rng:    {python, numpy, torch, cuda}
 CHECKPOINT_FORMAT = "atheria-checkpoint"

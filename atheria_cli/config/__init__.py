@@ -28,7 +28,7 @@ from atheria_cli.errors import ConfigError
 
 ALGORITHMS = ("A2C", "PPO", "SAC", "TD3", "DDPG", "DQN")
 DEFAULT_CONFIG_RELATIVE = Path("configs") / "default.yaml"
-PACKAGED_DEFAULT = "default_config.yaml"
+PACKAGED_DEFAULT = "default.yaml"
 # Names that become folder names: no separators, no leading dot.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
@@ -214,7 +214,7 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> E
 
 def _read_yaml(path: Path | None) -> Any:
     if path is None:
-        text = resources.files("atheria_cli").joinpath(PACKAGED_DEFAULT).read_text(encoding="utf-8")
+        text = resources.files("atheria_cli.config").joinpath(PACKAGED_DEFAULT).read_text(encoding="utf-8")
         return yaml.safe_load(text)
     if not path.exists():
         raise ConfigError(f"config file not found: {path}")

@@ -12,13 +12,13 @@ from typing import Any
 
 from atheria_cli.agents.registry import build_model
 from atheria_cli.config import ExperimentConfig, config_to_dict
-from atheria_cli.devices import resolve_device
+from atheria_cli.training.devices import resolve_device
 from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.errors import ConfigDriftError, DamagedFileError, RunExistsError, UsageError
-from atheria_cli.formats import CheckpointEntry
-from atheria_cli.layout import AgentLayout
-from atheria_cli.mirror import Mirror
-from atheria_cli.store import AgentStore, RunState, file_sha256
+from atheria_cli.run.formats import CheckpointEntry
+from atheria_cli.run.layout import AgentLayout
+from atheria_cli.run.mirror import Mirror
+from atheria_cli.run.store import AgentStore, RunState, file_sha256
 
 # Config sections whose change makes a resumed run a different experiment ({agent}: its own).
 DRIFT_KEYS = ("env", "seed", "agents.{agent}", "train.schedule_timesteps")

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from atheria_cli.atomic import atomic_write_bytes, fsync_dir
+from atheria_cli.run.atomic import atomic_write_bytes, fsync_dir
 from atheria_cli.errors import DamagedFileError, StorageError
-from atheria_cli.formats import (
+from atheria_cli.run.formats import (
     CheckpointEntry,
     EpisodeRecord,
     History,
@@ -32,8 +32,8 @@ from atheria_cli.formats import (
     read_run_config,
     write_document,
 )
-from atheria_cli.layout import AgentLayout, checkpoint_name, episode_of
-from atheria_cli.segments import REPLAY_DIR, Segment, decode_segment
+from atheria_cli.run.layout import AgentLayout, checkpoint_name, episode_of
+from atheria_cli.run.segments import REPLAY_DIR, Segment, decode_segment
 
 if TYPE_CHECKING:
     import numpy as np

@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable
 
 from atheria_cli.config import KeepPolicy, MetricSpec
-from atheria_cli.formats import CheckpointEntry, EpisodeRecord
+from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord
 
 
 def kept_checkpoints(

@@ -8,7 +8,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 
 from atheria_cli.errors import ConfigError
-from atheria_cli.formats import EpisodeRecord
+from atheria_cli.run.formats import EpisodeRecord
 
 TENSORBOARD_DIR = "tensorboard"
 

@@ -6,8 +6,8 @@ import math
 
 from atheria_cli.config import ExperimentConfig, MetricSpec
 from atheria_cli.errors import UsageError
-from atheria_cli.formats import CheckpointEntry, EpisodeRecord
-from atheria_cli.store import AgentStore, RunState
+from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord
+from atheria_cli.run.store import AgentStore, RunState
 
 
 def main_metric(config: ExperimentConfig) -> MetricSpec:

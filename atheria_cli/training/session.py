@@ -21,25 +21,27 @@ import numpy as np
 import stable_baselines3
 import torch
 
-from atheria_cli import __version__, tensorboard
+from atheria_cli import __version__
+
+from atheria_cli.training import tensorboard
 from atheria_cli.agents.loops import TrainingLoop, make_loop
 from atheria_cli.agents.registry import build_model, resolved_hyperparams, validate_hyperparams
 from atheria_cli.agents.snapshot import capture_training_state, restore_training_state
-from atheria_cli.checkpoint import encode_checkpoint, read_checkpoint
+from atheria_cli.agents.checkpoint import encode_checkpoint, read_checkpoint
 from atheria_cli.config import ExperimentConfig, config_to_dict
-from atheria_cli.control import StopSignals, TimeBudget
+from atheria_cli.training.stopping import StopSignals, TimeBudget
 from atheria_cli.envs.factory import make_vec_env
-from atheria_cli.episodes import EpisodeClock, episode_record
-from atheria_cli.formats import CheckpointEntry, EpisodeRecord, History, Metadata, RunConfig, SessionRecord
-from atheria_cli.locking import AgentLock
-from atheria_cli.mirror import Mirror
-from atheria_cli.monitor import ResourceMonitor
+from atheria_cli.training.episodes import EpisodeClock, episode_record
+from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, History, Metadata, RunConfig, SessionRecord
+from atheria_cli.run.locking import AgentLock
+from atheria_cli.run.mirror import Mirror
+from atheria_cli.training.monitor import ResourceMonitor
 from atheria_cli.errors import ConfigDriftError, RunExistsError, StorageError
-from atheria_cli.planning import AgentPlan, TrainPlan, agent_gamma, newest_valid_checkpoint, still_current
-from atheria_cli.retention import kept_checkpoints
-from atheria_cli.segments import live_rows
-from atheria_cli.selection import main_metric
-from atheria_cli.store import AgentStore, now_iso
+from atheria_cli.training.planning import AgentPlan, TrainPlan, agent_gamma, newest_valid_checkpoint, still_current
+from atheria_cli.run.retention import kept_checkpoints
+from atheria_cli.run.segments import live_rows
+from atheria_cli.deploy.selection import main_metric
+from atheria_cli.run.store import AgentStore, now_iso
 
 
 class TrainObserver(Protocol):

@@ -24,7 +24,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
 from atheria_cli import __version__
-from atheria_cli.atomic import atomic_write_bytes, atomic_write_json
+from atheria_cli.run.atomic import atomic_write_bytes, atomic_write_json
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import ExportError, UsageError
 
@@ -274,12 +274,12 @@ def export_experiment(
 ) -> list[ExportResult]:
     """``atheria export-jit``: export each agent's selected checkpoint (all agents when none named)."""
     from atheria_cli.envs.factory import make_vec_env
-    from atheria_cli.layout import AgentLayout
-    from atheria_cli.loading import load_agent
-    from atheria_cli.planning import select_agents
-    from atheria_cli.selection import select_checkpoint
-    from atheria_cli.store import AgentStore
-    from atheria_cli.training import library_versions
+    from atheria_cli.run.layout import AgentLayout
+    from atheria_cli.deploy.loading import load_agent
+    from atheria_cli.training.planning import select_agents
+    from atheria_cli.deploy.selection import select_checkpoint
+    from atheria_cli.run.store import AgentStore
+    from atheria_cli.training.session import library_versions
 
     selected = select_agents(config, agents)
     if output is not None and len(selected) > 1:

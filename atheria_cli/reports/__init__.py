@@ -3,7 +3,7 @@
 Silent and torch-free: everything here reads the JSON files of a run (``metadata.json``,
 ``history.json``, ``episodes.jsonl``) and returns plain dataclasses that ``json.dumps`` takes
 after :func:`dataclasses.asdict`. ``atheria history`` must answer at once on runs of thousands
-of episodes, so the common path neither imports :mod:`atheria_cli.store` (it pulls in NumPy)
+of episodes, so the common path neither imports :mod:`atheria_cli.run.store` (it pulls in NumPy)
 nor validates every checkpoint entry of ``metadata.json`` (see :class:`CommitRecord`).
 """
 
@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from atheria_cli.atomic import atomic_write_bytes
+from atheria_cli.run.atomic import atomic_write_bytes
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import DamagedFileError, UsageError
-from atheria_cli.formats import (
+from atheria_cli.run.formats import (
     METADATA_SCHEMA_VERSION,
     CheckpointEntry,
     EpisodeRecord,
@@ -35,7 +35,7 @@ from atheria_cli.formats import (
     read_episodes,
     read_history,
 )
-from atheria_cli.layout import REFERENCES_DIR, AgentLayout
+from atheria_cli.run.layout import REFERENCES_DIR, AgentLayout
 
 Goal = Literal["min", "max"]
 Verdict = Literal["better", "worse", "same"]
@@ -157,7 +157,7 @@ def read_run(config: ExperimentConfig, agent: str) -> AgentRun:
     if history.total_episodes > latest.episode:
         # A crash between history.json and metadata.json: history runs one commit ahead.
         # Rare, so the store (and the NumPy it imports) loads only then.
-        from atheria_cli.store import AgentStore
+        from atheria_cli.run.store import AgentStore
 
         history = AgentStore(layout).history_up_to(history, latest.episode, latest.timesteps)
     records = read_episodes(root / history.episodes_file, history.episodes_bytes, history.total_episodes)
@@ -276,7 +276,7 @@ def history_report(
         written.append(str(csv_path))
     if plot_path is not None:
         # matplotlib loads only here: it costs more than the rest of the command.
-        from atheria_cli.plotting import learning_curve
+        from atheria_cli.reports.plotting import learning_curve
 
         atomic_write_bytes(plot_path, learning_curve(report, plot_path.suffix.lower().lstrip(".")))
         written.append(str(plot_path))

@@ -5,16 +5,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from atheria_cli.checkpoint import read_checkpoint
+from atheria_cli.agents.checkpoint import read_checkpoint
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import AtheriaError
-from atheria_cli.formats import CheckpointEntry
-from atheria_cli.layout import AgentLayout, episode_of
-from atheria_cli.locking import AgentLock
-from atheria_cli.retention import kept_checkpoints
-from atheria_cli.segments import REPLAY_DIR, Segment
-from atheria_cli.selection import main_metric
-from atheria_cli.store import AgentStore, RunState
+from atheria_cli.run.formats import CheckpointEntry
+from atheria_cli.run.layout import AgentLayout, episode_of
+from atheria_cli.run.locking import AgentLock
+from atheria_cli.run.retention import kept_checkpoints
+from atheria_cli.run.segments import REPLAY_DIR, Segment
+from atheria_cli.deploy.selection import main_metric
+from atheria_cli.run.store import AgentStore, RunState
 
 
 @dataclass

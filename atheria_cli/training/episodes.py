@@ -10,7 +10,7 @@ import numpy as np
 
 from atheria_cli.config import MetricSpec
 from atheria_cli.errors import MetricError
-from atheria_cli.formats import EpisodeRecord
+from atheria_cli.run.formats import EpisodeRecord
 
 
 class EpisodeClock:
