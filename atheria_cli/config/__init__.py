@@ -177,6 +177,11 @@ class ExperimentConfig(_Strict):
         agent = self.agents[agent_name]
         return agent.algo or agent_name
 
+    def gamma_of(self, agent_name: str) -> float | None:
+        """The agent's discount, which VecNormalize's return normalization must share."""
+        gamma = self.agents[agent_name].hyperparams.get("gamma")
+        return float(gamma) if isinstance(gamma, (int, float)) else None
+
     def seed_of(self, agent_name: str) -> int:
         agent = self.agents[agent_name]
         return self.seed if agent.seed is None else agent.seed

@@ -88,6 +88,34 @@ class AgentStore:
     def run_config(self) -> RunConfig | None:
         return read_run_config(self.layout.config) if self.layout.config.exists() else None
 
+    def checkpoint_problem(self, entry: CheckpointEntry) -> str | None:
+        """Why a committed checkpoint cannot be resumed (its file or a replay segment it needs
+        is missing or differs from its recorded size and sha256), or None."""
+        segments = [segment for segment in self.metadata().replay_segments if segment.needed_by(entry)]
+        for item in (entry, *segments):
+            path = self.layout.root / item.file
+            if not path.is_file():
+                return f"{item.file} is missing"
+            size = path.stat().st_size
+            if size != item.size:
+                return f"{item.file}: {size} bytes, metadata.json records {item.size}"
+            if file_sha256(path) != item.sha256:
+                return f"{item.file}: sha256 differs from metadata.json"
+        return None
+
+    def newest_intact_checkpoint(self) -> tuple[CheckpointEntry, list[str]]:
+        """The newest committed checkpoint that can be resumed, and a notice per newer damaged one."""
+        entries = sorted(self.metadata().checkpoints, key=lambda entry: (entry.timesteps, entry.episode), reverse=True)
+        notices = []
+        for entry in entries:
+            problem = self.checkpoint_problem(entry)
+            if problem is None:
+                return entry, notices
+            notices.append(f"{entry.file} is unusable ({problem}); falling back to an earlier checkpoint")
+        raise DamagedFileError(
+            self.layout.root, f"{self.checkpoint_problem(entries[0])}, and no earlier checkpoint is intact; use --fresh to start over"
+        )
+
     def write_segment(self, file: str, start: int, end: int, data: bytes) -> Segment:
         """Write a replay segment (before the checkpoint that lists it)."""
         atomic_write_bytes(self.layout.root / file, data)

@@ -45,7 +45,7 @@ def verify_agent(config: ExperimentConfig, agent: str) -> AgentReport:
         report.problems.append(f"history.json records {history.total_episodes} episodes, the last checkpoint {metadata.latest.episode}")
     segments: dict[str, Segment] = {}
     for entry in metadata.checkpoints:
-        problem = _checkpoint_problem(store, entry, segments)
+        problem = _verify_checkpoint(store, entry, segments)
         if problem:
             report.problems.append(f"{entry.file}: {problem}")
     for name, segment in sorted(segments.items()):
@@ -61,7 +61,7 @@ def verify_agent(config: ExperimentConfig, agent: str) -> AgentReport:
     return report
 
 
-def _checkpoint_problem(store: AgentStore, entry: CheckpointEntry, segments: dict[str, Segment]) -> str | None:
+def _verify_checkpoint(store: AgentStore, entry: CheckpointEntry, segments: dict[str, Segment]) -> str | None:
     path = store.layout.root / entry.file
     if not path.is_file():
         return "file is missing"

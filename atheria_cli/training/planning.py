@@ -14,11 +14,11 @@ from atheria_cli.agents.registry import build_model
 from atheria_cli.config import ExperimentConfig, config_to_dict
 from atheria_cli.training.devices import resolve_device
 from atheria_cli.envs.factory import make_vec_env
-from atheria_cli.errors import ConfigDriftError, DamagedFileError, RunExistsError, UsageError
+from atheria_cli.errors import ConfigDriftError, RunExistsError, UsageError
 from atheria_cli.run.formats import CheckpointEntry
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.mirror import Mirror
-from atheria_cli.run.store import AgentStore, RunState, file_sha256
+from atheria_cli.run.store import AgentStore, RunState
 
 # Config sections whose change makes a resumed run a different experiment ({agent}: its own).
 DRIFT_KEYS = ("env", "seed", "agents.{agent}", "train.schedule_timesteps")
@@ -143,39 +143,11 @@ def plan_agent(
             f"{name} already has {latest.episode} episode(s) in {root} (last checkpoint {latest.file}); "
             "use --resume to continue or --fresh to move it aside and start over"
         )
-    entry = newest_valid_checkpoint(store, name, notices)
+    entry, fallbacks = store.newest_intact_checkpoint()
+    notices.extend(f"{name}: {fallback}" for fallback in fallbacks)
     store.history()  # a damaged history is reported now, before anything trains
     check_drift(config, name, store, allow_config_change, notices)
     return AgentPlan(name, store, resume_from=entry, move_aside=False, seen=_latest_commit(store))
-
-
-def newest_valid_checkpoint(store: AgentStore, name: str, notices: list[str]) -> CheckpointEntry:
-    """The newest committed checkpoint whose file is intact; damaged newer ones are reported."""
-    entries = sorted(store.metadata().checkpoints, key=lambda entry: (entry.timesteps, entry.episode), reverse=True)
-    for entry in entries:
-        problem = checkpoint_problem(store, entry)
-        if problem is None:
-            return entry
-        notices.append(f"{name}: {entry.file} is unusable ({problem}); falling back to an earlier checkpoint")
-    newest = entries[0]
-    raise DamagedFileError(
-        store.layout.root, f"{checkpoint_problem(store, newest)}, and no earlier checkpoint is intact; use --fresh to start over"
-    )
-
-
-def checkpoint_problem(store: AgentStore, entry: CheckpointEntry) -> str | None:
-    """Why a committed checkpoint cannot be resumed (its file or a replay segment it needs), or None."""
-    segments = [segment for segment in store.metadata().replay_segments if segment.needed_by(entry)]
-    for item in (entry, *segments):
-        path = store.layout.root / item.file
-        if not path.is_file():
-            return f"{item.file} is missing"
-        size = path.stat().st_size
-        if size != item.size:
-            return f"{item.file}: {size} bytes, metadata.json records {item.size}"
-        if file_sha256(path) != item.sha256:
-            return f"{item.file}: sha256 differs from metadata.json"
-    return None
 
 
 def check_drift(config: ExperimentConfig, name: str, store: AgentStore, allowed: bool, notices: list[str]) -> None:
@@ -230,13 +202,8 @@ def _lookup(document: dict[str, Any], dotted: str) -> Any:
 
 
 def _check_buildable(config: ExperimentConfig, agent: str, device: str) -> None:
-    env = make_vec_env(config.env, gamma=agent_gamma(config, agent))
+    env = make_vec_env(config.env, gamma=config.gamma_of(agent))
     try:
         build_model(config, agent, env, device, config.seed_of(agent))
     finally:
         env.close()
-
-
-def agent_gamma(config: ExperimentConfig, agent: str) -> float | None:
-    gamma = config.agents[agent].hyperparams.get("gamma")
-    return float(gamma) if isinstance(gamma, (int, float)) else None

@@ -37,7 +37,7 @@ from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.mirror import Mirror
 from atheria_cli.training.monitor import ResourceMonitor
 from atheria_cli.errors import ConfigDriftError, RunExistsError, StorageError
-from atheria_cli.training.planning import AgentPlan, TrainPlan, agent_gamma, newest_valid_checkpoint, still_current
+from atheria_cli.training.planning import AgentPlan, TrainPlan, still_current
 from atheria_cli.run.retention import kept_checkpoints
 from atheria_cli.run.segments import live_rows
 from atheria_cli.deploy.selection import main_metric
@@ -143,7 +143,7 @@ def _train_agent(
     if agent_plan.pull_mirror:
         resume_from = _pull_mirror(config, name, store, observer)
 
-    env = make_vec_env(config.env, gamma=agent_gamma(config, name))
+    env = make_vec_env(config.env, gamma=config.gamma_of(name))
     model = build_model(config, name, env, plan.device, config.seed_of(name))
     loop = make_loop(model, config.train.schedule_timesteps)
     try:
@@ -363,10 +363,9 @@ def _pull_mirror(config: ExperimentConfig, name: str, store: AgentStore, observe
     assert config.train.mirror is not None
     store.layout.root.mkdir(parents=True, exist_ok=True)
     Mirror(config.train.mirror.to, config.experiment, name).pull(store.layout.root)
-    notices: list[str] = []
-    entry = newest_valid_checkpoint(store, name, notices)
-    for notice in notices:
-        observer.warn(notice)
+    entry, fallbacks = store.newest_intact_checkpoint()
+    for fallback in fallbacks:
+        observer.warn(f"{name}: {fallback}")
     return entry
 
 
