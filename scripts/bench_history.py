@@ -32,7 +32,8 @@ from atheria_cli.run.atomic import atomic_write_bytes
 from atheria_cli.config import load_config
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, History, Metadata, SessionRecord
 from atheria_cli.run.layout import AgentLayout
-from atheria_cli.reports import build_history, history_report, read_run
+from atheria_cli.reports.history import build_history, history_report
+from atheria_cli.reports.runs import read_run
 from atheria_cli.run.store import AgentStore, file_sha256, now_iso
 
 AGENT = "PPO"

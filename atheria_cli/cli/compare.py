@@ -13,7 +13,7 @@ from atheria_cli.cli.tables import add_row, arrow, episode_span, number, print_j
 from atheria_cli.config import load_config, resolve_config_path
 
 if TYPE_CHECKING:
-    from atheria_cli.reports import CompareReport, CompareRow
+    from atheria_cli.reports.compare import CompareReport, CompareRow
 
 
 @app.command()
@@ -25,7 +25,7 @@ def compare(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of the table."),
 ) -> None:
     """Mean ± std of each agent's last N episodes, and its improvement over the config's baseline."""
-    from atheria_cli.reports import compare_report  # here, not at start-up: other commands never need it
+    from atheria_cli.reports.compare import compare_report  # here, not at start-up: other commands never need it
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     report = compare_report(load_config(resolve_config_path(config), overrides), window=window, metric=metric)

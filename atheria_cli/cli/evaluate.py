@@ -11,6 +11,7 @@ from rich.table import Table
 from atheria_cli.cli.app import app
 from atheria_cli.cli.console import console
 from atheria_cli.config import load_config, resolve_config_path
+from atheria_cli.metrics import Goal, improvement, percent_of, quantities
 
 
 @app.command("eval")
@@ -34,7 +35,7 @@ def evaluate_command(
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     experiment = load_config(resolve_config_path(config), overrides)
     result = evaluate(experiment, agent, checkpoint=checkpoint, episodes=episodes, seed=seed, jit=jit)
-    goals = {"reward": "max", **{metric.name: metric.goal for metric in experiment.env.metrics}}
+    goals = {quantity.name: quantity.goal for quantity in quantities(experiment)}
     summary = {name: summarize(result.values(name)) for name in goals}
     improvement = {
         name: _improvement(summary[name]["mean"], experiment.baseline[name], goals[name])
@@ -74,15 +75,16 @@ def evaluate_command(
         console.print(f"recorded for atheria compare: {result.recorded}", markup=False)
 
 
-def _improvement(mean: float | None, baseline: float, goal: str) -> dict[str, float] | None:
+def _improvement(mean: float | None, baseline: float, goal: Goal) -> dict[str, float | None] | None:
     """How much better than the baseline, positive when better (lower for goal min)."""
     if mean is None:
         return None
-    gain = (baseline - mean) if goal == "min" else (mean - baseline)
-    return {"absolute": gain, "percent": 100.0 * gain / abs(baseline) if baseline else float("nan")}
+    gain = improvement(mean, baseline, goal)
+    return {"absolute": gain, "percent": percent_of(gain, baseline)}
 
 
-def _gain_cell(gain: dict[str, float] | None) -> str:
-    if gain is None:
+def _gain_cell(gain: dict[str, float | None] | None) -> str:
+    if gain is None or gain["absolute"] is None:
         return ""
-    return f"{gain['absolute']:+.4g} ({gain['percent']:+.1f} %)"
+    percent = "" if gain["percent"] is None else f" ({gain['percent']:+.1f} %)"
+    return f"{gain['absolute']:+.4g}{percent}"

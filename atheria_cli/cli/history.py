@@ -27,7 +27,7 @@ from atheria_cli.config import load_config, resolve_config_path
 from atheria_cli.errors import UsageError
 
 if TYPE_CHECKING:
-    from atheria_cli.reports import HistoryReport
+    from atheria_cli.reports.history import HistoryReport
 
 DEFAULT_LAST = 20
 
@@ -44,7 +44,7 @@ def history(
     plot_path: Path | None = typer.Option(None, "--plot", metavar="FILE", help="Write the learning curve to FILE (.png, .svg or .pdf)."),
 ) -> None:
     """Sessions, per-episode records and per-session convergence of one agent's run."""
-    from atheria_cli.reports import history_json, history_report  # here, not at start-up: other commands never need it
+    from atheria_cli.reports.history import history_json, history_report  # here, not at start-up: other commands never need it
 
     if last is not None and all_episodes:
         raise UsageError("--last and --all cannot be combined: --last N shows the last N episodes, --all every one")

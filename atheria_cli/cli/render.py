@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from atheria_cli.cli.console import console, err_console
+from atheria_cli.metrics import Quantity, improvement, main_quantity, percent_of, value_of, verdict
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord
 
 if TYPE_CHECKING:
@@ -62,7 +63,8 @@ class ProgressObserver:
 
 def render_summary(plan: "TrainPlan", results: list["AgentResult"]) -> None:
     """The seed's per-episode table: one row per episode, one column per agent."""
-    metric = plan.config.env.metrics[0].name if plan.config.env.metrics else "reward"
+    quantity = main_quantity(plan.config)
+    metric = quantity.name
     by_agent = {result.agent: {record.episode: record for record in result.episodes} for result in results}
     episodes = sorted({episode for records in by_agent.values() for episode in records})
     table = Table(title=f"{plan.config.experiment}: {metric} per episode")
@@ -74,30 +76,26 @@ def render_summary(plan: "TrainPlan", results: list["AgentResult"]) -> None:
         table.add_row(str(episode), *cells)
     console.print(table)
     baseline = plan.config.baseline.get(metric)
-    goal = plan.config.env.metrics[0].goal if plan.config.env.metrics else "max"
     for result in results:
         where = result.last_checkpoint.file if result.last_checkpoint else "no checkpoint"
         folder = plan.config.run_dir / result.agent
-        versus = _versus_baseline(result.episodes, metric, baseline, goal) if baseline is not None else ""
+        versus = _versus_baseline(result.episodes, quantity, baseline) if baseline is not None else ""
         console.print(f"{result.agent}: {len(result.episodes)} episode(s){versus}, last checkpoint {folder / where}", markup=False)
 
 
-def _versus_baseline(records: list[EpisodeRecord], metric: str, baseline: float, goal: str) -> str:
-    values = [value for record in records if (value := (record.reward if metric == "reward" else record.metrics.get(metric))) is not None]
+def _versus_baseline(records: list[EpisodeRecord], quantity: Quantity, baseline: float) -> str:
+    values = [value for record in records if (value := value_of(record, quantity.name)) is not None]
     if not values:
         return ""
     mean = sum(values) / len(values)
-    better = (baseline - mean) if goal == "min" else (mean - baseline)
-    verdict = "better" if better >= 0 else "worse"
-    percent = f" ({abs(100 * better / baseline):.1f} % {verdict})" if baseline else ""
-    return f", mean {metric} {mean:.4g} vs baseline {baseline:.4g}{percent}"
+    gain = improvement(mean, baseline, quantity.goal)
+    percent = percent_of(gain, baseline)
+    shown = f" ({abs(percent):.1f} % {verdict(gain)})" if percent is not None else ""
+    return f", mean {quantity.name} {mean:.4g} vs baseline {baseline:.4g}{shown}"
 
 
 def _cell(record: EpisodeRecord | None, metric: str) -> str:
-    if record is None:
-        return ""
-    value = record.reward if metric == "reward" else record.metrics.get(metric)
-    return _short(value)
+    return "" if record is None else _short(value_of(record, metric))
 
 
 def _short(value: float | None) -> str:

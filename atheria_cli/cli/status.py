@@ -13,7 +13,7 @@ from atheria_cli.cli.tables import add_row, number, print_json, show, size, tabl
 from atheria_cli.config import load_config, resolve_config_path
 
 if TYPE_CHECKING:
-    from atheria_cli.reports import StatusReport
+    from atheria_cli.reports.status import StatusReport
 
 
 @app.command()
@@ -23,7 +23,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of the table."),
 ) -> None:
     """Episodes, timesteps, main metric, last checkpoint, disk use and resumability of every agent."""
-    from atheria_cli.reports import status_report  # here, not at start-up: other commands never need it
+    from atheria_cli.reports.status import status_report  # here, not at start-up: other commands never need it
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     report = status_report(load_config(resolve_config_path(config), overrides))

@@ -2,52 +2,39 @@
 
 from __future__ import annotations
 
-import math
-
-from atheria_cli.config import ExperimentConfig, MetricSpec
+from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import UsageError
-from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord
-from atheria_cli.run.store import AgentStore, RunState
-
-
-def main_metric(config: ExperimentConfig) -> MetricSpec:
-    """The first configured metric, else the episode reward (higher is better)."""
-    return config.env.metrics[0] if config.env.metrics else MetricSpec(name="reward", goal="max")
-
-
-def metric_of(record: EpisodeRecord, name: str) -> float | None:
-    return record.reward if name == "reward" else record.metrics.get(name)
-
-
-def require_run(store: AgentStore, agent: str) -> None:
-    if store.state() is not RunState.COMMITTED:
-        raise UsageError(f"{agent} has no run in {store.layout.root}; start one with: atheria train --agent {agent}")
+from atheria_cli.metrics import best, main_quantity, value_of
+from atheria_cli.reports.runs import AgentRun, require_run
+from atheria_cli.run.formats import CheckpointEntry
+from atheria_cli.run.store import AgentStore
 
 
 def select_checkpoint(store: AgentStore, agent: str, spec: str, config: ExperimentConfig) -> CheckpointEntry:
-    require_run(store, agent)
+    run = require_run(config, agent)
     committed = store.metadata().checkpoints
     if spec == "last":
-        return max(committed, key=lambda entry: entry.episode)
+        latest = store.metadata().latest
+        assert latest is not None  # require_run: committed
+        return latest
     if spec == "best":
-        return _best(store, committed, main_metric(config))
+        return _best(run, committed, config)
     if not spec.isdigit():
         raise UsageError(f"--checkpoint must be last, best or an episode number (got {spec!r})")
     wanted = int(spec)
     for entry in committed:
-        if entry.episode == wanted:
+        if entry.episode == wanted and not entry.partial:
             return entry
-    episodes = ", ".join(str(entry.episode) for entry in sorted(committed, key=lambda e: e.episode))
+    episodes = ", ".join(str(entry.episode) for entry in sorted(committed, key=lambda e: e.episode) if not entry.partial)
     raise UsageError(f"{agent} has no checkpoint for episode {wanted} (checkpoints: {episodes})")
 
 
-def _best(store: AgentStore, committed: list[CheckpointEntry], metric: MetricSpec) -> CheckpointEntry:
-    """The checkpoint whose episode scored best on the main metric (the latest among ties)."""
-    values = {record.episode: metric_of(record, metric.name) for record in store.episodes(store.history())}
-    sign = 1.0 if metric.goal == "max" else -1.0
-
-    def score(entry: CheckpointEntry) -> tuple[float, int]:
-        value = values.get(entry.episode)
-        return (sign * value if value is not None and math.isfinite(value) else -math.inf, entry.episode)
-
-    return max(committed, key=score)
+def _best(run: AgentRun, committed: list[CheckpointEntry], config: ExperimentConfig) -> CheckpointEntry:
+    """The checkpoint taken at the end of the best episode (see :mod:`atheria_cli.metrics`)."""
+    quantity = main_quantity(config)
+    values = {record.episode: value_of(record, quantity.name) for record in run.records}
+    whole = [entry for entry in committed if not entry.partial]
+    chosen = best(whole, lambda entry: values.get(entry.episode), quantity.goal, lambda entry: entry.episode)
+    if chosen is None:
+        raise UsageError(f"{run.agent}: no checkpoint has a {quantity.name} value to rank by; use --checkpoint last or N")
+    return chosen

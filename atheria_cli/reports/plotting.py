@@ -10,7 +10,8 @@ from __future__ import annotations
 import io
 
 from atheria_cli.errors import UsageError
-from atheria_cli.reports import REWARD, EpisodeRow, HistoryReport, rolling_mean
+from atheria_cli.metrics import REWARD
+from atheria_cli.reports.history import EpisodeRow, HistoryReport, rolling_mean
 
 SUBPLOT_HEIGHT_INCHES = 2.6
 MAX_ROLLING_WINDOW = 100

@@ -42,12 +42,12 @@ METADATA_SCHEMA_VERSION = 1
 RUN_CONFIG_SCHEMA_VERSION = 1
 
 
-class _Document(BaseModel):
+class Document(BaseModel):
     # Unknown keys are kept: a file touched by hand or by a newer minor version stays readable.
     model_config = ConfigDict(extra="allow", defer_build=True)  # built on first use: fast start-up
 
 
-class EpisodeRecord(_Document):
+class EpisodeRecord(Document):
     episode: int = Field(ge=1)
     timesteps: int = Field(ge=0)
     reward: float | None
@@ -56,7 +56,7 @@ class EpisodeRecord(_Document):
     metrics: dict[str, float | None] = Field(default_factory=dict)
 
 
-class SessionRecord(_Document):
+class SessionRecord(Document):
     session_timestamp: str
     start_episode: int = Field(ge=1)
     end_episode: int = Field(ge=0)
@@ -69,7 +69,7 @@ class SessionRecord(_Document):
     atheria_version: str | None = None
 
 
-class History(_Document):
+class History(Document):
     schema_version: int = HISTORY_SCHEMA_VERSION
     agent: str
     total_episodes: int = Field(default=0, ge=0)
@@ -78,7 +78,7 @@ class History(_Document):
     episodes_bytes: int = Field(default=0, ge=0)
 
 
-class CheckpointEntry(_Document):
+class CheckpointEntry(Document):
     file: str
     episode: int = Field(ge=0)  # episodes completed when it was taken
     partial: bool = False  # taken in the middle of an episode (signal, save_every_steps)
@@ -91,7 +91,7 @@ class CheckpointEntry(_Document):
     replay_rows: list[int] | None = None
 
 
-class SegmentEntry(_Document):
+class SegmentEntry(Document):
     file: str
     start: int = Field(ge=0)
     end: int = Field(ge=0)
@@ -102,7 +102,7 @@ class SegmentEntry(_Document):
         return entry.replay_rows is not None and self.end > entry.replay_rows[0] and self.start < entry.replay_rows[1]
 
 
-class Metadata(_Document):
+class Metadata(Document):
     schema_version: int = METADATA_SCHEMA_VERSION
     agent: str
     algo: str
@@ -126,12 +126,12 @@ class Metadata(_Document):
         return max(self.checkpoints, key=lambda entry: (entry.timesteps, entry.episode), default=None)
 
 
-class RunConfig(_Document):
+class RunConfig(Document):
     schema_version: int = RUN_CONFIG_SCHEMA_VERSION
     config: dict[str, Any]
 
 
-Doc = TypeVar("Doc", bound=_Document)
+Doc = TypeVar("Doc", bound=Document)
 
 
 def read_document(path: Path, model: type[Doc], current_version: int) -> Doc:
@@ -165,7 +165,7 @@ def check_schema_version(version: object, current: int, path: object) -> None:
         raise DamagedFileError(path, f"schema_version {version} is newer than this atheria supports ({current}); upgrade atheria")
 
 
-def write_document(path: Path, document: _Document) -> None:
+def write_document(path: Path, document: Document) -> None:
     atomic_write_json(path, document.model_dump(mode="json"))
 
 

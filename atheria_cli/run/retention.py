@@ -7,10 +7,10 @@ after the newest checkpoint is committed.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
-from atheria_cli.config import KeepPolicy, MetricSpec
+from atheria_cli.config import KeepPolicy
+from atheria_cli.metrics import Quantity, ranked_best, value_of
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord
 
 
@@ -18,7 +18,7 @@ def kept_checkpoints(
     committed: list[CheckpointEntry],
     policy: KeepPolicy,
     records: Iterable[EpisodeRecord],
-    main_metric: MetricSpec,
+    main_metric: Quantity,
     protected: Iterable[str] = (),
 ) -> list[CheckpointEntry]:
     ordered = sorted(committed, key=lambda entry: (entry.timesteps, entry.episode))
@@ -38,15 +38,9 @@ def _whole_episode(entry: CheckpointEntry) -> bool:
     return not entry.partial
 
 
-def _best(ordered: list[CheckpointEntry], policy: KeepPolicy, records: Iterable[EpisodeRecord], main: MetricSpec) -> list[CheckpointEntry]:
+def _best(ordered: list[CheckpointEntry], policy: KeepPolicy, records: Iterable[EpisodeRecord], main: Quantity) -> list[CheckpointEntry]:
     name = policy.metric or main.name
     goal = policy.goal or (main.goal if name == main.name else "max")
-    values = {record.episode: (record.reward if name == "reward" else record.metrics.get(name)) for record in records}
-    sign = 1.0 if goal == "max" else -1.0
-    candidates = [entry for entry in ordered if _whole_episode(entry) and _finite(values.get(entry.episode))]
-    candidates.sort(key=lambda entry: (sign * values[entry.episode], entry.episode), reverse=True)
-    return candidates[: policy.best]
-
-
-def _finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
+    values = {record.episode: value_of(record, name) for record in records}
+    whole = [entry for entry in ordered if _whole_episode(entry)]
+    return ranked_best(whole, lambda entry: values.get(entry.episode), goal, lambda entry: entry.episode)[: policy.best]

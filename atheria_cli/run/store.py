@@ -39,10 +39,15 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-class RunState(Enum):
-    EMPTY = "empty"  # no folder, or an empty one
+class RunState(str, Enum):
+    """What an agent's folder holds. The values are what reports show and ``--json`` prints."""
+
+    EMPTY = "no run"  # no folder, or an empty one
     COMMITTED = "committed"  # metadata.json lists at least one checkpoint
     UNCOMMITTED = "uncommitted"  # files, but no committed checkpoint
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass

@@ -11,28 +11,18 @@ from typing import Any
 
 import pytest
 
-from atheria_cli.config import ExperimentConfig, load_config
+from atheria_cli.config import ExperimentConfig, KeepPolicy, load_config
+from atheria_cli.deploy.selection import select_checkpoint
 from atheria_cli.errors import ConfigError, DamagedFileError, UsageError
 from atheria_cli.run.formats import EpisodeRecord, History, Metadata, SessionRecord
 from atheria_cli.run.layout import AgentLayout
-from atheria_cli.reports import (
-    Quantity,
-    build_history,
-    check_output_path,
-    check_plot_path,
-    compare_report,
-    episodes_csv,
-    history_json,
-    history_report,
-    main_quantity,
-    percent_of,
-    quantities,
-    read_run,
-    require_run,
-    rolling_mean,
-    status_report,
-    verdict,
-)
+from atheria_cli.metrics import Quantity, improvement, main_quantity, percent_of, quantities, verdict
+from atheria_cli.reports.compare import compare_report
+from atheria_cli.reports.history import build_history, episodes_csv, history_json, history_report, rolling_mean
+from atheria_cli.reports.output import check_output_path, check_plot_path
+from atheria_cli.reports.runs import read_run, require_run
+from atheria_cli.reports.status import status_report
+from atheria_cli.run.retention import kept_checkpoints
 from atheria_cli.run.store import AgentStore, now_iso
 from tests.conftest import write_config
 
@@ -116,7 +106,7 @@ def test_quantities_and_main_metric(config: ExperimentConfig, tmp_path: Path) ->
     [(1.0, "max", "better"), (-1.0, "max", "worse"), (-1.0, "min", "better"), (1.0, "min", "worse"), (0.0, "min", "same")],
 )
 def test_verdict_follows_the_goal(change: float, goal: str, expected: str) -> None:
-    assert verdict(change, goal) == expected  # type: ignore[arg-type]
+    assert verdict(improvement(1.0 + change, 1.0, goal)) == expected  # type: ignore[arg-type]
 
 
 def test_percent_is_relative_to_the_magnitude_of_the_reference() -> None:
@@ -285,7 +275,22 @@ def test_status_best_follows_the_goal(tmp_path: Path) -> None:
     config = experiment(tmp_path, env={"id": "Pendulum-v1", "metrics": [{"name": "co2_kg", "goal": "max"}]})
     commit_sessions(config, "PPO", [[record(1, -1.0, 5.0), record(2, -1.0, 9.0), record(3, -1.0, 9.0), record(4, -1.0, None)]])
     ppo = status_report(config).agents[0]
-    assert (ppo.best_value, ppo.best_episode, ppo.last_value) == (9.0, 2, None)
+    # Episodes 2 and 3 tie: the later one is best (atheria_cli.metrics.rank).
+    assert (ppo.best_value, ppo.best_episode, ppo.last_value) == (9.0, 3, None)
+
+
+@pytest.mark.parametrize("goal, values, best_episode", [("max", [9.0, 5.0, 9.0, 1.0], 3), ("min", [1.0, 5.0, 1.0, 9.0], 3)])
+def test_status_checkpoint_best_and_retention_agree_on_a_tie(
+    tmp_path: Path, goal: str, values: list[float], best_episode: int
+) -> None:
+    config = experiment(tmp_path, env={"id": "Pendulum-v1", "metrics": [{"name": "co2_kg", "goal": goal}]})
+    store = commit_sessions(config, "PPO", [[record(episode, -1.0, value)] for episode, value in enumerate(values, start=1)])
+    assert status_report(config).agents[0].best_episode == best_episode
+    assert select_checkpoint(store, "PPO", "best", config).episode == best_episode
+    policy = KeepPolicy(best=1)
+    kept = kept_checkpoints(store.metadata().checkpoints, policy, store.episodes(store.history()), main_quantity(config))
+    # The newest checkpoint is always kept; the other survivor is the best one.
+    assert sorted(entry.episode for entry in kept) == sorted({best_episode, len(values)})
 
 
 def test_compare_against_baseline(config: ExperimentConfig, two_sessions: AgentStore) -> None:

@@ -1,0 +1,103 @@
+"""What is measured and which way is better: the one home of the main metric, improvement over
+a baseline, the better/worse verdict and "best" with its single tie rule.
+
+``status``, ``compare``, ``eval``, the training summary, retention's ``best`` and
+``--checkpoint best`` all judge episodes through this module, so they can never disagree on
+which episode is the best one. Torch-free.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+from atheria_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from atheria_cli.config import ExperimentConfig
+    from atheria_cli.run.formats import EpisodeRecord
+
+Goal = Literal["min", "max"]
+Verdict = Literal["better", "worse", "same"]
+REWARD = "reward"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """Reward or a configured metric, with the direction that counts as better."""
+
+    name: str
+    goal: Goal
+
+
+def quantities(config: ExperimentConfig) -> list[Quantity]:
+    """Reward (always ``max``) then every configured metric, in config order."""
+    return [Quantity(REWARD, "max"), *(Quantity(metric.name, metric.goal) for metric in config.env.metrics)]
+
+
+def main_quantity(config: ExperimentConfig) -> Quantity:
+    """The first configured metric, else reward: what agents are ranked and judged by."""
+    measured = quantities(config)
+    return measured[1] if len(measured) > 1 else measured[0]
+
+
+def quantity_named(config: ExperimentConfig, name: str | None) -> Quantity:
+    """The quantity called ``name`` (the main one when None); unknown names are a usage error."""
+    if name is None:
+        return main_quantity(config)
+    measured = quantities(config)
+    for quantity in measured:
+        if quantity.name == name:
+            return quantity
+    known = ", ".join(quantity.name for quantity in measured)
+    raise UsageError(f"unknown metric {name!r}: the experiment records {known}")
+
+
+def value_of(record: EpisodeRecord, name: str) -> float | None:
+    """The record's value of ``name``; None when missing or not finite."""
+    value = record.reward if name == REWARD else record.metrics.get(name)
+    return value if value is not None and math.isfinite(value) else None
+
+
+def improvement(value: float, reference: float, goal: Goal) -> float:
+    """How much better ``value`` is than ``reference``: positive is better, whatever the goal."""
+    return value - reference if goal == "max" else reference - value
+
+
+def percent_of(change: float, reference: float) -> float | None:
+    """``change`` as a percentage of ``|reference|``; None when the reference is 0."""
+    return change / abs(reference) * 100 if reference != 0 else None
+
+
+def verdict(gain: float) -> Verdict:
+    """The verdict on an :func:`improvement`."""
+    if gain == 0:
+        return "same"
+    return "better" if gain > 0 else "worse"
+
+
+def rank(value: float, goal: Goal, episode: int) -> tuple[float, int]:
+    """Sort key, larger is better. The tie rule: among equal values the later episode wins
+    (it has trained longer, and its checkpoint is the one retention keeps anyway)."""
+    return (value if goal == "max" else -value, episode)
+
+
+def best(items: Iterable[T], score: Callable[[T], float | None], goal: Goal, episode: Callable[[T], int]) -> T | None:
+    """The best-scoring item (see :func:`rank` for ties); None when no item has a finite score."""
+    ranked = ranked_best(items, score, goal, episode)
+    return ranked[0] if ranked else None
+
+
+def ranked_best(items: Iterable[T], score: Callable[[T], float | None], goal: Goal, episode: Callable[[T], int]) -> list[T]:
+    """Items with a finite score, best first."""
+    scored = [(value, item) for item in items if (value := score(item)) is not None and math.isfinite(value)]
+    scored.sort(key=lambda pair: rank(pair[0], goal, episode(pair[1])), reverse=True)
+    return [item for _, item in scored]
+
+
+def best_record(records: Sequence[EpisodeRecord], quantity: Quantity) -> EpisodeRecord | None:
+    """The best episode of a run by ``quantity``."""
+    return best(records, lambda record: value_of(record, quantity.name), quantity.goal, lambda record: record.episode)

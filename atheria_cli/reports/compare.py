@@ -1,0 +1,107 @@
+"""``atheria compare``: agents (and reference policies) side by side on one metric."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from atheria_cli.config import ExperimentConfig
+from atheria_cli.errors import DamagedFileError, UsageError
+from atheria_cli.metrics import Goal, Quantity, Verdict, best, improvement, percent_of, quantity_named, value_of, verdict
+from atheria_cli.reports.runs import AgentRun, read_run
+from atheria_cli.run.layout import REFERENCES_DIR
+from atheria_cli.run.store import RunState
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    agent: str
+    state: RunState
+    episodes: int  # how many of the last-window episodes have a value
+    first_episode: int | None
+    last_episode: int | None
+    mean: float | None
+    std: float | None  # population standard deviation over the window
+    # Versus the baseline: positive is better whatever the goal.
+    improvement: float | None
+    improvement_percent: float | None
+    verdict: Verdict | None
+    kind: Literal["agent", "reference"] = "agent"  # reference: a rule-based policy scored by `atheria eval`
+
+
+@dataclass(frozen=True)
+class CompareReport:
+    experiment: str
+    metric: Quantity
+    window: int
+    baseline: float | None
+    agents: list[CompareRow]
+    best_agent: str | None
+
+
+def compare_report(config: ExperimentConfig, *, window: int = 10, metric: str | None = None) -> CompareReport:
+    if window < 1:
+        raise UsageError(f"--window must be at least 1 (got {window})")
+    quantity = quantity_named(config, metric)
+    baseline = config.baseline.get(quantity.name)
+    rows = [compare_row(read_run(config, agent), quantity, window, baseline) for agent in config.agents]
+    best = best_agent(rows, quantity.goal)
+    rows += reference_rows(config, quantity, baseline)
+    return CompareReport(config.experiment, quantity, window, baseline, rows, best)
+
+
+def reference_rows(config: ExperimentConfig, metric: Quantity, baseline: float | None) -> list[CompareRow]:
+    """Reference policies scored by ``atheria eval <name>`` (``<run_dir>/references/<name>.json``)."""
+    folder = config.run_dir / REFERENCES_DIR
+    rows = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            summary = document["summary"].get(metric.name) or {}
+            count = len(document["seeds"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DamagedFileError(path, f"unreadable reference score: {exc}") from None
+        mean, std = summary.get("mean"), summary.get("std")
+        gain = None if baseline is None or mean is None else improvement(mean, baseline, metric.goal)
+        rows.append(
+            CompareRow(
+                agent=path.stem, state=RunState.COMMITTED, episodes=count, first_episode=None, last_episode=None,
+                mean=mean, std=std, improvement=gain,
+                improvement_percent=None if gain is None or baseline is None else percent_of(gain, baseline),
+                verdict=None if gain is None else verdict(gain), kind="reference",
+            )
+        )
+    return rows
+
+
+def compare_row(run: AgentRun, metric: Quantity, window: int, baseline: float | None) -> CompareRow:
+    recent = [(record.episode, value) for record in run.records[-window:] if (value := value_of(record, metric.name)) is not None]
+    if not recent:
+        return CompareRow(run.agent, run.state, 0, None, None, None, None, None, None, None)
+    values = [value for _, value in recent]
+    mean = math.fsum(values) / len(values)
+    std = math.sqrt(math.fsum((value - mean) ** 2 for value in values) / len(values))
+    gain = None if baseline is None else improvement(mean, baseline, metric.goal)
+    return CompareRow(
+        agent=run.agent,
+        state=run.state,
+        episodes=len(values),
+        first_episode=recent[0][0],
+        last_episode=recent[-1][0],
+        mean=mean,
+        std=std,
+        improvement=gain,
+        improvement_percent=None if baseline is None or gain is None else percent_of(gain, baseline),
+        verdict=None if gain is None else verdict(gain),
+    )
+
+
+def best_agent(rows: Sequence[CompareRow], goal: Goal) -> str | None:
+    """The agent with the best mean; ties go to the later row (the same rule as episodes)."""
+    agents = [row for row in rows if row.kind == "agent"]
+    order = {row.agent: index for index, row in enumerate(agents)}
+    winner = best(agents, lambda row: row.mean, goal, lambda row: order[row.agent])
+    return winner.agent if winner else None

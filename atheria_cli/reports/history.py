@@ -1,0 +1,252 @@
+"""``atheria history``: sessions, episodes and convergence of one agent's run."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from atheria_cli.config import ExperimentConfig
+from atheria_cli.metrics import Goal, Quantity, Verdict, improvement, percent_of, quantities, value_of, verdict
+from atheria_cli.reports.output import check_output_path, check_plot_path
+from atheria_cli.reports.runs import AgentRun, require_run
+from atheria_cli.run.atomic import atomic_write_bytes
+from atheria_cli.run.formats import EpisodeRecord, SessionRecord
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    session: int
+    start_episode: int
+    end_episode: int
+    episodes: int
+    device: str
+    duration_seconds: float
+    timestamp: str
+    resumed_from: str | None
+
+
+@dataclass  # not frozen: --all and --json build one per episode, and frozen __init__ is 3x slower
+class EpisodeRow:
+    episode: int
+    session: int | None
+    timesteps: int
+    reward: float | None
+    length: int
+    metrics: dict[str, float | None]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SessionMean:
+    """One quantity's mean over one session, and its change from the previous session's."""
+
+    session: int
+    start_episode: int
+    end_episode: int
+    mean: float | None
+    change: float | None = None
+    change_percent: float | None = None
+    verdict: Verdict | None = None
+
+
+@dataclass(frozen=True)
+class Convergence:
+    quantity: str
+    goal: Goal
+    sessions: list[SessionMean]
+
+
+@dataclass(frozen=True)
+class HistoryReport:
+    agent: str
+    experiment: str
+    folder: str
+    total_episodes: int
+    total_timesteps: int
+    quantities: list[Quantity]
+    sessions: list[SessionRow]
+    convergence: list[Convergence]
+    records: list[EpisodeRecord] = field(repr=False)
+    written: list[str] = field(default_factory=list)
+
+    @property
+    def metrics(self) -> list[str]:
+        return [quantity.name for quantity in self.quantities[1:]]
+
+    def episodes(self, last: int | None = None) -> list[EpisodeRow]:
+        """Rows of the last ``last`` episodes (every one when None). Built on demand: a long run
+        has far more episodes than a table shows."""
+        records = self.records if last is None else self.records[-last:] if last > 0 else []
+        return episode_rows(records, self.sessions, self.metrics)
+
+
+def history_report(
+    config: ExperimentConfig, agent: str, *, csv_path: Path | None = None, plot_path: Path | None = None
+) -> HistoryReport:
+    """Sessions, episodes and convergence of an agent's run; writes the CSV and plot when asked.
+
+    Output paths are checked before anything is read, so a typo fails at once.
+    """
+    if csv_path is not None:
+        check_output_path(csv_path, "--csv")
+    if plot_path is not None:
+        check_plot_path(plot_path)
+    report = build_history(config, require_run(config, agent))
+    written = []
+    if csv_path is not None:
+        atomic_write_bytes(csv_path, episodes_csv(report))
+        written.append(str(csv_path))
+    if plot_path is not None:
+        # matplotlib loads only here: it costs more than the rest of the command.
+        from atheria_cli.reports.plotting import learning_curve
+
+        atomic_write_bytes(plot_path, learning_curve(report, plot_path.suffix.lower().lstrip(".")))
+        written.append(str(plot_path))
+    return replace(report, written=written)
+
+
+def build_history(config: ExperimentConfig, run: AgentRun) -> HistoryReport:
+    assert run.history is not None and run.latest is not None
+    measured = quantities(config)
+    sessions = session_rows(run.history.trainings)
+    numbers = session_numbers(run.records, sessions)
+    return HistoryReport(
+        agent=run.agent,
+        experiment=config.experiment,
+        folder=str(run.folder),
+        total_episodes=run.history.total_episodes,
+        total_timesteps=run.latest.timesteps,
+        quantities=measured,
+        sessions=sessions,
+        convergence=[convergence(run.records, numbers, sessions, quantity) for quantity in measured],
+        records=run.records,
+    )
+
+
+def session_rows(trainings: Sequence[SessionRecord]) -> list[SessionRow]:
+    ordered = sorted(trainings, key=lambda session: session.start_episode)
+    return [
+        SessionRow(
+            session=number,
+            start_episode=record.start_episode,
+            end_episode=record.end_episode,
+            episodes=record.episodes_count,
+            device=record.device,
+            duration_seconds=record.duration_seconds,
+            timestamp=record.session_timestamp,
+            resumed_from=record.resumed_from,
+        )
+        for number, record in enumerate(ordered, start=1)
+    ]
+
+
+def session_numbers(records: Sequence[EpisodeRecord], sessions: Sequence[SessionRow]) -> list[int | None]:
+    """The session each record belongs to; one merge pass, both lists being in episode order."""
+    numbers: list[int | None] = []
+    index = 0
+    for record in records:
+        while index < len(sessions) and sessions[index].end_episode < record.episode:
+            index += 1
+        inside = index < len(sessions) and sessions[index].start_episode <= record.episode
+        numbers.append(sessions[index].session if inside else None)
+    return numbers
+
+
+def episode_rows(records: Sequence[EpisodeRecord], sessions: Sequence[SessionRow], metrics: Sequence[str]) -> list[EpisodeRow]:
+    return [
+        EpisodeRow(
+            episode=record.episode,
+            session=session,
+            timesteps=record.timesteps,
+            reward=record.reward,
+            length=record.length,
+            metrics={name: record.metrics.get(name) for name in metrics},
+            seconds=record.seconds,
+        )
+        for record, session in zip(records, session_numbers(records, sessions))
+    ]
+
+
+def convergence(
+    records: Sequence[EpisodeRecord], numbers: Sequence[int | None], sessions: Sequence[SessionRow], quantity: Quantity
+) -> Convergence:
+    """Mean per session, each compared with the previous session that has one."""
+    values: dict[int, list[float]] = {session.session: [] for session in sessions}
+    for record, number in zip(records, numbers):
+        value = value_of(record, quantity.name)
+        if number is not None and value is not None:
+            values[number].append(value)
+    means: list[SessionMean] = []
+    previous: float | None = None
+    for session in sessions:
+        in_session = values[session.session]
+        mean = math.fsum(in_session) / len(in_session) if in_session else None
+        means.append(_session_mean(session, mean, previous, quantity.goal))
+        previous = mean if mean is not None else previous
+    return Convergence(quantity.name, quantity.goal, means)
+
+
+def _session_mean(session: SessionRow, mean: float | None, previous: float | None, goal: Goal) -> SessionMean:
+    if mean is None or previous is None:
+        return SessionMean(session.session, session.start_episode, session.end_episode, mean)
+    change = mean - previous
+    return SessionMean(
+        session.session,
+        session.start_episode,
+        session.end_episode,
+        mean,
+        change,
+        percent_of(change, previous),
+        verdict(improvement(mean, previous, goal)),
+    )
+
+
+def history_json(report: HistoryReport, last: int | None) -> dict[str, Any]:
+    """The JSON document of ``atheria history --json``: episodes limited like the table."""
+    episodes = [vars(row) for row in report.episodes(last)]  # flat rows: no asdict deep copy
+    return {
+        "agent": report.agent,
+        "experiment": report.experiment,
+        "folder": report.folder,
+        "total_episodes": report.total_episodes,
+        "total_timesteps": report.total_timesteps,
+        "quantities": [asdict(quantity) for quantity in report.quantities],
+        "sessions": [asdict(session) for session in report.sessions],
+        "episodes_shown": len(episodes),
+        "episodes": episodes,
+        "convergence": [asdict(trend) for trend in report.convergence],
+        "written": report.written,
+    }
+
+
+def episodes_csv(report: HistoryReport) -> bytes:
+    """Every episode, one row each; empty cells where a value is missing (NaN or infinite).
+    Written from the records directly: a long run has too many episodes to build rows for."""
+    import csv
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["episode", "session", "timesteps", "reward", "length", *report.metrics, "seconds"])
+    for record, session in zip(report.records, session_numbers(report.records, report.sessions)):
+        metrics = [record.metrics.get(name) for name in report.metrics]
+        cells = [record.episode, session, record.timesteps, record.reward, record.length, *metrics, record.seconds]
+        writer.writerow(["" if cell is None else cell for cell in cells])
+    return buffer.getvalue().encode("utf-8")
+
+
+def rolling_mean(values: Sequence[float | None], window: int) -> list[float | None]:
+    """Trailing mean over the last ``window`` values, skipping missing ones (shorter at the start)."""
+    means: list[float | None] = []
+    total, count = 0.0, 0
+    for index, value in enumerate(values):
+        if value is not None:
+            total, count = total + value, count + 1
+        dropped = values[index - window] if index >= window else None
+        if dropped is not None:
+            total, count = total - dropped, count - 1
+        means.append(total / count if count else None)
+    return means

@@ -1,0 +1,117 @@
+"""Reading one agent's committed run for the reports, cheaply (see :class:`CommitRecord`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from atheria_cli.config import ExperimentConfig
+from atheria_cli.errors import DamagedFileError, UsageError
+from atheria_cli.run.formats import (
+    METADATA_SCHEMA_VERSION,
+    CheckpointEntry,
+    Document,
+    EpisodeRecord,
+    History,
+    read_document,
+    read_episodes,
+    read_history,
+)
+from atheria_cli.run.layout import AgentLayout
+from atheria_cli.run.store import AgentStore, RunState
+
+
+class CommitRecord(Document):
+    """``metadata.json`` as these commands read it: what :func:`read_document` checks (JSON,
+    ``schema_version``) and the latest checkpoint entry, validated in full.
+
+    The other entries stay unvalidated on purpose (even as a ``list[Any]``, which pydantic would
+    walk): a long run lists one per episode, and checking 10,000 of them would cost more than
+    everything else ``atheria history`` does. ``train --resume`` validates the whole file.
+    """
+
+    schema_version: int
+    agent: str
+    checkpoints: Any = Field(default_factory=list)
+
+
+def read_latest_entry(path: Path) -> CheckpointEntry | None:
+    """The latest committed checkpoint entry of ``metadata.json`` (None when it lists none)."""
+    checkpoints = read_document(path, CommitRecord, METADATA_SCHEMA_VERSION).checkpoints
+    if not isinstance(checkpoints, list):
+        raise DamagedFileError(path, "checkpoints: Input should be a valid list")
+    if not checkpoints:
+        return None
+    # AgentStore.commit appends each new entry last (retention only removes entries), so the
+    # last one is Metadata.latest, the newest by timesteps.
+    index = len(checkpoints) - 1
+    try:
+        return CheckpointEntry.model_validate(checkpoints[index])
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in ("checkpoints", index, *first["loc"]))
+        raise DamagedFileError(path, f"{where}: {first['msg']}") from None
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    """What is committed in one agent's folder (nothing unless ``state`` is committed)."""
+
+    agent: str
+    folder: Path
+    state: RunState
+    latest: CheckpointEntry | None = None
+    history: History | None = None
+    records: list[EpisodeRecord] = field(default_factory=list)
+
+
+def check_agent(config: ExperimentConfig, agent: str) -> None:
+    if agent not in config.agents:
+        raise UsageError(f"unknown agent {agent!r}: the experiment has {', '.join(config.agents)}")
+
+
+def read_run(config: ExperimentConfig, agent: str) -> AgentRun:
+    """Read an agent's committed run; damaged files raise :class:`DamagedFileError`."""
+    layout = AgentLayout.of(config.run_dir, agent)
+    root = layout.root
+    if not _has_entries(root):
+        return AgentRun(agent, root, RunState.EMPTY)
+    latest = read_latest_entry(layout.metadata) if layout.metadata.exists() else None
+    if latest is None:
+        return AgentRun(agent, root, RunState.UNCOMMITTED)
+    history = read_history(layout.history)
+    if history.total_episodes > latest.episode:
+        # A crash between history.json and metadata.json: history runs one commit ahead.
+        history = AgentStore(layout).history_up_to(history, latest.episode, latest.timesteps)
+    records = read_episodes(root / history.episodes_file, history.episodes_bytes, history.total_episodes)
+    return AgentRun(agent, root, RunState.COMMITTED, latest, history, records)
+
+
+def _has_entries(folder: Path) -> bool:
+    """Whether ``folder`` exists and is not empty; stops at the first entry (a long run's folder
+    holds one checkpoint per episode, and ``Path.iterdir`` would list them all first)."""
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is not None
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def require_run(config: ExperimentConfig, agent: str) -> AgentRun:
+    """The committed run of an agent of the experiment, or a usage error saying how to get one."""
+    check_agent(config, agent)
+    run = read_run(config, agent)
+    if run.state is RunState.EMPTY:
+        raise UsageError(f"{agent} has no run in {run.folder}; start one with: atheria train --agent {agent}")
+    if run.state is RunState.UNCOMMITTED:
+        raise UsageError(
+            f"{agent} has files but no committed checkpoint in {run.folder}; "
+            f"start over with: atheria train --agent {agent} --fresh"
+        )
+    return run
+
+

@@ -1,0 +1,90 @@
+"""``atheria status``: one row per agent, what is committed and whether it can resume."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from atheria_cli.config import ExperimentConfig
+from atheria_cli.metrics import Quantity, best_record, main_quantity, value_of
+from atheria_cli.reports.runs import AgentRun, read_run
+from atheria_cli.run.store import RunState
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    agent: str
+    state: RunState
+    episodes: int
+    timesteps: int
+    last_value: float | None
+    best_value: float | None
+    best_episode: int | None
+    last_checkpoint: str | None
+    disk_bytes: int
+    resumable: bool
+    # Why the run cannot be resumed (None when it can).
+    resume_problem: str | None
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    experiment: str
+    run_dir: str
+    metric: Quantity
+    agents: list[StatusRow]
+
+
+def status_report(config: ExperimentConfig) -> StatusReport:
+    metric = main_quantity(config)
+    rows = [status_row(read_run(config, agent), metric) for agent in config.agents]
+    return StatusReport(config.experiment, str(config.run_dir), metric, rows)
+
+
+def status_row(run: AgentRun, metric: Quantity) -> StatusRow:
+    disk = folder_bytes(run.folder)
+    latest = run.latest
+    if latest is None:
+        why = "no run" if run.state is RunState.EMPTY else "no committed checkpoint"
+        return StatusRow(run.agent, run.state, 0, 0, None, None, None, None, disk, False, why)
+    best = best_record(run.records, metric)
+    problem = resume_problem(run.folder / latest.file, latest.size)
+    return StatusRow(
+        agent=run.agent,
+        state=run.state,
+        episodes=latest.episode,
+        timesteps=latest.timesteps,
+        last_value=value_of(run.records[-1], metric.name) if run.records else None,
+        best_value=value_of(best, metric.name) if best is not None else None,
+        best_episode=best.episode if best is not None else None,
+        last_checkpoint=str(run.folder / latest.file),
+        disk_bytes=disk,
+        resumable=problem is None,
+        resume_problem=problem,
+    )
+
+
+def resume_problem(checkpoint: Path, recorded_size: int) -> str | None:
+    """Cheap check (no sha256: that is ``train --resume``'s job): present, with its recorded size."""
+    try:
+        size = checkpoint.stat().st_size
+    except FileNotFoundError:
+        return f"{checkpoint.name} is missing"
+    if size != recorded_size:
+        return f"{checkpoint.name} is {size} bytes, metadata.json records {recorded_size}"
+    return None
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of every file under ``folder`` (0 when it does not exist)."""
+    total = 0
+    for directory, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_size
+            except FileNotFoundError:  # removed while we walk (a commit pruning replay segments)
+                pass
+    return total
+
+
