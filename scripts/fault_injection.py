@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -56,6 +57,16 @@ def train_command(workdir: Path, episodes: int) -> list[str]:
     return [sys.executable, "-m", "atheria_cli", "train", "--config", str(workdir / "faults.yaml"), "--resume", "--episodes", str(episodes)]
 
 
+def committed_timesteps(workdir: Path) -> int:
+    metadata = workdir / "checkpoints" / "faults" / "SAC" / "metadata.json"
+    if not metadata.exists():
+        return 0
+    from atheria_cli.run.formats import read_metadata
+
+    latest = read_metadata(metadata).latest
+    return latest.timesteps if latest is not None else 0
+
+
 def kill_once(workdir: Path, rng: random.Random) -> None:
     """Start a long session, wait until it trains, kill it at a random moment."""
     lock = workdir / "checkpoints" / "faults" / ".SAC.lock"
@@ -68,15 +79,25 @@ def kill_once(workdir: Path, rng: random.Random) -> None:
     process.wait()
 
 
-def run(kills: int, workdir: Path, seed: int = 0) -> list[str]:
-    """Returns every problem found (empty when the run survived every kill)."""
+@dataclass
+class FaultReport:
+    problems: list[str] = field(default_factory=list)  # empty when the run survived every kill
+    # Kills that struck a session after it had committed: only those test recovery from a
+    # half-written commit rather than a session that never got going.
+    landed_after_commit: int = 0
+
+
+def run(kills: int, workdir: Path, seed: int = 0) -> FaultReport:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "faults.yaml").write_text(yaml.safe_dump(CONFIG), encoding="utf-8")
     rng = random.Random(seed)
-    problems: list[str] = []
+    report = FaultReport()
+    problems = report.problems
     last = 0
     for attempt in range(1, kills + 1):
+        before = committed_timesteps(workdir)
         kill_once(workdir, rng)
+        report.landed_after_commit += committed_timesteps(workdir) > before
         episodes, found = check(workdir)
         problems += [f"after kill {attempt}: {problem}" for problem in found]
         if episodes < last:
@@ -96,7 +117,7 @@ def run(kills: int, workdir: Path, seed: int = 0) -> list[str]:
     leftovers = verify_agent(config, "SAC").leftovers
     if leftovers:
         problems.append(f"uncommitted files left after a clean commit: {leftovers}")
-    return problems
+    return report
 
 
 def main() -> None:
@@ -106,11 +127,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     started = time.monotonic()
-    problems = run(args.kills, args.workdir, args.seed)
-    print(f"{args.kills} kills in {time.monotonic() - started:.0f} s: {len(problems)} problem(s)")
-    for problem in problems:
+    report = run(args.kills, args.workdir, args.seed)
+    print(
+        f"{args.kills} kills in {time.monotonic() - started:.0f} s ({report.landed_after_commit} after a commit): "
+        f"{len(report.problems)} problem(s)"
+    )
+    for problem in report.problems:
         print(f"  {problem}")
-    sys.exit(1 if problems else 0)
+    sys.exit(1 if report.problems or not report.landed_after_commit else 0)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,10 @@ from atheria_cli.errors import AtheriaError
 class AtheriaGroup(TyperGroup):
     """Runs commands in non-standalone mode so every error passes through :func:`report`."""
 
-    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None, standalone_mode: bool = True, **extra: Any) -> Any:
+    # click types main() as two overloads (standalone or not); this override serves both.
+    def main(  # type: ignore[override]
+        self, args: Any = None, prog_name: Any = None, complete_var: Any = None, standalone_mode: bool = True, **extra: Any
+    ) -> Any:
         try:
             code = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra)
         except typer.TyperException as exc:

@@ -13,6 +13,8 @@ from atheria_cli.cli.tables import add_row, arrow, episode_span, number, print_j
 from atheria_cli.config import load_config, resolve_config_path
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from atheria_cli.reports.compare import CompareReport, CompareRow
 
 
@@ -51,12 +53,12 @@ def render_compare(report: CompareReport) -> None:
         print_line(f"best: {report.best_agent}")
 
 
-def _cells(row: CompareRow, report: CompareReport) -> list:
+def _cells(row: CompareRow, report: CompareReport) -> list[str | Text]:
     if row.mean is None:
         empty = ["", "", ""] if report.baseline is not None else []
         return [row.agent, row.state if row.state != "committed" else "no value", "", *empty]
     if row.kind == "reference":
-        cells = [f"{row.agent} (reference)", f"{row.episodes} eval", f"{number(row.mean)} ± {number(row.std)}"]
+        cells: list[str | Text] = [f"{row.agent} (reference)", f"{row.episodes} eval", f"{number(row.mean)} ± {number(row.std)}"]
     else:
         cells = [row.agent, episode_span(row.first_episode, row.last_episode), f"{number(row.mean)} ± {number(row.std)}"]
     if report.baseline is None or row.improvement is None:

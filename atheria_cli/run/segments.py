@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # numpy loads only when a segment is read or written: JSON-on
 
 REPLAY_DIR = "replay"
 SEGMENT_FORMAT_VERSION = 1
+SEGMENT_META_KEY = "__segment__"  # the [version, start, end] array inside each .npz
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ def encode_segment(start: int, end: int, arrays: dict[str, np.ndarray]) -> bytes
 
     buffer = io.BytesIO()
     meta = np.array([SEGMENT_FORMAT_VERSION, start, end], dtype=np.int64)
-    np.savez(buffer, __segment__=meta, **arrays)
+    # numpy's stub types **kwds as if they could be its allow_pickle flag.
+    np.savez(buffer, **{SEGMENT_META_KEY: meta, **arrays})  # type: ignore[arg-type]
     return buffer.getvalue()
 
 
@@ -73,7 +75,7 @@ def decode_segment(data: bytes) -> tuple[int, int, dict[str, np.ndarray]]:
 
     with np.load(io.BytesIO(data), allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in archive.files}
-    meta = arrays.pop("__segment__", None)
+    meta = arrays.pop(SEGMENT_META_KEY, None)
     if meta is None or meta.shape != (3,):
         raise ValueError("not an atheria replay segment")
     version, start, end = (int(value) for value in meta)

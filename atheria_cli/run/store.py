@@ -97,7 +97,8 @@ class AgentStore:
         """Why a committed checkpoint cannot be resumed (its file or a replay segment it needs
         is missing or differs from its recorded size and sha256), or None."""
         segments = [segment for segment in self.metadata().replay_segments if segment.needed_by(entry)]
-        for item in (entry, *segments):
+        items: list[CheckpointEntry | SegmentEntry] = [entry, *segments]
+        for item in items:
             path = self.layout.root / item.file
             if not path.is_file():
                 return f"{item.file} is missing"
@@ -111,7 +112,7 @@ class AgentStore:
     def newest_intact_checkpoint(self) -> tuple[CheckpointEntry, list[str]]:
         """The newest committed checkpoint that can be resumed, and a notice per newer damaged one."""
         entries = sorted(self.metadata().checkpoints, key=lambda entry: (entry.timesteps, entry.episode), reverse=True)
-        notices = []
+        notices: list[str] = []
         for entry in entries:
             problem = self.checkpoint_problem(entry)
             if problem is None:

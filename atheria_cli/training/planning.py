@@ -125,6 +125,7 @@ def plan_agent(
         return AgentPlan(name, store, resume_from=None, move_aside=occupied, move_mirror_aside=config.train.mirror is not None)
     state = store.state()
     if _mirror_plan(config, name, store, state, resume):
+        assert config.train.mirror is not None  # _mirror_plan is False without one
         notices.append(f"{name}: the mirror {config.train.mirror.to} holds a newer commit; restoring from it first")
         return AgentPlan(name, store, resume_from=None, move_aside=state is RunState.UNCOMMITTED, pull_mirror=True)
     if state is RunState.EMPTY:

@@ -227,7 +227,7 @@ def _start(
 def _run_episodes(session: _Session, observer: TrainObserver, signals: StopSignals, outcome: TrainOutcome) -> None:
     plan, loop, model = session.plan, session.loop, session.loop.model
     train_config = plan.config.train
-    clock, started = EpisodeClock(model.env.num_envs), time.perf_counter()
+    clock, started = EpisodeClock(model.n_envs), time.perf_counter()
     monitor = ResourceMonitor(plan.device) if train_config.monitor_every else None
     while session.record.episodes_count < plan.episodes:
         step = loop.step()
@@ -244,7 +244,7 @@ def _run_episodes(session: _Session, observer: TrainObserver, signals: StopSigna
             _record_episode(session, record, observer)
             if train_config.tensorboard:
                 tensorboard.log_episode(model, record)
-            if monitor and session.record.episodes_count % train_config.monitor_every == 0:
+            if monitor and train_config.monitor_every and session.record.episodes_count % train_config.monitor_every == 0:
                 readout = monitor.read(session.budget.elapsed(), session.budget.remaining(), session.record.episodes_count)
                 observer.resources(session.name, readout.line())
         if signals.received is not None:

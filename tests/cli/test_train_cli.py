@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from atheria_cli.cli import app
 from tests.conftest import TINY_AGENTS, listing, tiny_config, write_config
 
-pytestmark = pytest.mark.integration
+# Only the tests that train are marked integration: `pytest -m 'not integration'` still runs the
+# bad-input tests, which must exit 2 before anything trains.
 
 runner = CliRunner()
 AGENT_FILES_AFTER_3 = [
@@ -36,6 +37,7 @@ def config_path(in_tmp: Path) -> Path:
     return write_config(in_tmp / "exp.yaml", tiny_config())
 
 
+@pytest.mark.integration
 def test_train_then_resume_writes_the_seed_layout(config_path: Path, in_tmp: Path) -> None:
     first = invoke("train", "--config", str(config_path), "--episodes", "2")
     assert first.exit_code == 0, first.output
@@ -89,6 +91,7 @@ def test_train_then_resume_writes_the_seed_layout(config_path: Path, in_tmp: Pat
         assert stored_config["config"]["agents"][agent]["hyperparams"]["policy_kwargs"] == {"net_arch": [16]}
 
 
+@pytest.mark.integration
 def test_summary_table_lists_every_agent_per_episode(config_path: Path) -> None:
     result = invoke("train", "--config", str(config_path), "--episodes", "2")
     assert result.exit_code == 0
@@ -100,6 +103,7 @@ def test_summary_table_lists_every_agent_per_episode(config_path: Path) -> None:
     assert "SAC episode 2: reward=" in result.stderr
 
 
+@pytest.mark.integration
 def test_existing_run_without_resume_is_refused_and_untouched(config_path: Path, in_tmp: Path) -> None:
     assert invoke("train", "--config", str(config_path), "--episodes", "1", "--agent", "SAC").exit_code == 0
     before = {p: p.stat().st_mtime_ns for p in (in_tmp / "checkpoints").rglob("*")}
@@ -112,6 +116,7 @@ def test_existing_run_without_resume_is_refused_and_untouched(config_path: Path,
     assert {p: p.stat().st_mtime_ns for p in (in_tmp / "checkpoints").rglob("*")} == before
 
 
+@pytest.mark.integration
 def test_fresh_moves_the_old_run_aside(config_path: Path, in_tmp: Path) -> None:
     assert invoke("train", "--config", str(config_path), "--episodes", "2", "--agent", "PPO").exit_code == 0
     old_sha = json.loads((in_tmp / "checkpoints/test/PPO/metadata.json").read_text())["checkpoints"][-1]["sha256"]
@@ -126,6 +131,7 @@ def test_fresh_moves_the_old_run_aside(config_path: Path, in_tmp: Path) -> None:
     assert f"PPO: previous run moved to checkpoints/test/{names[1]}" in result.stderr
 
 
+@pytest.mark.integration
 def test_agent_filter_trains_only_the_named_agents(config_path: Path, in_tmp: Path) -> None:
     result = invoke("train", "--config", str(config_path), "--episodes", "1", "--agent", "PPO", "--agent", "A2C")
     assert result.exit_code == 0, result.output
@@ -138,6 +144,7 @@ def test_agent_filter_trains_only_the_named_agents(config_path: Path, in_tmp: Pa
     assert totals == {"A2C": 2, "SAC": 1, "PPO": 2}
 
 
+@pytest.mark.integration
 def test_save_every_checkpoints_on_multiples_and_at_the_session_end(in_tmp: Path) -> None:
     config = tiny_config({"A2C": TINY_AGENTS["A2C"]}, train={"episodes": 2, "save_every": 2, "schedule_timesteps": 2000})
     path = write_config(in_tmp / "exp.yaml", config)
@@ -149,6 +156,7 @@ def test_save_every_checkpoints_on_multiples_and_at_the_session_end(in_tmp: Path
     ]
 
 
+@pytest.mark.integration
 def test_options_override_the_config(config_path: Path, in_tmp: Path) -> None:
     result = invoke(
         "train", "--config", str(config_path), "--episodes", "1", "--agent", "A2C",
@@ -160,6 +168,7 @@ def test_options_override_the_config(config_path: Path, in_tmp: Path) -> None:
     assert not (in_tmp / "checkpoints").exists()
 
 
+@pytest.mark.integration
 def test_packaged_default_config_is_used_anywhere(in_tmp: Path) -> None:
     from atheria_cli.config import load_config, resolve_config_path
 
@@ -261,6 +270,7 @@ def test_unknown_option_is_one_line(config_path: Path) -> None:
     assert result.stderr.startswith("atheria: error: No such option: --episods") and result.stderr.count("\n") == 1
 
 
+@pytest.mark.integration
 def test_damaged_metadata_on_resume_is_reported(config_path: Path, in_tmp: Path) -> None:
     assert invoke("train", "--config", str(config_path), "--episodes", "1", "--agent", "A2C").exit_code == 0
     metadata = in_tmp / "checkpoints/test/A2C/metadata.json"
@@ -273,6 +283,7 @@ def test_damaged_metadata_on_resume_is_reported(config_path: Path, in_tmp: Path)
     )
 
 
+@pytest.mark.integration
 def test_altered_checkpoint_is_refused_on_resume(config_path: Path, in_tmp: Path) -> None:
     assert invoke("train", "--config", str(config_path), "--episodes", "1", "--agent", "A2C").exit_code == 0
     checkpoint = in_tmp / "checkpoints/test/A2C/episode_0001.pt"
@@ -287,6 +298,7 @@ def test_altered_checkpoint_is_refused_on_resume(config_path: Path, in_tmp: Path
     )
 
 
+@pytest.mark.integration
 def test_resume_falls_back_from_a_damaged_checkpoint(config_path: Path, in_tmp: Path) -> None:
     assert invoke("train", "--config", str(config_path), "--episodes", "3", "--agent", "SAC").exit_code == 0
     folder = in_tmp / "checkpoints/test/SAC"

@@ -378,7 +378,10 @@ def test_kill_9_at_random_moments_never_loses_committed_work(tmp_path: Path) -> 
         import fault_injection
     finally:
         sys.path.remove(str(ROOT / "scripts"))
-    assert fault_injection.run(kills=20, workdir=tmp_path, seed=1) == []
+    report = fault_injection.run(kills=20, workdir=tmp_path, seed=1)
+    assert report.problems == []
+    # A kill before the session's first commit proves little: most must strike a committing run.
+    assert report.landed_after_commit >= 10, f"only {report.landed_after_commit} of 20 kills landed after a commit"
 
 
 # --- review fixes: the mirror belongs to one run, prune under a lock, leftovers, segments -----

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pydantic
 import pytest
 
 from atheria_cli.config import ExperimentConfig, load_config, resolve_config_path
@@ -106,5 +107,5 @@ def test_packaged_default_is_valid() -> None:
 
 def test_config_is_frozen(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path / "c.yaml", tiny_config()))
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         config.seed = 3  # type: ignore[misc]

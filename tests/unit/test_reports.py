@@ -13,11 +13,12 @@ import pytest
 
 from atheria_cli.config import ExperimentConfig, KeepPolicy, load_config
 from atheria_cli.deploy.selection import select_checkpoint
-from atheria_cli.errors import ConfigError, DamagedFileError, UsageError
+from atheria_cli.errors import ConfigError, DamagedFileError, StorageError, UsageError
 from atheria_cli.run.formats import EpisodeRecord, History, Metadata, SessionRecord
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.metrics import Quantity, improvement, main_quantity, percent_of, quantities, verdict
 from atheria_cli.reports.compare import compare_report
+from atheria_cli.run import atomic
 from atheria_cli.reports.history import build_history, episodes_csv, history_json, history_report, rolling_mean
 from atheria_cli.reports.output import check_output_path, check_plot_path
 from atheria_cli.reports.runs import read_run, require_run
@@ -240,7 +241,7 @@ def test_history_json_and_csv(config: ExperimentConfig, two_sessions: AgentStore
     assert rows[5] == ["5", "2", "50", "", "10", "40.0", "1.0", "0.5"]
 
 
-def test_history_writes_csv_and_plot_atomically(config: ExperimentConfig, two_sessions: AgentStore, tmp_path: Path) -> None:
+def test_history_writes_csv_and_plot(config: ExperimentConfig, two_sessions: AgentStore, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     out = tmp_path / "out"
     out.mkdir()
@@ -248,6 +249,22 @@ def test_history_writes_csv_and_plot_atomically(config: ExperimentConfig, two_se
     assert report.written == [str(out / "e.csv"), str(out / "curve.png")]
     assert sorted(path.name for path in out.iterdir()) == ["curve.png", "e.csv"]
     assert (out / "curve.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_crash_before_the_rename_leaves_the_previous_csv_whole(
+    config: ExperimentConfig, two_sessions: AgentStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "e.csv"
+    target.write_bytes(b"previous export\n")
+
+    def crash(source: str, destination: object) -> None:
+        raise OSError(28, "No space left on device")  # between the temporary write and the rename
+
+    monkeypatch.setattr(atomic.os, "replace", crash)
+    with pytest.raises(StorageError, match="the previous state is intact"):
+        history_report(config, "PPO", csv_path=target)
+    assert target.read_bytes() == b"previous export\n"
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.endswith(".csv") or ".tmp" in path.name) == ["e.csv"]
 
 
 def test_bad_output_path_fails_before_reading(config: ExperimentConfig) -> None:
