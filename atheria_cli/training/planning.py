@@ -230,7 +230,7 @@ def _lookup(document: dict[str, Any], dotted: str) -> Any:
 
 
 def _check_buildable(config: ExperimentConfig, agent: str, device: str) -> None:
-    env = make_vec_env(config.env, gamma=agent_gamma(config, agent))
+    env = make_vec_env(config.env_of(agent), gamma=agent_gamma(config, agent))
     try:
         build_model(config, agent, env, device, config.seed_of(agent))
     finally:

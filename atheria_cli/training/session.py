@@ -143,9 +143,9 @@ def _train_agent(
     if agent_plan.pull_mirror:
         resume_from = _pull_mirror(config, name, store, observer)
 
-    env = make_vec_env(config.env, gamma=agent_gamma(config, name))
+    env = make_vec_env(config.env_of(name), gamma=agent_gamma(config, name))
     model = build_model(config, name, env, plan.device, config.seed_of(name))
-    loop = make_loop(model, config.train.schedule_timesteps)
+    loop = make_loop(model, config.schedule_timesteps_of(name))
     try:
         session = _start(plan, name, loop, store, resume_from, observer, budget)
         if config.train.tensorboard:
