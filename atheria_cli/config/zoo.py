@@ -47,7 +47,10 @@ DOTTED_NAMES: dict[str, str] = {
     **{f"{prefix}.{name}": name for prefix in ("optim", "th.optim", "torch.optim") for name in OPTIMIZERS},
 }
 # Bare names in zoo strings that stand for code to import (a2c/atari's optimizer).
-IMPORTABLE_NAMES = {"RMSpropTFLike": "stable_baselines3.common.sb2_compat.rmsprop_tf_like.RMSpropTFLike"}
+IMPORTABLE_NAMES = {
+    "RMSpropTFLike": "stable_baselines3.common.sb2_compat.rmsprop_tf_like.RMSpropTFLike",
+    "HerReplayBuffer": "stable_baselines3.her.her_replay_buffer.HerReplayBuffer",
+}
 # Keys whose string values rl-zoo3 evaluates as Python.
 CODE_KEYS = frozenset({"policy_kwargs", "normalize", "replay_buffer_kwargs", "env_kwargs", "frame_stack"})
 # Keys that name code to import: refused unless train.allow_import.
@@ -156,6 +159,11 @@ def _hashable(node: ast.AST) -> Any:
 
 def _dict_call(node: ast.Call) -> dict[str, Any]:
     if not (isinstance(node.func, ast.Name) and node.func.id == "dict"):
+        inner = node.func
+        while isinstance(inner, ast.Attribute):
+            inner = inner.value
+        if isinstance(inner, ast.Call):  # __import__('os').system(...): report the first call made
+            return _dict_call(inner)
         name = _dotted(node.func) or ast.unparse(node.func)
         raise _Refused(node, f"a call to {name!r}")
     if node.args:
@@ -203,7 +211,7 @@ def translate_value(key: str, value: Any, where: str) -> Any:
     """One zoo value in atheria's terms (strings of code parsed, ``lin_X`` a linear schedule,
     names of code a :class:`NeedsImport`); every string value of the zoo goes through here."""
     if key in IMPORT_KEYS:
-        names = _import_names(value)
+        names = tuple(IMPORTABLE_NAMES.get(name, name) for name in _import_names(value))
         if key == "policy" and not any("." in name for name in names):
             return value  # "MlpPolicy": a policy SB3 resolves by name
         return NeedsImport(names=names, value=value)
