@@ -27,7 +27,8 @@ class ProgressObserver:
         from tqdm import tqdm
 
         origin = f"resuming from {resumed_from}" if resumed_from else "new run"
-        span = f"{first_episode}–{first_episode + episodes - 1}" if episodes is not None else f"from {first_episode} until the timestep target"
+        last = f"–{first_episode + episodes - 1}" if episodes is not None else " until the timestep target"
+        span = f"{first_episode}{last}"
         self._line(f"{agent}: episodes {span} ({origin})")
         self._bar = tqdm(total=episodes, desc=agent, unit="ep", file=err_console.file, disable=not self._interactive, dynamic_ncols=True)
 

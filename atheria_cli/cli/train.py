@@ -24,8 +24,16 @@ def train(
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are written (overrides the config)."),
     max_hours: float | None = typer.Option(None, "--max-hours", help="Stop cleanly, all committed, before this many hours (train.max_hours)."),
     allow_config_change: bool = typer.Option(False, "--allow-config-change", help="Resume even though env, seed, agent or schedule settings changed."),
-    until_timesteps: int | None = typer.Option(None, "--until-timesteps", min=1, help="End at the first episode end at or after this many total timesteps (train.until_timesteps); without --episodes, no episode limit."),
-    allow_import: bool = typer.Option(False, "--allow-import", help="Let zoo entries name code to import under stable_baselines3., sb3_contrib., gymnasium.wrappers., rl_zoo3.wrappers. (train.allow_import)."),
+    until_timesteps: int | None = typer.Option(
+        None, "--until-timesteps", min=1,
+        help="End at the first episode end at or after this many total timesteps (train.until_timesteps); "
+        "without --episodes, no episode limit.",
+    ),
+    allow_import: bool = typer.Option(
+        False, "--allow-import",
+        help="Let zoo entries name code under stable_baselines3., sb3_contrib., gymnasium.wrappers., rl_zoo3.wrappers. "
+        "(train.allow_import).",
+    ),
 ) -> None:
     """Train every agent of the experiment for N more complete episodes."""
     # Torch and SB3 load only once the command is known to be `train`.

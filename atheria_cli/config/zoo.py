@@ -379,7 +379,9 @@ def _refuse_import(where: str, key: str, value: NeedsImport, allow_import: bool)
     )
 
 
-def resolve_agent(name: str, agent: dict[str, Any], *, base_dir: Path | None, allow_import: bool) -> tuple[dict[str, Any], dict[str, str]]:
+def resolve_agent(
+    name: str, agent: dict[str, Any], *, base_dir: Path | None, allow_import: bool
+) -> tuple[dict[str, Any], dict[str, str]]:
     """The raw agent mapping with its zoo entry filled in (the agent's own keys win), and the
     entry's origin ``{entry, source}`` for metadata.json."""
     spec = agent["zoo"]

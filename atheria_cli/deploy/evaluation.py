@@ -6,6 +6,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -122,7 +123,9 @@ def _checkpoint_policy(config: ExperimentConfig, agent: str, spec: str, env) -> 
     stacker = StackedObservations(1, n_stack, env.observation_space) if n_stack is not None else None
     observed = stacker.stacked_observation_space if stacker is not None else env.observation_space
     check_same_spaces(agent, entry.file, model, observed, env.action_space)
-    return ModelPolicy(model, vec_normalize_of(model.get_env()), stacker), entry.file
+    trained_env = model.get_env()
+    normalizer = vec_normalize_of(trained_env) if trained_env is not None else None
+    return ModelPolicy(model, normalizer, stacker), entry.file
 
 
 class ModelPolicy:
@@ -136,7 +139,8 @@ class ModelPolicy:
     def start_episode(self) -> None:
         self._first = True
 
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        obs: Any = raw
         if self.normalizer is not None and self.normalizer.norm_obs:
             obs = self.normalizer.normalize_obs(obs)
         if self.stacker is not None:

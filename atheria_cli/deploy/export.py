@@ -295,7 +295,9 @@ def export_experiment(
     results = []
     for agent, store, entry in plans:
         if config.env_of(agent).frame_stack is not None:
-            raise UsageError(f"{agent}: a frame-stacked policy (frame_stack) cannot be exported yet; evaluate it with `atheria eval`")
+            raise UsageError(
+                f"{agent}: a frame-stacked policy (frame_stack) cannot be exported yet; evaluate it with `atheria eval`"
+            )
         path = store.layout.root / entry.file
         model = load_agent(path)
         env = make_vec_env(config.env_of(agent))

@@ -114,7 +114,7 @@ def _restore_frame_stack(stack: VecFrameStack, saved: Any) -> None:
     stack.stacked_obs.stacked_obs = to_arrays(saved)
 
 
-def _newest_frames(stack: VecFrameStack, stacked: np.ndarray) -> np.ndarray:
+def _newest_frames(stack: VecFrameStack, stacked: Any) -> np.ndarray:
     """The last frame of each env's stack (Box observations): what the env itself returned."""
     stacker = stack.stacked_obs
     width = stacker.stacked_shape[stacker.repeat_axis] // stacker.n_stack
@@ -123,7 +123,7 @@ def _newest_frames(stack: VecFrameStack, stacked: np.ndarray) -> np.ndarray:
     return np.array(stacked[..., -width:])
 
 
-def _restart_stacks(stack: VecFrameStack, frames: np.ndarray, restarted: list[int]) -> None:
+def _restart_stacks(stack: VecFrameStack, frames: Any, restarted: list[int]) -> None:
     """Stacks of envs that start a new episode: zeros and the new first frame, as SB3's reset does."""
     stacker = stack.stacked_obs
     for index in restarted:

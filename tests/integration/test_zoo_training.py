@@ -17,13 +17,18 @@ from tests.integration.helpers import agent_dir, assert_same_tree, episodes, las
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
-needs_zoo = pytest.mark.skipif(zoo.zoo_hyperparams_dir() is None, reason="rl_zoo3 is not installed (pip install 'atheria-cli[zoo]')")
+needs_zoo = pytest.mark.skipif(
+    zoo.zoo_hyperparams_dir() is None, reason="rl_zoo3 is not installed (pip install 'atheria-cli[zoo]')"
+)
 
 # Each entry shrunk by the agent's own hyperparams so one episode trains in about a second.
 SHRINK_OFF_POLICY = {"learning_starts": 20, "batch_size": 16, "buffer_size": 500, "policy_kwargs": TINY_NET}
 ZOO_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "sac/Pendulum-v1": ({"hyperparams": SHRINK_OFF_POLICY}, {"id": "Pendulum-v1", "max_episode_steps": 50}),
-    "td3/Pendulum-v1": ({"hyperparams": {**SHRINK_OFF_POLICY, "train_freq": [1, "episode"]}}, {"id": "Pendulum-v1", "max_episode_steps": 50}),
+    "td3/Pendulum-v1": (
+        {"hyperparams": {**SHRINK_OFF_POLICY, "train_freq": [1, "episode"]}},
+        {"id": "Pendulum-v1", "max_episode_steps": 50},
+    ),
     "ppo/CartPole-v1": ({"hyperparams": {"batch_size": 32, "n_epochs": 2, "policy_kwargs": TINY_NET}}, CARTPOLE_ENV),
     "dqn/CartPole-v1": ({"hyperparams": {**SHRINK_OFF_POLICY, "train_freq": 8, "gradient_steps": 2}}, CARTPOLE_ENV),
 }
@@ -46,7 +51,10 @@ def test_a_zoo_entry_trains_with_no_hand_translation(spec: str, in_tmp: Path) ->
     assert metadata["zoo"] == {"entry": spec, "source": "rl_zoo3 2.9.2"}
     assert metadata["hyperparams"]["policy_kwargs"]["net_arch"] == [16]  # the agent's own keys win
     stored = json.loads((agent_dir(in_tmp / "checkpoints", name) / "config.json").read_text())["config"]["agents"][name]
-    assert stored["zoo"] == spec and stored["schedule_timesteps"] == {"sac": 20_000, "td3": 20_000, "ppo": 100_000, "dqn": 50_000}[name.lower()]
+    assert (
+        stored["zoo"] == spec
+        and stored["schedule_timesteps"] == {"sac": 20_000, "td3": 20_000, "ppo": 100_000, "dqn": 50_000}[name.lower()]
+    )
     if spec == "ppo/CartPole-v1":
         assert stored["env"]["n_envs"] == 8 and metadata["hyperparams"]["learning_rate"]["schedule"] == "linear"
         assert last_payload(in_tmp / "checkpoints", name)["loop"] is not None
@@ -101,4 +109,10 @@ def test_a_frame_stacked_agent_evaluates_and_refuses_export(in_tmp: Path) -> Non
     exported = runner.invoke(app, ["export-jit", "PPO", "--config", str(path)])
     assert exported.exit_code == 2
     assert "PPO: a frame-stacked policy (frame_stack) cannot be exported yet" in exported.stderr
-    assert listing(agent_dir(in_tmp / "checkpoints", "PPO")) == ["config.json", "episode_0001.pt", "episodes.jsonl", "history.json", "metadata.json"]
+    assert listing(agent_dir(in_tmp / "checkpoints", "PPO")) == [
+        "config.json",
+        "episode_0001.pt",
+        "episodes.jsonl",
+        "history.json",
+        "metadata.json",
+    ]

@@ -73,7 +73,10 @@ def test_the_a2c_atari_optimizer_parses_into_a_needs_import_form() -> None:
 
 
 def test_literals_parse_without_eval() -> None:
-    text = "dict(net_arch=dict(pi=[64, 64], vf=[64]), activation_fn=nn.ReLU, log_std_init=-2.5, ortho_init=False, x=None, t=(1, +2), d={'a': th.nn.Tanh})"
+    text = (
+        "dict(net_arch=dict(pi=[64, 64], vf=[64]), activation_fn=nn.ReLU, log_std_init=-2.5, ortho_init=False, "
+        "x=None, t=(1, +2), d={'a': th.nn.Tanh})"
+    )
     assert parse_code(text, "w") == {
         "net_arch": {"pi": [64, 64], "vf": [64]},
         "activation_fn": "ReLU",
@@ -118,7 +121,12 @@ def test_hostile_strings_are_refused_naming_the_key_and_column(text: str) -> Non
 
 
 def test_lin_strings_become_linear_schedules() -> None:
-    assert translate_value("learning_rate", "lin_7.3e-4", "w") == {"schedule": "linear", "start": 7.3e-4, "end": 0.0, "end_fraction": 1.0}
+    assert translate_value("learning_rate", "lin_7.3e-4", "w") == {
+        "schedule": "linear",
+        "start": 7.3e-4,
+        "end": 0.0,
+        "end_fraction": 1.0,
+    }
     with pytest.raises(ConfigError, match="is not lin_<number>"):
         translate_value("clip_range", "lin_fast", "w")
 
@@ -128,11 +136,29 @@ def test_lin_strings_become_linear_schedules() -> None:
     ("spec", "algo", "horizon", "hyperparams", "env"),
     [
         ("sac/Pendulum-v1", "SAC", 20_000, {"learning_rate": 1e-3}, {}),
-        ("td3/Pendulum-v1", "TD3", 20_000, {"policy_kwargs": {"net_arch": [400, 300]}, "action_noise": {"type": "normal", "sigma": 0.1}}, {}),
-        ("ppo/CartPole-v1", "PPO", 100_000, {"learning_rate": {"schedule": "linear", "start": 0.001, "end": 0.0, "end_fraction": 1.0}}, {"n_envs": 8}),
+        (
+            "td3/Pendulum-v1",
+            "TD3",
+            20_000,
+            {"policy_kwargs": {"net_arch": [400, 300]}, "action_noise": {"type": "normal", "sigma": 0.1}},
+            {},
+        ),
+        (
+            "ppo/CartPole-v1",
+            "PPO",
+            100_000,
+            {"learning_rate": {"schedule": "linear", "start": 0.001, "end": 0.0, "end_fraction": 1.0}},
+            {"n_envs": 8},
+        ),
         ("dqn/CartPole-v1", "DQN", 50_000, {"policy_kwargs": {"net_arch": [256, 256]}, "exploration_fraction": 0.16}, {}),
         ("ppo/MountainCarContinuous-v0", "PPO", 20_000, {"use_sde": True}, {"normalize": True}),
-        ("ars/Pendulum-v1", "ARS", 2_000_000, {}, {"n_envs": 1, "normalize": True, "normalize_kwargs": {"norm_obs": True, "norm_reward": False}}),
+        (
+            "ars/Pendulum-v1",
+            "ARS",
+            2_000_000,
+            {},
+            {"n_envs": 1, "normalize": True, "normalize_kwargs": {"norm_obs": True, "norm_reward": False}},
+        ),
     ],
 )
 def test_the_zoo_entries_map_to_atheria_fields(spec: str, algo: str, horizon: int, hyperparams: dict, env: dict) -> None:
@@ -186,7 +212,12 @@ def test_an_entry_from_a_file_fills_the_agent_and_its_own_keys_win(tmp_path: Pat
         "action_noise": {"type": "ornstein_uhlenbeck", "sigma": 0.5},
     }
     env = config.env_of("fast")
-    assert (env.n_envs, env.frame_stack, env.normalize, env.normalize_kwargs) == (1, 3, True, {"norm_obs": True, "norm_reward": False})
+    assert (env.n_envs, env.frame_stack, env.normalize, env.normalize_kwargs) == (
+        1,
+        3,
+        True,
+        {"norm_obs": True, "norm_reward": False},
+    )
     assert config.env.n_envs == 1 and config.env.frame_stack is None  # the experiment's own env is untouched
     assert config.zoo_origin("fast") == {"entry": "zoo/td3.yml#Pendulum-v1", "source": str(tmp_path / "zoo" / "td3.yml")}
 
@@ -194,7 +225,11 @@ def test_an_entry_from_a_file_fills_the_agent_and_its_own_keys_win(tmp_path: Pat
 @pytest.mark.parametrize(
     ("entry", "train", "message"),
     [
-        ("Wrapped-v0", {}, "env_wrapper: names code to import (sb3_contrib.common.wrappers.TimeFeatureWrapper); refused unless --allow-import"),
+        (
+            "Wrapped-v0",
+            {},
+            "env_wrapper: names code to import (sb3_contrib.common.wrappers.TimeFeatureWrapper); refused unless --allow-import",
+        ),
         ("Wrapped-v0", {"allow_import": True}, "cannot capture the state of sb3_contrib.common.wrappers.TimeFeatureWrapper"),
         ("Callback-v0", {"allow_import": True}, "my_package.callbacks.Evil is outside the importable prefixes"),
         ("Dotted-v0", {}, "policy: names code to import (stable_baselines3.td3.policies.MlpPolicy)"),
@@ -241,10 +276,18 @@ def test_without_rl_zoo3_a_named_entry_asks_for_the_extra(tmp_path: Path, monkey
 def test_an_agent_env_overrides_the_experiment_env(tmp_path: Path) -> None:
     path = write_config(
         tmp_path / "c.yaml",
-        {"env": {"id": "Pendulum-v1", "n_envs": 4, "normalize": True}, "agents": {"SAC": {"env": {"normalize": False, "frame_stack": 2}}, "PPO": {}}},
+        {
+            "env": {"id": "Pendulum-v1", "n_envs": 4, "normalize": True},
+            "agents": {"SAC": {"env": {"normalize": False, "frame_stack": 2}}, "PPO": {}},
+        },
     )
     config = load_config(path)
     assert (config.env_of("SAC").n_envs, config.env_of("SAC").normalize, config.env_of("SAC").frame_stack) == (4, False, 2)
     assert config.env_of("PPO") == config.env
     with pytest.raises(ConfigError, match="agents.SAC.env.normalize_kwargs: unknown VecNormalize option 'scale'"):
-        load_config(write_config(tmp_path / "d.yaml", {"env": {"id": "Pendulum-v1"}, "agents": {"SAC": {"env": {"normalize_kwargs": {"scale": 1}}}}}))
+        load_config(
+            write_config(
+                tmp_path / "d.yaml",
+                {"env": {"id": "Pendulum-v1"}, "agents": {"SAC": {"env": {"normalize_kwargs": {"scale": 1}}}}},
+            )
+        )
