@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections.abc
 import difflib
+import importlib
 import inspect
 import typing
 from typing import Any
@@ -100,7 +101,7 @@ def build_model(
     action_dim = int(np.prod(env.action_space.shape)) if isinstance(env.action_space, spaces.Box) else None
     kwargs = validate_hyperparams(agent, algo, config.agents[agent].hyperparams, action_dim)
     try:
-        return cls(config.agents[agent].policy, env, device=device, seed=seed, verbose=0, **kwargs)
+        return cls(_policy(config, agent), env, device=device, seed=seed, verbose=0, **kwargs)
     except (TypeError, ValueError, AssertionError, KeyError) as exc:
         raise ConfigError(f"agents.{agent}: {algo} rejected its settings: {type(exc).__name__}: {exc}") from None
 
@@ -115,6 +116,28 @@ def resolved_hyperparams(model: BaseAlgorithm, given: dict[str, Any]) -> dict[st
         value = given[name] if name in given else parameter.default
         resolved[name] = _jsonable(value)
     return resolved
+
+
+def _policy(config: ExperimentConfig, agent: str) -> str | type:
+    """The policy name SB3 resolves (``MlpPolicy``), or the class a dotted name imports (train.allow_import)."""
+    from atheria_cli.config.zoo import ALLOWED_IMPORT_PREFIXES
+
+    name = config.agents[agent].policy
+    if "." not in name:
+        return name
+    where = f"agents.{agent}.policy"
+    if not config.train.allow_import:
+        raise ConfigError(f"{where}: {name!r} names code to import; refused unless --allow-import (train.allow_import: true)")
+    if not name.startswith(ALLOWED_IMPORT_PREFIXES):
+        raise ConfigError(f"{where}: {name!r} is outside the importable prefixes ({', '.join(ALLOWED_IMPORT_PREFIXES)})")
+    module_name, _, attribute = name.rpartition(".")
+    try:
+        target = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{where}: cannot import {name!r}: {exc}") from None
+    if not isinstance(target, type):
+        raise ConfigError(f"{where}: {name!r} is not a class")
+    return target
 
 
 def _check_action_space(agent: str, algo: str, action_space: spaces.Space) -> None:

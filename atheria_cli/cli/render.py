@@ -24,11 +24,13 @@ class ProgressObserver:
         self._bar: tqdm | None = None
         self._interactive = err_console.is_terminal
 
-    def agent_started(self, agent: str, first_episode: int, episodes: int, resumed_from: str | None) -> None:
+    def agent_started(self, agent: str, first_episode: int, episodes: int | None, resumed_from: str | None) -> None:
         from tqdm import tqdm
 
         origin = f"resuming from {resumed_from}" if resumed_from else "new run"
-        self._line(f"{agent}: episodes {first_episode}–{first_episode + episodes - 1} ({origin})")
+        last = f"–{first_episode + episodes - 1}" if episodes is not None else " until the timestep target"
+        span = f"{first_episode}{last}"
+        self._line(f"{agent}: episodes {span} ({origin})")
         self._bar = tqdm(total=episodes, desc=agent, unit="ep", file=err_console.file, disable=not self._interactive, dynamic_ncols=True)
 
     def episode_finished(self, agent: str, record: EpisodeRecord) -> None:

@@ -24,17 +24,30 @@ def train(
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are written (overrides the config)."),
     max_hours: float | None = typer.Option(None, "--max-hours", help="Stop cleanly, all committed, before this many hours (train.max_hours)."),
     allow_config_change: bool = typer.Option(False, "--allow-config-change", help="Resume even though env, seed, agent or schedule settings changed."),
+    until_timesteps: int | None = typer.Option(
+        None, "--until-timesteps", min=1,
+        help="End at the first episode end at or after this many total timesteps (train.until_timesteps); "
+        "without --episodes, no episode limit.",
+    ),
+    allow_import: bool = typer.Option(
+        False, "--allow-import",
+        help="Let zoo entries name code under stable_baselines3., sb3_contrib., gymnasium.wrappers., rl_zoo3.wrappers. "
+        "(train.allow_import).",
+    ),
 ) -> None:
     """Train every agent of the experiment for N more complete episodes."""
     # Torch and SB3 load only once the command is known to be `train`.
     from atheria_cli.training.planning import plan_training
     from atheria_cli.training.session import run_training
 
-    overrides = {"device": device, "seed": seed, "checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
+    overrides = {
+        "device": device, "seed": seed, "checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None,
+        "train.allow_import": True if allow_import else None,
+    }
     experiment = load_config(resolve_config_path(config), overrides)
     plan = plan_training(
         experiment, agents=agent or (), episodes=episodes, resume=resume, fresh=fresh,
-        allow_config_change=allow_config_change, max_hours=max_hours,
+        allow_config_change=allow_config_change, max_hours=max_hours, until_timesteps=until_timesteps,
     )
     outcome = run_training(plan, ProgressObserver())
     render_summary(plan, outcome.results)

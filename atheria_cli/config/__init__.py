@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     FiniteFloat,
     PositiveInt,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -53,6 +54,7 @@ class EnvConfig(_Strict):
     n_envs: PositiveInt = 1
     normalize: bool = False
     normalize_kwargs: dict[str, Any] = Field(default_factory=dict)
+    frame_stack: PositiveInt | None = None  # SB3 VecFrameStack of this many observations
     metrics: tuple[MetricSpec, ...] = ()
 
     @field_validator("metrics", mode="before")
@@ -77,11 +79,29 @@ class EnvConfig(_Strict):
     @field_validator("normalize_kwargs")
     @classmethod
     def _known_normalize_kwargs(cls, value: dict[str, Any]) -> dict[str, Any]:
-        allowed = {"norm_obs", "norm_reward", "clip_obs", "clip_reward", "gamma", "epsilon", "norm_obs_keys"}
-        unknown = sorted(set(value) - allowed)
-        if unknown:
-            raise ValueError(f"unknown VecNormalize option {unknown[0]!r} (accepted: {', '.join(sorted(allowed))})")
-        return value
+        return _known_normalize_options(value)
+
+
+def _known_normalize_options(value: dict[str, Any]) -> dict[str, Any]:
+    allowed = {"norm_obs", "norm_reward", "clip_obs", "clip_reward", "gamma", "epsilon", "norm_obs_keys"}
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ValueError(f"unknown VecNormalize option {unknown[0]!r} (accepted: {', '.join(sorted(allowed))})")
+    return value
+
+
+class AgentEnvConfig(_Strict):
+    """An agent's own vectorization settings; unset fields follow the experiment's ``env``."""
+
+    n_envs: PositiveInt | None = None
+    normalize: bool | None = None
+    normalize_kwargs: dict[str, Any] | None = None
+    frame_stack: PositiveInt | None = None
+
+    @field_validator("normalize_kwargs")
+    @classmethod
+    def _known_normalize_kwargs(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else _known_normalize_options(value)
 
 
 class AgentConfig(_Strict):
@@ -89,6 +109,9 @@ class AgentConfig(_Strict):
     policy: str = "MlpPolicy"
     seed: int | None = Field(default=None, ge=0, lt=2**32)
     hyperparams: dict[str, Any] = Field(default_factory=dict)
+    zoo: str | None = None  # an rl-zoo3 entry, "sac/Pendulum-v1" or "path/sac.yml#Pendulum-v1", filled in at load
+    env: AgentEnvConfig | None = None
+    schedule_timesteps: PositiveInt | None = None  # default: train.schedule_timesteps
 
 
 class KeepPolicy(_Strict):
@@ -118,6 +141,8 @@ class TrainConfig(_Strict):
     mirror: MirrorConfig | None = None
     monitor_every: PositiveInt | None = None  # resource readout every N episodes
     tensorboard: bool = False
+    until_timesteps: PositiveInt | None = None  # end the session at the first episode end at or after this many timesteps
+    allow_import: bool = False  # let zoo entries name code to import (stable_baselines3., sb3_contrib., ...)
 
 
 class ExperimentConfig(_Strict):
@@ -130,6 +155,8 @@ class ExperimentConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     # Reference values to compare agents with (`atheria compare`), e.g. {co2_kg: 550}.
     baseline: dict[str, FiniteFloat] = Field(default_factory=dict)
+    # Where each zoo agent's entry was read ({agent: {entry, source}}), set by load_config.
+    _zoo_origins: dict[str, dict[str, str]] = PrivateAttr(default_factory=dict)
 
     @field_validator("experiment")
     @classmethod
@@ -186,6 +213,21 @@ class ExperimentConfig(_Strict):
         agent = self.agents[agent_name]
         return self.seed if agent.seed is None else agent.seed
 
+    def env_of(self, agent_name: str) -> EnvConfig:
+        """The env settings of an agent: the experiment's ``env`` with the agent's ``env`` over it."""
+        own = self.agents[agent_name].env
+        if own is None:
+            return self.env
+        return self.env.model_copy(update=own.model_dump(exclude_none=True))
+
+    def schedule_timesteps_of(self, agent_name: str) -> int:
+        own = self.agents[agent_name].schedule_timesteps
+        return self.train.schedule_timesteps if own is None else own
+
+    def zoo_origin(self, agent_name: str) -> dict[str, str] | None:
+        """``{entry, source}`` of the rl-zoo3 entry the agent was filled from, or None."""
+        return self._zoo_origins.get(agent_name)
+
     @property
     def run_dir(self) -> Path:
         return Path(self.checkpoints_dir) / self.experiment
@@ -210,11 +252,49 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> E
     raw = _read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the config must be a YAML mapping, got {type(raw).__name__}")
-    merged = {**raw, **{key: value for key, value in (overrides or {}).items() if value is not None}}
+    merged = _merge_overrides(raw, overrides or {})
+    origins = _resolve_zoo_entries(merged, path.parent if path is not None else None, source)
     try:
-        return ExperimentConfig.model_validate(merged)
+        config = ExperimentConfig.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
+    config._zoo_origins.update(origins)
+    return config
+
+
+def _merge_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with each set override in place; a dotted key (``train.allow_import``) sets a nested field."""
+    merged = dict(raw)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        section, dot, field = key.partition(".")
+        if dot:
+            inner = merged.get(section)
+            merged[section] = {**(inner if isinstance(inner, dict) else {}), field: value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _resolve_zoo_entries(merged: dict[str, Any], base_dir: Path | None, source: str) -> dict[str, dict[str, str]]:
+    """Fill each agent that names a ``zoo`` entry in place; return the entries' origins."""
+    from atheria_cli.config.zoo import resolve_agent
+
+    agents, train = merged.get("agents"), merged.get("train")
+    if not isinstance(agents, dict):
+        return {}
+    allow_import = isinstance(train, dict) and train.get("allow_import") is True
+    origins, merged["agents"] = {}, dict(agents)
+    for name, agent in agents.items():
+        if isinstance(agent, dict) and agent.get("zoo") is not None:
+            try:
+                merged["agents"][name], origins[str(name)] = resolve_agent(
+                    str(name), agent, base_dir=base_dir, allow_import=allow_import
+                )
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: agents.{name}.{exc}") from None
+    return origins
 
 
 def _read_yaml(path: Path | None) -> Any:

@@ -294,9 +294,13 @@ def export_experiment(
         plans.append((agent, store, select_checkpoint(store, agent, checkpoint_spec, config)))
     results = []
     for agent, store, entry in plans:
+        if config.env_of(agent).frame_stack is not None:
+            raise UsageError(
+                f"{agent}: a frame-stacked policy (frame_stack) cannot be exported yet; evaluate it with `atheria eval`"
+            )
         path = store.layout.root / entry.file
         model = load_agent(path)
-        env = make_vec_env(config.env)
+        env = make_vec_env(config.env_of(agent))
         try:
             check_same_spaces(agent, entry.file, model, env.observation_space, env.action_space)
         finally:

@@ -31,10 +31,10 @@ def load_agent(path: str | Path, device: str = "cpu") -> BaseAlgorithm:
     payload = read_checkpoint(path, expected_sha256=_recorded_sha256(path))
     config = ExperimentConfig.model_validate(json.loads(payload["run_config"]))
     agent = payload["agent"]
-    env = make_vec_env(config.env)
+    env = make_vec_env(config.env_of(agent))
     model = build_model(config, agent, env, resolve_device(device), config.seed_of(agent))
     restore_model(model, payload["model"], with_step_state=False)
-    loop = make_loop(model, config.train.schedule_timesteps)
+    loop = make_loop(model, config.schedule_timesteps_of(agent))
     if isinstance(loop, OffPolicyLoop):
         loop.load_buffer_state(payload["buffer"], AgentStore(AgentLayout(path.parent)).read_segment)
     load_normalizer_statistics(env, payload["env"])

@@ -11,7 +11,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.wrappers import TimeLimit
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper, VecFrameStack, VecNormalize
 
 from atheria_cli.config import EnvConfig
 from atheria_cli.envs.recorder import ResetRecorder
@@ -63,9 +63,11 @@ def make_env(config: EnvConfig) -> gym.Env:
 
 
 def make_vec_env(config: EnvConfig, gamma: float | None = None) -> VecEnv:
-    """``n_envs`` copies in a DummyVecEnv, wrapped in VecNormalize when ``normalize`` is set.
+    """``n_envs`` copies in a DummyVecEnv, wrapped in VecNormalize when ``normalize`` is set and
+    then in VecFrameStack when ``frame_stack`` is (rl-zoo3's order: frames are stacked normalized).
 
     VecNormalize's discount defaults to the agent's ``gamma`` so returns are scaled consistently.
+    Pass an agent's env (``ExperimentConfig.env_of``): agents may override the experiment's.
     """
     vec_env: VecEnv = DummyVecEnv([partial(make_env, config) for _ in range(config.n_envs)])
     if config.normalize:
@@ -76,15 +78,28 @@ def make_vec_env(config: EnvConfig, gamma: float | None = None) -> VecEnv:
             vec_env = VecNormalize(vec_env, **options)
         except (TypeError, ValueError, AssertionError) as exc:
             raise ConfigError(f"env.normalize_kwargs: {exc}") from None
+    if config.frame_stack is not None:
+        vec_env = VecFrameStack(vec_env, n_stack=config.frame_stack)
     return vec_env
 
 
+def _wrapper_chain(vec_env: VecEnv) -> list[VecEnv]:
+    chain = [vec_env]
+    while isinstance(chain[-1], VecEnvWrapper):
+        chain.append(chain[-1].venv)
+    return chain
+
+
 def base_vec_env(vec_env: VecEnv) -> DummyVecEnv:
-    """The DummyVecEnv under an optional VecNormalize."""
-    inner = vec_env.venv if isinstance(vec_env, VecNormalize) else vec_env
+    """The DummyVecEnv under the optional VecNormalize and VecFrameStack."""
+    inner = _wrapper_chain(vec_env)[-1]
     assert isinstance(inner, DummyVecEnv)
     return inner
 
 
 def vec_normalize_of(vec_env: VecEnv) -> VecNormalize | None:
-    return vec_env if isinstance(vec_env, VecNormalize) else None
+    return next((env for env in _wrapper_chain(vec_env) if isinstance(env, VecNormalize)), None)
+
+
+def frame_stack_of(vec_env: VecEnv) -> VecFrameStack | None:
+    return next((env for env in _wrapper_chain(vec_env) if isinstance(env, VecFrameStack)), None)

@@ -20,10 +20,10 @@ from gymnasium.wrappers import TimeLimit
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.running_mean_std import RunningMeanStd
-from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecNormalize
 
 from atheria_cli.agents.tensors import to_arrays, to_tensors
-from atheria_cli.envs.factory import base_vec_env, vec_normalize_of
+from atheria_cli.envs.factory import base_vec_env, frame_stack_of, vec_normalize_of
 from atheria_cli.envs.protocol import supports_state
 from atheria_cli.envs.recorder import ResetRecorder
 
@@ -47,6 +47,8 @@ def capture_env(model: BaseAlgorithm, at_episode_start: np.ndarray) -> dict[str,
         ],
         "action_space_rng": copy.deepcopy(model.action_space.np_random.bit_generator.state),
         "vec_normalize": _capture_vec_normalize(vec_normalize_of(vec_env)),
+        # The stacked frames are part of each env's state: the policy sees them next step.
+        "frame_stack": _capture_frame_stack(frame_stack_of(vec_env)),
     }
 
 
@@ -58,11 +60,18 @@ def restore_env(model: BaseAlgorithm, state: dict[str, Any], at_episode_start: n
     """
     vec_env = model.get_env()
     inner = base_vec_env(vec_env)
-    normalizer = vec_normalize_of(vec_env)
+    normalizer, stack = vec_normalize_of(vec_env), frame_stack_of(vec_env)
     report = EnvRestoreReport()
-    # The raw (unnormalized) last observation: VecNormalize keeps it for every algorithm,
+    if stack is not None:
+        _restore_frame_stack(stack, state.get("frame_stack"))
+    # The raw (unnormalized, unstacked) last observation: VecNormalize keeps it for every algorithm,
     # while SB3 tracks ``_last_original_obs`` for off-policy ones only.
-    raw_last = to_arrays(state["vec_normalize"]["old_obs"]) if normalizer is not None else model._last_obs
+    if normalizer is not None:
+        raw_last = to_arrays(state["vec_normalize"]["old_obs"])
+    elif stack is not None:
+        raw_last = _newest_frames(stack, model._last_obs)
+    else:
+        raw_last = model._last_obs
     for index, (recorder, record) in enumerate(zip(_recorders(vec_env), state["resets"])):
         obs, info = recorder.replay_reset(record)
         inner.reset_infos[index] = info
@@ -88,7 +97,41 @@ def restore_env(model: BaseAlgorithm, state: dict[str, Any], at_episode_start: n
             model._last_obs = normalizer.normalize_obs(raw_last)
             if model._last_original_obs is not None:
                 model._last_original_obs = raw_last
+    if stack is not None and report.restarted:
+        frames = normalizer.normalize_obs(raw_last) if normalizer is not None else raw_last
+        _restart_stacks(stack, frames, report.restarted)
+        model._last_obs = stack.stacked_obs.stacked_obs.copy()
     return report
+
+
+def _capture_frame_stack(stack: VecFrameStack | None) -> Any:
+    return None if stack is None else to_tensors(copy.deepcopy(stack.stacked_obs.stacked_obs))
+
+
+def _restore_frame_stack(stack: VecFrameStack, saved: Any) -> None:
+    if saved is None:
+        raise ValueError("the checkpoint has no stacked frames, but this env stacks them (frame_stack)")
+    stack.stacked_obs.stacked_obs = to_arrays(saved)
+
+
+def _newest_frames(stack: VecFrameStack, stacked: Any) -> np.ndarray:
+    """The last frame of each env's stack (Box observations): what the env itself returned."""
+    stacker = stack.stacked_obs
+    width = stacker.stacked_shape[stacker.repeat_axis] // stacker.n_stack
+    if stacker.channels_first:
+        return np.array(stacked[:, -width:, ...])
+    return np.array(stacked[..., -width:])
+
+
+def _restart_stacks(stack: VecFrameStack, frames: Any, restarted: list[int]) -> None:
+    """Stacks of envs that start a new episode: zeros and the new first frame, as SB3's reset does."""
+    stacker = stack.stacked_obs
+    for index in restarted:
+        stacker.stacked_obs[index] = 0
+        if stacker.channels_first:
+            stacker.stacked_obs[index, -frames.shape[1]:, ...] = frames[index]
+        else:
+            stacker.stacked_obs[index, ..., -frames.shape[-1]:] = frames[index]
 
 
 def _wrappers(env: Any) -> list[Any]:

@@ -38,13 +38,14 @@ class AgentPlan:
 @dataclass(frozen=True)
 class TrainPlan:
     config: ExperimentConfig
-    episodes: int
+    episodes: int | None  # None: until ``until_timesteps``
     device: str
     agents: tuple[AgentPlan, ...]
     resume: bool
     allow_config_change: bool
     max_hours: float | None
     notices: tuple[str, ...] = ()
+    until_timesteps: int | None = None  # end at the first episode end at or after this many timesteps
 
 
 def plan_training(
@@ -56,6 +57,7 @@ def plan_training(
     fresh: bool = False,
     allow_config_change: bool = False,
     max_hours: float | None = None,
+    until_timesteps: int | None = None,
 ) -> TrainPlan:
     """Validate a training request against the config and the disk; writes nothing.
 
@@ -64,15 +66,19 @@ def plan_training(
     """
     if resume and fresh:
         raise UsageError("--resume and --fresh cannot be combined: --resume continues a run, --fresh moves it aside")
-    count = config.train.episodes if episodes is None else episodes
-    if count < 1:
+    until = config.train.until_timesteps if until_timesteps is None else until_timesteps
+    if until is not None and until < 1:
+        raise UsageError(f"--until-timesteps must be at least 1 (got {until})")
+    # With a timestep target and no --episodes, the target alone ends the session.
+    count = episodes if episodes is not None or until is not None else config.train.episodes
+    if count is not None and count < 1:
         raise UsageError(f"--episodes must be at least 1 (got {count})")
     hours = config.train.max_hours if max_hours is None else max_hours
     if hours is not None and hours <= 0:
         raise UsageError(f"--max-hours must be positive (got {hours})")
     selected = select_agents(config, agents)
     device = resolve_device(config.device)
-    notices: list[str] = []
+    notices: list[str] = [line for name in selected if (line := zoo_notice(config, name))]
     plans = []
     for name in selected:
         plan = plan_agent(config, name, resume=resume, fresh=fresh, allow_config_change=allow_config_change, notices=notices)
@@ -88,7 +94,21 @@ def plan_training(
         allow_config_change=allow_config_change,
         max_hours=hours,
         notices=tuple(notices),
+        until_timesteps=until,
     )
+
+
+def zoo_notice(config: ExperimentConfig, name: str) -> str | None:
+    """The line that shows what an agent took from its rl-zoo3 entry (after its own overrides)."""
+    origin = config.zoo_origin(name)
+    if origin is None:
+        return None
+    agent = config.agents[name]
+    env = agent.env.model_dump(exclude_none=True) if agent.env is not None else {}
+    settings = [f"{key}={value!r}" for key, value in agent.hyperparams.items()]
+    settings += [f"env.{key}={value!r}" for key, value in env.items()]
+    settings.append(f"schedule_timesteps={config.schedule_timesteps_of(name)}")
+    return f"{name}: hyperparameters from rl-zoo3 {origin['entry']} ({origin['source']}): {', '.join(settings)}"
 
 
 def still_current(plan: AgentPlan) -> bool:
@@ -203,7 +223,7 @@ def _lookup(document: dict[str, Any], dotted: str) -> Any:
 
 
 def _check_buildable(config: ExperimentConfig, agent: str, device: str) -> None:
-    env = make_vec_env(config.env, gamma=config.gamma_of(agent))
+    env = make_vec_env(config.env_of(agent), gamma=config.gamma_of(agent))
     try:
         build_model(config, agent, env, device, config.seed_of(agent))
     finally:

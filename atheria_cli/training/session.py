@@ -47,7 +47,7 @@ from atheria_cli.run.store import AgentStore, now_iso
 class TrainObserver(Protocol):
     """How the training core reports progress; the CLI renders it, tests may record it."""
 
-    def agent_started(self, agent: str, first_episode: int, episodes: int, resumed_from: str | None) -> None: ...
+    def agent_started(self, agent: str, first_episode: int, episodes: int | None, resumed_from: str | None) -> None: ...
 
     def episode_finished(self, agent: str, record: EpisodeRecord) -> None: ...
 
@@ -143,9 +143,9 @@ def _train_agent(
     if agent_plan.pull_mirror:
         resume_from = _pull_mirror(config, name, store, observer)
 
-    env = make_vec_env(config.env, gamma=config.gamma_of(name))
+    env = make_vec_env(config.env_of(name), gamma=config.gamma_of(name))
     model = build_model(config, name, env, plan.device, config.seed_of(name))
-    loop = make_loop(model, config.train.schedule_timesteps)
+    loop = make_loop(model, config.schedule_timesteps_of(name))
     try:
         session = _start(plan, name, loop, store, resume_from, observer, budget)
         if config.train.tensorboard:
@@ -229,7 +229,7 @@ def _run_episodes(session: _Session, observer: TrainObserver, signals: StopSigna
     train_config = plan.config.train
     clock, started = EpisodeClock(model.n_envs), time.perf_counter()
     monitor = ResourceMonitor(plan.device) if train_config.monitor_every else None
-    while session.record.episodes_count < plan.episodes:
+    while plan.episodes is None or session.record.episodes_count < plan.episodes:
         step = loop.step()
         finished = np.flatnonzero(step.dones)
         for index in finished:
@@ -255,6 +255,10 @@ def _run_episodes(session: _Session, observer: TrainObserver, signals: StopSigna
             _commit(session, started, observer, partial=False)
         elif train_config.save_every_steps and _steps_checkpoint_due(session, train_config.save_every_steps):
             _commit(session, started, observer, partial=not len(finished))
+        if len(finished) and plan.until_timesteps is not None and model.num_timesteps >= plan.until_timesteps:
+            if session.uncommitted:
+                _commit(session, started, observer, partial=False)
+            return
         if len(finished) and not session.budget.allows_another_episode():
             if session.uncommitted:
                 _commit(session, started, observer, partial=False)
@@ -274,7 +278,10 @@ def _record_episode(session: _Session, record: EpisodeRecord, observer: TrainObs
 
 def _episode_checkpoint_due(session: _Session, just_finished: int) -> bool:
     """Every ``save_every`` episodes (by episode number) and always at the session's end."""
-    if session.record.episodes_count >= session.plan.episodes:
+    plan = session.plan
+    if plan.episodes is not None and session.record.episodes_count >= plan.episodes:
+        return True
+    if plan.until_timesteps is not None and session.loop.model.num_timesteps >= plan.until_timesteps:
         return True
     every, total = session.plan.config.train.save_every, session.history.total_episodes
     return any(episode % every == 0 for episode in range(total - just_finished + 1, total + 1))
@@ -388,6 +395,7 @@ def _new_metadata(config: ExperimentConfig, name: str, loop: TrainingLoop, devic
         versions=library_versions(),
         created=created,
         updated=created,
+        **({"zoo": origin} if (origin := config.zoo_origin(name)) is not None else {}),
     )
 
 

@@ -1,0 +1,118 @@
+"""rl-zoo3 entries train through ``zoo:``; --until-timesteps; frame stacking resumes exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from atheria_cli.agents import registry
+from atheria_cli.cli import app
+from atheria_cli.config import zoo
+from tests.conftest import CARTPOLE_ENV, TINY_AGENTS, TINY_NET, listing, tiny_config, write_config
+from tests.integration.helpers import agent_dir, assert_same_tree, episodes, last_payload, rewards, train
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+needs_zoo = pytest.mark.skipif(
+    zoo.zoo_hyperparams_dir() is None, reason="rl_zoo3 is not installed (pip install 'atheria-cli[zoo]')"
+)
+
+# Each entry shrunk by the agent's own hyperparams so one episode trains in about a second.
+SHRINK_OFF_POLICY = {"learning_starts": 20, "batch_size": 16, "buffer_size": 500, "policy_kwargs": TINY_NET}
+ZOO_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "sac/Pendulum-v1": ({"hyperparams": SHRINK_OFF_POLICY}, {"id": "Pendulum-v1", "max_episode_steps": 50}),
+    "td3/Pendulum-v1": (
+        {"hyperparams": {**SHRINK_OFF_POLICY, "train_freq": [1, "episode"]}},
+        {"id": "Pendulum-v1", "max_episode_steps": 50},
+    ),
+    "ppo/CartPole-v1": ({"hyperparams": {"batch_size": 32, "n_epochs": 2, "policy_kwargs": TINY_NET}}, CARTPOLE_ENV),
+    "dqn/CartPole-v1": ({"hyperparams": {**SHRINK_OFF_POLICY, "train_freq": 8, "gradient_steps": 2}}, CARTPOLE_ENV),
+}
+
+
+def test_the_activation_and_optimizer_names_match_the_registry() -> None:
+    assert zoo.ACTIVATIONS == registry.ACTIVATIONS and zoo.OPTIMIZERS == registry.OPTIMIZERS
+
+
+@needs_zoo
+@pytest.mark.parametrize("spec", list(ZOO_CASES))
+def test_a_zoo_entry_trains_with_no_hand_translation(spec: str, in_tmp: Path) -> None:
+    agent, env = ZOO_CASES[spec]
+    name = spec.split("/")[0].upper()
+    path = write_config(in_tmp / "exp.yaml", tiny_config({name: {"zoo": spec, **agent}}, env=env))
+    result = runner.invoke(app, ["train", "--config", str(path), "--episodes", "1"])
+    assert result.exit_code == 0, result.output
+    assert f"{name}: hyperparameters from rl-zoo3 {spec} (rl_zoo3 2.9.2): " in result.stderr
+    metadata = json.loads((agent_dir(in_tmp / "checkpoints", name) / "metadata.json").read_text())
+    assert metadata["zoo"] == {"entry": spec, "source": "rl_zoo3 2.9.2"}
+    assert metadata["hyperparams"]["policy_kwargs"]["net_arch"] == [16]  # the agent's own keys win
+    stored = json.loads((agent_dir(in_tmp / "checkpoints", name) / "config.json").read_text())["config"]["agents"][name]
+    assert (
+        stored["zoo"] == spec
+        and stored["schedule_timesteps"] == {"sac": 20_000, "td3": 20_000, "ppo": 100_000, "dqn": 50_000}[name.lower()]
+    )
+    if spec == "ppo/CartPole-v1":
+        assert stored["env"]["n_envs"] == 8 and metadata["hyperparams"]["learning_rate"]["schedule"] == "linear"
+        assert last_payload(in_tmp / "checkpoints", name)["loop"] is not None
+    if spec == "td3/Pendulum-v1":
+        assert metadata["hyperparams"]["train_freq"] == [1, "episode"]
+        assert metadata["hyperparams"]["action_noise"].startswith("NormalActionNoise")
+
+
+def test_until_timesteps_ends_at_the_first_episode_end_at_or_after_it(tmp_path: Path) -> None:
+    config = tiny_config({"SAC": {"hyperparams": {**TINY_AGENTS["SAC"]["hyperparams"], "learning_starts": 1000}}})
+    train(config, tmp_path, episodes=None, until_timesteps=120)
+    assert [record.timesteps for record in episodes(tmp_path, "SAC")] == [50, 100, 150]
+    assert last_payload(tmp_path, "SAC")["num_timesteps"] == 150  # committed at that episode end
+    train(config, tmp_path, episodes=None, resume=True, until_timesteps=200)
+    assert [record.timesteps for record in episodes(tmp_path, "SAC")] == [50, 100, 150, 200]
+    train(config, tmp_path, episodes=1, resume=True, until_timesteps=10_000)  # --episodes still caps the session
+    assert len(episodes(tmp_path, "SAC")) == 5
+
+
+FRAME_STACK_CASES = {
+    "PPO": ({"PPO": {**TINY_AGENTS["PPO"], "env": {"frame_stack": 3}}}, {}),
+    "DQN": ({"DQN": {**TINY_AGENTS["DQN"], "env": {"frame_stack": 4}}}, {"env": CARTPOLE_ENV}),
+    "PPO-VecNormalize": ({"PPO": {**TINY_AGENTS["PPO"], "env": {"frame_stack": 2, "normalize": True}}}, {}),
+}
+
+
+@pytest.mark.parametrize("case", list(FRAME_STACK_CASES))
+def test_frame_stacked_run_resumes_bit_identically(case: str, tmp_path: Path) -> None:
+    agents, overrides = FRAME_STACK_CASES[case]
+    config = tiny_config(agents, **overrides)
+    (agent,) = agents
+    train(config, tmp_path / "one_go", episodes=4)
+    train(config, tmp_path / "resumed", episodes=2)
+    observer = train(config, tmp_path / "resumed", episodes=2, resume=True)
+    assert observer.warnings == []
+    assert rewards(tmp_path / "one_go", agent) == rewards(tmp_path / "resumed", agent)
+    one_go, resumed = last_payload(tmp_path / "one_go", agent), last_payload(tmp_path / "resumed", agent)
+    assert one_go["env"]["frame_stack"] is not None
+    for section in ("model", "loop", "buffer", "env", "rng"):
+        left, right = one_go[section], resumed[section]
+        if section == "model":  # the Monitor's wall time "t" differs between runs
+            left, right = ({**state, "ep_info_buffer": None} for state in (left, right))
+        assert_same_tree(left, right, section)
+
+
+def test_a_frame_stacked_agent_evaluates_and_refuses_export(in_tmp: Path) -> None:
+    path = write_config(in_tmp / "exp.yaml", tiny_config({"PPO": {**TINY_AGENTS["PPO"], "env": {"frame_stack": 3}}}))
+    assert runner.invoke(app, ["train", "--config", str(path), "--episodes", "1"]).exit_code == 0
+    evaluated = runner.invoke(app, ["eval", "PPO", "--config", str(path), "--episodes", "2", "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert [episode["length"] for episode in json.loads(evaluated.stdout)["episodes"]] == [50, 50]
+    exported = runner.invoke(app, ["export-jit", "PPO", "--config", str(path)])
+    assert exported.exit_code == 2
+    assert "PPO: a frame-stacked policy (frame_stack) cannot be exported yet" in exported.stderr
+    assert listing(agent_dir(in_tmp / "checkpoints", "PPO")) == [
+        "config.json",
+        "episode_0001.pt",
+        "episodes.jsonl",
+        "history.json",
+        "metadata.json",
+    ]
