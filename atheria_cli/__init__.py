@@ -1,12 +1,15 @@
 """atheria: resumable, per-episode training of Stable-Baselines3 agents.
 
 Importing this package is cheap: torch and Stable-Baselines3 load only when a function that
-needs them is called.
+needs them is called. It registers the built-in environments (``atheria/BuildingCO2-v0``, ...)
+with gymnasium, when gymnasium is imported (see :mod:`atheria_cli.envs_registration`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from atheria_cli.envs_registration import register_when_gymnasium_loads
 
 __version__ = "0.1.0"
 
@@ -26,3 +29,5 @@ def load_agent(path: Any, device: str = "cpu") -> "BaseAlgorithm":
 
 
 __all__ = ["__version__", "load_agent"]
+
+register_when_gymnasium_loads()

@@ -4,8 +4,11 @@ Colab and Kaggle machines lose their disk when they are cut off; Drive or a buck
 ``train.mirror: {to: URL}`` copies each agent folder's committed files there, in an order that
 keeps the mirror a consistent commit at every moment (maybe an older one): new checkpoint and
 replay files, then ``episodes.jsonl`` (it only grows), ``config.json``, ``history.json``, and the
-manifest ``metadata.json`` last. ``--resume`` restores from the mirror first when the local run
-is missing or behind. A mirror belongs to one run: its manifest's ``created`` says which.
+manifest ``metadata.json`` last. Only then are the checkpoints and replay segments that retention
+removed locally deleted from the mirror too, so the mirror never names a file it no longer has;
+a push cut off before the deletions leaves leftovers that the next push removes. ``--resume``
+restores from the mirror first when the local run is missing or behind. A mirror belongs to one
+run: its manifest's ``run_id`` says which, and the files of another run are never deleted.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from pathlib import Path
 
 import fsspec
 
-from atheria_cli.run.atomic import atomic_write_bytes
 from atheria_cli.errors import ConfigError, DamagedFileError, StorageError
+from atheria_cli.run.atomic import atomic_write_bytes
 from atheria_cli.run.formats import Metadata
-from atheria_cli.run.layout import CONFIG_FILE, HISTORY_FILE, METADATA_FILE
+from atheria_cli.run.layout import CHECKPOINT_PATTERN, CONFIG_FILE, HISTORY_FILE, METADATA_FILE
+from atheria_cli.run.segments import REPLAY_DIR
 
 EPISODES_FILE = "episodes.jsonl"
 
@@ -47,7 +51,10 @@ class Mirror:
             raise DamagedFileError(f"{self.url}/{METADATA_FILE}", f"unreadable mirror manifest: {exc}") from None
 
     def push(self, folder: Path, metadata: Metadata) -> list[str]:
-        """Copy what ``metadata`` commits; files the mirror holds with the same sha256 are skipped."""
+        """Copy what ``metadata`` commits, then delete what it no longer names.
+
+        Files the mirror holds with the same sha256 are skipped. Returns the names copied.
+        """
         try:
             remote = self.manifest()
         except DamagedFileError:
@@ -62,7 +69,40 @@ class Mirror:
             if (folder / name).exists():
                 self._put((folder / name).read_bytes(), name)
                 copied.append(name)
+        if remote is not None and remote.run_id == metadata.run_id:  # never another run's files
+            self.remove_stale(metadata)
         return copied
+
+    def remove_stale(self, metadata: Metadata) -> list[str]:
+        """Delete this run's checkpoints and replay segments that ``metadata`` no longer names.
+
+        Called after ``metadata`` is the mirror's manifest: nothing deleted here is still committed.
+        """
+        named = {item.file for item in (*metadata.checkpoints, *metadata.replay_segments)}
+        stale = [name for name in self._run_files() if name not in named]
+        for name in stale:
+            try:
+                self.fs.rm_file(f"{self.root}/{name}")
+            except FileNotFoundError:
+                pass  # another push removed it first
+            except OSError as exc:
+                raise StorageError(f"cannot delete {self.url}/{name}: {exc}") from exc
+        return stale
+
+    def _run_files(self) -> list[str]:
+        """Checkpoint files and replay segments on the mirror, relative to the agent's folder."""
+        names = [name for name in self._names(self.root) if CHECKPOINT_PATTERN.match(name)]
+        segments = self._names(f"{self.root}/{REPLAY_DIR}")
+        names += [f"{REPLAY_DIR}/{name}" for name in segments if CHECKPOINT_PATTERN.match(f"{name.removesuffix('.npz')}.pt")]
+        return sorted(names)
+
+    def _names(self, folder: str) -> list[str]:
+        try:
+            if not self.fs.isdir(folder):
+                return []
+            return [path.rstrip("/").rsplit("/", 1)[-1] for path in self.fs.ls(folder, detail=False)]
+        except OSError as exc:
+            raise StorageError(f"cannot list the mirror {self.url}: {exc}") from exc
 
     def pull(self, folder: Path) -> Metadata:
         """Copy the mirror's commit into ``folder`` in commit order, manifest last."""

@@ -14,6 +14,7 @@ from atheria_cli.agents.registry import build_model
 from atheria_cli.config import ExperimentConfig, config_to_dict
 from atheria_cli.training.devices import resolve_device
 from atheria_cli.envs.factory import make_vec_env
+from atheria_cli.envs.probe import check_metric_names
 from atheria_cli.errors import ConfigDriftError, RunExistsError, UsageError
 from atheria_cli.run.formats import CheckpointEntry
 from atheria_cli.run.layout import AgentLayout
@@ -85,6 +86,7 @@ def plan_training(
         plans.append(plan)
     for name in selected:
         _check_buildable(config, name, device)
+    _check_metrics(config)
     return TrainPlan(
         config=config,
         episodes=count,
@@ -220,6 +222,15 @@ def _lookup(document: dict[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value
+
+
+def _check_metrics(config: ExperimentConfig) -> None:
+    """A misspelled ``env.metrics`` name is bad input: found now, before ``--fresh`` moves anything."""
+    env = make_vec_env(config.env)
+    try:
+        check_metric_names(env, [metric.name for metric in config.env.metrics], config.env.id, config.seed)
+    finally:
+        env.close()
 
 
 def _check_buildable(config: ExperimentConfig, agent: str, device: str) -> None:
