@@ -118,12 +118,16 @@ class TrainConfig(_Strict):
     mirror: MirrorConfig | None = None
     monitor_every: PositiveInt | None = None  # resource readout every N episodes
     tensorboard: bool = False
+    jobs: PositiveInt = 1  # (agent, seed) runs trained at once, each in its own process
+    threads: PositiveInt | None = None  # torch threads per job; default torch's own, or cores // jobs under jobs > 1
 
 
 class ExperimentConfig(_Strict):
     experiment: str = "default"
     checkpoints_dir: str = "checkpoints"
     seed: int = Field(default=0, ge=0, lt=2**32)
+    # Several seeds: every agent runs once per seed, each run in <run_dir>/seed_<S>/<AGENT>/.
+    seeds: tuple[int, ...] | None = Field(default=None, min_length=1)
     device: str = "auto"
     env: EnvConfig
     agents: dict[str, AgentConfig] = Field(min_length=1)
@@ -162,6 +166,26 @@ class ExperimentConfig(_Strict):
                     f"agents.{name}.algo is required: {name!r} is not an algorithm name "
                     f"({', '.join(ALGORITHMS)})"
                 )
+        return self
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_unique_and_in_range(cls, seeds: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if seeds is None:
+            return None
+        bad = [seed for seed in seeds if not 0 <= seed < 2**32]
+        if bad:
+            raise ValueError(f"seed {bad[0]} is out of range (0 to 2**32 - 1)")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("seeds must be distinct")
+        return tuple(sorted(seeds))
+
+    @model_validator(mode="after")
+    def _seeds_not_per_agent(self) -> ExperimentConfig:
+        if self.seeds is not None:
+            fixed = [name for name, agent in self.agents.items() if agent.seed is not None]
+            if fixed:
+                raise ValueError(f"agents.{fixed[0]}.seed cannot be combined with seeds: each seed run takes its seed from seeds")
         return self
 
     @model_validator(mode="after")
