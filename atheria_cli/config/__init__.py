@@ -31,6 +31,7 @@ DEFAULT_CONFIG_RELATIVE = Path("configs") / "default.yaml"
 PACKAGED_DEFAULT = "default.yaml"
 # Names that become folder names: no separators, no leading dot.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_SEED_REPLICATE = re.compile(r"/seed_\d+$")
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 RESERVED_RECORD_KEYS = frozenset({"episode", "timesteps", "reward", "length", "seconds"})
 
@@ -138,7 +139,10 @@ class ExperimentConfig(_Strict):
     @field_validator("experiment")
     @classmethod
     def _experiment_is_folder_name(cls, value: str) -> str:
-        if not _SAFE_NAME.match(value):
+        # "<experiment>/seed_<S>" names one seed's replicate (atheria_cli.run.seeds); its
+        # config.json is read back through this model.
+        name = _SEED_REPLICATE.sub("", value)
+        if not _SAFE_NAME.match(name):
             raise ValueError("must be a folder name: letters, digits, '_', '-', '.' (not first)")
         return value
 

@@ -47,7 +47,16 @@ def run_seeds(config: ExperimentConfig) -> list[int]:
     return sorted(set(config.seeds or ()) | set(seeds_in(config.run_dir)))
 
 
-def config_for_seed(config: ExperimentConfig, seed: int | None) -> ExperimentConfig:
+def every_replicate(config: ExperimentConfig) -> list[tuple[str, ExperimentConfig]]:
+    """For commands over every run (verify, prune): each seed's config with its label prefix
+    ``seed_<S>/``, or the config itself and no prefix without seeds."""
+    seeds = run_seeds(config)
+    if not seeds:
+        return [("", config)]
+    return [(f"{seed_dir_name(seed)}/", seed_config(config, seed)) for seed in seeds]
+
+
+def config_for_seed(config: ExperimentConfig, seed: int | None, option: str = "--seed") -> ExperimentConfig:
     """The config a reading command (history, status, eval, export-jit) works on.
 
     ``--seed S`` picks one replicate; a multi-seed experiment addressed without it is a usage
@@ -57,9 +66,9 @@ def config_for_seed(config: ExperimentConfig, seed: int | None) -> ExperimentCon
     if seed is None:
         if seeds:
             listed = ", ".join(str(each) for each in seeds)
-            raise UsageError(f"{config.experiment} has several seeds ({listed}): pick one with --seed S")
+            raise UsageError(f"{config.experiment} has several seeds ({listed}): pick one with {option} S")
         return config
     if seed not in seeds:
-        known = f"its seeds are {', '.join(str(each) for each in seeds)}" if seeds else "it has no seeds (omit --seed)"
-        raise UsageError(f"--seed {seed}: {config.experiment} has no run for seed {seed}; {known}")
+        known = f"its seeds are {', '.join(str(each) for each in seeds)}" if seeds else f"it has no seeds (omit {option})"
+        raise UsageError(f"{option} {seed}: {config.experiment} has no run for seed {seed}; {known}")
     return seed_config(config, seed)

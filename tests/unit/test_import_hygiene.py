@@ -16,6 +16,10 @@ LIGHT_MODULES = [
     "atheria_cli.run.segments",
     "atheria_cli.run.store",
     "atheria_cli.cli",
+    "atheria_cli.run.seeds",
+    "atheria_cli.reports.seeds",
+    "atheria_cli.reports.statistics",
+    "atheria_cli.training.threads",
 ]
 
 
