@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -45,3 +46,27 @@ class EmissionsEnv(gym.Env):
 
     def _observation(self) -> np.ndarray:
         return np.array([self._level, self._step / self.steps], dtype=np.float32)
+
+
+class CrashOnceEnv(EmissionsEnv):
+    """EmissionsEnv that raises once, after ``after_steps`` steps, in the run whose first reset
+    had seed ``crash_seed``: one job of a multi-seed experiment crashes, the others do not.
+    ``marker`` is created when it crashes, so a resumed run goes on."""
+
+    def __init__(self, crash_seed: int = 1, after_steps: int = 30, marker: str = "crashed") -> None:
+        super().__init__()
+        self.crash_seed, self.after_steps, self.marker = crash_seed, after_steps, marker
+        self._first_seed: int | None = None
+        self._steps_taken = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        if self._first_seed is None and seed is not None:
+            self._first_seed = seed
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self._steps_taken += 1
+        if self._first_seed == self.crash_seed and self._steps_taken > self.after_steps and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            raise RuntimeError("injected crash")
+        return super().step(action)

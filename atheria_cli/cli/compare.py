@@ -10,7 +10,7 @@ import typer
 
 from atheria_cli.cli.app import app
 from atheria_cli.cli.tables import add_row, arrow, episode_span, number, print_json, print_line, show, table, verdict_text
-from atheria_cli.config import load_config, resolve_config_path
+from atheria_cli.config import ExperimentConfig, load_config, resolve_config_path
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -28,9 +28,14 @@ def compare(
 ) -> None:
     """Mean ± std of each agent's last N episodes, and its improvement over the config's baseline."""
     from atheria_cli.reports.compare import compare_report  # here, not at start-up: other commands never need it
+    from atheria_cli.run.seeds import run_seeds
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
-    report = compare_report(load_config(resolve_config_path(config), overrides), window=window, metric=metric)
+    experiment = load_config(resolve_config_path(config), overrides)
+    if run_seeds(experiment):
+        _compare_seeds(experiment, window, metric, as_json)
+        return
+    report = compare_report(experiment, window=window, metric=metric)
     if as_json:
         print_json(asdict(report))
     else:
@@ -67,3 +72,15 @@ def _cells(row: CompareRow, report: CompareReport) -> list[str | Text]:
     moved = row.mean - report.baseline
     percent = f" ({abs(row.improvement_percent):.1f} %)" if row.improvement_percent is not None else ""
     return [*cells, f"{number(report.baseline)} → {number(row.mean)}", f"{arrow(moved)} {number(abs(moved))}{percent}", verdict_text(row.verdict)]
+
+
+def _compare_seeds(experiment: ExperimentConfig, window: int, metric: str | None, as_json: bool) -> None:
+    """One row per agent over its seeds (see :mod:`atheria_cli.reports.seeds`)."""
+    from atheria_cli.cli.compare_seeds import render_seeds_compare
+    from atheria_cli.reports.seeds import seeds_compare_report
+
+    report = seeds_compare_report(experiment, window=window, metric=metric)
+    if as_json:
+        print_json(asdict(report))
+    else:
+        render_seeds_compare(report)

@@ -12,6 +12,7 @@ from atheria_cli.cli.app import app
 from atheria_cli.cli.console import console
 from atheria_cli.config import load_config, resolve_config_path
 from atheria_cli.metrics import Goal, improvement, percent_of, quantities
+from atheria_cli.run.seeds import config_for_seed
 
 
 @app.command("eval")
@@ -24,6 +25,7 @@ def evaluate_command(
     jit: Path | None = typer.Option(None, "--jit", help="Evaluate this exported TorchScript file instead of the checkpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document and nothing else."),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
+    run_seed: int | None = typer.Option(None, "--run-seed", min=0, help="The seed's run, in a multi-seed experiment (--seed seeds the episodes)."),
 ) -> None:
     """Run deterministic episodes on freshly seeded environments and summarize them.
 
@@ -34,6 +36,8 @@ def evaluate_command(
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     experiment = load_config(resolve_config_path(config), overrides)
+    if agent in experiment.agents:  # a reference policy is not trained per seed
+        experiment = config_for_seed(experiment, run_seed, option="--run-seed")
     result = evaluate(experiment, agent, checkpoint=checkpoint, episodes=episodes, seed=seed, jit=jit)
     goals = {quantity.name: quantity.goal for quantity in quantities(experiment)}
     summary = {name: summarize(result.values(name)) for name in goals}

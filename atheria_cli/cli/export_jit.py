@@ -9,6 +9,7 @@ import typer
 from atheria_cli.cli.app import app
 from atheria_cli.cli.console import console
 from atheria_cli.config import load_config, resolve_config_path
+from atheria_cli.run.seeds import config_for_seed
 
 
 @app.command("export-jit")
@@ -20,12 +21,13 @@ def export_jit(
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Compare with model.predict on 256 observations; fail above 1e-5."),
     onnx: bool = typer.Option(False, "--onnx", help="Also write an ONNX file (needs the onnx extra)."),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="The seed's run, in a multi-seed experiment."),
 ) -> None:
     """Export trained policies to TorchScript: raw observations in, environment actions out."""
     from atheria_cli.deploy.export import export_experiment
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
-    experiment = load_config(resolve_config_path(config), overrides)
+    experiment = config_for_seed(load_config(resolve_config_path(config), overrides), seed)
     for result in export_experiment(experiment, agents or [], checkpoint, output, verify, onnx):
         check = (
             f"verified on {result.verification.samples} observations, max |difference| {result.verification.max_abs_diff:.2e}"

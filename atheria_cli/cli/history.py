@@ -24,6 +24,7 @@ from atheria_cli.cli.tables import (
     verdict_text,
 )
 from atheria_cli.config import load_config, resolve_config_path
+from atheria_cli.run.seeds import config_for_seed
 from atheria_cli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document (sessions, episodes, convergence) instead of tables."),
     csv_path: Path | None = typer.Option(None, "--csv", metavar="FILE", help="Write every episode to FILE as CSV."),
     plot_path: Path | None = typer.Option(None, "--plot", metavar="FILE", help="Write the learning curve to FILE (.png, .svg or .pdf)."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="The seed's run, in a multi-seed experiment."),
 ) -> None:
     """Sessions, per-episode records and per-session convergence of one agent's run."""
     from atheria_cli.reports.history import history_json, history_report  # here, not at start-up: other commands never need it
@@ -50,7 +52,7 @@ def history(
         raise UsageError("--last and --all cannot be combined: --last N shows the last N episodes, --all every one")
     shown = None if all_episodes else (last or DEFAULT_LAST)
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
-    experiment = load_config(resolve_config_path(config), overrides)
+    experiment = config_for_seed(load_config(resolve_config_path(config), overrides), seed)
     report = history_report(experiment, agent, csv_path=csv_path, plot_path=plot_path)
     if as_json:
         print_json(history_json(report, shown))

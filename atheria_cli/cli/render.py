@@ -18,10 +18,11 @@ if TYPE_CHECKING:
 
 
 class ProgressObserver:
-    """One tqdm bar per agent on stderr; plain lines instead when stderr is not a terminal."""
+    """One tqdm bar per running agent on stderr; plain lines instead when stderr is not a terminal."""
 
     def __init__(self) -> None:
-        self._bar: tqdm | None = None
+        self._bars: dict[str, tqdm] = {}
+        self._slots: dict[str, int] = {}  # a bar's line, so parallel jobs' bars do not overwrite each other
         self._interactive = err_console.is_terminal
 
     def agent_started(self, agent: str, first_episode: int, episodes: int | None, resumed_from: str | None) -> None:
@@ -29,15 +30,19 @@ class ProgressObserver:
 
         origin = f"resuming from {resumed_from}" if resumed_from else "new run"
         last = f"–{first_episode + episodes - 1}" if episodes is not None else " until the timestep target"
-        span = f"{first_episode}{last}"
-        self._line(f"{agent}: episodes {span} ({origin})")
-        self._bar = tqdm(total=episodes, desc=agent, unit="ep", file=err_console.file, disable=not self._interactive, dynamic_ncols=True)
+        self._line(f"{agent}: episodes {first_episode}{last} ({origin})")
+        slot = min(set(range(len(self._slots) + 1)) - set(self._slots.values()))
+        self._slots[agent] = slot
+        self._bars[agent] = tqdm(
+            total=episodes, desc=agent, unit="ep", file=err_console.file, disable=not self._interactive, dynamic_ncols=True, position=slot
+        )
 
     def episode_finished(self, agent: str, record: EpisodeRecord) -> None:
         values = {"reward": record.reward, **record.metrics}
-        if self._bar is not None and not self._bar.disable:
-            self._bar.set_postfix({key: _short(value) for key, value in values.items()}, refresh=False)
-            self._bar.update(1)
+        bar = self._bars.get(agent)
+        if bar is not None and not bar.disable:
+            bar.set_postfix({key: _short(value) for key, value in values.items()}, refresh=False)
+            bar.update(1)
         else:
             shown = " ".join(f"{key}={_short(value)}" for key, value in values.items())
             self._line(f"{agent} episode {record.episode}: {shown}")
@@ -49,16 +54,18 @@ class ProgressObserver:
         self._line(f"{agent}: {line}")
 
     def agent_finished(self, agent: str) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        bar = self._bars.pop(agent, None)
+        self._slots.pop(agent, None)
+        if bar is not None:
+            bar.close()
 
     def warn(self, message: str) -> None:
         self._line(f"atheria: warning: {message}")
 
     def _line(self, text: str) -> None:
-        if self._bar is not None and not self._bar.disable:
-            self._bar.write(text, file=err_console.file)
+        bar = next(iter(self._bars.values()), None)
+        if bar is not None and not bar.disable:
+            bar.write(text, file=err_console.file)
         else:
             err_console.print(text, markup=False, highlight=False, soft_wrap=True)
 

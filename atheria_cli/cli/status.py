@@ -11,6 +11,7 @@ import typer
 from atheria_cli.cli.app import app
 from atheria_cli.cli.tables import add_row, number, print_json, show, size, table
 from atheria_cli.config import load_config, resolve_config_path
+from atheria_cli.run.seeds import config_for_seed
 
 if TYPE_CHECKING:
     from atheria_cli.reports.status import StatusReport
@@ -21,12 +22,13 @@ def status(
     config: Path | None = typer.Option(None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of the table."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="The seed's run, in a multi-seed experiment."),
 ) -> None:
     """Episodes, timesteps, main metric, last checkpoint, disk use and resumability of every agent."""
     from atheria_cli.reports.status import status_report  # here, not at start-up: other commands never need it
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
-    report = status_report(load_config(resolve_config_path(config), overrides))
+    report = status_report(config_for_seed(load_config(resolve_config_path(config), overrides), seed))
     if as_json:
         print_json(asdict(report))
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -10,6 +11,10 @@ from atheria_cli.cli.app import app
 from atheria_cli.cli.console import err_console
 from atheria_cli.cli.render import ProgressObserver, render_summary
 from atheria_cli.config import load_config, resolve_config_path
+from atheria_cli.run.seeds import parse_seeds
+
+if TYPE_CHECKING:
+    from atheria_cli.training.jobs import JobsOutcome
 
 
 @app.command()
@@ -34,25 +39,39 @@ def train(
         help="Let zoo entries name code under stable_baselines3., sb3_contrib., gymnasium.wrappers., rl_zoo3.wrappers. "
         "(train.allow_import).",
     ),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="Train up to N (agent, seed) runs at once, one process each (train.jobs)."),
+    seeds: str | None = typer.Option(None, "--seeds", help="Run every agent once per seed: 0-4 or 0,3 (overrides seeds)."),
 ) -> None:
     """Train every agent of the experiment for N more complete episodes."""
     # Torch and SB3 load only once the command is known to be `train`.
-    from atheria_cli.training.planning import plan_training
-    from atheria_cli.training.session import run_training
+    from atheria_cli.training.jobs import plan_jobs, run_jobs
 
     overrides = {
         "device": device, "seed": seed, "checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None,
         "train.allow_import": True if allow_import else None,
+        "seeds": list(parse_seeds(seeds)) if seeds is not None else None,
     }
     experiment = load_config(resolve_config_path(config), overrides)
-    plan = plan_training(
-        experiment, agents=agent or (), episodes=episodes, resume=resume, fresh=fresh,
+    plan = plan_jobs(
+        experiment, jobs=jobs, agents=agent or (), episodes=episodes, resume=resume, fresh=fresh,
         allow_config_change=allow_config_change, max_hours=max_hours, until_timesteps=until_timesteps,
     )
-    outcome = run_training(plan, ProgressObserver())
-    render_summary(plan, outcome.results)
-    if outcome.exit_code:
-        last = outcome.results[-1].last_checkpoint if outcome.results else None
-        where = f"checkpoint {last.file} committed" if last else "nothing to commit"
+    outcome = run_jobs(plan, ProgressObserver())
+    for replicate, results in outcome.results:
+        if results:
+            render_summary(replicate, results)
+    for failure in outcome.failed:
+        err_console.print(f"atheria: error: job {failure}; continue it with --resume", markup=False, highlight=False, soft_wrap=True)
+    if outcome.stopped_by in ("SIGINT", "SIGTERM"):
+        where = _committed(plan.jobs, outcome)
         err_console.print(f"atheria: stopped by {outcome.stopped_by}: {where}; continue with --resume", markup=False)
+    if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
+
+
+def _committed(jobs: int, outcome: JobsOutcome) -> str:
+    if jobs > 1:
+        return f"{outcome.committed} run(s) committed a checkpoint" if outcome.committed else "nothing to commit"
+    results = [result for _, replicate in outcome.results for result in replicate]
+    last = results[-1].last_checkpoint if results else None
+    return f"checkpoint {last.file} committed" if last else "nothing to commit"

@@ -8,7 +8,8 @@ import typer
 
 from atheria_cli.cli.app import app
 from atheria_cli.cli.console import console, err_console
-from atheria_cli.config import load_config, resolve_config_path
+from atheria_cli.config import ExperimentConfig, load_config, resolve_config_path
+from atheria_cli.run.seeds import every_replicate
 
 
 @app.command()
@@ -18,25 +19,33 @@ def verify(
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
 ) -> None:
     """Check every checkpoint, replay segment and JSON file of a run; exit 1 on any problem."""
-    from atheria_cli.training.integrity import verify_agent
     from atheria_cli.training.planning import select_agents
 
     experiment = load_config(resolve_config_path(config), {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None})
     failed = False
-    for agent in select_agents(experiment, agents or []):
-        report = verify_agent(experiment, agent)
-        if report.no_run:
-            console.print(f"{agent}: no run", markup=False)
-            continue
-        status = "ok" if not report.problems else f"{len(report.problems)} problem(s)"
-        console.print(f"{agent}: {report.checkpoints} checkpoint(s), {status}", markup=False)
-        for problem in report.problems:
-            console.print(f"  {problem}", markup=False)
-        for leftover in report.leftovers:
-            err_console.print(f"  note: {leftover} is not committed (left by an interrupted save; removed at the next commit)", markup=False)
-        failed = failed or bool(report.problems)
+    for prefix, replicate in every_replicate(experiment):
+        for agent in select_agents(replicate, agents or []):
+            failed = _verify_one(replicate, agent, prefix) or failed
     if failed:
         raise typer.Exit(1)
+
+
+def _verify_one(experiment: ExperimentConfig, agent: str, prefix: str) -> bool:
+    """Print one run's verification; True when it found problems."""
+    from atheria_cli.training.integrity import verify_agent
+
+    report = verify_agent(experiment, agent)
+    label = f"{prefix}{agent}"
+    if report.no_run:
+        console.print(f"{label}: no run", markup=False)
+        return False
+    status = "ok" if not report.problems else f"{len(report.problems)} problem(s)"
+    console.print(f"{label}: {report.checkpoints} checkpoint(s), {status}", markup=False)
+    for problem in report.problems:
+        console.print(f"  {problem}", markup=False)
+    for leftover in report.leftovers:
+        err_console.print(f"  note: {leftover} is not committed (left by an interrupted save; removed at the next commit)", markup=False)
+    return bool(report.problems)
 
 
 @app.command()
@@ -53,6 +62,7 @@ def prune(
     experiment = load_config(resolve_config_path(config), {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None})
     if experiment.train.keep is None:
         raise UsageError("the config has no train.keep policy: every checkpoint is kept")
-    for agent in select_agents(experiment, agents or []):
-        removed = prune_agent(experiment, agent)
-        console.print(f"{agent}: removed {len(removed)} checkpoint(s){': ' + ', '.join(removed) if removed else ''}", markup=False)
+    for prefix, replicate in every_replicate(experiment):
+        for agent in select_agents(replicate, agents or []):
+            removed = prune_agent(replicate, agent)
+            console.print(f"{prefix}{agent}: removed {len(removed)} checkpoint(s){': ' + ', '.join(removed) if removed else ''}", markup=False)

@@ -32,6 +32,7 @@ DEFAULT_CONFIG_RELATIVE = Path("configs") / "default.yaml"
 PACKAGED_DEFAULT = "default.yaml"
 # Names that become folder names: no separators, no leading dot.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_SEED_REPLICATE = re.compile(r"/seed_\d+$")
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 RESERVED_RECORD_KEYS = frozenset({"episode", "timesteps", "reward", "length", "seconds"})
 
@@ -143,12 +144,16 @@ class TrainConfig(_Strict):
     tensorboard: bool = False
     until_timesteps: PositiveInt | None = None  # end the session at the first episode end at or after this many timesteps
     allow_import: bool = False  # let zoo entries name code to import (stable_baselines3., sb3_contrib., ...)
+    jobs: PositiveInt = 1  # (agent, seed) runs trained at once, each in its own process
+    threads: PositiveInt | None = None  # torch threads per job; default torch's own, or cores // jobs under jobs > 1
 
 
 class ExperimentConfig(_Strict):
     experiment: str = "default"
     checkpoints_dir: str = "checkpoints"
     seed: int = Field(default=0, ge=0, lt=2**32)
+    # Several seeds: every agent runs once per seed, each run in <run_dir>/seed_<S>/<AGENT>/.
+    seeds: tuple[int, ...] | None = Field(default=None, min_length=1)
     device: str = "auto"
     env: EnvConfig
     agents: dict[str, AgentConfig] = Field(min_length=1)
@@ -161,7 +166,10 @@ class ExperimentConfig(_Strict):
     @field_validator("experiment")
     @classmethod
     def _experiment_is_folder_name(cls, value: str) -> str:
-        if not _SAFE_NAME.match(value):
+        # "<experiment>/seed_<S>" names one seed's replicate (atheria_cli.run.seeds); its
+        # config.json is read back through this model.
+        name = _SEED_REPLICATE.sub("", value)
+        if not _SAFE_NAME.match(name):
             raise ValueError("must be a folder name: letters, digits, '_', '-', '.' (not first)")
         return value
 
@@ -189,6 +197,26 @@ class ExperimentConfig(_Strict):
                     f"agents.{name}.algo is required: {name!r} is not an algorithm name "
                     f"({', '.join(ALGORITHMS)})"
                 )
+        return self
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_unique_and_in_range(cls, seeds: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if seeds is None:
+            return None
+        bad = [seed for seed in seeds if not 0 <= seed < 2**32]
+        if bad:
+            raise ValueError(f"seed {bad[0]} is out of range (0 to 2**32 - 1)")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("seeds must be distinct")
+        return tuple(sorted(seeds))
+
+    @model_validator(mode="after")
+    def _seeds_not_per_agent(self) -> ExperimentConfig:
+        if self.seeds is not None:
+            fixed = [name for name, agent in self.agents.items() if agent.seed is not None]
+            if fixed:
+                raise ValueError(f"agents.{fixed[0]}.seed cannot be combined with seeds: each seed run takes its seed from seeds")
         return self
 
     @model_validator(mode="after")

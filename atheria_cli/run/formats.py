@@ -67,6 +67,7 @@ class SessionRecord(Document):
     end_timesteps: int = Field(default=0, ge=0)
     resumed_from: str | None = None
     atheria_version: str | None = None
+    threads: int | None = Field(default=None, ge=1)  # torch threads; float results may depend on them
 
 
 class History(Document):

@@ -12,6 +12,9 @@
         config.json           the resolved config of the run, for comparison on resume
     <checkpoints_dir>/<experiment>/<AGENT>.old-<UTC timestamp>/   a run moved aside by --fresh
     <checkpoints_dir>/<experiment>/references/<name>.json        a reference policy's eval score
+
+With ``seeds: [0, 1, ...]`` every seed is a replicate of the whole experiment, one level down:
+``<checkpoints_dir>/<experiment>/seed_<S>/<AGENT>/`` holds the same files as above.
 """
 
 from __future__ import annotations
@@ -26,6 +29,20 @@ METADATA_FILE = "metadata.json"
 CONFIG_FILE = "config.json"
 REFERENCES_DIR = "references"  # <run_dir>/references/<name>.json: scores of reference policies
 CHECKPOINT_PATTERN = re.compile(r"^episode_(\d{4,})(?:\.t(\d+))?\.pt$")
+SEED_DIR_PATTERN = re.compile(r"^seed_(\d+)$")
+
+
+def seed_dir_name(seed: int) -> str:
+    """``seed_3``: the folder of one seed's replicate of the experiment."""
+    return f"seed_{seed}"
+
+
+def seeds_in(run_dir: Path) -> list[int]:
+    """The seeds with a folder in ``run_dir``, in order."""
+    if not run_dir.is_dir():
+        return []
+    found = (SEED_DIR_PATTERN.match(child.name) for child in run_dir.iterdir() if child.is_dir())
+    return sorted(int(match.group(1)) for match in found if match)
 
 
 def checkpoint_name(episode: int, timesteps: int | None = None) -> str:

@@ -126,6 +126,13 @@ def run_training(plan: TrainPlan, observer: TrainObserver) -> TrainOutcome:
     return outcome
 
 
+def train_one_agent(
+    plan: TrainPlan, agent_plan: AgentPlan, observer: TrainObserver, signals: StopSignals, budget: TimeBudget, outcome: TrainOutcome
+) -> AgentResult:
+    """One agent's session, its lock already held by the caller (a job process of training.jobs)."""
+    return _train_agent(plan, agent_plan, observer, signals, budget, outcome)
+
+
 def _train_agent(
     plan: TrainPlan, agent_plan: AgentPlan, observer: TrainObserver, signals: StopSignals, budget: TimeBudget, outcome: TrainOutcome
 ) -> AgentResult:
@@ -203,6 +210,7 @@ def _start(
         newer = [entry for entry in metadata.checkpoints if (entry.timesteps, entry.episode) > (resume_from.timesteps, resume_from.episode)]
         metadata.checkpoints = [entry for entry in metadata.checkpoints if entry not in newer]
     model = loop.model
+    _warn_if_threads_changed(name, history, observer)
     record = SessionRecord(
         session_timestamp=now_iso(),
         start_episode=history.total_episodes + 1,
@@ -214,6 +222,7 @@ def _start(
         end_timesteps=model.num_timesteps,
         resumed_from=resume_from.file if resume_from else None,
         atheria_version=__version__,
+        threads=torch.get_num_threads(),
     )
     history.trainings.append(record)
     observer.agent_started(name, record.start_episode, plan.episodes, record.resumed_from)
@@ -222,6 +231,13 @@ def _start(
         run_config=RunConfig(config=config_to_dict(config)), resumed_from=resume_from, budget=budget,
         last_commit_timesteps=model.num_timesteps,
     )
+
+
+def _warn_if_threads_changed(name: str, history: History, observer: TrainObserver) -> None:
+    before = history.trainings[-1].threads if history.trainings else None
+    now = torch.get_num_threads()
+    if before is not None and before != now:
+        observer.warn(f"{name}: resuming with {now} torch thread(s) instead of {before}; float results may differ from an uninterrupted run")
 
 
 def _run_episodes(session: _Session, observer: TrainObserver, signals: StopSignals, outcome: TrainOutcome) -> None:

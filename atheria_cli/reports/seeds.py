@@ -1,0 +1,113 @@
+"""``atheria compare`` over seeds: one row per agent, each seed's score, and how sure we are.
+
+Torch-free and NumPy-free at import (the bootstrap of :mod:`.statistics` imports NumPy when it runs).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from atheria_cli.config import ExperimentConfig
+from atheria_cli.errors import UsageError
+from atheria_cli.metrics import Quantity, Verdict, improvement, percent_of, quantity_named, value_of, verdict
+from atheria_cli.reports.compare import CompareRow, reference_rows
+from atheria_cli.reports.runs import AgentRun, read_run
+from atheria_cli.reports.statistics import FEW_SEEDS, RESAMPLES, SeedStatistics, probability_of_improvement, seed_statistics
+from atheria_cli.run.seeds import run_seeds, seed_config
+
+
+@dataclass(frozen=True)
+class SeedScore:
+    seed: int
+    state: str
+    score: float | None  # see seed_score
+    episodes: int  # episodes that went into the score
+    last_episode: int | None
+
+
+@dataclass(frozen=True)
+class SeedsRow:
+    agent: str
+    seeds: list[SeedScore]
+    statistics: SeedStatistics | None  # over the seeds that have a score
+    # Versus the baseline, on the mean over seeds: positive is better whatever the goal.
+    improvement: float | None = None
+    improvement_percent: float | None = None
+    verdict: Verdict | None = None
+    beats_best: float | None = None  # P(a seed of this agent beats a seed of the best agent)
+
+    @property
+    def scores(self) -> list[float]:
+        return [seed.score for seed in self.seeds if seed.score is not None]
+
+
+@dataclass(frozen=True)
+class SeedsCompareReport:
+    experiment: str
+    metric: Quantity
+    window: int
+    baseline: float | None
+    seeds: list[int]
+    agents: list[SeedsRow]
+    best_agent: str | None
+    references: list[CompareRow] = field(default_factory=list)
+    resamples: int = RESAMPLES
+    few_seeds: bool = False  # fewer than FEW_SEEDS seeds: the intervals are wide
+
+
+def seed_score(run: AgentRun, metric: Quantity, window: int) -> tuple[float | None, int, int | None]:
+    """A seed's score: the mean of its last ``window`` episodes of ``metric`` (with how many
+    had a value and the last episode). The one place that decides what a seed scored: once runs
+    carry evaluation scores, this is where they take precedence over training episodes."""
+    recent = [(record.episode, value) for record in run.records[-window:] if (value := value_of(record, metric.name)) is not None]
+    if not recent:
+        return None, 0, None
+    return math.fsum(value for _, value in recent) / len(recent), len(recent), recent[-1][0]
+
+
+def seeds_compare_report(config: ExperimentConfig, *, window: int = 10, metric: str | None = None) -> SeedsCompareReport:
+    if window < 1:
+        raise UsageError(f"--window must be at least 1 (got {window})")
+    quantity = quantity_named(config, metric)
+    baseline = config.baseline.get(quantity.name)
+    seeds = run_seeds(config)
+    rows = [_agent_row(config, agent, seeds, quantity, window, baseline) for agent in config.agents]
+    best = _best(rows, quantity)
+    if best is not None:
+        best_scores = next(row.scores for row in rows if row.agent == best)
+        rows = [_with_beats_best(row, best_scores, quantity) for row in rows]
+    return SeedsCompareReport(
+        experiment=config.experiment, metric=quantity, window=window, baseline=baseline, seeds=seeds, agents=rows,
+        best_agent=best, references=reference_rows(config, quantity, baseline), few_seeds=len(seeds) < FEW_SEEDS,
+    )
+
+
+def _agent_row(config: ExperimentConfig, agent: str, seeds: list[int], metric: Quantity, window: int, baseline: float | None) -> SeedsRow:
+    scores = []
+    for seed in seeds:
+        run = read_run(seed_config(config, seed), agent)
+        score, count, last = seed_score(run, metric, window)
+        scores.append(SeedScore(seed, run.state, score, count, last))
+    values = [each.score for each in scores if each.score is not None]
+    if not values:
+        return SeedsRow(agent, scores, None)
+    statistics = seed_statistics(values)
+    if baseline is None:
+        return SeedsRow(agent, scores, statistics)
+    gain = improvement(statistics.mean, baseline, metric.goal)
+    return SeedsRow(agent, scores, statistics, gain, percent_of(gain, baseline), verdict(gain))
+
+
+def _best(rows: list[SeedsRow], metric: Quantity) -> str | None:
+    """The agent with the best mean over its seeds (the first in config order on a tie)."""
+    sign = 1.0 if metric.goal == "max" else -1.0
+    scored = [(sign * row.statistics.mean, -index, row.agent) for index, row in enumerate(rows) if row.statistics is not None]
+    return max(scored)[2] if scored else None
+
+
+def _with_beats_best(row: SeedsRow, best_scores: list[float], metric: Quantity) -> SeedsRow:
+    if not row.scores:
+        return row
+    chance = probability_of_improvement(row.scores, best_scores, metric.goal)
+    return SeedsRow(row.agent, row.seeds, row.statistics, row.improvement, row.improvement_percent, row.verdict, chance)

@@ -1,0 +1,351 @@
+"""Jobs: one (agent, seed) run each, trained one after another or several at once.
+
+``--jobs 1`` is the plain session in this process. ``--jobs N`` runs up to N jobs at once,
+each in a freshly spawned process that takes its own agent lock (a flock belongs to an open
+file, so the parent must not hold it), re-checks that the disk is as planned, trains, and
+commits through the store. Planning stays in the parent, so bad input exits 2 before anything
+trains. Each child sends its observer events through its own pipe (one pipe per job: a child
+killed with ``kill -9`` cannot leave a shared queue's lock held); the parent hands them to the
+caller's observer, which renders them.
+
+Signals: the parent forwards SIGINT and SIGTERM to every running child; each commits a
+checkpoint of that moment and exits, and the parent returns once all have. A terminal's
+Ctrl-C reaches the children twice (by the process group and by the parent), so a child treats
+a signal within :data:`ECHO_SECONDS` of the first as the same one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from types import FrameType
+from typing import Any
+
+import torch
+
+from atheria_cli.config import ExperimentConfig
+from atheria_cli.errors import AtheriaError, RunExistsError, UsageError
+from atheria_cli.run.locking import AgentLock
+from atheria_cli.run.seeds import replicates
+from atheria_cli.training.planning import AgentPlan, TrainPlan, plan_training, still_current
+from atheria_cli.training.session import AgentResult, TrainObserver, TrainOutcome, run_training, train_one_agent
+from atheria_cli.training.stopping import EXIT_CODES, StopSignals, TimeBudget
+from atheria_cli.training.threads import devices_for_jobs, threads_per_job
+
+ECHO_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (agent, seed) run: the plan of its replicate and its agent's plan (both picklable)."""
+
+    label: str  # "SAC", or "seed_3/SAC" in a multi-seed experiment
+    seed: int | None
+    plan: TrainPlan
+    agent: AgentPlan
+
+
+@dataclass(frozen=True)
+class JobsPlan:
+    plans: tuple[TrainPlan, ...]  # one per seed (one in all without seeds)
+    seeds: tuple[int | None, ...]
+    jobs: int
+    threads: int | None
+
+    def job_list(self) -> list[Job]:
+        devices = devices_for_jobs(self.plans[0].device, sum(len(plan.agents) for plan in self.plans), _gpu_count())
+        listed = [
+            Job(_label(agent.name, seed), seed, plan, agent)
+            for seed, plan in zip(self.seeds, self.plans)
+            for agent in plan.agents
+        ]
+        return [dataclasses.replace(job, plan=dataclasses.replace(job.plan, device=device)) for job, device in zip(listed, devices)]
+
+
+@dataclass
+class JobsOutcome:
+    results: list[tuple[TrainPlan, list[AgentResult]]]
+    stopped_by: str | None = None
+    exit_code: int = 0
+    failed: list[str] = field(default_factory=list)  # "<label>: <why>"
+    committed: int = 0  # jobs that ended with a checkpoint
+
+
+def plan_jobs(config: ExperimentConfig, *, jobs: int | None = None, **request: Any) -> JobsPlan:
+    """Plan every replicate (each seed) before anything trains; ``request`` as :func:`plan_training`."""
+    count = config.train.jobs if jobs is None else jobs
+    if count < 1:
+        raise UsageError(f"--jobs must be at least 1 (got {count})")
+    seeds, plans = [], []
+    for seed, replicate in replicates(config):
+        seeds.append(seed)
+        plans.append(plan_training(replicate, **request))
+    return JobsPlan(plans=tuple(plans), seeds=tuple(seeds), jobs=count, threads=threads_per_job(config.train.threads, count))
+
+
+def run_jobs(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
+    with _torch_threads(plan.threads if plan.jobs == 1 else None):
+        if plan.jobs == 1:
+            return _run_sequential(plan, observer)
+        return _run_parallel(plan, observer)
+
+
+# --- one after another, in this process ------------------------------------------------------
+
+
+def _run_sequential(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
+    outcome = JobsOutcome(results=[])
+    budget = TimeBudget(plan.plans[0].max_hours)
+    with StopSignals() as between:  # a signal between two seeds' sessions
+        for seed, replicate in zip(plan.seeds, plan.plans):
+            if between.received is not None:
+                outcome.stopped_by, outcome.exit_code = between.name, between.exit_code
+                break
+            remaining = budget.remaining()
+            if remaining is not None and remaining <= 0:
+                outcome.stopped_by = "time budget"
+                break
+            hours = None if remaining is None else remaining / 3600.0
+            session = run_training(dataclasses.replace(replicate, max_hours=hours), _Labelled(observer, seed))
+            outcome.results.append((replicate, session.results))
+            outcome.committed += sum(1 for result in session.results if result.last_checkpoint)
+            if session.stopped_by:
+                outcome.stopped_by, outcome.exit_code = session.stopped_by, session.exit_code
+                break
+    return outcome
+
+
+class _Labelled:
+    """Names each run ``seed_<S>/<AGENT>`` in a multi-seed experiment."""
+
+    def __init__(self, observer: TrainObserver, seed: int | None) -> None:
+        self.observer, self.seed = observer, seed
+
+    def __getattr__(self, method: str) -> Any:
+        forward = getattr(self.observer, method)
+
+        def relabelled(*args: Any) -> None:
+            if method == "warn":
+                forward(args[0] if self.seed is None else f"seed_{self.seed}/{args[0]}")
+            else:
+                forward(_label(args[0], self.seed), *args[1:])
+
+        return relabelled
+
+
+def _label(agent: str, seed: int | None) -> str:
+    return agent if seed is None else f"seed_{seed}/{agent}"
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+# --- several at once, one spawned process each ------------------------------------------------
+
+
+@dataclass
+class _Running:
+    job: Job
+    process: Any  # multiprocessing.context.SpawnProcess
+    done: bool = False
+
+
+def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
+    jobs = plan.job_list()
+    _probe_locks(jobs)  # a run locked by another atheria exits 2 here, before anything trains
+    for replicate, seed in zip(plan.plans, plan.seeds):
+        for notice in replicate.notices:
+            observer.warn(notice if seed is None else f"seed_{seed}/{notice}")
+    context = multiprocessing.get_context("spawn")
+    budget = TimeBudget(plan.plans[0].max_hours)
+    pending = deque(jobs)
+    running: dict[Any, _Running] = {}
+    results: dict[str, _JobResult] = {}
+    outcome = JobsOutcome(results=[])
+    with _Forwarding(lambda: [entry.process for entry in running.values()]) as signals:
+        while pending or running:
+            while pending and len(running) < plan.jobs and signals.received is None:
+                job = pending.popleft()
+                reader, writer = context.Pipe(duplex=False)
+                process = context.Process(
+                    target=job_main, args=(job, writer, budget.deadline, budget.started, plan.threads, os.getpid()), name=job.label
+                )
+                process.start()
+                writer.close()  # the child holds the only write end: its death is our EOF
+                running[reader] = _Running(job, process)
+            if signals.received is not None:
+                pending.clear()
+            for reader in wait(list(running), timeout=0.5):
+                if _receive(reader, running[reader], observer, results, outcome):
+                    continue
+                entry = running.pop(reader)
+                entry.process.join()
+                if not entry.done:
+                    outcome.failed.append(f"{entry.job.label}: {_death(entry.process.exitcode, signals.received)}")
+        if signals.received is not None:
+            outcome.stopped_by, outcome.exit_code = signals.name, signals.exit_code
+    if outcome.failed and not outcome.exit_code:
+        outcome.exit_code = 1
+    if not outcome.stopped_by and any(result.stopped_by == "time budget" for result in results.values()):
+        outcome.stopped_by = "time budget"
+    for replicate, seed in zip(plan.plans, plan.seeds):
+        done: list[AgentResult] = [results[_label(agent.name, seed)] for agent in replicate.agents if _label(agent.name, seed) in results]
+        outcome.results.append((replicate, done))
+    outcome.committed = sum(1 for _, done in outcome.results for result in done if result.last_checkpoint)
+    return outcome
+
+
+@dataclass
+class _JobResult(AgentResult):
+    stopped_by: str | None = None
+
+
+def _receive(reader: Connection, entry: _Running, observer: TrainObserver, results: dict[str, _JobResult], outcome: JobsOutcome) -> bool:
+    """Handle one message; False when the child closed its pipe (it ended)."""
+    try:
+        message = reader.recv()
+    except (EOFError, OSError):
+        reader.close()
+        return False
+    kind, payload = message
+    label = entry.job.label
+    if kind == "event":
+        method, args = payload
+        if method == "warn":
+            getattr(observer, method)(args[0] if entry.job.seed is None else f"seed_{entry.job.seed}/{args[0]}")
+        else:
+            getattr(observer, method)(label, *args[1:])
+    elif kind == "done":
+        entry.done = True
+        results[label] = payload
+    elif kind == "failed":
+        entry.done = True
+        outcome.failed.append(f"{label}: {payload}")
+    return True
+
+
+def _death(exitcode: int | None, signalled: int | None) -> str:
+    if signalled is not None and exitcode in (-signalled, EXIT_CODES.get(signal.Signals(signalled))):
+        return "stopped before it started training (nothing written)"
+    if exitcode is not None and exitcode < 0:
+        return f"the job process was killed by {signal.Signals(-exitcode).name}"
+    return f"the job process ended with exit code {exitcode} before reporting"
+
+
+def _probe_locks(jobs: Sequence[Job]) -> None:
+    for job in jobs:
+        lock = AgentLock(job.plan.config.run_dir, job.agent.name)
+        lock.acquire()
+        lock.release()
+
+
+class _Forwarding(StopSignals):
+    """The parent's handler: remember the first signal, pass every one on to the children."""
+
+    def __init__(self, children: Any) -> None:
+        super().__init__()
+        self._children = children
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received = signum
+        for process in self._children():
+            if process.pid is not None and process.exitcode is None:
+                try:
+                    os.kill(process.pid, signum)
+                except ProcessLookupError:
+                    pass
+
+
+class _ChildSignals(StopSignals):
+    """A child's handler: the same Ctrl-C may arrive twice (process group and parent)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._first = 0.0
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None and time.monotonic() - self._first < ECHO_SECONDS:
+            return
+        self._first = time.monotonic()
+        super()._handle(signum, frame)
+
+
+class _PipeObserver:
+    """The child's observer: every event goes to the parent. A parent that died stops the job
+    as a SIGTERM would (commit, then exit)."""
+
+    def __init__(self, conn: Connection, signals: StopSignals, parent: int) -> None:
+        self.conn, self.signals, self.parent = conn, signals, parent
+
+    def __getattr__(self, method: str) -> Any:
+        def send(*args: Any) -> None:
+            if os.getppid() != self.parent and self.signals.received is None:
+                self.signals.received = signal.SIGTERM
+            try:
+                self.conn.send(("event", (method, args)))
+            except (BrokenPipeError, OSError):
+                if self.signals.received is None:
+                    self.signals.received = signal.SIGTERM
+
+        return send
+
+
+def job_main(job: Job, conn: Connection, deadline: float | None, started: float, threads: int | None, parent: int) -> None:
+    """The child process: lock, re-check, train one agent, report. Exits 1 on failure."""
+    with _ChildSignals() as signals:
+        try:
+            if threads is not None:
+                torch.set_num_threads(threads)
+            result = _train_locked(job, conn, signals, deadline, started, parent)
+            conn.send(("done", result))
+        except AtheriaError as exc:
+            conn.send(("failed", exc.message))
+            raise SystemExit(1) from None
+        except Exception as exc:  # a crash of one job must not stop the others: report it, exit 1
+            conn.send(("failed", f"{type(exc).__name__}: {exc} ({_where(exc)})"))
+            raise SystemExit(1) from None
+        finally:
+            conn.close()
+
+
+def _train_locked(job: Job, conn: Connection, signals: StopSignals, deadline: float | None, started: float, parent: int) -> _JobResult:
+    lock = AgentLock(job.plan.config.run_dir, job.agent.name)
+    lock.acquire()
+    try:
+        if not still_current(job.agent):
+            raise RunExistsError(f"{job.label}: the run changed on disk while this command was starting; run it again")
+        budget = TimeBudget(None, started)
+        budget.deadline = deadline
+        session = TrainOutcome(results=[])
+        result = train_one_agent(job.plan, job.agent, _PipeObserver(conn, signals, parent), signals, budget, session)  # type: ignore[arg-type]
+        return _JobResult(**vars(result), stopped_by=session.stopped_by)
+    finally:
+        lock.release()
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    last = frames[-1] if frames else None
+    return f"{os.path.basename(last.filename)}:{last.lineno}" if last else "no traceback"
+
+
+def _gpu_count() -> int:
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0

@@ -1,0 +1,70 @@
+"""`atheria compare`, `history` and `status` on a multi-seed experiment, through CliRunner.
+
+The runs are committed through the store with hand-made episode records (no training), so the
+numbers in the table can be checked by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from atheria_cli.cli import app
+from atheria_cli.run.seeds import seed_config
+from tests.unit.test_reports import commit_sessions, experiment, record
+
+runner = CliRunner()
+# co2 (goal min) of each seed's last 2 episodes: PPO's seeds score 60, 70, 80, SAC's 90, 95, 100.
+SCORES = {"PPO": (60.0, 70.0, 80.0), "SAC": (90.0, 95.0, 100.0)}
+
+
+@pytest.fixture
+def seeds_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    config = experiment(tmp_path, seeds=[0, 1, 2], baseline={"co2_kg": 100})
+    for agent, scores in SCORES.items():
+        for seed, score in enumerate(scores):
+            episodes = [record(1, -1.0, 500.0), record(2, -1.0, score - 5), record(3, -1.0, score + 5)]
+            commit_sessions(seed_config(config, seed), agent, [episodes])
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")), encoding="utf-8")
+    return path
+
+
+def test_compare_over_seeds_prints_iqm_intervals_and_the_chance_to_beat_the_best(seeds_config: Path) -> None:
+    result = runner.invoke(app, ["compare", "--config", str(seeds_config), "--window", "2", "--metric", "co2_kg"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "unit: co2_kg (min), mean of the last 2 episode(s) per seed; seeds 0, 1, 2" in out
+    for column in ("Seeds", "Mean ± std", "SE", "IQM", "95 % CI mean", "95 % CI IQM", "Min–max", "P(beats best)"):
+        assert column in out
+    ppo = next(line for line in out.splitlines() if "│ PPO" in line)
+    assert "70.00 ± 10.00" in ppo and "5.77" in ppo and "60.00 – 80.00" in ppo and "100.00 → 70.00" in ppo
+    sac = next(line for line in out.splitlines() if "│ SAC" in line)
+    assert sac.rstrip("│ ").endswith("0.00")  # no SAC seed beats any PPO seed
+    assert "only 3 seed(s): the confidence intervals are wide; 5 or more seeds make them useful" in out
+    assert "best: PPO" in out
+
+
+def test_compare_over_seeds_json_carries_every_seed(seeds_config: Path) -> None:
+    result = runner.invoke(app, ["compare", "--config", str(seeds_config), "--window", "2", "--metric", "co2_kg", "--json"])
+    document = json.loads(result.stdout)
+    ppo = document["agents"][0]
+    assert [(seed["seed"], seed["score"]) for seed in ppo["seeds"]] == [(0, 60.0), (1, 70.0), (2, 80.0)]
+    low, high = ppo["statistics"]["mean_ci"]
+    assert 60.0 <= low <= 70.0 <= high <= 80.0
+    assert document["best_agent"] == "PPO" and document["few_seeds"] is True
+
+
+@pytest.mark.parametrize("command", [["history", "PPO"], ["status"]])
+def test_a_multi_seed_run_without_seed_exits_2_listing_the_seeds(seeds_config: Path, command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--config", str(seeds_config)])
+    assert result.exit_code == 2
+    assert result.stderr == "atheria: error: unit has several seeds (0, 1, 2): pick one with --seed S\n"
+    chosen = runner.invoke(app, [*command, "--config", str(seeds_config), "--seed", "1", "--json"])
+    assert chosen.exit_code == 0, chosen.output
+    assert "seed_1" in chosen.stdout

@@ -1,0 +1,79 @@
+"""--jobs N: each (agent, seed) run in its own process gives the same bits as running alone;
+seeds: each seed is an ordinary run in <run_dir>/seed_<S>/<AGENT>/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atheria_cli.config import ExperimentConfig
+from atheria_cli.run.formats import read_history
+from atheria_cli.training.jobs import JobsOutcome, plan_jobs, run_jobs
+from tests.conftest import TINY_AGENTS, listing, tiny_config
+from tests.integration.helpers import RecordingObserver, assert_same_tree, episodes, last_payload
+
+pytestmark = pytest.mark.integration
+
+COMPARED_SECTIONS = ("model", "loop", "buffer", "env", "rng")
+
+
+def train_jobs(config: dict[str, Any], root: Path, episodes: int, jobs: int, **request: Any) -> tuple[JobsOutcome, RecordingObserver]:
+    experiment = ExperimentConfig.model_validate({**config, "checkpoints_dir": str(root)})
+    observer = RecordingObserver()
+    outcome = run_jobs(plan_jobs(experiment, jobs=jobs, episodes=episodes, **request), observer)
+    return outcome, observer
+
+
+def assert_same_run(left: Path, right: Path, agent: str, right_agent: str | None = None) -> None:
+    """Every tensor of the last checkpoint, and every episode record but its wall time.
+
+    Replay segment files are compared by their rows (the buffer), not by how commits split them.
+    """
+    right_agent = right_agent or agent
+    a, b = last_payload(left, agent), last_payload(right, right_agent)
+    for payload in (a, b):
+        payload["buffer"].pop("segments", None)
+    assert (a["episode"], a["num_timesteps"]) == (b["episode"], b["num_timesteps"])
+    for section in COMPARED_SECTIONS:
+        first, second = a[section], b[section]
+        if section == "model":  # the Monitor's per-episode wall time "t" differs run to run
+            first, second = (
+                {**state, "ep_info_buffer": [{k: v for k, v in info.items() if k != "t"} for info in state["ep_info_buffer"]]}
+                for state in (first, second)
+            )
+        assert_same_tree(first, second, f"{agent}.{section}")
+    records = [[record.model_dump(exclude={"seconds"}) for record in episodes(root, name)] for root, name in ((left, agent), (right, right_agent))]
+    assert records[0] == records[1] and len(records[0]) == a["episode"]
+
+
+def test_parallel_jobs_write_the_same_bits_as_sequential_runs(tmp_path: Path) -> None:
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"], "SAC": TINY_AGENTS["SAC"]}, train={"episodes": 3, "schedule_timesteps": 2000, "threads": 1})
+    sequential, _ = train_jobs(config, tmp_path / "sequential", episodes=3, jobs=1)
+    parallel, observer = train_jobs(config, tmp_path / "parallel", episodes=3, jobs=2)
+    assert (sequential.exit_code, parallel.exit_code, parallel.failed) == (0, 0, [])
+    for agent in ("A2C", "SAC"):
+        assert_same_run(tmp_path / "sequential", tmp_path / "parallel", agent)
+        history = read_history(tmp_path / "parallel/test" / agent / "history.json")
+        assert [session.threads for session in history.trainings] == [1]
+    # The children's events reached the parent's observer, each under its own agent.
+    assert sorted(agent for agent, _ in observer.episodes) == ["A2C"] * 3 + ["SAC"] * 3
+    assert observer.warnings == []
+
+
+def test_each_seed_is_an_ordinary_run_in_its_own_folder(tmp_path: Path) -> None:
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"]}, seeds=[0, 3])
+    outcome, observer = train_jobs(config, tmp_path / "seeds", episodes=2, jobs=1)
+    assert outcome.exit_code == 0
+    assert listing(tmp_path / "seeds/test") == ["seed_0", "seed_3"]
+    assert listing(tmp_path / "seeds/test/seed_3") == ["A2C"]
+    stored = json.loads((tmp_path / "seeds/test/seed_3/A2C/config.json").read_text())
+    assert stored["config"]["seed"] == 3
+    assert {agent for agent, _ in observer.episodes} == {"seed_0/A2C", "seed_3/A2C"}
+    # Seed 3 of a multi-seed experiment is the run that `seed: 3` alone would have made.
+    plain = tiny_config({"A2C": TINY_AGENTS["A2C"]}, seed=3)
+    train_jobs(plain, tmp_path / "plain", episodes=2, jobs=1)
+    assert_same_run(tmp_path / "seeds", tmp_path / "plain", "seed_3/A2C", "A2C")
+    assert [r.reward for r in episodes(tmp_path / "seeds", "seed_0/A2C")] != [r.reward for r in episodes(tmp_path / "seeds", "seed_3/A2C")]
