@@ -32,6 +32,7 @@ from atheria_cli.config import ExperimentConfig, config_to_dict
 from atheria_cli.training.stopping import StopSignals, TimeBudget
 from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.training.episodes import EpisodeClock, episode_record
+from atheria_cli.training.evaluator import Evaluator, evaluation_due
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, History, Metadata, RunConfig, SessionRecord
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.mirror import Mirror
@@ -94,6 +95,7 @@ class _Session:
     commits: int = 0
     last_entry: CheckpointEntry | None = None
     last_commit_timesteps: int = -1
+    evaluator: Evaluator | None = None
 
 
 def run_training(plan: TrainPlan, observer: TrainObserver) -> TrainOutcome:
@@ -146,8 +148,11 @@ def _train_agent(
     env = make_vec_env(config.env, gamma=config.gamma_of(name))
     model = build_model(config, name, env, plan.device, config.seed_of(name))
     loop = make_loop(model, config.train.schedule_timesteps)
+    session: _Session | None = None
     try:
         session = _start(plan, name, loop, store, resume_from, observer, budget)
+        if config.train.eval is not None:
+            session.evaluator = Evaluator(config.env, config.train.eval)
         if config.train.tensorboard:
             # TensorBoard drops events at steps >= purge_step: those after the resumed checkpoint.
             tensorboard.attach(model, store.layout.root, resume_from.timesteps + 1 if resume_from else None)
@@ -161,6 +166,8 @@ def _train_agent(
         result.episodes, result.last_checkpoint = session.recorded, session.last_entry
     finally:
         env.close()
+        if session is not None and session.evaluator is not None:
+            session.evaluator.close()
     observer.agent_finished(name)
     return result
 
@@ -277,6 +284,9 @@ def _episode_checkpoint_due(session: _Session, just_finished: int) -> bool:
     if session.record.episodes_count >= session.plan.episodes:
         return True
     every, total = session.plan.config.train.save_every, session.history.total_episodes
+    evaluation = session.plan.config.train.eval
+    if evaluation is not None and evaluation_due(evaluation.every, total - just_finished, total):
+        return True  # an evaluation is committed with the checkpoint it evaluates
     return any(episode % every == 0 for episode in range(total - just_finished + 1, total + 1))
 
 
@@ -286,6 +296,18 @@ def _steps_checkpoint_due(session: _Session, every: int) -> bool:
     return now // every > max(session.last_commit_timesteps, 0) // every
 
 
+def _evaluate_if_due(session: _Session) -> None:
+    """Evaluate before the commit, which then makes the evaluation durable with its checkpoint."""
+    evaluation, history = session.plan.config.train.eval, session.history
+    if session.evaluator is None or evaluation is None:
+        return
+    last = history.evaluations[-1].episode if history.evaluations else 0
+    if evaluation_due(evaluation.every, last, history.total_episodes):
+        record = session.evaluator.evaluate(session.loop.model, history.total_episodes)
+        history.evaluations.append(record)
+        session.record.eval_seconds = round(session.record.eval_seconds + record.seconds, 3)
+
+
 def _commit(session: _Session, started: float, observer: TrainObserver, *, partial: bool) -> None:
     """Replay segment, checkpoint, episodes, history, metadata (the commit); then retention."""
     loop, store, model = session.loop, session.store, session.loop.model
@@ -293,6 +315,7 @@ def _commit(session: _Session, started: float, observer: TrainObserver, *, parti
     episode, timesteps = history.total_episodes, int(model.num_timesteps)
     record.end_episode, record.end_timesteps = episode, timesteps
     record.duration_seconds = round(time.perf_counter() - started, 3)
+    _evaluate_if_due(session)
     file = store.checkpoint_file(episode, timesteps, partial)
     journal = getattr(loop, "journal", None)
     segment = None
