@@ -6,6 +6,7 @@ import math
 
 from atheria_cli.config import ExperimentConfig, MetricSpec
 from atheria_cli.errors import UsageError
+from atheria_cli.reports.evaluations import evaluation_scores
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord
 from atheria_cli.run.store import AgentStore, RunState
 
@@ -42,8 +43,11 @@ def select_checkpoint(store: AgentStore, agent: str, spec: str, config: Experime
 
 
 def _best(store: AgentStore, committed: list[CheckpointEntry], metric: MetricSpec) -> CheckpointEntry:
-    """The checkpoint whose episode scored best on the main metric (the latest among ties)."""
-    values = {record.episode: metric_of(record, metric.name) for record in store.episodes(store.history())}
+    """The checkpoint whose evaluation (``train.eval``) scored best on the main metric, else the
+    one whose training episode did; the latest among ties."""
+    history = store.history()
+    evaluated = evaluation_scores(history, metric.name, store.metadata().latest)
+    values = evaluated or {record.episode: metric_of(record, metric.name) for record in store.episodes(history)}
     sign = 1.0 if metric.goal == "max" else -1.0
 
     def score(entry: CheckpointEntry) -> tuple[float, int]:

@@ -28,6 +28,7 @@ from atheria_cli.run.formats import (
     METADATA_SCHEMA_VERSION,
     CheckpointEntry,
     EpisodeRecord,
+    EvaluationRecord,
     History,
     SessionRecord,
     _Document,
@@ -35,6 +36,7 @@ from atheria_cli.run.formats import (
     read_episodes,
     read_history,
 )
+from atheria_cli.reports.evaluations import committed_evaluations, pooled
 from atheria_cli.run.layout import REFERENCES_DIR, AgentLayout
 
 Goal = Literal["min", "max"]
@@ -201,6 +203,8 @@ class SessionRow:
     duration_seconds: float
     timestamp: str
     resumed_from: str | None
+    eval_seconds: float = 0.0  # part of duration_seconds spent evaluating (train.eval)
+    forked_from: str | None = None  # "RUN/AGENT/episode_XXXX.pt (run <run id>)" for a fork's first session
 
 
 @dataclass  # not frozen: --all and --json build one per episode, and frozen __init__ is 3x slower
@@ -246,6 +250,7 @@ class HistoryReport:
     convergence: list[Convergence]
     records: list[EpisodeRecord] = field(repr=False)
     written: list[str] = field(default_factory=list)
+    evaluations: list[EvaluationRecord] = field(default_factory=list)
 
     @property
     def metrics(self) -> list[str]:
@@ -298,6 +303,7 @@ def build_history(config: ExperimentConfig, run: AgentRun) -> HistoryReport:
         sessions=sessions,
         convergence=[convergence(run.records, numbers, sessions, quantity) for quantity in measured],
         records=run.records,
+        evaluations=committed_evaluations(run.history, run.latest),
     )
 
 
@@ -313,6 +319,8 @@ def session_rows(trainings: Sequence[SessionRecord]) -> list[SessionRow]:
             duration_seconds=record.duration_seconds,
             timestamp=record.session_timestamp,
             resumed_from=record.resumed_from,
+            eval_seconds=record.eval_seconds,
+            forked_from=f"{record.forked_from.file} (run {record.forked_from.run_id})" if record.forked_from else None,
         )
         for number, record in enumerate(ordered, start=1)
     ]
@@ -387,6 +395,7 @@ def history_json(report: HistoryReport, last: int | None) -> dict[str, Any]:
         "episodes_shown": len(episodes),
         "episodes": episodes,
         "convergence": [asdict(trend) for trend in report.convergence],
+        "evaluations": [item.model_dump(mode="json") for item in report.evaluations],
         "written": report.written,
     }
 
@@ -538,6 +547,10 @@ class CompareRow:
     improvement_percent: float | None
     verdict: Verdict | None
     kind: Literal["agent", "reference"] = "agent"  # reference: a rule-based policy scored by `atheria eval`
+    # "evaluation": mean ± std over the episodes of the last evaluation(s) (train.eval), which
+    # first_episode/last_episode then name; "episodes": over the last training episodes.
+    source: Literal["episodes", "evaluation"] = "episodes"
+    evaluations: int = 0
 
 
 @dataclass(frozen=True)
@@ -548,17 +561,20 @@ class CompareReport:
     baseline: float | None
     agents: list[CompareRow]
     best_agent: str | None
+    eval_window: int = 1
 
 
-def compare_report(config: ExperimentConfig, *, window: int = 10, metric: str | None = None) -> CompareReport:
+def compare_report(config: ExperimentConfig, *, window: int = 10, metric: str | None = None, eval_window: int = 1) -> CompareReport:
     if window < 1:
         raise UsageError(f"--window must be at least 1 (got {window})")
+    if eval_window < 1:
+        raise UsageError(f"--eval-window must be at least 1 (got {eval_window})")
     quantity = quantity_named(config, metric)
     baseline = config.baseline.get(quantity.name)
-    rows = [compare_row(read_run(config, agent), quantity, window, baseline) for agent in config.agents]
+    rows = [compare_row(read_run(config, agent), quantity, window, baseline, eval_window) for agent in config.agents]
     best = best_agent(rows, quantity.goal)
     rows += reference_rows(config, quantity, baseline)
-    return CompareReport(config.experiment, quantity, window, baseline, rows, best)
+    return CompareReport(config.experiment, quantity, window, baseline, rows, best, eval_window)
 
 
 def reference_rows(config: ExperimentConfig, metric: Quantity, baseline: float | None) -> list[CompareRow]:
@@ -585,7 +601,21 @@ def reference_rows(config: ExperimentConfig, metric: Quantity, baseline: float |
     return rows
 
 
-def compare_row(run: AgentRun, metric: Quantity, window: int, baseline: float | None) -> CompareRow:
+def compare_row(run: AgentRun, metric: Quantity, window: int, baseline: float | None, eval_window: int = 1) -> CompareRow:
+    evaluations = committed_evaluations(run.history, run.latest)[-eval_window:] if run.history is not None else []
+    summary = pooled(evaluations, metric.name)
+    if summary is not None:
+        # Evaluations score the policy as deployed on fixed seeds: they, not exploring training
+        # episodes, say how good the agent is.
+        mean, std, _ = summary
+        improvement = None if baseline is None else (mean - baseline if metric.goal == "max" else baseline - mean)
+        return CompareRow(
+            agent=run.agent, state=run.state, episodes=sum(item.episodes for item in evaluations),
+            first_episode=evaluations[0].episode, last_episode=evaluations[-1].episode, mean=mean, std=std,
+            improvement=improvement,
+            improvement_percent=None if baseline is None or improvement is None else percent_of(improvement, baseline),
+            verdict=None if improvement is None else verdict(improvement, "max"), source="evaluation", evaluations=len(evaluations),
+        )
     recent = [(record.episode, value) for record in run.records[-window:] if (value := value_of(record, metric.name)) is not None]
     if not recent:
         return CompareRow(run.agent, run.state, 0, None, None, None, None, None, None, None)

@@ -8,7 +8,7 @@ after the newest checkpoint is committed.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from atheria_cli.config import KeepPolicy, MetricSpec
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord
@@ -20,7 +20,10 @@ def kept_checkpoints(
     records: Iterable[EpisodeRecord],
     main_metric: MetricSpec,
     protected: Iterable[str] = (),
+    evaluated: Callable[[str], dict[int, float]] | None = None,
 ) -> list[CheckpointEntry]:
+    """``evaluated(metric)``: episode -> evaluation mean (reports.evaluations.evaluation_scores);
+    where it gives any, ``best`` ranks the evaluated checkpoints by it instead of by training episodes."""
     ordered = sorted(committed, key=lambda entry: (entry.timesteps, entry.episode))
     keep = set(protected)
     if ordered:
@@ -30,7 +33,7 @@ def kept_checkpoints(
     if policy.every:
         keep.update(entry.file for entry in ordered if entry.episode % policy.every == 0 and _whole_episode(entry))
     if policy.best:
-        keep.update(entry.file for entry in _best(ordered, policy, records, main_metric))
+        keep.update(entry.file for entry in _best(ordered, policy, records, main_metric, evaluated))
     return [entry for entry in ordered if entry.file in keep]
 
 
@@ -38,10 +41,17 @@ def _whole_episode(entry: CheckpointEntry) -> bool:
     return not entry.partial
 
 
-def _best(ordered: list[CheckpointEntry], policy: KeepPolicy, records: Iterable[EpisodeRecord], main: MetricSpec) -> list[CheckpointEntry]:
+def _best(
+    ordered: list[CheckpointEntry],
+    policy: KeepPolicy,
+    records: Iterable[EpisodeRecord],
+    main: MetricSpec,
+    evaluated: Callable[[str], dict[int, float]] | None,
+) -> list[CheckpointEntry]:
     name = policy.metric or main.name
     goal = policy.goal or (main.goal if name == main.name else "max")
-    values = {record.episode: (record.reward if name == "reward" else record.metrics.get(name)) for record in records}
+    scores: dict[int, float | None] = dict(evaluated(name)) if evaluated is not None else {}
+    values = scores or {record.episode: (record.reward if name == "reward" else record.metrics.get(name)) for record in records}
     sign = 1.0 if goal == "max" else -1.0
     candidates = [entry for entry in ordered if _whole_episode(entry) and _finite(values.get(entry.episode))]
     candidates.sort(key=lambda entry: (sign * values[entry.episode], entry.episode), reverse=True)

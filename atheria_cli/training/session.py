@@ -42,6 +42,7 @@ from atheria_cli.training.planning import AgentPlan, TrainPlan, still_current
 from atheria_cli.run.retention import kept_checkpoints
 from atheria_cli.run.segments import live_rows
 from atheria_cli.deploy.selection import main_metric
+from atheria_cli.reports.evaluations import evaluation_scores
 from atheria_cli.run.store import AgentStore, now_iso
 
 
@@ -367,7 +368,10 @@ def _apply_retention(session: _Session) -> None:
     protected = [session.resumed_from.file] if session.resumed_from else []
     # Only "best" needs the episode records; reading them is O(run length).
     records = session.store.episodes(session.history) if policy.best else []
-    kept = kept_checkpoints(session.metadata.checkpoints, policy, records, main_metric(session.plan.config), protected=protected)
+    kept = kept_checkpoints(
+        session.metadata.checkpoints, policy, records, main_metric(session.plan.config), protected=protected,
+        evaluated=lambda name: evaluation_scores(session.history, name),
+    )
     dropped = [entry for entry in session.metadata.checkpoints if entry not in kept]
     session.store.forget(session.metadata, dropped)
 
