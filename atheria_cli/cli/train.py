@@ -24,6 +24,10 @@ def train(
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are written (overrides the config)."),
     max_hours: float | None = typer.Option(None, "--max-hours", help="Stop cleanly, all committed, before this many hours (train.max_hours)."),
     allow_config_change: bool = typer.Option(False, "--allow-config-change", help="Resume even though env, seed, agent or schedule settings changed."),
+    from_checkpoint: Path | None = typer.Option(
+        None, "--from-checkpoint", metavar="RUN/AGENT/episode_XXXX.pt",
+        help="Fork: start a new run of --agent NEW from this checkpoint's full training state, under NEW's config.",
+    ),
 ) -> None:
     """Train every agent of the experiment for N more complete episodes."""
     # Torch and SB3 load only once the command is known to be `train`.
@@ -34,7 +38,7 @@ def train(
     experiment = load_config(resolve_config_path(config), overrides)
     plan = plan_training(
         experiment, agents=agent or (), episodes=episodes, resume=resume, fresh=fresh,
-        allow_config_change=allow_config_change, max_hours=max_hours,
+        allow_config_change=allow_config_change, max_hours=max_hours, from_checkpoint=from_checkpoint,
     )
     outcome = run_training(plan, ProgressObserver())
     render_summary(plan, outcome.results)

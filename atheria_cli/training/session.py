@@ -33,6 +33,7 @@ from atheria_cli.training.stopping import StopSignals, TimeBudget
 from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.training.episodes import EpisodeClock, episode_record
 from atheria_cli.training.evaluator import Evaluator, evaluation_due
+from atheria_cli.training.fork import ForkSource, ForkStart, fork_start
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, History, Metadata, RunConfig, SessionRecord
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.mirror import Mirror
@@ -151,7 +152,7 @@ def _train_agent(
     loop = make_loop(model, config.train.schedule_timesteps)
     session: _Session | None = None
     try:
-        session = _start(plan, name, loop, store, resume_from, observer, budget)
+        session = _start(plan, name, loop, store, resume_from, observer, budget, agent_plan.fork)
         if config.train.eval is not None:
             session.evaluator = Evaluator(config.env, config.train.eval)
         if config.train.tensorboard:
@@ -181,30 +182,21 @@ def _start(
     resume_from: CheckpointEntry | None,
     observer: TrainObserver,
     budget: TimeBudget,
+    fork: ForkSource | None = None,
 ) -> _Session:
     """Restore the planned checkpoint, or reset for a new run."""
     config = plan.config
-    if resume_from is None:
+    started: ForkStart | None = None
+    if fork is not None:
+        started = fork_start(fork, store)
+        _restore(name, loop, fork.store, fork.entry, observer)
+        history, metadata = History(agent=name, total_episodes=fork.entry.episode), _new_metadata(config, name, loop, plan.device)
+        history.evaluations, metadata.replay_segments = started.evaluations, started.segments
+    elif resume_from is None:
         loop.start_fresh()
         history, metadata = History(agent=name), _new_metadata(config, name, loop, plan.device)
     else:
-        payload = read_checkpoint(store.layout.root / resume_from.file, expected_sha256=resume_from.sha256)
-        try:
-            report = restore_training_state(loop, payload, store.read_segment)
-        except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as exc:
-            # Shapes or structure differ: a config change (--allow-config-change) the checkpoint cannot follow.
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigDriftError(f"{name}: {resume_from.file} cannot be restored into this config ({first}); revert the change or use --fresh") from None
-        if report.not_reproducible:
-            observer.warn(
-                f"{name}: the environment's reset did not reproduce the checkpoint's observation "
-                f"(env {report.not_reproducible}); the resumed run will not be bit-identical"
-            )
-        if report.restarted:
-            observer.warn(
-                f"{name}: env(s) {report.restarted} were mid-episode at the checkpoint and cannot restore their state; "
-                "they start a new episode"
-            )
+        _restore(name, loop, store, resume_from, observer)
         history = store.history_up_to(store.history(), resume_from.episode, resume_from.timesteps)
         metadata = store.metadata()
         # Checkpoints newer than the one resumed (damaged ones we fell back from) are superseded.
@@ -222,6 +214,7 @@ def _start(
         end_timesteps=model.num_timesteps,
         resumed_from=resume_from.file if resume_from else None,
         atheria_version=__version__,
+        forked_from=fork.origin if fork is not None else None,
     )
     history.trainings.append(record)
     observer.agent_started(name, record.start_episode, plan.episodes, record.resumed_from)
@@ -229,7 +222,28 @@ def _start(
         plan=plan, name=name, store=store, loop=loop, history=history, metadata=metadata, record=record,
         run_config=RunConfig(config=config_to_dict(config)), resumed_from=resume_from, budget=budget,
         last_commit_timesteps=model.num_timesteps,
+        uncommitted=started.episodes if started is not None else [],  # a fork's first commit writes the source's episodes
     )
+
+
+def _restore(name: str, loop: TrainingLoop, source: AgentStore, entry: CheckpointEntry, observer: TrainObserver) -> None:
+    payload = read_checkpoint(source.layout.root / entry.file, expected_sha256=entry.sha256)
+    try:
+        report = restore_training_state(loop, payload, source.read_segment)
+    except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as exc:
+        # Shapes or structure differ: a config change (--allow-config-change) the checkpoint cannot follow.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigDriftError(f"{name}: {entry.file} cannot be restored into this config ({first}); revert the change or use --fresh") from None
+    if report.not_reproducible:
+        observer.warn(
+            f"{name}: the environment's reset did not reproduce the checkpoint's observation "
+            f"(env {report.not_reproducible}); the resumed run will not be bit-identical"
+        )
+    if report.restarted:
+        observer.warn(
+            f"{name}: env(s) {report.restarted} were mid-episode at the checkpoint and cannot restore their state; "
+            "they start a new episode"
+        )
 
 
 def _run_episodes(session: _Session, observer: TrainObserver, signals: StopSignals, outcome: TrainOutcome) -> None:
