@@ -17,7 +17,14 @@ from typing import Any
 from atheria_cli.config import ExperimentConfig, config_to_dict
 from atheria_cli.errors import ConfigDriftError, RunExistsError, UsageError
 from atheria_cli.run.atomic import atomic_write_bytes
-from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, EvaluationRecord, ForkOrigin, Metadata, SegmentEntry
+from atheria_cli.run.formats import (
+    CheckpointEntry,
+    EpisodeRecord,
+    EvaluationRecord,
+    ForkOrigin,
+    Metadata,
+    SegmentEntry,
+)
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.store import AgentStore, RunState
 

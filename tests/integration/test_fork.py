@@ -13,7 +13,13 @@ from typer.testing import CliRunner
 from atheria_cli.cli import app
 from atheria_cli.run.formats import read_history, read_metadata
 from tests.conftest import TINY_AGENTS, tiny_config, write_config
-from tests.integration.helpers import agent_dir, assert_same_tree, last_payload, rewards, train
+from tests.integration.helpers import (
+    agent_dir,
+    assert_same_tree,
+    last_payload,
+    rewards,
+    train,
+)
 from tests.integration.test_exact_resume import _without_wall_time
 
 pytestmark = pytest.mark.integration
