@@ -20,6 +20,7 @@ from atheria_cli.run.formats import CheckpointEntry
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.mirror import Mirror
 from atheria_cli.run.store import AgentStore, RunState
+from atheria_cli.tracking import check_trackers
 
 if TYPE_CHECKING:
     from atheria_cli.training.fork import ForkSource
@@ -77,6 +78,7 @@ def plan_training(
     if hours is not None and hours <= 0:
         raise UsageError(f"--max-hours must be positive (got {hours})")
     selected = select_agents(config, agents)
+    check_trackers(config)
     device = resolve_device(config.device)
     notices: list[str] = []
     plans = []

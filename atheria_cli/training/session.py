@@ -34,6 +34,7 @@ from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.training.episodes import EpisodeClock, episode_record
 from atheria_cli.training.evaluator import Evaluator, evaluation_due
 from atheria_cli.training.fork import ForkSource, ForkStart, fork_start
+from atheria_cli.tracking import RunTracking, start_tracking
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, History, Metadata, RunConfig, SessionRecord
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.mirror import Mirror
@@ -98,6 +99,7 @@ class _Session:
     last_entry: CheckpointEntry | None = None
     last_commit_timesteps: int = -1
     evaluator: Evaluator | None = None
+    tracking: RunTracking | None = None
 
 
 def run_training(plan: TrainPlan, observer: TrainObserver) -> TrainOutcome:
@@ -158,6 +160,7 @@ def _train_agent(
         if config.train.tensorboard:
             # TensorBoard drops events at steps >= purge_step: those after the resumed checkpoint.
             tensorboard.attach(model, store.layout.root, resume_from.timesteps + 1 if resume_from else None)
+        session.tracking = _start_tracking(session)
         try:
             _run_episodes(session, observer, signals, outcome)
         finally:
@@ -170,6 +173,8 @@ def _train_agent(
         env.close()
         if session is not None and session.evaluator is not None:
             session.evaluator.close()
+        if session is not None and session.tracking is not None:
+            session.tracking.close()
     observer.agent_finished(name)
     return result
 
@@ -311,6 +316,17 @@ def _steps_checkpoint_due(session: _Session, every: int) -> bool:
     return now // every > max(session.last_commit_timesteps, 0) // every
 
 
+def _start_tracking(session: _Session) -> RunTracking | None:
+    """Open the trackers; a resumed run first gets what it committed but never logged."""
+    tracking = start_tracking(session.plan.config, session.metadata, agent_dir=str(session.store.layout.root))
+    if tracking is None:
+        return None
+    session.loop.model.logger.output_formats.append(tracking.buffer)  # type: ignore[arg-type]
+    if session.resumed_from is not None:
+        tracking.backfill(session.store.episodes(session.history), session.history.evaluations)
+    return tracking
+
+
 def _evaluate_if_due(session: _Session) -> None:
     """Evaluate before the commit, which then makes the evaluation durable with its checkpoint."""
     evaluation, history = session.plan.config.train.eval, session.history
@@ -363,6 +379,10 @@ def _commit(session: _Session, started: float, observer: TrainObserver, *, parti
         replay_rows=live_rows(journal.rows_total, journal.capacity) if journal is not None else None,
         new_segment=segment,
     )
+    if session.tracking is not None:
+        if not session.plan.config.train.tensorboard:  # TensorBoard dumps SB3's values at each episode
+            model.logger.dump(step=timesteps)
+        session.tracking.committed(session.uncommitted, history.evaluations, timesteps)
     session.uncommitted, session.last_entry, session.last_commit_timesteps = [], entry, timesteps
     session.commits += 1
     _apply_retention(session)
