@@ -24,6 +24,7 @@ def compare(
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
     window: int = typer.Option(10, "--window", "-w", min=1, help="Compare the mean of each agent's last N episodes."),
     metric: str | None = typer.Option(None, "--metric", "-m", help="reward or a configured metric (default: the first metric, else reward)."),
+    eval_window: int = typer.Option(1, "--eval-window", min=1, help="Where a run has evaluations (train.eval): pool its last K of them."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of the table."),
 ) -> None:
     """Mean ± std of each agent's last N episodes, and its improvement over the config's baseline."""
@@ -35,7 +36,7 @@ def compare(
     if run_seeds(experiment):
         _compare_seeds(experiment, window, metric, as_json)
         return
-    report = compare_report(experiment, window=window, metric=metric)
+    report = compare_report(experiment, window=window, metric=metric, eval_window=eval_window)
     if as_json:
         print_json(asdict(report))
     else:
@@ -54,6 +55,10 @@ def render_compare(report: CompareReport) -> None:
     show(rows)
     if report.baseline is None:
         print_line(f"no baseline for {report.metric.name}: add `baseline: {{{report.metric.name}: VALUE}}` to the config to compare with one")
+    evaluated = [row.agent for row in report.agents if row.source == "evaluation"]
+    if evaluated:
+        which = "the last evaluation" if report.eval_window == 1 else f"the last {report.eval_window} evaluations"
+        print_line(f"{', '.join(evaluated)}: scored by {which} (train.eval), not by training episodes")
     if report.best_agent is not None:
         print_line(f"best: {report.best_agent}")
 
@@ -64,6 +69,9 @@ def _cells(row: CompareRow, report: CompareReport) -> list[str | Text]:
         return [row.agent, row.state if row.state != "committed" else "no value", "", *empty]
     if row.kind == "reference":
         cells: list[str | Text] = [f"{row.agent} (reference)", f"{row.episodes} eval", f"{number(row.mean)} ± {number(row.std)}"]
+    elif row.source == "evaluation":
+        span = episode_span(row.first_episode, row.last_episode)
+        cells = [f"{row.agent} (eval)", f"{row.episodes} eval @ {span}", f"{number(row.mean)} ± {number(row.std)}"]
     else:
         cells = [row.agent, episode_span(row.first_episode, row.last_episode), f"{number(row.mean)} ± {number(row.std)}"]
     if report.baseline is None or row.improvement is None:

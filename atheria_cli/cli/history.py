@@ -69,18 +69,42 @@ def render_history(report: HistoryReport, shown: int | None) -> None:
     )
     render_sessions(report)
     render_episodes(report, shown)
+    render_evaluations(report)
     render_convergence(report)
 
 
 def render_sessions(report: HistoryReport) -> None:
-    sessions = table("Sessions", "#", "Episodes", "Count", "Device", "Duration", "Started", right=("#", "Count", "Duration"))
+    evaluated = any(row.eval_seconds for row in report.sessions)
+    columns = ["#", "Episodes", "Count", "Device", "Duration", *(["Training", "Evaluation"] if evaluated else []), "Started"]
+    sessions = table("Sessions", *columns, right=("#", "Count", "Duration", "Training", "Evaluation"))
     for row in report.sessions:
+        split = [duration(row.duration_seconds - row.eval_seconds), duration(row.eval_seconds)] if evaluated else []
         add_row(
             sessions,
             str(row.session), episode_span(row.start_episode, row.end_episode), str(row.episodes), row.device,
-            duration(row.duration_seconds), timestamp(row.timestamp),
+            duration(row.duration_seconds), *split, timestamp(row.timestamp),
         )
     show(sessions)
+    for row in report.sessions:
+        if row.forked_from:
+            print_line(f"session {row.session} forked from {row.forked_from}")
+
+
+def render_evaluations(report: HistoryReport) -> None:
+    if not report.evaluations:
+        return
+    names = [quantity.name for quantity in report.quantities]
+    columns = ["Episode", "Timesteps", "Episodes", "Seeds", *(f"{name} mean ± std" for name in names), "Seconds"]
+    evaluations = table("Evaluations (train.eval)", *columns, right=tuple(column for column in columns if column != "Seeds"))
+    for item in report.evaluations:
+        stats = [item.reward if name == "reward" else item.metrics.get(name) for name in names]
+        seeds = f"{item.seeds[0]}-{item.seeds[-1]}" if len(item.seeds) > 1 else str(item.seeds[0])
+        add_row(
+            evaluations,
+            str(item.episode), str(item.timesteps), str(item.episodes), seeds,
+            *(f"{number(stat.mean)} ± {number(stat.std)}" if stat is not None else "" for stat in stats), f"{item.seconds:.2f}",
+        )
+    show(evaluations)
 
 
 def render_episodes(report: HistoryReport, shown: int | None) -> None:

@@ -41,6 +41,10 @@ def train(
     ),
     jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="Train up to N (agent, seed) runs at once, one process each (train.jobs)."),
     seeds: str | None = typer.Option(None, "--seeds", help="Run every agent once per seed: 0-4 or 0,3 (overrides seeds)."),
+    from_checkpoint: Path | None = typer.Option(
+        None, "--from-checkpoint", metavar="RUN/AGENT/episode_XXXX.pt",
+        help="Fork: start a new run of --agent NEW from this checkpoint's full training state, under NEW's config.",
+    ),
 ) -> None:
     """Train every agent of the experiment for N more complete episodes."""
     # Torch and SB3 load only once the command is known to be `train`.
@@ -55,6 +59,7 @@ def train(
     plan = plan_jobs(
         experiment, jobs=jobs, agents=agent or (), episodes=episodes, resume=resume, fresh=fresh,
         allow_config_change=allow_config_change, max_hours=max_hours, until_timesteps=until_timesteps,
+        from_checkpoint=from_checkpoint,
     )
     outcome = run_jobs(plan, ProgressObserver())
     for replicate, results in outcome.results:

@@ -130,6 +130,28 @@ class MirrorConfig(_Strict):
     every: PositiveInt = 1  # commits between mirrorings; every session's end is mirrored too
 
 
+class EvalConfig(_Strict):
+    """Evaluation during training: ``episodes`` episodes on a separate env seeded ``seed``,
+    ``seed + 1``, ... after every ``every`` training episodes (each forces a commit)."""
+
+    every: PositiveInt
+    episodes: PositiveInt = 5
+    seed: int = Field(default=10_000, ge=0, lt=2**32)
+    deterministic: bool = True
+
+
+class TrackerWandb(_Strict):
+    project: str | None = None  # default: the experiment name
+    entity: str | None = None
+    group: str | None = None  # default: the experiment name
+    mode: Literal["online", "offline", "disabled"] | None = None
+
+
+class TrackerMlflow(_Strict):
+    tracking_uri: str | None = None
+    experiment: str | None = None  # default: the experiment name
+
+
 class TrainConfig(_Strict):
     episodes: PositiveInt = 5
     save_every: PositiveInt = 1
@@ -146,6 +168,9 @@ class TrainConfig(_Strict):
     allow_import: bool = False  # let zoo entries name code to import (stable_baselines3., sb3_contrib., ...)
     jobs: PositiveInt = 1  # (agent, seed) runs trained at once, each in its own process
     threads: PositiveInt | None = None  # torch threads per job; default torch's own, or cores // jobs under jobs > 1
+    eval: EvalConfig | None = None
+    wandb: TrackerWandb | None = None
+    mlflow: TrackerMlflow | None = None
 
 
 class ExperimentConfig(_Strict):

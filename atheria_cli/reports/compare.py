@@ -11,6 +11,7 @@ from typing import Literal
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import DamagedFileError, UsageError
 from atheria_cli.metrics import Goal, Quantity, Verdict, best, improvement, percent_of, quantity_named, value_of, verdict
+from atheria_cli.reports.evaluations import committed_evaluations, pooled
 from atheria_cli.reports.runs import AgentRun, read_run
 from atheria_cli.run.layout import REFERENCES_DIR
 from atheria_cli.run.store import RunState
@@ -30,6 +31,10 @@ class CompareRow:
     improvement_percent: float | None
     verdict: Verdict | None
     kind: Literal["agent", "reference"] = "agent"  # reference: a rule-based policy scored by `atheria eval`
+    # "evaluation": mean ± std over the episodes of the last evaluation(s) (train.eval), which
+    # first_episode/last_episode then name; "episodes": over the last training episodes.
+    source: Literal["episodes", "evaluation"] = "episodes"
+    evaluations: int = 0
 
 
 @dataclass(frozen=True)
@@ -40,17 +45,20 @@ class CompareReport:
     baseline: float | None
     agents: list[CompareRow]
     best_agent: str | None
+    eval_window: int = 1
 
 
-def compare_report(config: ExperimentConfig, *, window: int = 10, metric: str | None = None) -> CompareReport:
+def compare_report(config: ExperimentConfig, *, window: int = 10, metric: str | None = None, eval_window: int = 1) -> CompareReport:
     if window < 1:
         raise UsageError(f"--window must be at least 1 (got {window})")
+    if eval_window < 1:
+        raise UsageError(f"--eval-window must be at least 1 (got {eval_window})")
     quantity = quantity_named(config, metric)
     baseline = config.baseline.get(quantity.name)
-    rows = [compare_row(read_run(config, agent), quantity, window, baseline) for agent in config.agents]
+    rows = [compare_row(read_run(config, agent), quantity, window, baseline, eval_window) for agent in config.agents]
     best = best_agent(rows, quantity.goal)
     rows += reference_rows(config, quantity, baseline)
-    return CompareReport(config.experiment, quantity, window, baseline, rows, best)
+    return CompareReport(config.experiment, quantity, window, baseline, rows, best, eval_window)
 
 
 def reference_rows(config: ExperimentConfig, metric: Quantity, baseline: float | None) -> list[CompareRow]:
@@ -77,7 +85,21 @@ def reference_rows(config: ExperimentConfig, metric: Quantity, baseline: float |
     return rows
 
 
-def compare_row(run: AgentRun, metric: Quantity, window: int, baseline: float | None) -> CompareRow:
+def compare_row(run: AgentRun, metric: Quantity, window: int, baseline: float | None, eval_window: int = 1) -> CompareRow:
+    evaluations = committed_evaluations(run.history, run.latest)[-eval_window:] if run.history is not None else []
+    summary = pooled(evaluations, metric.name)
+    if summary is not None:
+        # Evaluations score the policy as deployed on fixed seeds: they, not exploring training
+        # episodes, say how good the agent is.
+        mean, std, _ = summary
+        gain = None if baseline is None else improvement(mean, baseline, metric.goal)
+        return CompareRow(
+            agent=run.agent, state=run.state, episodes=sum(item.episodes for item in evaluations),
+            first_episode=evaluations[0].episode, last_episode=evaluations[-1].episode, mean=mean, std=std,
+            improvement=gain,
+            improvement_percent=None if baseline is None or gain is None else percent_of(gain, baseline),
+            verdict=None if gain is None else verdict(gain), source="evaluation", evaluations=len(evaluations),
+        )
     recent = [(record.episode, value) for record in run.records[-window:] if (value := value_of(record, metric.name)) is not None]
     if not recent:
         return CompareRow(run.agent, run.state, 0, None, None, None, None, None, None, None)

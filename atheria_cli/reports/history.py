@@ -14,7 +14,8 @@ from atheria_cli.metrics import Goal, Quantity, Verdict, improvement, percent_of
 from atheria_cli.reports.output import check_output_path, check_plot_path
 from atheria_cli.reports.runs import AgentRun, require_run
 from atheria_cli.run.atomic import atomic_write_bytes
-from atheria_cli.run.formats import EpisodeRecord, SessionRecord
+from atheria_cli.reports.evaluations import committed_evaluations
+from atheria_cli.run.formats import EpisodeRecord, EvaluationRecord, SessionRecord
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class SessionRow:
     duration_seconds: float
     timestamp: str
     resumed_from: str | None
+    eval_seconds: float = 0.0  # part of duration_seconds spent evaluating (train.eval)
+    forked_from: str | None = None  # "RUN/AGENT/episode_XXXX.pt (run <run id>)" for a fork's first session
 
 
 @dataclass  # not frozen: --all and --json build one per episode, and frozen __init__ is 3x slower
@@ -72,6 +75,7 @@ class HistoryReport:
     convergence: list[Convergence]
     records: list[EpisodeRecord] = field(repr=False)
     written: list[str] = field(default_factory=list)
+    evaluations: list[EvaluationRecord] = field(default_factory=list)
 
     @property
     def metrics(self) -> list[str]:
@@ -124,6 +128,7 @@ def build_history(config: ExperimentConfig, run: AgentRun) -> HistoryReport:
         sessions=sessions,
         convergence=[convergence(run.records, numbers, sessions, quantity) for quantity in measured],
         records=run.records,
+        evaluations=committed_evaluations(run.history, run.latest),
     )
 
 
@@ -139,6 +144,8 @@ def session_rows(trainings: Sequence[SessionRecord]) -> list[SessionRow]:
             duration_seconds=record.duration_seconds,
             timestamp=record.session_timestamp,
             resumed_from=record.resumed_from,
+            eval_seconds=record.eval_seconds,
+            forked_from=f"{record.forked_from.file} (run {record.forked_from.run_id})" if record.forked_from else None,
         )
         for number, record in enumerate(ordered, start=1)
     ]
@@ -219,6 +226,7 @@ def history_json(report: HistoryReport, last: int | None) -> dict[str, Any]:
         "episodes_shown": len(episodes),
         "episodes": episodes,
         "convergence": [asdict(trend) for trend in report.convergence],
+        "evaluations": [item.model_dump(mode="json") for item in report.evaluations],
         "written": report.written,
     }
 

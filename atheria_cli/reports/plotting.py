@@ -11,6 +11,7 @@ import io
 
 from atheria_cli.errors import UsageError
 from atheria_cli.metrics import REWARD
+from atheria_cli.reports.evaluations import stat_of
 from atheria_cli.reports.history import EpisodeRow, HistoryReport, rolling_mean
 
 SUBPLOT_HEIGHT_INCHES = 2.6
@@ -35,6 +36,7 @@ def learning_curve(report: HistoryReport, image_format: str) -> bytes:
         values = [_value(row, quantity.name) for row in rows]
         ax.plot(episodes, [_nan(value) for value in values], linewidth=0.8, alpha=0.45, label="per episode")
         ax.plot(episodes, [_nan(value) for value in rolling_mean(values, window)], linewidth=1.8, label=f"rolling mean ({window})")
+        _plot_evaluations(ax, report, quantity.name)
         for session in report.sessions[1:]:
             ax.axvline(session.start_episode - 0.5, color="grey", linestyle="--", linewidth=0.8)
         better = "higher" if quantity.goal == "max" else "lower"
@@ -46,6 +48,15 @@ def learning_curve(report: HistoryReport, image_format: str) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format=image_format, dpi=100)
     return buffer.getvalue()
+
+
+def _plot_evaluations(ax, report: HistoryReport, name: str) -> None:  # type: ignore[no-untyped-def]
+    points = [(item.episode, stat) for item in report.evaluations if (stat := stat_of(item, name)) is not None and stat.mean is not None]
+    if points:
+        ax.errorbar(
+            [episode for episode, _ in points], [stat.mean for _, stat in points], yerr=[stat.std or 0.0 for _, stat in points],
+            fmt="o-", color="black", markersize=3.5, linewidth=1.2, capsize=2, label="evaluation (mean ± std)",
+        )
 
 
 def rolling_window(episodes: int) -> int:

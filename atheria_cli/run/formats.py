@@ -8,8 +8,17 @@ history.json (schema 1)::
     {"schema_version": 1, "agent": "PPO", "total_episodes": 10,
      "trainings": [{"session_timestamp", "start_episode", "end_episode", "episodes_count",
                     "device", "duration_seconds", "start_timesteps", "end_timesteps",
-                    "resumed_from", "atheria_version"}],
-     "episodes_file": "episodes.jsonl", "episodes_bytes": 1234}
+                    "resumed_from", "atheria_version", "eval_seconds",
+                    "forked_from": null | {"run_id", "agent", "file", "sha256", "episode", "timesteps"}}],
+     "episodes_file": "episodes.jsonl", "episodes_bytes": 1234,
+     "evaluations": [{"episode", "timesteps", "episodes", "seeds", "deterministic", "seconds",
+                      "reward": {"mean", "std"}, "length": {"mean", "std"},
+                      "metrics": {name: {"mean", "std"}}}]}
+
+``eval_seconds``, ``forked_from`` and ``evaluations`` were added within schema 1 (absent: 0, null, []).
+An evaluation is written in the same history.json as the checkpoint it evaluates, so it is
+committed by that checkpoint's metadata.json; readers keep only evaluations up to the newest
+committed checkpoint (history.json may run one commit ahead after a crash).
 
 episodes.jsonl: one JSON object per line and episode, appended at each commit, never rewritten:
 ``{"episode", "timesteps", "reward", "length", "seconds", "metrics": {name: value}}``. Only its
@@ -68,6 +77,38 @@ class SessionRecord(Document):
     resumed_from: str | None = None
     atheria_version: str | None = None
     threads: int | None = Field(default=None, ge=1)  # torch threads; float results may depend on them
+    eval_seconds: float = Field(default=0.0, ge=0)  # part of duration_seconds spent evaluating
+    forked_from: ForkOrigin | None = None  # the first session of a fork: where it came from
+
+
+class ForkOrigin(Document):
+    """The checkpoint a forked run started from (``train --from-checkpoint``)."""
+
+    run_id: str
+    agent: str
+    file: str  # as given: RUN/AGENT/episode_XXXX.pt
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    episode: int = Field(ge=0)
+    timesteps: int = Field(ge=0)
+
+
+class Stat(Document):
+    mean: float | None
+    std: float | None
+
+
+class EvaluationRecord(Document):
+    """One evaluation during training (``train.eval``), committed with the checkpoint it evaluates."""
+
+    episode: int = Field(ge=0)  # the checkpoint's episode
+    timesteps: int = Field(ge=0)
+    episodes: int = Field(ge=1)
+    seeds: list[int]
+    deterministic: bool = True
+    seconds: float = Field(ge=0)
+    reward: Stat
+    length: Stat
+    metrics: dict[str, Stat] = Field(default_factory=dict)
 
 
 class History(Document):
@@ -77,6 +118,7 @@ class History(Document):
     trainings: list[SessionRecord] = Field(default_factory=list)
     episodes_file: str = "episodes.jsonl"
     episodes_bytes: int = Field(default=0, ge=0)
+    evaluations: list[EvaluationRecord] = Field(default_factory=list)
 
 
 class CheckpointEntry(Document):

@@ -83,6 +83,7 @@ class AgentStore:
         # Sessions that began at or after the checkpoint only committed what is being cut back
         # (even a commit that added no episode); the others end at the checkpoint at the latest.
         history.trainings = [session for session in history.trainings if session.start_timesteps < timesteps]
+        history.evaluations = [item for item in history.evaluations if item.episode <= episode and item.timesteps <= timesteps]
         for session in history.trainings:
             if session.end_episode > episode or session.end_timesteps > timesteps:
                 session.end_episode = min(session.end_episode, episode)

@@ -11,6 +11,7 @@ from atheria_cli.errors import AtheriaError
 from atheria_cli.run.formats import CheckpointEntry
 from atheria_cli.run.layout import AgentLayout, episode_of
 from atheria_cli.run.locking import AgentLock
+from atheria_cli.reports.evaluations import evaluation_scores
 from atheria_cli.run.retention import kept_checkpoints
 from atheria_cli.run.segments import REPLAY_DIR, Segment
 from atheria_cli.metrics import main_quantity
@@ -96,7 +97,10 @@ def prune_agent(config: ExperimentConfig, agent: str) -> list[str]:
     lock.acquire()
     try:
         metadata, history = store.metadata(), store.history()
-        kept = kept_checkpoints(metadata.checkpoints, policy, store.episodes(history), main_quantity(config))
+        kept = kept_checkpoints(
+            metadata.checkpoints, policy, store.episodes(history), main_quantity(config),
+            evaluated=lambda name: evaluation_scores(history, name, metadata.latest),
+        )
         removed = store.forget(metadata, [entry for entry in metadata.checkpoints if entry not in kept])
         store.prune_replay(metadata)
     finally:

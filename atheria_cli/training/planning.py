@@ -7,8 +7,9 @@ overwritten, a config that drifted from the run's) is found here, before any age
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from atheria_cli.agents.registry import build_model
 from atheria_cli.config import ExperimentConfig, config_to_dict
@@ -20,6 +21,10 @@ from atheria_cli.run.formats import CheckpointEntry
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.mirror import Mirror
 from atheria_cli.run.store import AgentStore, RunState
+from atheria_cli.tracking import check_trackers
+
+if TYPE_CHECKING:
+    from atheria_cli.training.fork import ForkSource
 
 # Config sections whose change makes a resumed run a different experiment ({agent}: its own).
 DRIFT_KEYS = ("env", "seed", "agents.{agent}", "train.schedule_timesteps")
@@ -34,6 +39,7 @@ class AgentPlan:
     pull_mirror: bool = False  # --resume: the mirror holds a newer commit than the local folder
     move_mirror_aside: bool = False  # --fresh: the mirror's copy of the old run goes aside too
     seen: str | None = None  # the latest commit on disk when planned ("file sha256"), re-checked under the lock
+    fork: ForkSource | None = None  # --from-checkpoint: a new run starting from another run's checkpoint
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,7 @@ def plan_training(
     allow_config_change: bool = False,
     max_hours: float | None = None,
     until_timesteps: int | None = None,
+    from_checkpoint: Path | None = None,
 ) -> TrainPlan:
     """Validate a training request against the config and the disk; writes nothing.
 
@@ -78,12 +85,18 @@ def plan_training(
     if hours is not None and hours <= 0:
         raise UsageError(f"--max-hours must be positive (got {hours})")
     selected = select_agents(config, agents)
+    check_trackers(config)
     device = resolve_device(config.device)
     notices: list[str] = [line for name in selected if (line := zoo_notice(config, name))]
     plans = []
+    fork = None
+    if from_checkpoint is not None:
+        from atheria_cli.training.fork import plan_fork
+
+        fork = plan_fork(config, from_checkpoint, agents, resume=resume, fresh=fresh)
     for name in selected:
         plan = plan_agent(config, name, resume=resume, fresh=fresh, allow_config_change=allow_config_change, notices=notices)
-        plans.append(plan)
+        plans.append(replace(plan, fork=fork))
     for name in selected:
         _check_buildable(config, name, device)
     _check_metrics(config)

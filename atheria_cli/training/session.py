@@ -32,6 +32,9 @@ from atheria_cli.config import ExperimentConfig, config_to_dict
 from atheria_cli.training.stopping import StopSignals, TimeBudget
 from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.training.episodes import EpisodeClock, episode_record
+from atheria_cli.training.evaluator import Evaluator, evaluation_due
+from atheria_cli.training.fork import ForkSource, ForkStart, fork_start
+from atheria_cli.tracking import RunTracking, start_tracking
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, History, Metadata, RunConfig, SessionRecord
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.mirror import Mirror
@@ -41,6 +44,7 @@ from atheria_cli.training.planning import AgentPlan, TrainPlan, still_current
 from atheria_cli.run.retention import kept_checkpoints
 from atheria_cli.run.segments import live_rows
 from atheria_cli.metrics import main_quantity
+from atheria_cli.reports.evaluations import evaluation_scores
 from atheria_cli.run.store import AgentStore, now_iso
 
 
@@ -94,6 +98,8 @@ class _Session:
     commits: int = 0
     last_entry: CheckpointEntry | None = None
     last_commit_timesteps: int = -1
+    evaluator: Evaluator | None = None
+    tracking: RunTracking | None = None
 
 
 def run_training(plan: TrainPlan, observer: TrainObserver) -> TrainOutcome:
@@ -153,11 +159,15 @@ def _train_agent(
     env = make_vec_env(config.env_of(name), gamma=config.gamma_of(name))
     model = build_model(config, name, env, plan.device, config.seed_of(name))
     loop = make_loop(model, config.schedule_timesteps_of(name))
+    session: _Session | None = None
     try:
-        session = _start(plan, name, loop, store, resume_from, observer, budget)
+        session = _start(plan, name, loop, store, resume_from, observer, budget, agent_plan.fork)
+        if config.train.eval is not None:
+            session.evaluator = Evaluator(config.env, config.train.eval)
         if config.train.tensorboard:
             # TensorBoard drops events at steps >= purge_step: those after the resumed checkpoint.
             tensorboard.attach(model, store.layout.root, resume_from.timesteps + 1 if resume_from else None)
+        session.tracking = _start_tracking(session)
         try:
             _run_episodes(session, observer, signals, outcome)
         finally:
@@ -168,6 +178,10 @@ def _train_agent(
         result.episodes, result.last_checkpoint = session.recorded, session.last_entry
     finally:
         env.close()
+        if session is not None and session.evaluator is not None:
+            session.evaluator.close()
+        if session is not None and session.tracking is not None:
+            session.tracking.close()
     observer.agent_finished(name)
     return result
 
@@ -180,30 +194,21 @@ def _start(
     resume_from: CheckpointEntry | None,
     observer: TrainObserver,
     budget: TimeBudget,
+    fork: ForkSource | None = None,
 ) -> _Session:
     """Restore the planned checkpoint, or reset for a new run."""
     config = plan.config
-    if resume_from is None:
+    started: ForkStart | None = None
+    if fork is not None:
+        started = fork_start(fork, store)
+        _restore(name, loop, fork.store, fork.entry, observer)
+        history, metadata = History(agent=name, total_episodes=fork.entry.episode), _new_metadata(config, name, loop, plan.device)
+        history.evaluations, metadata.replay_segments = started.evaluations, started.segments
+    elif resume_from is None:
         loop.start_fresh()
         history, metadata = History(agent=name), _new_metadata(config, name, loop, plan.device)
     else:
-        payload = read_checkpoint(store.layout.root / resume_from.file, expected_sha256=resume_from.sha256)
-        try:
-            report = restore_training_state(loop, payload, store.read_segment)
-        except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as exc:
-            # Shapes or structure differ: a config change (--allow-config-change) the checkpoint cannot follow.
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigDriftError(f"{name}: {resume_from.file} cannot be restored into this config ({first}); revert the change or use --fresh") from None
-        if report.not_reproducible:
-            observer.warn(
-                f"{name}: the environment's reset did not reproduce the checkpoint's observation "
-                f"(env {report.not_reproducible}); the resumed run will not be bit-identical"
-            )
-        if report.restarted:
-            observer.warn(
-                f"{name}: env(s) {report.restarted} were mid-episode at the checkpoint and cannot restore their state; "
-                "they start a new episode"
-            )
+        _restore(name, loop, store, resume_from, observer)
         history = store.history_up_to(store.history(), resume_from.episode, resume_from.timesteps)
         metadata = store.metadata()
         # Checkpoints newer than the one resumed (damaged ones we fell back from) are superseded.
@@ -223,6 +228,7 @@ def _start(
         resumed_from=resume_from.file if resume_from else None,
         atheria_version=__version__,
         threads=torch.get_num_threads(),
+        forked_from=fork.origin if fork is not None else None,
     )
     history.trainings.append(record)
     observer.agent_started(name, record.start_episode, plan.episodes, record.resumed_from)
@@ -230,6 +236,7 @@ def _start(
         plan=plan, name=name, store=store, loop=loop, history=history, metadata=metadata, record=record,
         run_config=RunConfig(config=config_to_dict(config)), resumed_from=resume_from, budget=budget,
         last_commit_timesteps=model.num_timesteps,
+        uncommitted=started.episodes if started is not None else [],  # a fork's first commit writes the source's episodes
     )
 
 
@@ -238,6 +245,24 @@ def _warn_if_threads_changed(name: str, history: History, observer: TrainObserve
     now = torch.get_num_threads()
     if before is not None and before != now:
         observer.warn(f"{name}: resuming with {now} torch thread(s) instead of {before}; float results may differ from an uninterrupted run")
+def _restore(name: str, loop: TrainingLoop, source: AgentStore, entry: CheckpointEntry, observer: TrainObserver) -> None:
+    payload = read_checkpoint(source.layout.root / entry.file, expected_sha256=entry.sha256)
+    try:
+        report = restore_training_state(loop, payload, source.read_segment)
+    except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as exc:
+        # Shapes or structure differ: a config change (--allow-config-change) the checkpoint cannot follow.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigDriftError(f"{name}: {entry.file} cannot be restored into this config ({first}); revert the change or use --fresh") from None
+    if report.not_reproducible:
+        observer.warn(
+            f"{name}: the environment's reset did not reproduce the checkpoint's observation "
+            f"(env {report.not_reproducible}); the resumed run will not be bit-identical"
+        )
+    if report.restarted:
+        observer.warn(
+            f"{name}: env(s) {report.restarted} were mid-episode at the checkpoint and cannot restore their state; "
+            "they start a new episode"
+        )
 
 
 def _run_episodes(session: _Session, observer: TrainObserver, signals: StopSignals, outcome: TrainOutcome) -> None:
@@ -300,6 +325,9 @@ def _episode_checkpoint_due(session: _Session, just_finished: int) -> bool:
     if plan.until_timesteps is not None and session.loop.model.num_timesteps >= plan.until_timesteps:
         return True
     every, total = session.plan.config.train.save_every, session.history.total_episodes
+    evaluation = session.plan.config.train.eval
+    if evaluation is not None and evaluation_due(evaluation.every, total - just_finished, total):
+        return True  # an evaluation is committed with the checkpoint it evaluates
     return any(episode % every == 0 for episode in range(total - just_finished + 1, total + 1))
 
 
@@ -309,6 +337,29 @@ def _steps_checkpoint_due(session: _Session, every: int) -> bool:
     return now // every > max(session.last_commit_timesteps, 0) // every
 
 
+def _start_tracking(session: _Session) -> RunTracking | None:
+    """Open the trackers; a resumed run first gets what it committed but never logged."""
+    tracking = start_tracking(session.plan.config, session.metadata, agent_dir=str(session.store.layout.root))
+    if tracking is None:
+        return None
+    session.loop.model.logger.output_formats.append(tracking.buffer)  # type: ignore[arg-type]
+    if session.resumed_from is not None:
+        tracking.backfill(session.store.episodes(session.history), session.history.evaluations)
+    return tracking
+
+
+def _evaluate_if_due(session: _Session) -> None:
+    """Evaluate before the commit, which then makes the evaluation durable with its checkpoint."""
+    evaluation, history = session.plan.config.train.eval, session.history
+    if session.evaluator is None or evaluation is None:
+        return
+    last = history.evaluations[-1].episode if history.evaluations else 0
+    if evaluation_due(evaluation.every, last, history.total_episodes):
+        record = session.evaluator.evaluate(session.loop.model, history.total_episodes)
+        history.evaluations.append(record)
+        session.record.eval_seconds = round(session.record.eval_seconds + record.seconds, 3)
+
+
 def _commit(session: _Session, started: float, observer: TrainObserver, *, partial: bool) -> None:
     """Replay segment, checkpoint, episodes, history, metadata (the commit); then retention."""
     loop, store, model = session.loop, session.store, session.loop.model
@@ -316,6 +367,7 @@ def _commit(session: _Session, started: float, observer: TrainObserver, *, parti
     episode, timesteps = history.total_episodes, int(model.num_timesteps)
     record.end_episode, record.end_timesteps = episode, timesteps
     record.duration_seconds = round(time.perf_counter() - started, 3)
+    _evaluate_if_due(session)
     file = store.checkpoint_file(episode, timesteps, partial)
     journal = getattr(loop, "journal", None)
     segment = None
@@ -348,6 +400,10 @@ def _commit(session: _Session, started: float, observer: TrainObserver, *, parti
         replay_rows=live_rows(journal.rows_total, journal.capacity) if journal is not None else None,
         new_segment=segment,
     )
+    if session.tracking is not None:
+        if not session.plan.config.train.tensorboard:  # TensorBoard dumps SB3's values at each episode
+            model.logger.dump(step=timesteps)
+        session.tracking.committed(session.uncommitted, history.evaluations, timesteps)
     session.uncommitted, session.last_entry, session.last_commit_timesteps = [], entry, timesteps
     session.commits += 1
     _apply_retention(session)
@@ -367,7 +423,10 @@ def _apply_retention(session: _Session) -> None:
     protected = [session.resumed_from.file] if session.resumed_from else []
     # Only "best" needs the episode records; reading them is O(run length).
     records = session.store.episodes(session.history) if policy.best else []
-    kept = kept_checkpoints(session.metadata.checkpoints, policy, records, main_quantity(session.plan.config), protected=protected)
+    kept = kept_checkpoints(
+        session.metadata.checkpoints, policy, records, main_quantity(session.plan.config), protected=protected,
+        evaluated=lambda name: evaluation_scores(session.history, name),
+    )
     dropped = [entry for entry in session.metadata.checkpoints if entry not in kept]
     session.store.forget(session.metadata, dropped)
 

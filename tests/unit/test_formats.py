@@ -149,3 +149,34 @@ def test_checkpoint_header_checks() -> None:
     del incomplete["rng"]
     with pytest.raises(DamagedFileError, match="checkpoint lacks rng"):
         check_checkpoint_header(incomplete, "p")
+
+
+def test_history_with_evaluations_and_fork_origin_round_trips_and_old_files_read_as_empty(tmp_path: Path) -> None:
+    from atheria_cli.run.formats import EvaluationRecord, ForkOrigin, Stat
+
+    evaluation = EvaluationRecord(
+        episode=4, timesteps=200, episodes=2, seeds=[7, 8], seconds=0.25, reward=Stat(mean=-3.0, std=0.5),
+        length=Stat(mean=50.0, std=0.0), metrics={"co2_kg": Stat(mean=None, std=None)},
+    )
+    origin = ForkOrigin(run_id="r" * 32, agent="SAC", file="test/SAC/episode_0004.pt", sha256="b" * 64, episode=4, timesteps=200)
+    history = History(agent="SAC", total_episodes=4, evaluations=[evaluation])
+    history.trainings.append(
+        SessionRecord(session_timestamp="t", start_episode=5, end_episode=4, episodes_count=0, device="cpu", duration_seconds=1.0,
+                      eval_seconds=0.25, forked_from=origin)
+    )
+    write_document(tmp_path / "history.json", history)
+    raw = json.loads((tmp_path / "history.json").read_text())
+    assert raw["evaluations"][0]["reward"] == {"mean": -3.0, "std": 0.5} and raw["evaluations"][0]["seeds"] == [7, 8]
+    assert raw["trainings"][0]["forked_from"]["file"] == "test/SAC/episode_0004.pt"
+    assert read_history(tmp_path / "history.json") == history
+    (tmp_path / "old.json").write_text(json.dumps(SEED_HISTORY))
+    old = read_history(tmp_path / "old.json")
+    assert old.evaluations == [] and old.trainings[0].eval_seconds == 0.0 and old.trainings[0].forked_from is None
+
+
+def test_a_damaged_evaluation_is_reported_with_its_field(tmp_path: Path) -> None:
+    document = {**SEED_HISTORY, "evaluations": [{"episode": 2, "timesteps": 10, "episodes": 0, "seeds": [], "seconds": 0,
+                                                 "reward": {"mean": 1, "std": 0}, "length": {"mean": 1, "std": 0}}]}
+    (tmp_path / "history.json").write_text(json.dumps(document))
+    with pytest.raises(DamagedFileError, match="evaluations.0.episodes: Input should be greater than or equal to 1"):
+        read_history(tmp_path / "history.json")

@@ -75,3 +75,19 @@ def test_a_session_that_committed_nothing_durable_is_dropped(tmp_path: Path) -> 
     history.trainings[-1].end_timesteps = 27
     back = store.history_up_to(history, 2, 20)
     assert [(s.start_episode, s.end_episode) for s in back.trainings] == [(1, 2)]
+
+
+def test_evaluations_past_the_resumed_checkpoint_are_dropped(tmp_path: Path) -> None:
+    from atheria_cli.run.formats import EvaluationRecord, Stat
+
+    def evaluation(episode: int) -> EvaluationRecord:
+        stat = Stat(mean=1.0, std=0.0)
+        return EvaluationRecord(episode=episode, timesteps=10 * episode, episodes=1, seeds=[0], seconds=0.1, reward=stat, length=stat)
+
+    store = AgentStore(AgentLayout(tmp_path / "A"))
+    history, metadata = History(agent="A"), _metadata()
+    _new_session(history, 1)
+    history.evaluations = [evaluation(2), evaluation(4)]
+    _commit(store, history, metadata, [1, 2, 3, 4])
+    back = store.history_up_to(store.history(), 2, 20)
+    assert [item.episode for item in back.evaluations] == [2]

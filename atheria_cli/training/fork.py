@@ -1,0 +1,145 @@
+"""Forks: ``atheria train --from-checkpoint RUN/AGENT/episode_XXXX.pt --agent NEW``.
+
+A fork is a new run (new run id) of agent NEW that starts from the whole training state of
+another run's committed checkpoint (model, optimizers, buffer with its replay segments, env,
+RNGs) and goes on under NEW's current config. What the state can follow may change (learning
+rate, clip range, entropy coefficient, exploration: SB3 reads them from the schedules each
+update); what it cannot (network, buffer size, algorithm, env id, number of envs) is refused.
+The source run is only read: its replay segments are copied, never moved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from atheria_cli.config import ExperimentConfig, config_to_dict
+from atheria_cli.errors import ConfigDriftError, RunExistsError, UsageError
+from atheria_cli.run.atomic import atomic_write_bytes
+from atheria_cli.run.formats import (
+    CheckpointEntry,
+    EpisodeRecord,
+    EvaluationRecord,
+    ForkOrigin,
+    Metadata,
+    SegmentEntry,
+)
+from atheria_cli.run.layout import AgentLayout
+from atheria_cli.run.store import AgentStore, RunState
+
+# Config fields the restored state cannot follow, as (label, path in the run's config).
+# {agent}: the agent's own section (the source's on one side, NEW's on the other).
+FIXED_FIELDS = (
+    ("env.id", "env.id"),
+    ("env.n_envs", "env.n_envs"),
+    ("env.normalize", "env.normalize"),
+    ("policy", "agents.{agent}.policy"),
+    ("policy_kwargs", "agents.{agent}.hyperparams.policy_kwargs"),
+    ("buffer_size", "agents.{agent}.hyperparams.buffer_size"),
+    ("n_steps", "agents.{agent}.hyperparams.n_steps"),
+    ("use_sde", "agents.{agent}.hyperparams.use_sde"),
+)
+
+
+@dataclass(frozen=True)
+class ForkSource:
+    """The committed checkpoint a fork starts from."""
+
+    label: str  # as the user gave it
+    store: AgentStore
+    entry: CheckpointEntry
+    metadata: Metadata
+
+    @property
+    def origin(self) -> ForkOrigin:
+        return ForkOrigin(
+            run_id=self.metadata.run_id, agent=self.metadata.agent, file=self.label, sha256=self.entry.sha256,
+            episode=self.entry.episode, timesteps=self.entry.timesteps,
+        )
+
+
+@dataclass
+class ForkStart:
+    """What a fork's first session starts with: the source's committed episodes and
+    evaluations up to the checkpoint, and the replay segments its buffer needs."""
+
+    episodes: list[EpisodeRecord]
+    evaluations: list[EvaluationRecord]
+    segments: list[SegmentEntry]
+
+
+def plan_fork(config: ExperimentConfig, checkpoint: Path, agents: tuple[str, ...] | list[str], *, resume: bool, fresh: bool) -> ForkSource:
+    """Check a fork request; writes nothing."""
+    if resume:
+        raise UsageError("--from-checkpoint and --resume cannot be combined: a fork is a new run (use --fresh to replace NEW's run)")
+    if len(agents) != 1:
+        raise UsageError("--from-checkpoint needs exactly one --agent: the (new) agent that continues from the checkpoint")
+    (name,) = agents
+    source = find_source(config, checkpoint)
+    if source.store.layout.root.resolve() == AgentLayout.of(config.run_dir, name).root.resolve():
+        raise UsageError(f"--from-checkpoint: {checkpoint} is {name}'s own run; a fork needs another --agent name (or use --resume)")
+    check_forkable(config, name, source)
+    target = AgentStore(AgentLayout.of(config.run_dir, name))
+    if not fresh and target.state() is not RunState.EMPTY:
+        raise RunExistsError(f"{name} already has a run in {target.layout.root}; a fork starts a new run: use --fresh to move it aside")
+    return source
+
+
+def find_source(config: ExperimentConfig, checkpoint: Path) -> ForkSource:
+    """The checkpoint as a path, else relative to the checkpoints folder; committed and intact."""
+    path = checkpoint if checkpoint.is_file() else Path(config.checkpoints_dir) / checkpoint
+    if not path.is_file():
+        raise UsageError(f"--from-checkpoint: no such checkpoint file: {checkpoint} (nor {path})")
+    store = AgentStore(AgentLayout(path.parent))
+    if store.state() is not RunState.COMMITTED:
+        raise UsageError(f"--from-checkpoint: {path.parent} holds no committed run")
+    metadata = store.metadata()
+    entry = next((item for item in metadata.checkpoints if item.file == path.name), None)
+    if entry is None:
+        raise UsageError(f"--from-checkpoint: {path.name} is not a committed checkpoint of {path.parent} (see its metadata.json)")
+    problem = store.checkpoint_problem(entry)
+    if problem is not None:
+        raise UsageError(f"--from-checkpoint: {path} cannot be used: {problem}")
+    return ForkSource(label=str(checkpoint), store=store, entry=entry, metadata=metadata)
+
+
+def check_forkable(config: ExperimentConfig, name: str, source: ForkSource) -> None:
+    algo = config.algo_of(name)
+    if algo != source.metadata.algo:
+        raise ConfigDriftError(f"{name}: algo {algo} differs from the checkpoint's {source.metadata.algo}; a fork keeps the algorithm")
+    stored = source.store.run_config()
+    if stored is None:
+        return
+    current = config_to_dict(config)
+    for label, path in FIXED_FIELDS:
+        before = _lookup(stored.config, path.format(agent=source.metadata.agent))
+        after = _lookup(current, path.format(agent=name))
+        if before != after:
+            raise ConfigDriftError(
+                f"{name}: {label} {after!r} differs from the checkpoint's {before!r}; the training state cannot follow "
+                "that change (a fork may change learning rate, clip range, entropy coefficient, exploration)"
+            )
+
+
+def fork_start(source: ForkSource, target: AgentStore) -> ForkStart:
+    """Copy the replay segments the checkpoint needs into the new run (before its first commit
+    lists them) and read the source's committed episodes and evaluations up to the checkpoint."""
+    entry = source.entry
+    history = source.store.history_up_to(source.store.history(), entry.episode, entry.timesteps)
+    segments = [segment for segment in source.metadata.replay_segments if segment.needed_by(entry)]
+    target.layout.root.mkdir(parents=True, exist_ok=True)
+    for segment in segments:
+        atomic_write_bytes(target.layout.root / segment.file, (source.store.layout.root / segment.file).read_bytes())
+    return ForkStart(
+        episodes=source.store.episodes(history),
+        evaluations=list(history.evaluations),
+        segments=[SegmentEntry(**segment.model_dump()) for segment in segments],
+    )
+
+
+def _lookup(document: dict[str, Any], dotted: str) -> Any:
+    value: Any = document
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
