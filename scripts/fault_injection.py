@@ -67,12 +67,16 @@ def committed_timesteps(workdir: Path) -> int:
     return latest.timesteps if latest is not None else 0
 
 
-def kill_once(workdir: Path, rng: random.Random) -> None:
-    """Start a long session, wait until it trains, kill it at a random moment."""
+def kill_once(workdir: Path, rng: random.Random, *, after_a_commit: bool) -> None:
+    """Start a long session, wait until it trains (and, with ``after_a_commit``, until it has
+    committed once), then kill it at a random moment."""
     lock = workdir / "checkpoints" / "faults" / ".SAC.lock"
+    before = committed_timesteps(workdir)
     process = subprocess.Popen(train_command(workdir, 10_000), cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not lock.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    while after_a_commit and committed_timesteps(workdir) == before and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(rng.uniform(0.0, 1.5))
     os.kill(process.pid, signal.SIGKILL)
@@ -96,7 +100,9 @@ def run(kills: int, workdir: Path, seed: int = 0) -> FaultReport:
     last = 0
     for attempt in range(1, kills + 1):
         before = committed_timesteps(workdir)
-        kill_once(workdir, rng)
+        # Every other kill waits for the session's first commit, so the kills strike commits in
+        # progress however slow the machine is; the others may strike anywhere, start-up included.
+        kill_once(workdir, rng, after_a_commit=attempt % 2 == 0)
         report.landed_after_commit += committed_timesteps(workdir) > before
         episodes, found = check(workdir)
         problems += [f"after kill {attempt}: {problem}" for problem in found]

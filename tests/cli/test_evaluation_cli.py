@@ -61,7 +61,8 @@ def test_compare_says_it_uses_evaluations(run_root: Path) -> None:
 
 def test_plot_draws_evaluations(run_root: Path) -> None:
     from atheria_cli.config import load_config
-    from atheria_cli.reports import history_report, plotting
+    from atheria_cli.reports import plotting
+    from atheria_cli.reports.history import history_report
 
     drawn: list[str] = []
     original = plotting._plot_evaluations

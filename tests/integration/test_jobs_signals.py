@@ -19,6 +19,7 @@ from tests.conftest import TINY_AGENTS, tiny_config, write_config
 from tests.integration.test_jobs import assert_same_run, train_jobs
 
 pytestmark = pytest.mark.integration
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The built-in building env restores its state mid-episode, so a resume after a signal is exact.
 BUILDING_DAY = {"id": "atheria/BuildingCO2-v0", "kwargs": {"days": 1}, "max_episode_steps": 24, "metrics": [{"name": "co2_kg", "goal": "min"}]}
@@ -26,9 +27,11 @@ BUILDING_DAY = {"id": "atheria/BuildingCO2-v0", "kwargs": {"days": 1}, "max_epis
 
 def _start(config: dict[str, Any], tmp_path: Path, *args: str, new_session: bool = False) -> subprocess.Popen:
     path = write_config(tmp_path / "exp.yaml", config)
+    # The repository root on the path: configs may name test envs ("tests.envs:CrashOnceEnv").
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO_ROOT), os.environ.get("PYTHONPATH"))))}
     return subprocess.Popen(
         [sys.executable, "-m", "atheria_cli", "train", "--config", str(path), *args],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=new_session,
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=new_session, env=env,
     )
 
 
