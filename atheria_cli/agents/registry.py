@@ -53,7 +53,7 @@ RESERVED = {
     "device": "the 'device' field or --device",
     "seed": "the 'seed' field or --seed",
     "verbose": "atheria's own output",
-    "tensorboard_log": "a future 'train' option",
+    "tensorboard_log": "train.tensorboard",
     "_init_setup_model": "atheria",
     "replay_buffer_class": "atheria (not configurable)",
     "rollout_buffer_class": "atheria (not configurable)",

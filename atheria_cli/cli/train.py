@@ -24,7 +24,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue each agent from its latest checkpoint."),
     fresh: bool = typer.Option(False, "--fresh", help="Move existing runs aside (renamed with a timestamp) and start over."),
     agent: list[str] | None = typer.Option(None, "--agent", "-a", help="Train only this agent (repeatable)."),
-    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (overrides the config)."),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps (overrides the config)."),
     seed: int | None = typer.Option(None, "--seed", min=0, help="Seed of a new run (overrides the config)."),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are written (overrides the config)."),
     max_hours: float | None = typer.Option(None, "--max-hours", help="Stop cleanly, all committed, before this many hours (train.max_hours)."),

@@ -1,7 +1,13 @@
 """On-disk JSON formats of a run: ``history.json``, ``metadata.json`` and ``config.json``.
 
 Each document carries ``schema_version``. Readers accept every version up to the current one
-(migrating older ones) and refuse newer ones with a clear message. Torch-free.
+and refuse newer ones with a clear message. Torch-free.
+
+Versioning policy: a field added with a default that means "absent" (as the ones noted below)
+keeps the version, since older files still read correctly and older readers keep unknown keys
+(``extra="allow"``). A change that an older file cannot satisfy bumps the version and ships, in
+the same commit, a migration from the previous version that :func:`read_document` applies. Every
+schema is still at version 1, so no migration exists yet.
 
 history.json (schema 1)::
 
