@@ -1,0 +1,49 @@
+"""sb3-contrib's algorithms (the 'contrib' extra) resume bit for bit, like the core six."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import CARTPOLE_ENV, TINY_NET, tiny_config
+from tests.integration.helpers import last_payload, rewards, train
+from tests.integration.test_exact_resume import _assert_same_run
+
+pytest.importorskip("sb3_contrib")
+pytestmark = pytest.mark.integration
+
+MASKED_ENV = {"id": "tests.envs:MaskedTargetEnv"}
+OFF_POLICY = {"learning_starts": 20, "batch_size": 16, "buffer_size": 1000, "policy_kwargs": TINY_NET}
+# Settings small enough for CI, chosen so that checkpoints fall in the middle of a rollout
+# (on-policy) or of a training chunk (off-policy).
+CONTRIB_AGENTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "TQC": ({"hyperparams": {**OFF_POLICY, "train_freq": 3, "policy_kwargs": {**TINY_NET, "n_critics": 2, "n_quantiles": 5}}}, {}),
+    "QRDQN": (
+        {"hyperparams": {**OFF_POLICY, "train_freq": 4, "target_update_interval": 10, "policy_kwargs": {**TINY_NET, "n_quantiles": 5}}},
+        {"env": CARTPOLE_ENV},
+    ),
+    "TRPO": ({"hyperparams": {"n_steps": 32, "batch_size": 16, "n_critic_updates": 2, "cg_max_steps": 3, "policy_kwargs": TINY_NET}}, {}),
+    "CrossQ": ({"hyperparams": {**OFF_POLICY, "train_freq": 3, "policy_kwargs": {"net_arch": {"pi": [8], "qf": [16]}}}}, {}),
+    "MaskablePPO": ({"hyperparams": {"n_steps": 32, "batch_size": 16, "n_epochs": 2, "policy_kwargs": TINY_NET}}, {"env": MASKED_ENV}),
+    "RecurrentPPO": (
+        {
+            "policy": "MlpLstmPolicy",
+            "hyperparams": {"n_steps": 32, "batch_size": 16, "n_epochs": 2, "policy_kwargs": {**TINY_NET, "lstm_hidden_size": 8}},
+        },
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("algo", list(CONTRIB_AGENTS))
+def test_contrib_resumed_run_is_identical_to_uninterrupted_run(algo: str, tmp_path: Path) -> None:
+    agent, overrides = CONTRIB_AGENTS[algo]
+    config = tiny_config({algo: agent}, **overrides)
+    train(config, tmp_path / "one_go", episodes=4)
+    train(config, tmp_path / "resumed", episodes=2)
+    observer = train(config, tmp_path / "resumed", episodes=2, resume=True)
+    assert observer.warnings == []
+    _assert_same_run(tmp_path / "one_go", tmp_path / "resumed", algo)
+    assert len(rewards(tmp_path / "one_go", algo)) == 4
