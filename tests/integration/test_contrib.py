@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import CARTPOLE_ENV, TINY_NET, tiny_config
 from tests.integration.helpers import last_payload, rewards, train
 from tests.integration.test_exact_resume import _assert_same_run
+from tests.integration.test_unattended import BUILDING_DAY, _interrupted_session
 
 pytest.importorskip("sb3_contrib")
 pytestmark = pytest.mark.integration
@@ -47,3 +48,19 @@ def test_contrib_resumed_run_is_identical_to_uninterrupted_run(algo: str, tmp_pa
     assert observer.warnings == []
     _assert_same_run(tmp_path / "one_go", tmp_path / "resumed", algo)
     assert len(rewards(tmp_path / "one_go", algo)) == 4
+
+
+def test_recurrent_ppo_resumed_mid_episode_keeps_its_lstm_memory(tmp_path: Path) -> None:
+    """Stopped mid-episode (a stateful env continues exactly), a RecurrentPPO agent resumes
+    with the LSTM states it had, not zeros: the run matches the uninterrupted one bit for bit."""
+    agent, _ = CONTRIB_AGENTS["RecurrentPPO"]
+    config = tiny_config({"RecurrentPPO": agent}, env=BUILDING_DAY)
+    config["train"]["save_every_steps"] = 10  # first commit at step 10, mid-episode
+    train(config, tmp_path / "one_go", episodes=2)
+    outcome, _ = _interrupted_session(config, tmp_path / "resumed", episodes=2)
+    assert outcome.exit_code == 130
+    memory = last_payload(tmp_path / "resumed", "RecurrentPPO")["loop"]["lstm_states"]
+    assert all(tensor.abs().sum() > 0 for part in ("pi", "vf") for tensor in memory[part])
+    resumed = train(config, tmp_path / "resumed", episodes=2, resume=True)
+    assert resumed.warnings == []  # the env restored its own state: nothing restarted
+    _assert_same_run(tmp_path / "one_go", tmp_path / "resumed", "RecurrentPPO")

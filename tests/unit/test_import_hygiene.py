@@ -10,6 +10,7 @@ import pytest
 LIGHT_MODULES = [
     "atheria_cli",
     "atheria_cli.config",
+    "atheria_cli.agents.names",
     "atheria_cli.run.formats",
     "atheria_cli.run.layout",
     "atheria_cli.run.atomic",
