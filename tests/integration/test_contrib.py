@@ -6,14 +6,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
-from tests.conftest import CARTPOLE_ENV, TINY_NET, tiny_config
+from atheria_cli.cli import app
+from tests.conftest import CARTPOLE_ENV, TINY_NET, tiny_config, write_config
 from tests.integration.helpers import last_payload, rewards, train
 from tests.integration.test_exact_resume import _assert_same_run
 from tests.integration.test_unattended import BUILDING_DAY, _interrupted_session
 
 pytest.importorskip("sb3_contrib")
 pytestmark = pytest.mark.integration
+runner = CliRunner()
 
 MASKED_ENV = {"id": "tests.envs:MaskedTargetEnv"}
 OFF_POLICY = {"learning_starts": 20, "batch_size": 16, "buffer_size": 1000, "policy_kwargs": TINY_NET}
@@ -64,3 +67,38 @@ def test_recurrent_ppo_resumed_mid_episode_keeps_its_lstm_memory(tmp_path: Path)
     resumed = train(config, tmp_path / "resumed", episodes=2, resume=True)
     assert resumed.warnings == []  # the env restored its own state: nothing restarted
     _assert_same_run(tmp_path / "one_go", tmp_path / "resumed", "RecurrentPPO")
+
+
+@pytest.fixture(scope="module")
+def one_episode_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One episode of each contrib algorithm, as a config file beside its checkpoints."""
+    root = tmp_path_factory.mktemp("contrib_runs")
+    paths = {}
+    for algo, (agent, overrides) in CONTRIB_AGENTS.items():
+        config = tiny_config({algo: agent}, **overrides, experiment=algo, checkpoints_dir=str(root / "checkpoints"))
+        paths[algo] = write_config(root / f"{algo}.yaml", config)
+        result = runner.invoke(app, ["train", "--config", str(paths[algo]), "--episodes", "1"])
+        assert result.exit_code == 0, result.output
+    return paths
+
+
+@pytest.mark.parametrize("algo", ["TQC", "QRDQN", "TRPO", "CrossQ"])
+def test_contrib_policy_exports_and_verifies_against_predict(algo: str, one_episode_runs: dict[str, Path]) -> None:
+    result = runner.invoke(app, ["export-jit", algo, "--config", str(one_episode_runs[algo])])
+    assert result.exit_code == 0, result.output
+    assert ", verified on 256 observations, max |difference| " in result.stdout
+
+
+@pytest.mark.parametrize(
+    "algo, reason",
+    [
+        ("MaskablePPO", "MaskablePPO needs the action mask as an input; not supported by export-jit yet"),
+        ("RecurrentPPO", "recurrent policies need explicit state inputs; not supported by export-jit yet"),
+    ],
+)
+def test_masked_and_recurrent_policies_are_refused_by_export(algo: str, reason: str, one_episode_runs: dict[str, Path]) -> None:
+    result = runner.invoke(app, ["export-jit", algo, "--config", str(one_episode_runs[algo])])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"atheria: error: cannot export {algo}: {reason}\n"
+    folder = one_episode_runs[algo].parent / "checkpoints" / algo / algo
+    assert (folder / "episode_0001.pt").exists() and not list(folder.glob("model_jit*"))
