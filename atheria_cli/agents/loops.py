@@ -218,7 +218,9 @@ class MaskablePPOLoop(OnPolicyLoop):
     def _act(self, obs_tensor: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         from sb3_contrib.common.maskable.utils import get_action_masks
 
-        self._action_masks = get_action_masks(self.model.env)
+        env = self.model.env
+        assert env is not None  # the loop drives a model built on its env
+        self._action_masks = get_action_masks(env)
         actions, values, log_probs = self.model.policy(obs_tensor, action_masks=self._action_masks)
         return actions, values, log_probs
 
