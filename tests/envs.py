@@ -52,8 +52,9 @@ class MaskedTargetEnv(gym.Env):
 
     Each step draws a target and, from the env's own generator, which other actions are
     invalid; ``action_masks()`` says which are allowed. The observation is the target one-hot
-    followed by the mask. Reward 1 for the target, -1 for a masked action, else 0. It
-    truncates itself after ``steps`` steps.
+    followed by the mask. Reward 1 for the target, -1 for a masked action, else 0;
+    ``info["masked_actions"]`` counts the masked actions taken this episode. It truncates
+    itself after ``steps`` steps.
     """
 
     metadata = {"render_modes": []}  # noqa: RUF012
@@ -66,19 +67,22 @@ class MaskedTargetEnv(gym.Env):
         self._step = 0
         self._target = 0
         self._mask = np.ones(self.ACTIONS, dtype=bool)
+        self._masked_actions = 0
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         self._step = 0
+        self._masked_actions = 0
         self._draw()
-        return self._observation(), {}
+        return self._observation(), {"masked_actions": 0}
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         action = int(action)
         reward = 1.0 if action == self._target else (-1.0 if not self._mask[action] else 0.0)
+        self._masked_actions += int(not self._mask[action])
         self._step += 1
         self._draw()
-        return self._observation(), reward, False, self._step >= self.steps, {}
+        return self._observation(), reward, False, self._step >= self.steps, {"masked_actions": self._masked_actions}
 
     def action_masks(self) -> np.ndarray:
         return self._mask.copy()

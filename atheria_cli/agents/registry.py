@@ -47,7 +47,8 @@ class AlgorithmSpec:
     module: str  # where the class lives; imported on first use
     action_spaces: tuple[type[spaces.Space], ...]  # as the class passes them to SB3's base class
     export_refusal: str | None = None  # why export-jit cannot export its policy, if it cannot
-    needs_action_masks: bool = False  # the env must offer ``action_masks()``
+    needs_action_masks: bool = False  # the env must offer ``action_masks()``; predict takes them
+    recurrent: bool = False  # predict carries a state from step to step
 
     def load(self) -> type[BaseAlgorithm]:
         extra = EXTRAS[self.name]
@@ -80,6 +81,7 @@ _SPECS = (
         "sb3_contrib",
         ALL_SPACES,
         export_refusal="recurrent policies need explicit state inputs; not supported by export-jit yet",
+        recurrent=True,
     ),
 )
 ALGORITHM_SPECS: dict[str, AlgorithmSpec] = {spec.name: spec for spec in _SPECS}

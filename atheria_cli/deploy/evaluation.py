@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env import VecNormalize
 
+from atheria_cli.agents.acting import ModelActor
 from atheria_cli.run.atomic import atomic_write_json
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.envs.factory import make_env
@@ -99,6 +100,8 @@ def summarize(values: list[float]) -> dict[str, float | None]:
 
 def _episode(env, policy: Policy, seed: int, config: ExperimentConfig) -> EvalEpisode:
     obs, info = env.reset(seed=seed)
+    if isinstance(policy, ModelActor):
+        policy.start_episode()
     total, length, done = 0.0, 0, False
     while not done:
         action = policy(np.asarray(obs)[None])[0]
@@ -116,13 +119,7 @@ def _checkpoint_policy(config: ExperimentConfig, agent: str, spec: str, env) -> 
     model = load_agent(store.layout.root / entry.file)
     check_same_spaces(agent, entry.file, model, env.observation_space, env.action_space)
     normalizer = model.get_env() if isinstance(model.get_env(), VecNormalize) else None
-
-    def act(obs: np.ndarray) -> np.ndarray:
-        if normalizer is not None and normalizer.norm_obs:
-            obs = normalizer.normalize_obs(obs)
-        return model.predict(obs, deterministic=True)[0]
-
-    return act, entry.file
+    return ModelActor(model, env, normalizer), entry.file
 
 
 def _jit_policy(agent: str, path: Path, env) -> tuple[Policy, str]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import atheria_cli
 from atheria_cli.cli import app
 from tests.conftest import CARTPOLE_ENV, TINY_NET, tiny_config, write_config
 from tests.integration.helpers import last_payload, rewards, train
@@ -18,7 +22,7 @@ pytest.importorskip("sb3_contrib")
 pytestmark = pytest.mark.integration
 runner = CliRunner()
 
-MASKED_ENV = {"id": "tests.envs:MaskedTargetEnv"}
+MASKED_ENV = {"id": "tests.envs:MaskedTargetEnv", "metrics": [{"name": "masked_actions", "goal": "min"}]}
 OFF_POLICY = {"learning_starts": 20, "batch_size": 16, "buffer_size": 1000, "policy_kwargs": TINY_NET}
 # Settings small enough for CI, chosen so that checkpoints fall in the middle of a rollout
 # (on-policy) or of a training chunk (off-policy).
@@ -102,3 +106,28 @@ def test_masked_and_recurrent_policies_are_refused_by_export(algo: str, reason: 
     assert result.stderr == f"atheria: error: cannot export {algo}: {reason}\n"
     folder = one_episode_runs[algo].parent / "checkpoints" / algo / algo
     assert (folder / "episode_0001.pt").exists() and not list(folder.glob("model_jit*"))
+
+
+def test_eval_of_maskable_ppo_takes_no_masked_action(one_episode_runs: dict[str, Path]) -> None:
+    result = runner.invoke(app, ["eval", "MaskablePPO", "--config", str(one_episode_runs["MaskablePPO"]), "--episodes", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    assert [episode["metrics"]["masked_actions"] for episode in json.loads(result.stdout)["episodes"]] == [0, 0, 0]
+
+
+def test_eval_of_recurrent_ppo_carries_its_lstm_state_through_each_episode(one_episode_runs: dict[str, Path]) -> None:
+    config = one_episode_runs["RecurrentPPO"]
+    result = runner.invoke(app, ["eval", "RecurrentPPO", "--config", str(config), "--episodes", "2", "--seed", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    model = atheria_cli.load_agent(config.parent / "checkpoints" / "RecurrentPPO" / "RecurrentPPO" / "episode_0001.pt")
+    expected = []
+    for seed in (3, 4):
+        env = gym.make("Pendulum-v1", max_episode_steps=50)
+        obs, _ = env.reset(seed=seed)
+        state, start, total, done = None, np.ones((1,), dtype=bool), 0.0, False
+        while not done:
+            action, state = model.predict(obs[None], state=state, episode_start=start, deterministic=True)
+            start = np.zeros((1,), dtype=bool)
+            obs, reward, terminated, truncated, _ = env.step(action[0])
+            total, done = total + float(reward), terminated or truncated
+        expected.append(total)
+    assert [episode["reward"] for episode in json.loads(result.stdout)["episodes"]] == expected
