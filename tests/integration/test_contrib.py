@@ -23,22 +23,34 @@ pytestmark = pytest.mark.integration
 runner = CliRunner()
 
 MASKED_ENV = {"id": "tests.envs:MaskedTargetEnv", "metrics": [{"name": "masked_actions", "goal": "min"}]}
-OFF_POLICY = {"learning_starts": 20, "batch_size": 16, "buffer_size": 1000, "policy_kwargs": TINY_NET}
-# Settings small enough for CI, chosen so that checkpoints fall in the middle of a rollout
-# (on-policy) or of a training chunk (off-policy).
+OFF_POLICY = {"learning_starts": 20, "batch_size": 16, "buffer_size": 1000}
+ON_POLICY = {"n_steps": 32, "batch_size": 16}
+# algo -> (agent, config overrides). Settings small enough for CI, chosen so that checkpoints
+# fall in the middle of a rollout (on-policy) or of a training chunk (off-policy).
 CONTRIB_AGENTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "TQC": ({"hyperparams": {**OFF_POLICY, "train_freq": 3, "policy_kwargs": {**TINY_NET, "n_critics": 2, "n_quantiles": 5}}}, {}),
+    "TQC": (
+        {"hyperparams": {**OFF_POLICY, "train_freq": 3, "policy_kwargs": {**TINY_NET, "n_critics": 2, "n_quantiles": 5}}},
+        {},
+    ),
     "QRDQN": (
-        {"hyperparams": {**OFF_POLICY, "train_freq": 4, "target_update_interval": 10, "policy_kwargs": {**TINY_NET, "n_quantiles": 5}}},
+        {
+            "hyperparams": {
+                **OFF_POLICY,
+                "train_freq": 4,
+                "target_update_interval": 10,
+                "policy_kwargs": {**TINY_NET, "n_quantiles": 5},
+            }
+        },
         {"env": CARTPOLE_ENV},
     ),
-    "TRPO": ({"hyperparams": {"n_steps": 32, "batch_size": 16, "n_critic_updates": 2, "cg_max_steps": 3, "policy_kwargs": TINY_NET}}, {}),
+    "TRPO": ({"hyperparams": {**ON_POLICY, "n_critic_updates": 2, "cg_max_steps": 3, "policy_kwargs": TINY_NET}}, {}),
+    # CrossQ's critics carry batch norm: its running statistics are part of the policy's state.
     "CrossQ": ({"hyperparams": {**OFF_POLICY, "train_freq": 3, "policy_kwargs": {"net_arch": {"pi": [8], "qf": [16]}}}}, {}),
-    "MaskablePPO": ({"hyperparams": {"n_steps": 32, "batch_size": 16, "n_epochs": 2, "policy_kwargs": TINY_NET}}, {"env": MASKED_ENV}),
+    "MaskablePPO": ({"hyperparams": {**ON_POLICY, "n_epochs": 2, "policy_kwargs": TINY_NET}}, {"env": MASKED_ENV}),
     "RecurrentPPO": (
         {
             "policy": "MlpLstmPolicy",
-            "hyperparams": {"n_steps": 32, "batch_size": 16, "n_epochs": 2, "policy_kwargs": {**TINY_NET, "lstm_hidden_size": 8}},
+            "hyperparams": {**ON_POLICY, "n_epochs": 2, "policy_kwargs": {**TINY_NET, "lstm_hidden_size": 8}},
         },
         {},
     ),
@@ -109,7 +121,8 @@ def test_masked_and_recurrent_policies_are_refused_by_export(algo: str, reason: 
 
 
 def test_eval_of_maskable_ppo_takes_no_masked_action(one_episode_runs: dict[str, Path]) -> None:
-    result = runner.invoke(app, ["eval", "MaskablePPO", "--config", str(one_episode_runs["MaskablePPO"]), "--episodes", "3", "--json"])
+    config = one_episode_runs["MaskablePPO"]
+    result = runner.invoke(app, ["eval", "MaskablePPO", "--config", str(config), "--episodes", "3", "--json"])
     assert result.exit_code == 0, result.output
     assert [episode["metrics"]["masked_actions"] for episode in json.loads(result.stdout)["episodes"]] == [0, 0, 0]
 
