@@ -34,14 +34,15 @@ class ModelActor:
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         """Actions for a batch of one raw observation."""
+        model_input: np.ndarray | dict[str, np.ndarray] = obs
         if self.normalizer is not None and self.normalizer.norm_obs:
-            obs = self.normalizer.normalize_obs(obs)
+            model_input = self.normalizer.normalize_obs(obs)
         kwargs: dict[str, Any] = {}
         if self.recurrent:
             kwargs.update(state=self._state, episode_start=self._episode_start)
         if self.masked:
             kwargs["action_masks"] = np.asarray(self.env.get_wrapper_attr("action_masks")())[None]
-        actions, state = self.model.predict(obs, deterministic=True, **kwargs)
+        actions, state = self.model.predict(model_input, deterministic=True, **kwargs)
         if self.recurrent:
             self._state, self._episode_start = state, np.zeros((1,), dtype=bool)
         return actions

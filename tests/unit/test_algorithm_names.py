@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 
-from atheria_cli.agents.names import ALGORITHMS, CONTRIB_ALGORITHMS, CORE_ALGORITHMS, missing_extra
+from atheria_cli.agents.names import ALGORITHMS, CONTRIB_ALGORITHMS, CORE_ALGORITHMS, installed_extra_versions, missing_extra
 from atheria_cli.config import load_config
 from atheria_cli.errors import ConfigError
 from tests.conftest import tiny_config, write_config
@@ -41,3 +43,13 @@ def test_core_algorithms_need_no_extra(algo: str, without_contrib: None, tmp_pat
 
 def test_every_algorithm_is_core_or_contrib() -> None:
     assert ALGORITHMS == CORE_ALGORITHMS + CONTRIB_ALGORITHMS
+
+
+def test_an_absent_extra_has_no_recorded_version(without_contrib: None) -> None:
+    assert "sb3_contrib" not in installed_extra_versions()
+
+
+def test_an_installed_extra_records_its_version() -> None:
+    if importlib.util.find_spec("sb3_contrib") is None:
+        pytest.skip("the contrib extra is not installed")
+    assert installed_extra_versions()["sb3_contrib"] == importlib.metadata.version("sb3-contrib")
