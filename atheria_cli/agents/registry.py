@@ -150,6 +150,7 @@ def build_model(
     algo = config.algo_of(agent)
     cls = algorithm_class(algo)
     _check_env(agent, algo, env, config.env.id)
+    _check_policy(agent, algo, cls, config.agents[agent].policy)
     action_dim = int(np.prod(env.action_space.shape)) if isinstance(env.action_space, spaces.Box) else None
     kwargs = validate_hyperparams(agent, algo, config.agents[agent].hyperparams, action_dim)
     try:
@@ -168,6 +169,12 @@ def resolved_hyperparams(model: BaseAlgorithm, given: dict[str, Any]) -> dict[st
         value = given[name] if name in given else parameter.default
         resolved[name] = _jsonable(value)
     return resolved
+
+
+def _check_policy(agent: str, algo: str, cls: type[BaseAlgorithm], policy: str) -> None:
+    # RecurrentPPO's policies have other names than the default MlpPolicy: say which.
+    if policy not in cls.policy_aliases:
+        raise ConfigError(f"agents.{agent}.policy: {algo} has no policy {policy!r} (one of {', '.join(cls.policy_aliases)})")
 
 
 def _check_env(agent: str, algo: str, env: VecEnv, env_id: str) -> None:
