@@ -1,9 +1,11 @@
 """The supported algorithms, their hyperparameter checks and model construction.
 
 One table, :data:`ALGORITHM_SPECS`: per name, how to load the class (contrib classes are
-imported only when used, from the optional ``contrib`` extra), the action spaces it accepts and
-why its policy cannot be exported, if it cannot. The torch-free names live in
-:mod:`atheria_cli.agents.names`.
+imported only when used, from the optional ``contrib`` extra), the action spaces it accepts,
+what its ``predict`` needs besides the observation (an action mask, a recurrent state) and why its
+policy cannot be exported, if it cannot. The torch-free names live in
+:mod:`atheria_cli.agents.names`; the step loops that differ per algorithm in
+:mod:`atheria_cli.agents.loops`.
 
 Hyperparameters are SB3 constructor keyword arguments. Each value is validated against the
 constructor's type hints (pydantic), so ``learning_rate: fast`` is refused up front with the
