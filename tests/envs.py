@@ -70,3 +70,54 @@ class CrashOnceEnv(EmissionsEnv):
             open(self.marker, "w").close()
             raise RuntimeError("injected crash")
         return super().step(action)
+
+
+class MaskedTargetEnv(gym.Env):
+    """Pick the target action among those the mask allows (for MaskablePPO).
+
+    Each step draws a target and, from the env's own generator, which other actions are
+    invalid; ``action_masks()`` says which are allowed. The observation is the target one-hot
+    followed by the mask. Reward 1 for the target, -1 for a masked action, else 0;
+    ``info["masked_actions"]`` counts the masked actions taken this episode. It truncates
+    itself after ``steps`` steps.
+    """
+
+    metadata = {"render_modes": []}  # noqa: RUF012
+    ACTIONS: ClassVar[int] = 4
+
+    def __init__(self, steps: int = 20) -> None:
+        self.steps = steps
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(2 * self.ACTIONS,), dtype=np.float32)
+        self.action_space = spaces.Discrete(self.ACTIONS)
+        self._step = 0
+        self._target = 0
+        self._mask = np.ones(self.ACTIONS, dtype=bool)
+        self._masked_actions = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._step = 0
+        self._masked_actions = 0
+        self._draw()
+        return self._observation(), {"masked_actions": 0}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        action = int(action)
+        reward = 1.0 if action == self._target else (-1.0 if not self._mask[action] else 0.0)
+        self._masked_actions += int(not self._mask[action])
+        self._step += 1
+        self._draw()
+        return self._observation(), reward, False, self._step >= self.steps, {"masked_actions": self._masked_actions}
+
+    def action_masks(self) -> np.ndarray:
+        return self._mask.copy()
+
+    def _draw(self) -> None:
+        self._target = int(self.np_random.integers(self.ACTIONS))
+        self._mask = self.np_random.random(self.ACTIONS) < 0.5
+        self._mask[self._target] = True
+
+    def _observation(self) -> np.ndarray:
+        one_hot = np.zeros(self.ACTIONS, dtype=np.float32)
+        one_hot[self._target] = 1.0
+        return np.concatenate([one_hot, self._mask.astype(np.float32)])

@@ -15,9 +15,11 @@ from atheria_cli.agents.tensors import to_arrays, to_tensors
 ROLLOUT_ARRAYS = ("observations", "actions", "rewards", "returns", "episode_starts", "values", "log_probs", "advantages")
 
 
-def capture_rollout(buffer: RolloutBuffer) -> dict[str, Any]:
+def capture_rollout(buffer: RolloutBuffer, names: tuple[str, ...] = ROLLOUT_ARRAYS) -> dict[str, Any]:
+    """The rows collected so far of ``names`` (the algorithm's buffer may hold more arrays:
+    sb3-contrib's recurrent buffer the LSTM states, the maskable one the action masks)."""
     rows = buffer.pos
-    arrays = {name: _head(getattr(buffer, name), rows) for name in ROLLOUT_ARRAYS}
+    arrays = {name: _head(getattr(buffer, name), rows) for name in names}
     return {"kind": "rollout", "pos": int(buffer.pos), "full": bool(buffer.full), "rows": rows, "arrays": to_tensors(arrays)}
 
 

@@ -6,12 +6,14 @@ after it, so these loops replay SB3's ``collect_rollouts`` + ``train`` sequence 
 with the same calls in the same order, and keep the little state that lives between steps
 (position in the current rollout or training chunk) so a checkpoint can carry it.
 
-One loop per algorithm family, as SB3 itself has: on-policy (A2C, PPO) and off-policy
-(SAC, TD3, DDPG, DQN).
+One loop per algorithm family, as SB3 itself has: on-policy (A2C, PPO, TRPO) and off-policy
+(SAC, TD3, DDPG, DQN, TQC, QRDQN, CrossQ); MaskablePPO and RecurrentPPO, whose own
+``collect_rollouts`` differ, override the on-policy loop's hooks.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import obs_as_tensor, should_collect_more_steps
 
-from atheria_cli.agents.buffers import capture_rollout, restore_rollout
+from atheria_cli.agents.buffers import ROLLOUT_ARRAYS, capture_rollout, restore_rollout
 from atheria_cli.agents.replay import ReplayJournal, SegmentReader
 
 
@@ -101,9 +103,14 @@ class TrainingLoop:
 
 
 class OnPolicyLoop(TrainingLoop):
-    """A2C and PPO: fill the rollout buffer step by step; train when it is full."""
+    """A2C, PPO, TRPO: fill the rollout buffer step by step; train when it is full.
+
+    Subclasses override the hooks where their own ``collect_rollouts`` differs from SB3's.
+    """
 
     model: OnPolicyAlgorithm
+    # The rollout buffer's per-row arrays that a checkpoint carries.
+    rollout_arrays: tuple[str, ...] = ROLLOUT_ARRAYS
 
     def __init__(self, model: OnPolicyAlgorithm, schedule_timesteps: int) -> None:
         super().__init__(model, schedule_timesteps)
@@ -116,6 +123,37 @@ class OnPolicyLoop(TrainingLoop):
         if model.use_sde:
             model.policy.reset_noise(model.env.num_envs)
 
+    def _act(self, obs_tensor: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Actions, values and log-probabilities for the last observation (under no_grad)."""
+        actions, values, log_probs = self.model.policy(obs_tensor)
+        return actions, values, log_probs
+
+    def _env_actions(self, actions: np.ndarray) -> np.ndarray:
+        """The policy's actions as the env takes them."""
+        model = self.model
+        if not isinstance(model.action_space, spaces.Box):
+            return actions
+        if model.policy.squash_output:
+            return model.policy.unscale_action(actions)
+        return np.clip(actions, model.action_space.low, model.action_space.high)
+
+    def _terminal_value(self, index: int, terminal_obs: Any) -> torch.Tensor:
+        """Value of a truncated episode's last observation (SB3 #633)."""
+        obs_tensor = self.model.policy.obs_to_tensor(terminal_obs)[0]
+        with torch.no_grad():
+            return self.model.policy.predict_values(obs_tensor)[0]
+
+    def _last_values(self, new_obs: Any, dones: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            return self.model.policy.predict_values(obs_as_tensor(new_obs, self.model.device))
+
+    def _add_kwargs(self) -> dict[str, Any]:
+        """Extra keyword arguments of this algorithm's ``rollout_buffer.add``."""
+        return {}
+
+    def _after_add(self) -> None:
+        """Per-step state the algorithm advances after storing the step."""
+
     def step(self) -> StepResult:
         model, buffer, env = self.model, self.model.rollout_buffer, self.model.env
         n_steps = buffer.pos
@@ -125,37 +163,25 @@ class OnPolicyLoop(TrainingLoop):
             model.policy.reset_noise(env.num_envs)
 
         with torch.no_grad():
-            obs_tensor = obs_as_tensor(model._last_obs, model.device)
-            actions, values, log_probs = model.policy(obs_tensor)
-        actions = actions.cpu().numpy()
-        clipped_actions = actions
-        if isinstance(model.action_space, spaces.Box):
-            if model.policy.squash_output:
-                clipped_actions = model.policy.unscale_action(clipped_actions)
-            else:
-                clipped_actions = np.clip(actions, model.action_space.low, model.action_space.high)
-
-        new_obs, rewards, dones, infos = env.step(clipped_actions)
+            actions_tensor, values, log_probs = self._act(obs_as_tensor(model._last_obs, model.device))
+        actions = actions_tensor.cpu().numpy()
+        new_obs, rewards, dones, infos = env.step(self._env_actions(actions))
         model.num_timesteps += env.num_envs
         model._update_info_buffer(infos, dones)
 
         if isinstance(model.action_space, spaces.Discrete):
             actions = actions.reshape(-1, 1)
-        # Bootstrap truncated episodes with the value of their last observation (SB3 #633).
         for idx, done in enumerate(dones):
             if done and infos[idx].get("terminal_observation") is not None and infos[idx].get("TimeLimit.truncated", False):
-                terminal_obs = model.policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
-                with torch.no_grad():
-                    terminal_value = model.policy.predict_values(terminal_obs)[0]
-                rewards[idx] += model.gamma * terminal_value
+                rewards[idx] += model.gamma * self._terminal_value(idx, infos[idx]["terminal_observation"])
 
-        buffer.add(model._last_obs, actions, rewards, model._last_episode_starts, values, log_probs)
+        buffer.add(model._last_obs, actions, rewards, model._last_episode_starts, values, log_probs, **self._add_kwargs())
         model._last_obs = new_obs
         model._last_episode_starts = dones
+        self._after_add()
 
         if buffer.full:
-            with torch.no_grad():
-                last_values = model.policy.predict_values(obs_as_tensor(new_obs, model.device))
+            last_values = self._last_values(new_obs, dones)
             buffer.compute_returns_and_advantage(last_values=last_values, dones=dones)
             self.iteration += 1
             self.update_progress()
@@ -174,10 +200,102 @@ class OnPolicyLoop(TrainingLoop):
         self.model.policy.set_training_mode(False)
 
     def buffer_state(self) -> dict[str, Any]:
-        return capture_rollout(self.model.rollout_buffer)
+        return capture_rollout(self.model.rollout_buffer, self.rollout_arrays)
 
     def load_buffer_state(self, state: dict[str, Any], read_segment: SegmentReader) -> None:
         restore_rollout(self.model.rollout_buffer, state)
+
+
+class MaskablePPOLoop(OnPolicyLoop):
+    """sb3-contrib's MaskablePPO: the env's action masks go into the policy and the buffer."""
+
+    rollout_arrays = (*ROLLOUT_ARRAYS, "action_masks")
+
+    def __init__(self, model: OnPolicyAlgorithm, schedule_timesteps: int) -> None:
+        super().__init__(model, schedule_timesteps)
+        self._action_masks: np.ndarray | None = None
+
+    def _act(self, obs_tensor: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        from sb3_contrib.common.maskable.utils import get_action_masks
+
+        env = self.model.env
+        assert env is not None  # the loop drives a model built on its env
+        self._action_masks = get_action_masks(env)
+        actions, values, log_probs = self.model.policy(obs_tensor, action_masks=self._action_masks)
+        return actions, values, log_probs
+
+    def _env_actions(self, actions: np.ndarray) -> np.ndarray:
+        return actions  # MaskablePPO steps the env with the raw actions: no clipping
+
+    def _add_kwargs(self) -> dict[str, Any]:
+        return {"action_masks": self._action_masks}
+
+
+class RecurrentPPOLoop(OnPolicyLoop):
+    """sb3-contrib's RecurrentPPO: the LSTM states of actor and critic carry over between steps.
+
+    RecurrentPPO's own ``save`` leaves ``_last_lstm_states`` out; the loop's checkpoint state
+    carries them, so a resumed agent keeps every env's memory mid-episode.
+    """
+
+    rollout_arrays = (*ROLLOUT_ARRAYS, "hidden_states_pi", "cell_states_pi", "hidden_states_vf", "cell_states_vf")
+
+    def __init__(self, model: OnPolicyAlgorithm, schedule_timesteps: int) -> None:
+        super().__init__(model, schedule_timesteps)
+        # collect_rollouts' local ``lstm_states``: a copy of the model's at the rollout's start.
+        self._lstm_states: Any = model._last_lstm_states  # type: ignore[attr-defined]
+
+    def _start_rollout(self) -> None:
+        super()._start_rollout()
+        self._lstm_states = copy.deepcopy(self.model._last_lstm_states)  # type: ignore[attr-defined]
+
+    def _act(self, obs_tensor: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        model = self.model
+        episode_starts = torch.tensor(model._last_episode_starts, dtype=torch.float32, device=model.device)
+        actions, values, log_probs, self._lstm_states = model.policy(obs_tensor, self._lstm_states, episode_starts)
+        return actions, values, log_probs
+
+    def _env_actions(self, actions: np.ndarray) -> np.ndarray:
+        if isinstance(self.model.action_space, spaces.Box):
+            return np.clip(actions, self.model.action_space.low, self.model.action_space.high)
+        return actions
+
+    def _terminal_value(self, index: int, terminal_obs: Any) -> torch.Tensor:
+        model = self.model
+        obs_tensor = model.policy.obs_to_tensor(terminal_obs)[0]
+        with torch.no_grad():
+            hidden, cell = self._lstm_states.vf
+            state = (hidden[:, index : index + 1, :].contiguous(), cell[:, index : index + 1, :].contiguous())
+            episode_starts = torch.tensor([False], dtype=torch.float32, device=model.device)
+            return model.policy.predict_values(obs_tensor, state, episode_starts)[0]  # type: ignore[call-arg]
+
+    def _last_values(self, new_obs: Any, dones: np.ndarray) -> torch.Tensor:
+        model = self.model
+        with torch.no_grad():
+            episode_starts = torch.tensor(dones, dtype=torch.float32, device=model.device)
+            return model.policy.predict_values(  # type: ignore[call-arg]
+                obs_as_tensor(new_obs, model.device), self._lstm_states.vf, episode_starts
+            )
+
+    def _add_kwargs(self) -> dict[str, Any]:
+        return {"lstm_states": self.model._last_lstm_states}  # type: ignore[attr-defined]
+
+    def _after_add(self) -> None:
+        self.model._last_lstm_states = self._lstm_states  # type: ignore[attr-defined]
+
+    def state_dict(self) -> dict[str, Any]:
+        states = self.model._last_lstm_states  # type: ignore[attr-defined]
+        lstm = {part: [tensor.detach().cpu().clone() for tensor in getattr(states, part)] for part in ("pi", "vf")}
+        return {**super().state_dict(), "lstm_states": lstm}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        from sb3_contrib.common.recurrent.type_aliases import RNNStates
+
+        super().load_state_dict(state)
+        device = self.model.device
+        pi, vf = ([tensor.to(device) for tensor in state["lstm_states"][part]] for part in ("pi", "vf"))
+        self.model._last_lstm_states = RNNStates(pi=(pi[0], pi[1]), vf=(vf[0], vf[1]))  # type: ignore[attr-defined]
+        self._lstm_states = self.model._last_lstm_states  # type: ignore[attr-defined]
 
 
 class OffPolicyLoop(TrainingLoop):
@@ -253,7 +371,15 @@ class OffPolicyLoop(TrainingLoop):
         self.journal.load_state_dict(state, read_segment)
 
 
+# Algorithms whose collect_rollouts differs from their family's (keyed by class name, so that
+# this module never imports the optional sb3-contrib).
+SPECIAL_LOOPS: dict[str, type[OnPolicyLoop]] = {"MaskablePPO": MaskablePPOLoop, "RecurrentPPO": RecurrentPPOLoop}
+
+
 def make_loop(model: BaseAlgorithm, schedule_timesteps: int) -> TrainingLoop:
+    special = SPECIAL_LOOPS.get(type(model).__name__)
+    if special is not None and isinstance(model, OnPolicyAlgorithm):
+        return special(model, schedule_timesteps)
     if isinstance(model, OffPolicyAlgorithm):
         return OffPolicyLoop(model, schedule_timesteps)
     if isinstance(model, OnPolicyAlgorithm):

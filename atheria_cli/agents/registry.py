@@ -1,4 +1,11 @@
-"""The six supported algorithms, their hyperparameter checks and model construction.
+"""The supported algorithms, their hyperparameter checks and model construction.
+
+One table, :data:`ALGORITHM_SPECS`: per name, how to load the class (contrib classes are
+imported only when used, from the optional ``contrib`` extra), the action spaces it accepts,
+what its ``predict`` needs besides the observation (an action mask, a recurrent state) and why its
+policy cannot be exported, if it cannot. The torch-free names live in
+:mod:`atheria_cli.agents.names`; the step loops that differ per algorithm in
+:mod:`atheria_cli.agents.loops`.
 
 Hyperparameters are SB3 constructor keyword arguments. Each value is validated against the
 constructor's type hints (pydantic), so ``learning_rate: fast`` is refused up front with the
@@ -13,39 +20,86 @@ import difflib
 import importlib
 import inspect
 import typing
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
 from pydantic import ConfigDict, TypeAdapter, ValidationError
-from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise, NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
+from atheria_cli.agents.names import EXTRAS, missing_extra, needs_extra_message
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import ConfigError
 
-ALGORITHM_CLASSES: dict[str, type[BaseAlgorithm]] = {
-    "A2C": A2C,
-    "PPO": PPO,
-    "SAC": SAC,
-    "TD3": TD3,
-    "DDPG": DDPG,
-    "DQN": DQN,
-}
-# Action spaces each algorithm accepts (SB3 passes these to its base class at construction).
-ACTION_SPACES: dict[str, tuple[type[spaces.Space], ...]] = {
-    "A2C": (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
-    "PPO": (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary),
-    "SAC": (spaces.Box,),
-    "TD3": (spaces.Box,),
-    "DDPG": (spaces.Box,),
-    "DQN": (spaces.Discrete,),
-}
+ALL_SPACES: tuple[type[spaces.Space], ...] = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+MASKABLE_SPACES: tuple[type[spaces.Space], ...] = (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """What atheria needs to know about one algorithm beyond its SB3 class."""
+
+    name: str
+    module: str  # where the class lives; imported on first use
+    action_spaces: tuple[type[spaces.Space], ...]  # as the class passes them to SB3's base class
+    export_refusal: str | None = None  # why export-jit cannot export its policy, if it cannot
+    needs_action_masks: bool = False  # the env must offer ``action_masks()``; predict takes them
+    recurrent: bool = False  # predict carries a state from step to step
+
+    def load(self) -> type[BaseAlgorithm]:
+        extra = EXTRAS[self.name]
+        if extra is not None and missing_extra(self.name) is not None:
+            raise ConfigError(needs_extra_message(self.name, extra))
+        cls: type[BaseAlgorithm] = getattr(importlib.import_module(self.module), self.name)
+        return cls
+
+
+_SPECS = (
+    AlgorithmSpec("A2C", "stable_baselines3", ALL_SPACES),
+    AlgorithmSpec("PPO", "stable_baselines3", ALL_SPACES),
+    AlgorithmSpec("SAC", "stable_baselines3", (spaces.Box,)),
+    AlgorithmSpec("TD3", "stable_baselines3", (spaces.Box,)),
+    AlgorithmSpec("DDPG", "stable_baselines3", (spaces.Box,)),
+    AlgorithmSpec("DQN", "stable_baselines3", (spaces.Discrete,)),
+    AlgorithmSpec("TQC", "sb3_contrib", (spaces.Box,)),
+    AlgorithmSpec("QRDQN", "sb3_contrib", (spaces.Discrete,)),
+    AlgorithmSpec("TRPO", "sb3_contrib", ALL_SPACES),
+    AlgorithmSpec("CrossQ", "sb3_contrib", (spaces.Box,)),
+    AlgorithmSpec(
+        "MaskablePPO",
+        "sb3_contrib",
+        MASKABLE_SPACES,
+        export_refusal="MaskablePPO needs the action mask as an input; not supported by export-jit yet",
+        needs_action_masks=True,
+    ),
+    AlgorithmSpec(
+        "RecurrentPPO",
+        "sb3_contrib",
+        ALL_SPACES,
+        export_refusal="recurrent policies need explicit state inputs; not supported by export-jit yet",
+        recurrent=True,
+    ),
+)
+ALGORITHM_SPECS: dict[str, AlgorithmSpec] = {spec.name: spec for spec in _SPECS}
+
+
+def algorithm_class(algo: str) -> type[BaseAlgorithm]:
+    """The SB3 class of ``algo``; :class:`ConfigError` naming the extra when it is not installed."""
+    return ALGORITHM_SPECS[algo].load()
+
+
+def export_refusal(model: BaseAlgorithm) -> str | None:
+    """Why export-jit cannot export ``model``'s policy, or None when it can."""
+    spec = ALGORITHM_SPECS.get(type(model).__name__)
+    return spec.export_refusal if spec is not None else None
+
+
 # Set by atheria from the config's own fields, never through hyperparams.
 RESERVED = {
     "policy": "the agent's 'policy' field",
@@ -67,7 +121,7 @@ def validate_hyperparams(agent: str, algo: str, hyperparams: dict[str, Any], act
 
     Raises :class:`ConfigError` naming ``agents.<agent>.hyperparams.<key>``.
     """
-    cls = ALGORITHM_CLASSES[algo]
+    cls = algorithm_class(algo)
     parameters = inspect.signature(cls.__init__).parameters
     hints = _constructor_hints(cls)
     converted: dict[str, Any] = {}
@@ -96,8 +150,9 @@ def build_model(
 ) -> BaseAlgorithm:
     """Construct the SB3 model of ``agent`` on ``env``; SB3 seeds every generator from ``seed``."""
     algo = config.algo_of(agent)
-    cls = ALGORITHM_CLASSES[algo]
-    _check_action_space(agent, algo, env.action_space)
+    cls = algorithm_class(algo)
+    _check_env(agent, algo, env, config.env.id)
+    _check_policy(agent, algo, cls, config.agents[agent].policy)
     action_dim = int(np.prod(env.action_space.shape)) if isinstance(env.action_space, spaces.Box) else None
     kwargs = validate_hyperparams(agent, algo, config.agents[agent].hyperparams, action_dim)
     try:
@@ -140,8 +195,21 @@ def _policy(config: ExperimentConfig, agent: str) -> str | type:
     return target
 
 
+def _check_policy(agent: str, algo: str, cls: type[BaseAlgorithm], policy: str) -> None:
+    # RecurrentPPO's policies have other names than the default MlpPolicy: say which. A dotted
+    # name is a class to import, checked by _policy.
+    if "." not in policy and policy not in cls.policy_aliases:
+        raise ConfigError(f"agents.{agent}.policy: {algo} has no policy {policy!r} (one of {', '.join(cls.policy_aliases)})")
+
+
+def _check_env(agent: str, algo: str, env: VecEnv, env_id: str) -> None:
+    _check_action_space(agent, algo, env.action_space)
+    if ALGORITHM_SPECS[algo].needs_action_masks and not env.has_attr("action_masks"):
+        raise ConfigError(f"agents.{agent}: {algo} needs an environment with an action_masks() method; {env_id} has none")
+
+
 def _check_action_space(agent: str, algo: str, action_space: spaces.Space) -> None:
-    supported = ACTION_SPACES[algo]
+    supported = ALGORITHM_SPECS[algo].action_spaces
     if not isinstance(action_space, supported):
         names = " or ".join(space.__name__ for space in supported)
         raise ConfigError(f"agents.{agent}: {algo} needs a {names} action space, but the environment has {action_space}")

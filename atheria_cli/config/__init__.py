@@ -25,9 +25,9 @@ from pydantic import (
     model_validator,
 )
 
+from atheria_cli.agents.names import ALGORITHMS, missing_extra, needs_extra_message
 from atheria_cli.errors import ConfigError
 
-ALGORITHMS = ("A2C", "PPO", "SAC", "TD3", "DDPG", "DQN")
 DEFAULT_CONFIG_RELATIVE = Path("configs") / "default.yaml"
 PACKAGED_DEFAULT = "default.yaml"
 # Names that become folder names: no separators, no leading dot.
@@ -106,7 +106,7 @@ class AgentEnvConfig(_Strict):
 
 
 class AgentConfig(_Strict):
-    algo: Literal["A2C", "PPO", "SAC", "TD3", "DDPG", "DQN"] | None = None
+    algo: Literal[ALGORITHMS] | None = None  # type: ignore[valid-type]
     policy: str = "MlpPolicy"
     seed: int | None = Field(default=None, ge=0, lt=2**32)
     hyperparams: dict[str, Any] = Field(default_factory=dict)
@@ -222,6 +222,10 @@ class ExperimentConfig(_Strict):
                     f"agents.{name}.algo is required: {name!r} is not an algorithm name "
                     f"({', '.join(ALGORITHMS)})"
                 )
+            algo = agent.algo or name
+            extra = missing_extra(algo)
+            if extra is not None:
+                raise ValueError(f"agents.{name}.algo: {needs_extra_message(algo, extra)}")
         return self
 
     @field_validator("seeds")

@@ -6,14 +6,12 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.vec_env import VecNormalize
 from stable_baselines3.common.vec_env.stacked_observations import StackedObservations
 
+from atheria_cli.agents.acting import ModelActor
 from atheria_cli.run.atomic import atomic_write_json
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.envs.factory import make_env, vec_normalize_of
@@ -102,7 +100,7 @@ def summarize(values: list[float]) -> dict[str, float | None]:
 
 def _episode(env, policy: Policy, seed: int, config: ExperimentConfig) -> EvalEpisode:
     obs, info = env.reset(seed=seed)
-    if isinstance(policy, ModelPolicy):
+    if isinstance(policy, ModelActor):
         policy.start_episode()
     total, length, done = 0.0, 0, False
     while not done:
@@ -125,28 +123,7 @@ def _checkpoint_policy(config: ExperimentConfig, agent: str, spec: str, env) -> 
     check_same_spaces(agent, entry.file, model, observed, env.action_space)
     trained_env = model.get_env()
     normalizer = vec_normalize_of(trained_env) if trained_env is not None else None
-    return ModelPolicy(model, normalizer, stacker), entry.file
-
-
-class ModelPolicy:
-    """A checkpoint's deterministic policy on single observations: normalized, then stacked
-    (``frame_stack``) as in training."""
-
-    def __init__(self, model: BaseAlgorithm, normalizer: VecNormalize | None, stacker: StackedObservations | None) -> None:
-        self.model, self.normalizer, self.stacker = model, normalizer, stacker
-        self._first = True
-
-    def start_episode(self) -> None:
-        self._first = True
-
-    def __call__(self, raw: np.ndarray) -> np.ndarray:
-        obs: Any = raw
-        if self.normalizer is not None and self.normalizer.norm_obs:
-            obs = self.normalizer.normalize_obs(obs)
-        if self.stacker is not None:
-            obs = self.stacker.reset(obs) if self._first else self.stacker.update(obs, np.zeros(1, dtype=bool), [{}])[0]
-        self._first = False
-        return self.model.predict(obs, deterministic=True)[0]
+    return ModelActor(model, env, normalizer, stacker), entry.file
 
 
 def _jit_policy(agent: str, path: Path, env) -> tuple[Policy, str]:

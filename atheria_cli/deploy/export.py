@@ -24,6 +24,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
 from atheria_cli import __version__
+from atheria_cli.agents.registry import export_refusal
 from atheria_cli.run.atomic import atomic_write_bytes, atomic_write_json
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import ExportError, UsageError
@@ -96,6 +97,8 @@ class Verification:
 
 
 def check_exportable(model: BaseAlgorithm) -> None:
+    if (refusal := export_refusal(model)) is not None:
+        raise UsageError(f"cannot export {type(model).__name__}: {refusal}")
     if not isinstance(model.observation_space, spaces.Box):
         raise UsageError(f"export supports Box observations, this agent has {model.observation_space}")
     if not isinstance(model.action_space, SUPPORTED_ACTIONS):

@@ -25,6 +25,7 @@ from atheria_cli import __version__
 
 from atheria_cli.training import tensorboard
 from atheria_cli.agents.loops import TrainingLoop, make_loop
+from atheria_cli.agents.names import installed_extra_versions
 from atheria_cli.agents.registry import build_model, resolved_hyperparams, validate_hyperparams
 from atheria_cli.agents.snapshot import capture_training_state, restore_training_state
 from atheria_cli.agents.checkpoint import encode_checkpoint, read_checkpoint
@@ -482,4 +483,5 @@ def library_versions() -> dict[str, str]:
         "stable_baselines3": stable_baselines3.__version__,
         "gymnasium": gymnasium.__version__,
         "numpy": np.__version__,
+        **installed_extra_versions(),
     }

@@ -187,7 +187,11 @@ BAD_CONFIGS = {
         {"agents": {"SAC": {"hyperparams": {}, "learning_rate": 0.1}}},
         "agents.SAC.learning_rate: unknown field",
     ),
-    "unknown_algo": ({"agents": {"X": {"algo": "TRPO"}}}, "agents.X.algo: Input should be 'A2C', 'PPO', 'SAC', 'TD3', 'DDPG' or 'DQN'"),
+    "unknown_algo": (
+        {"agents": {"X": {"algo": "HER"}}},
+        "agents.X.algo: Input should be 'A2C', 'PPO', 'SAC', 'TD3', 'DDPG', 'DQN', 'TQC', 'QRDQN', 'TRPO', 'CrossQ', "
+        "'MaskablePPO' or 'RecurrentPPO'",
+    ),
     "name_not_algo": ({"agents": {"Fast": {}}}, "agents.Fast.algo is required: 'Fast' is not an algorithm name"),
     "bad_value": (
         {"agents": {"SAC": {"hyperparams": {"learning_rate": "fast"}}}},
