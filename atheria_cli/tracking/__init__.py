@@ -81,7 +81,7 @@ def unlogged(rows: Rows, last: dict[str, int]) -> Rows:
     """``rows`` without the (key, step) points the tracker holds already."""
     kept: Rows = {}
     for step, values in rows.items():
-        fresh = {key: value for key, value in values.items() if step > last.get(key, -1)}
+        fresh = {key: value for key, value in values.items() if step > last.get(key, last.get("*", -1))}
         if fresh:
             kept[step] = fresh
     return kept
