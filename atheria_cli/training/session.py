@@ -336,6 +336,8 @@ def _evaluate_if_due(session: _Session) -> None:
     if evaluation_due(evaluation.every, last, history.total_episodes):
         record = session.evaluator.evaluate(session.loop.model, history.total_episodes)
         history.evaluations.append(record)
+        if session.plan.config.train.tensorboard:
+            tensorboard.log_evaluation(session.loop.model, record)
         session.record.eval_seconds = round(session.record.eval_seconds + record.seconds, 3)
 
 

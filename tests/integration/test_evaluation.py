@@ -60,3 +60,16 @@ def test_evaluation_forces_a_commit_and_counts_its_time(tmp_path: Path) -> None:
     assert evaluation.episode == 2 and evaluation.seeds == [10_000]
     session = history.trainings[0]
     assert 0 < session.eval_seconds == evaluation.seconds <= session.duration_seconds
+
+
+def test_tensorboard_shows_evaluations_once_across_a_resume(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"]})
+    config["train"] = {**config["train"], "tensorboard": True, "eval": {"every": 2, "episodes": 1}}
+    train(config, tmp_path, episodes=3)
+    train(config, tmp_path, episodes=2, resume=True)
+    events = EventAccumulator(str(agent_dir(tmp_path, "A2C") / "tensorboard"))
+    events.Reload()
+    assert [event.step for event in events.Scalars("eval/reward_mean")] == [100, 200]
+    assert [event.step for event in events.Scalars("episode/reward")] == [50, 100, 150, 200, 250]
