@@ -47,7 +47,7 @@ def _best(store: AgentStore, committed: list[CheckpointEntry], metric: MetricSpe
     one whose training episode did; the latest among ties."""
     history = store.history()
     evaluated = evaluation_scores(history, metric.name, store.metadata().latest)
-    values = evaluated or {record.episode: metric_of(record, metric.name) for record in store.episodes(history)}
+    values: dict[int, float | None] = dict(evaluated) or {record.episode: metric_of(record, metric.name) for record in store.episodes(history)}
     sign = 1.0 if metric.goal == "max" else -1.0
 
     def score(entry: CheckpointEntry) -> tuple[float, int]:

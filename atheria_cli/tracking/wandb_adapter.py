@@ -74,7 +74,7 @@ def read_offline_history(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     from wandb.proto import wandb_internal_pb2
 
     for raw in _log_records(path.read_bytes()):
-        record = wandb_internal_pb2.Record()
+        record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
         record.ParseFromString(raw)
         if record.WhichOneof("record_type") == "history":
             values = {"/".join(item.nested_key) or item.key: json.loads(item.value_json) for item in record.history.item}

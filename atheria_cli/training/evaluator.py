@@ -66,12 +66,12 @@ class Evaluator:
             self._env = None
 
     def _prepared_env(self, model: BaseAlgorithm) -> VecEnv:
+        training_env = model.get_env()
+        training = vec_normalize_of(training_env) if training_env is not None else None
         if self._env is None:
             inner = DummyVecEnv([lambda: make_env(self.env_config)])
-            training = vec_normalize_of(model.get_env()) if model.get_env() is not None else None
-            self._env = VecNormalize(inner, training=False, norm_reward=False, **_obs_options(training)) if training else inner
+            self._env = _frozen_like(inner, training) if training is not None else inner
         normalizer = vec_normalize_of(self._env)
-        training = vec_normalize_of(model.get_env())
         if normalizer is not None and training is not None:
             # A copy: the training statistics go on moving, this evaluation's stay frozen.
             normalizer.obs_rms = copy.deepcopy(training.obs_rms)
@@ -92,8 +92,12 @@ class Evaluator:
                 return total, length, metrics
 
 
-def _obs_options(training: VecNormalize) -> dict[str, object]:
-    return {"norm_obs": training.norm_obs, "clip_obs": training.clip_obs, "epsilon": training.epsilon, "norm_obs_keys": training.norm_obs_keys}
+def _frozen_like(inner: VecEnv, training: VecNormalize) -> VecNormalize:
+    """Normalizes observations as ``training`` does; never updates its statistics, raw rewards."""
+    return VecNormalize(
+        inner, training=False, norm_obs=training.norm_obs, norm_reward=False, clip_obs=training.clip_obs,
+        epsilon=training.epsilon, norm_obs_keys=training.norm_obs_keys,
+    )
 
 
 def _stat(values: list[float]) -> Stat:
