@@ -44,7 +44,7 @@ class Evaluator:
     def evaluate(self, model: BaseAlgorithm, episode: int) -> EvaluationRecord:
         started = time.perf_counter()
         seeds = [self.eval_config.seed + index for index in range(self.eval_config.episodes)]
-        with _isolated_rng(self.eval_config.seed), _inference_mode(model):
+        with _isolated_rng(self.eval_config.seed), _isolated_space_rng(model), _inference_mode(model):
             env = self._prepared_env(model)
             results = [self._episode(env, model, seed) for seed in seeds]
         names = [metric.name for metric in self.env_config.metrics]
@@ -117,6 +117,24 @@ def _isolated_rng(seed: int) -> Iterator[None]:
         yield
     finally:
         restore_global_rng(saved)
+
+
+@contextmanager
+def _isolated_space_rng(model: BaseAlgorithm) -> Iterator[None]:
+    """DQN's stochastic ``predict`` samples the training action space (its generator is part of
+    the training state): keep that generator as it was. Read ``_np_random``, as reading
+    ``np_random`` would seed a space that has no generator yet."""
+    space = model.action_space
+    generator = getattr(space, "_np_random", None)
+    saved = copy.deepcopy(generator.bit_generator.state) if generator is not None else None
+    try:
+        yield
+    finally:
+        if generator is None:
+            space._np_random = None
+        else:
+            generator.bit_generator.state = saved
+            space._np_random = generator
 
 
 @contextmanager
