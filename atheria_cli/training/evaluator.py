@@ -131,7 +131,7 @@ def _isolated_space_rng(model: BaseAlgorithm) -> Iterator[None]:
         yield
     finally:
         if generator is None:
-            space._np_random = None
+            space._np_random = None  # type: ignore[assignment]
         else:
             generator.bit_generator.state = saved
             space._np_random = generator
