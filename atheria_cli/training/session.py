@@ -345,10 +345,10 @@ def _commit(session: _Session, started: float, observer: TrainObserver, *, parti
     """Replay segment, checkpoint, episodes, history, metadata (the commit); then retention."""
     loop, store, model = session.loop, session.store, session.loop.model
     record, history, metadata = session.record, session.history, session.metadata
+    _evaluate_if_due(session)  # first: the session's duration includes it
     episode, timesteps = history.total_episodes, int(model.num_timesteps)
     record.end_episode, record.end_timesteps = episode, timesteps
     record.duration_seconds = round(time.perf_counter() - started, 3)
-    _evaluate_if_due(session)
     file = store.checkpoint_file(episode, timesteps, partial)
     journal = getattr(loop, "journal", None)
     segment = None
