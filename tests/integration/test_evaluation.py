@@ -37,10 +37,10 @@ def test_evaluating_run_resumes_identically_and_trains_as_without_evaluation(cas
     (agent,) = agents
     plain = tiny_config(agents, env=env)
     evaluated = {**plain, "train": {**plain["train"], "eval": evaluation}}
-    train(evaluated, tmp_path / "one_go", episodes=5)
+    train(evaluated, tmp_path / "one_go", episodes=4)
     train(evaluated, tmp_path / "resumed", episodes=3)
-    observer = train(evaluated, tmp_path / "resumed", episodes=2, resume=True)
-    train(plain, tmp_path / "plain", episodes=5)
+    observer = train(evaluated, tmp_path / "resumed", episodes=1, resume=True)
+    train(plain, tmp_path / "plain", episodes=4)
     assert observer.warnings == []
     _assert_same_run(tmp_path / "one_go", tmp_path / "resumed", agent)
     _assert_same_run(tmp_path / "one_go", tmp_path / "plain", agent)  # evaluating drew nothing from training
