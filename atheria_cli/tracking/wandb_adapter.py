@@ -62,8 +62,13 @@ class WandbTracker:
         return dict(self._last)
 
     def log(self, rows: Rows) -> None:
-        for step, values in rows.items():
-            self.run.log(values, step=step)
+        import wandb
+
+        try:
+            for step, values in rows.items():
+                self.run.log(values, step=step)
+        except (wandb.Error, OSError) as exc:
+            raise StorageError(f"W&B refused the points: {exc}") from None
 
     def close(self) -> None:
         self.run.finish()

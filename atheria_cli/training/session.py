@@ -388,7 +388,10 @@ def _commit(session: _Session, started: float, observer: TrainObserver, *, parti
     if session.tracking is not None:
         if not session.plan.config.train.tensorboard:  # TensorBoard dumps SB3's values at each episode
             model.logger.dump(step=timesteps)
-        session.tracking.committed(session.uncommitted, history.evaluations, timesteps)
+        try:
+            session.tracking.committed(session.uncommitted, history.evaluations, timesteps)
+        except StorageError as exc:  # like the mirror: the run is intact, the next session backfills
+            observer.warn(f"{session.name}: tracking failed ({exc}); training goes on, the next session logs the missing episodes")
     session.uncommitted, session.last_entry, session.last_commit_timesteps = [], entry, timesteps
     session.commits += 1
     _apply_retention(session)
