@@ -8,7 +8,7 @@ from rich.table import Table
 
 from atheria_cli.cli.console import console, err_console
 from atheria_cli.metrics import Quantity, improvement, main_quantity, percent_of, value_of, verdict
-from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord
+from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, EvaluationRecord
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -49,6 +49,11 @@ class ProgressObserver:
 
     def checkpoint_committed(self, agent: str, entry: CheckpointEntry) -> None:
         pass
+
+    def evaluation_finished(self, agent: str, record: EvaluationRecord) -> None:
+        stats = {"reward": record.reward, **record.metrics}
+        shown = " ".join(f"{key}={_short(stat.mean)}±{_short(stat.std)}" for key, stat in stats.items())
+        self._line(f"{agent} evaluation at episode {record.episode} ({record.episodes} episodes): {shown}")
 
     def resources(self, agent: str, line: str) -> None:
         self._line(f"{agent}: {line}")

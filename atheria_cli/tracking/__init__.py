@@ -41,8 +41,15 @@ class Tracker(Protocol):
 def check_trackers(config: ExperimentConfig) -> None:
     """Exit 2 naming the extra when a configured tracker's library is missing (no import)."""
     for section, extra in EXTRAS.items():
-        if getattr(config.train, section) is not None and importlib.util.find_spec(extra) is None:
+        if getattr(config.train, section) is not None and not _installed(extra):
             raise ConfigError(f"train.{section} needs the '{extra}' extra: pip install 'atheria-cli[{extra}]'")
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # sys.modules[module] is None: imports of it are blocked
+        return False
 
 
 def episode_values(record: EpisodeRecord) -> dict[str, float]:
@@ -81,7 +88,7 @@ def unlogged(rows: Rows, last: dict[str, int]) -> Rows:
     """``rows`` without the (key, step) points the tracker holds already."""
     kept: Rows = {}
     for step, values in rows.items():
-        fresh = {key: value for key, value in values.items() if step > last.get(key, -1)}
+        fresh = {key: value for key, value in values.items() if step > last.get(key, last.get("*", -1))}
         if fresh:
             kept[step] = fresh
     return kept

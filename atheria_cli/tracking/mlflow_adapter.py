@@ -56,8 +56,13 @@ class MlflowTracker:
 
         now = int(time.time() * 1000)
         metrics = [Metric(key, value, now, step) for step, values in rows.items() for key, value in values.items()]
-        for start in range(0, len(metrics), BATCH):
-            self.client.log_batch(self.run_id, metrics=metrics[start : start + BATCH])
+        from mlflow.exceptions import MlflowException
+
+        try:
+            for start in range(0, len(metrics), BATCH):
+                self.client.log_batch(self.run_id, metrics=metrics[start : start + BATCH])
+        except (MlflowException, OSError) as exc:
+            raise StorageError(f"MLflow refused the points: {exc}") from None
 
     def close(self) -> None:
         self.client.set_terminated(self.run_id, status="FINISHED")

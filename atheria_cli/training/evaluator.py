@@ -44,7 +44,7 @@ class Evaluator:
     def evaluate(self, model: BaseAlgorithm, episode: int) -> EvaluationRecord:
         started = time.perf_counter()
         seeds = [self.eval_config.seed + index for index in range(self.eval_config.episodes)]
-        with _isolated_rng(self.eval_config.seed), _inference_mode(model):
+        with _isolated_rng(self.eval_config.seed), _isolated_space_rng(model), _inference_mode(model):
             env = self._prepared_env(model)
             results = [self._episode(env, model, seed) for seed in seeds]
         names = [metric.name for metric in self.env_config.metrics]
@@ -66,12 +66,12 @@ class Evaluator:
             self._env = None
 
     def _prepared_env(self, model: BaseAlgorithm) -> VecEnv:
+        training_env = model.get_env()
+        training = vec_normalize_of(training_env) if training_env is not None else None
         if self._env is None:
             inner = DummyVecEnv([lambda: make_env(self.env_config)])
-            training = vec_normalize_of(model.get_env()) if model.get_env() is not None else None
-            self._env = VecNormalize(inner, training=False, norm_reward=False, **_obs_options(training)) if training else inner
+            self._env = _frozen_like(inner, training) if training is not None else inner
         normalizer = vec_normalize_of(self._env)
-        training = vec_normalize_of(model.get_env())
         if normalizer is not None and training is not None:
             # A copy: the training statistics go on moving, this evaluation's stay frozen.
             normalizer.obs_rms = copy.deepcopy(training.obs_rms)
@@ -92,8 +92,12 @@ class Evaluator:
                 return total, length, metrics
 
 
-def _obs_options(training: VecNormalize) -> dict[str, object]:
-    return {"norm_obs": training.norm_obs, "clip_obs": training.clip_obs, "epsilon": training.epsilon, "norm_obs_keys": training.norm_obs_keys}
+def _frozen_like(inner: VecEnv, training: VecNormalize) -> VecNormalize:
+    """Normalizes observations as ``training`` does; never updates its statistics, raw rewards."""
+    return VecNormalize(
+        inner, training=False, norm_obs=training.norm_obs, norm_reward=False, clip_obs=training.clip_obs,
+        epsilon=training.epsilon, norm_obs_keys=training.norm_obs_keys,
+    )
 
 
 def _stat(values: list[float]) -> Stat:
@@ -113,6 +117,24 @@ def _isolated_rng(seed: int) -> Iterator[None]:
         yield
     finally:
         restore_global_rng(saved)
+
+
+@contextmanager
+def _isolated_space_rng(model: BaseAlgorithm) -> Iterator[None]:
+    """DQN's stochastic ``predict`` samples the training action space (its generator is part of
+    the training state): keep that generator as it was. Read ``_np_random``, as reading
+    ``np_random`` would seed a space that has no generator yet."""
+    space = model.action_space
+    generator = getattr(space, "_np_random", None)
+    saved = copy.deepcopy(generator.bit_generator.state) if generator is not None else None
+    try:
+        yield
+    finally:
+        if generator is None:
+            space._np_random = None  # type: ignore[assignment]
+        else:
+            generator.bit_generator.state = saved
+            space._np_random = generator
 
 
 @contextmanager

@@ -10,6 +10,7 @@ The source run is only read: its replay segments are copied, never moved.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ class ForkStart:
     segments: list[SegmentEntry]
 
 
-def plan_fork(config: ExperimentConfig, checkpoint: Path, agents: tuple[str, ...] | list[str], *, resume: bool, fresh: bool) -> ForkSource:
+def plan_fork(config: ExperimentConfig, checkpoint: Path, agents: Sequence[str], *, resume: bool, fresh: bool) -> ForkSource:
     """Check a fork request; writes nothing."""
     if resume:
         raise UsageError("--from-checkpoint and --resume cannot be combined: a fork is a new run (use --fresh to replace NEW's run)")

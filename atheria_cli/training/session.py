@@ -36,7 +36,7 @@ from atheria_cli.training.episodes import EpisodeClock, episode_record
 from atheria_cli.training.evaluator import Evaluator, evaluation_due
 from atheria_cli.training.fork import ForkSource, ForkStart, fork_start
 from atheria_cli.tracking import RunTracking, start_tracking
-from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, History, Metadata, RunConfig, SessionRecord
+from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, EvaluationRecord, History, Metadata, RunConfig, SessionRecord
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.mirror import Mirror
 from atheria_cli.training.monitor import ResourceMonitor
@@ -349,26 +349,32 @@ def _start_tracking(session: _Session) -> RunTracking | None:
     return tracking
 
 
-def _evaluate_if_due(session: _Session) -> None:
+def _evaluate_if_due(session: _Session) -> EvaluationRecord | None:
     """Evaluate before the commit, which then makes the evaluation durable with its checkpoint."""
     evaluation, history = session.plan.config.train.eval, session.history
     if session.evaluator is None or evaluation is None:
-        return
+        return None
     last = history.evaluations[-1].episode if history.evaluations else 0
-    if evaluation_due(evaluation.every, last, history.total_episodes):
-        record = session.evaluator.evaluate(session.loop.model, history.total_episodes)
-        history.evaluations.append(record)
-        session.record.eval_seconds = round(session.record.eval_seconds + record.seconds, 3)
+    if not evaluation_due(evaluation.every, last, history.total_episodes):
+        return None
+    record = session.evaluator.evaluate(session.loop.model, history.total_episodes)
+    history.evaluations.append(record)
+    if session.plan.config.train.tensorboard:
+        tensorboard.log_evaluation(session.loop.model, record)
+    session.record.eval_seconds = round(session.record.eval_seconds + record.seconds, 3)
+    return record
 
 
 def _commit(session: _Session, started: float, observer: TrainObserver, *, partial: bool) -> None:
     """Replay segment, checkpoint, episodes, history, metadata (the commit); then retention."""
     loop, store, model = session.loop, session.store, session.loop.model
     record, history, metadata = session.record, session.history, session.metadata
+    evaluated = _evaluate_if_due(session)  # first: the session's duration includes it
+    if evaluated is not None and hasattr(observer, "evaluation_finished"):  # optional in TrainObserver
+        observer.evaluation_finished(session.name, evaluated)
     episode, timesteps = history.total_episodes, int(model.num_timesteps)
     record.end_episode, record.end_timesteps = episode, timesteps
     record.duration_seconds = round(time.perf_counter() - started, 3)
-    _evaluate_if_due(session)
     file = store.checkpoint_file(episode, timesteps, partial)
     journal = getattr(loop, "journal", None)
     segment = None
@@ -404,7 +410,10 @@ def _commit(session: _Session, started: float, observer: TrainObserver, *, parti
     if session.tracking is not None:
         if not session.plan.config.train.tensorboard:  # TensorBoard dumps SB3's values at each episode
             model.logger.dump(step=timesteps)
-        session.tracking.committed(session.uncommitted, history.evaluations, timesteps)
+        try:
+            session.tracking.committed(session.uncommitted, history.evaluations, timesteps)
+        except StorageError as exc:  # like the mirror: the run is intact, the next session backfills
+            observer.warn(f"{session.name}: tracking failed ({exc}); training goes on, the next session logs the missing episodes")
     session.uncommitted, session.last_entry, session.last_commit_timesteps = [], entry, timesteps
     session.commits += 1
     _apply_retention(session)

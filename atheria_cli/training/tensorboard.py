@@ -8,7 +8,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 
 from atheria_cli.errors import ConfigError
-from atheria_cli.run.formats import EpisodeRecord
+from atheria_cli.run.formats import EpisodeRecord, EvaluationRecord
 
 TENSORBOARD_DIR = "tensorboard"
 
@@ -44,6 +44,17 @@ def log_episode(model: BaseAlgorithm, record: EpisodeRecord) -> None:
     for name, value in record.metrics.items():
         if value is not None:
             logger.record(f"episode/{name}", value)
+    logger.dump(step=record.timesteps)
+
+
+def log_evaluation(model: BaseAlgorithm, record: EvaluationRecord) -> None:
+    """``eval/<name>_mean`` and ``_std`` at the evaluated checkpoint's timestep."""
+    logger = model.logger
+    for name, stat in {"reward": record.reward, "length": record.length, **record.metrics}.items():
+        if stat.mean is not None:
+            logger.record(f"eval/{name}_mean", stat.mean)
+        if stat.std is not None:
+            logger.record(f"eval/{name}_std", stat.std)
     logger.dump(step=record.timesteps)
 
 

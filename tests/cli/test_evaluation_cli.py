@@ -30,6 +30,7 @@ def run_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         patch.chdir(root)
         result = runner.invoke(app, ["train", "--config", "exp.yaml", "--episodes", "4"])
         assert result.exit_code == 0, result.output
+        assert "A2C evaluation at episode 2 (2 episodes): reward=" in result.stderr and "co2_kg=" in result.stderr
     return root
 
 

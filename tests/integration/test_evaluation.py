@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from atheria_cli.run.formats import read_history
-from tests.conftest import TINY_AGENTS, tiny_config
-from tests.integration.helpers import agent_dir, train
+from tests.conftest import CARTPOLE_ENV, TINY_AGENTS, tiny_config
+from tests.integration.helpers import agent_dir, episodes, train
 from tests.integration.test_exact_resume import _assert_same_run
 
 pytestmark = pytest.mark.integration
@@ -18,9 +18,11 @@ pytestmark = pytest.mark.integration
 NORMALIZED_PENDULUM = {"id": "Pendulum-v1", "max_episode_steps": 50, "normalize": True}
 CASES = {
     # VecNormalize: the evaluation env copies the training obs statistics.
-    "PPO-VecNormalize-deterministic": ({"PPO": TINY_AGENTS["PPO"]}, {"every": 2, "episodes": 2, "seed": 7}),
+    "PPO-VecNormalize-deterministic": ({"PPO": TINY_AGENTS["PPO"]}, {"every": 2, "episodes": 2, "seed": 7}, NORMALIZED_PENDULUM),
     # A stochastic policy samples from torch's global generator: it must be restored.
-    "SAC-stochastic": ({"SAC": TINY_AGENTS["SAC"]}, {"every": 2, "episodes": 2, "seed": 7, "deterministic": False}),
+    "SAC-stochastic": ({"SAC": TINY_AGENTS["SAC"]}, {"every": 2, "episodes": 2, "seed": 7, "deterministic": False}, NORMALIZED_PENDULUM),
+    # DQN's stochastic predict samples the training action space.
+    "DQN-stochastic": ({"DQN": TINY_AGENTS["DQN"]}, {"every": 2, "episodes": 2, "seed": 7, "deterministic": False}, CARTPOLE_ENV),
 }
 
 
@@ -31,21 +33,22 @@ def _evaluations(root: Path, agent: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_evaluating_run_resumes_identically_and_trains_as_without_evaluation(case: str, tmp_path: Path) -> None:
-    agents, evaluation = CASES[case]
+    agents, evaluation, env = CASES[case]
     (agent,) = agents
-    plain = tiny_config(agents, env=NORMALIZED_PENDULUM)
+    plain = tiny_config(agents, env=env)
     evaluated = {**plain, "train": {**plain["train"], "eval": evaluation}}
-    train(evaluated, tmp_path / "one_go", episodes=5)
+    train(evaluated, tmp_path / "one_go", episodes=4)
     train(evaluated, tmp_path / "resumed", episodes=3)
-    observer = train(evaluated, tmp_path / "resumed", episodes=2, resume=True)
-    train(plain, tmp_path / "plain", episodes=5)
+    observer = train(evaluated, tmp_path / "resumed", episodes=1, resume=True)
+    train(plain, tmp_path / "plain", episodes=4)
     assert observer.warnings == []
     _assert_same_run(tmp_path / "one_go", tmp_path / "resumed", agent)
     _assert_same_run(tmp_path / "one_go", tmp_path / "plain", agent)  # evaluating drew nothing from training
     records = _evaluations(tmp_path / "one_go", agent)
     assert records == _evaluations(tmp_path / "resumed", agent)
-    assert [(item["episode"], item["timesteps"], item["seeds"]) for item in records] == [(2, 100, [7, 8]), (4, 200, [7, 8])]
-    assert all(item["length"] == {"mean": 50.0, "std": 0.0} and item["reward"]["mean"] is not None for item in records)
+    timesteps = [record.timesteps for record in episodes(tmp_path / "one_go", agent)]
+    assert [(item["episode"], item["timesteps"], item["seeds"]) for item in records] == [(2, timesteps[1], [7, 8]), (4, timesteps[3], [7, 8])]
+    assert all(item["reward"]["mean"] is not None and item["length"]["mean"] <= 50 for item in records)
 
 
 def test_evaluation_forces_a_commit_and_counts_its_time(tmp_path: Path) -> None:
@@ -60,3 +63,16 @@ def test_evaluation_forces_a_commit_and_counts_its_time(tmp_path: Path) -> None:
     assert evaluation.episode == 2 and evaluation.seeds == [10_000]
     session = history.trainings[0]
     assert 0 < session.eval_seconds == evaluation.seconds <= session.duration_seconds
+
+
+def test_tensorboard_shows_evaluations_once_across_a_resume(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"]})
+    config["train"] = {**config["train"], "tensorboard": True, "eval": {"every": 2, "episodes": 1}}
+    train(config, tmp_path, episodes=3)
+    train(config, tmp_path, episodes=2, resume=True)
+    events = EventAccumulator(str(agent_dir(tmp_path, "A2C") / "tensorboard"))
+    events.Reload()
+    assert [event.step for event in events.Scalars("eval/reward_mean")] == [100, 200]
+    assert [event.step for event in events.Scalars("episode/reward")] == [50, 100, 150, 200, 250]
