@@ -21,6 +21,7 @@ def evaluate_command(
     episodes: int = typer.Option(5, "--episodes", "-n", min=1, help="Deterministic episodes to run."),
     seed: int = typer.Option(0, "--seed", min=0, help="Episode i resets with seed S+i."),
     jit: Path | None = typer.Option(None, "--jit", help="Evaluate this exported TorchScript file instead of the checkpoint."),
+    export: Path | None = typer.Option(None, "--export", help="Evaluate this exported file (any format, from its sidecar) instead of the checkpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document and nothing else."),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
 ) -> None:
@@ -33,7 +34,7 @@ def evaluate_command(
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     experiment = load_config(resolve_config_path(config), overrides)
-    result = evaluate(experiment, agent, checkpoint=checkpoint, episodes=episodes, seed=seed, jit=jit)
+    result = evaluate(experiment, agent, checkpoint=checkpoint, episodes=episodes, seed=seed, jit=jit, export=export)
     goals = {"reward": "max", **{metric.name: metric.goal for metric in experiment.env.metrics}}
     summary = {name: summarize(result.values(name)) for name in goals}
     improvement = {
