@@ -7,6 +7,7 @@ export's device, CPU here); loading needs torch only, or libtorch from C++
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,11 @@ def require() -> None:
 
 
 def build(module: torch.nn.Module, examples: torch.Tensor, path: Path) -> None:
-    torch._inductor.aoti_compile_and_package(export_program(module, examples), package_path=str(path))
+    program = export_program(module, examples)
+    with warnings.catch_warnings():
+        # torch's own pytree use inside the compiler announces an internal API change on every export
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+        torch._inductor.aoti_compile_and_package(program, package_path=str(path))
 
 
 def load(path: Path) -> Policy:
