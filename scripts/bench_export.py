@@ -43,7 +43,9 @@ def timed_calls(policy: Policy, observations: np.ndarray, calls: int) -> list[fl
     return times
 
 
-def measure(name: str, policy: Policy, single: np.ndarray, batch: np.ndarray, calls: int, batch_calls: int, build_s: float | None) -> str:
+def measure(
+    name: str, policy: Policy, single: np.ndarray, batch: np.ndarray, calls: int, batch_calls: int, build_s: float | None
+) -> str:
     latency = timed_calls(policy, single, calls)
     batched = timed_calls(policy, batch, batch_calls)
     throughput = len(batch) * len(batched) / sum(batched)
@@ -62,7 +64,8 @@ def main() -> None:
     model = SAC("MlpPolicy", "Pendulum-v1", device="cpu", seed=0)
     observations = sample_observations(model, seed=0)
     single, batch = observations[:1], observations[:256]
-    print(f"{platform.machine()}, {torch.get_num_threads()} torch threads, Python {platform.python_version()}, torch {torch.__version__}")
+    threads = torch.get_num_threads()
+    print(f"{platform.machine()}, {threads} torch threads, Python {platform.python_version()}, torch {torch.__version__}")
     print("| policy | latency median µs (1 obs) | latency p90 µs | throughput obs/s (batch 256) | export s |")
     print("|---|---:|---:|---:|---:|")
 

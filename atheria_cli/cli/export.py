@@ -22,18 +22,31 @@ FORMAT_HELP = "torchscript (torch.jit, deprecated by torch), exported (torch.exp
 def export_command(
     agents: list[str] | None = typer.Argument(None, help="Agents to export (default: every agent of the experiment)."),
     format_name: str = typer.Option("exported", "--format", "-f", help=FORMAT_HELP),
-    config: Path | None = typer.Option(None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."
+    ),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last, best (main metric) or an episode number."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="File to write (one agent only; default <agent dir>/model_<format>.<ext>)."),
-    verify: bool = typer.Option(True, "--verify/--no-verify", help="Compare with model.predict on 256 observations; fail above 1e-5."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="File to write (one agent only; default <agent dir>/model_<format>.<ext>)."
+    ),
+    verify: bool = typer.Option(
+        True, "--verify/--no-verify", help="Compare with model.predict on 256 observations; fail above 1e-5."
+    ),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
 ) -> None:
     """Export trained policies (raw observations in, environment actions out), verified against predict."""
     run_export(agents, config, checkpoint, output, verify, checkpoints_dir, [format_name])
 
 
-def run_export(agents: list[str] | None, config: Path | None, checkpoint: str, output: Path | None, verify: bool,
-               checkpoints_dir: Path | None, formats: list[str]) -> None:
+def run_export(
+    agents: list[str] | None,
+    config: Path | None,
+    checkpoint: str,
+    output: Path | None,
+    verify: bool,
+    checkpoints_dir: Path | None,
+    formats: list[str],
+) -> None:
     from atheria_cli.deploy.export import export_experiment
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
@@ -48,4 +61,6 @@ def render(results: Sequence[ExportResult]) -> None:
             if result.verification
             else "not verified"
         )
-        console.print(f"{result.agent}: {result.path} ({result.format}) from {result.checkpoint}, {check}", markup=False, highlight=False)
+        console.print(
+            f"{result.agent}: {result.path} ({result.format}) from {result.checkpoint}, {check}", markup=False, highlight=False
+        )

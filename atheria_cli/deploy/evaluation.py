@@ -10,19 +10,19 @@ from pathlib import Path
 import numpy as np
 from stable_baselines3.common.vec_env import VecNormalize
 
-from atheria_cli.run.atomic import atomic_write_json
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.envs.factory import make_env
-from atheria_cli.envs.protocol import reference_policies
-from atheria_cli.training.episodes import metric_value
-from atheria_cli.errors import UsageError
 from atheria_cli.deploy.export import check_same_spaces, space_description
 from atheria_cli.deploy.formats import export_format
-from atheria_cli.deploy.sidecar import read_sidecar
-from atheria_cli.run.layout import REFERENCES_DIR, AgentLayout
 from atheria_cli.deploy.loading import load_agent
 from atheria_cli.deploy.selection import select_checkpoint
+from atheria_cli.deploy.sidecar import read_sidecar
+from atheria_cli.envs.factory import make_env
+from atheria_cli.envs.protocol import reference_policies
+from atheria_cli.errors import UsageError
+from atheria_cli.run.atomic import atomic_write_json
+from atheria_cli.run.layout import REFERENCES_DIR, AgentLayout
 from atheria_cli.run.store import AgentStore
+from atheria_cli.training.episodes import metric_value
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
@@ -60,7 +60,8 @@ def evaluate(config: ExperimentConfig, agent: str, *, checkpoint: str, episodes:
     try:
         if agent in config.agents:
             if jit is not None or export is not None:
-                policy, source = _exported_policy(agent, jit, env, option="--jit") if jit else _exported_policy(agent, export, env, option="--export")
+                option, file = ("--jit", jit) if jit is not None else ("--export", export)
+                policy, source = _exported_policy(agent, file, env, option=option)
             else:
                 policy, source = _checkpoint_policy(config, agent, checkpoint, env)
         else:
@@ -139,11 +140,15 @@ def _exported_policy(agent: str, path: Path | None, env, *, option: str) -> tupl
         raise UsageError(f"{option}: file not found: {path}")
     described = read_sidecar(path)
     if option == "--jit" and described.format != "torchscript":
-        raise UsageError(f"--jit: {path} is not TorchScript (its sidecar says format {described.format!r}); evaluate it with --export")
+        raise UsageError(
+            f"--jit: {path} is not TorchScript (its sidecar says format {described.format!r}); evaluate it with --export"
+        )
     for kind, space in (("observation", env.observation_space), ("action", env.action_space)):
         recorded = getattr(described, f"{kind}_space")
         if recorded != space_description(space):
-            raise UsageError(f"{agent}: {path.name} was exported for another {kind} space ({recorded}), the config's env has {space}")
+            raise UsageError(
+                f"{agent}: {path.name} was exported for another {kind} space ({recorded}), the config's env has {space}"
+            )
     exporter = export_format(described.format)
     try:
         run = exporter.load(path)

@@ -150,8 +150,10 @@ def _jsonable(array: np.ndarray) -> list[Any]:
     return [value if np.isfinite(value) else ("inf" if value > 0 else "-inf") for value in np.asarray(array, dtype=np.float64).ravel().tolist()]
 
 
-def sidecar(model: BaseAlgorithm, *, format_name: str, agent: str, file: Path, data: bytes, checkpoint: Path,
-            checkpoint_sha256: str, normalized: bool, verification: Verification | None, versions: dict[str, str]) -> dict[str, Any]:
+def sidecar(
+    model: BaseAlgorithm, *, format_name: str, agent: str, file: Path, data: bytes, checkpoint: Path,
+    checkpoint_sha256: str, normalized: bool, verification: Verification | None, versions: dict[str, str],
+) -> dict[str, Any]:
     """The sidecar document (layout and reader: ``deploy/sidecar.py``, docs/file-layout.md)."""
     return {
         "schema_version": SIDECAR_SCHEMA_VERSION,
@@ -229,10 +231,14 @@ def export_agent(
             f"({unit}); nothing written"
         )
     normalized = normalizer is not None and normalizer.norm_obs
-    description = sidecar(model, format_name=format_name, agent=agent, file=output, data=data, checkpoint=checkpoint,
-                          checkpoint_sha256=checkpoint_sha256, normalized=normalized, verification=verification, versions=versions)
+    description = sidecar(
+        model, format_name=format_name, agent=agent, file=output, data=data, checkpoint=checkpoint,
+        checkpoint_sha256=checkpoint_sha256, normalized=normalized, verification=verification, versions=versions,
+    )
     side = write_export(output, data, description)
-    return ExportResult(agent=agent, format=format_name, path=output, sidecar=side, checkpoint=checkpoint.name, verification=verification)
+    return ExportResult(
+        agent=agent, format=format_name, path=output, sidecar=side, checkpoint=checkpoint.name, verification=verification
+    )
 
 
 def export_experiment(

@@ -69,11 +69,15 @@ def read_sidecar(exported_file: Path) -> ExportSidecar:
     """The validated sidecar of ``exported_file``; the file itself must match its recorded sha256."""
     side = sidecar_path(exported_file)
     if not side.is_file():
-        raise DamagedFileError(side, f"not found: {exported_file.name} has no sidecar (atheria export writes it beside the file); re-export it")
+        raise DamagedFileError(
+            side, f"not found: {exported_file.name} has no sidecar (atheria export writes it beside the file); re-export it"
+        )
     try:
         document = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DamagedFileError(side, f"not a readable JSON sidecar ({_first_line(exc)}); re-export {exported_file.name}") from None
+        raise DamagedFileError(
+            side, f"not a readable JSON sidecar ({_first_line(exc)}); re-export {exported_file.name}"
+        ) from None
     described = parse_sidecar(document, side)
     check_file_matches(exported_file, described)
     return described
@@ -86,7 +90,9 @@ def parse_sidecar(document: Any, side: Path) -> ExportSidecar:
     if not isinstance(version, int) or isinstance(version, bool):
         raise DamagedFileError(side, "not an export sidecar (no integer schema_version)")
     if version > SIDECAR_SCHEMA_VERSION:
-        raise DamagedFileError(side, f"schema_version {version} is newer than this atheria reads ({SIDECAR_SCHEMA_VERSION}); upgrade atheria")
+        raise DamagedFileError(
+            side, f"schema_version {version} is newer than this atheria reads ({SIDECAR_SCHEMA_VERSION}); upgrade atheria"
+        )
     if version == 1:
         document = _migrate_v1(document)
     try:
@@ -102,14 +108,22 @@ def check_file_matches(exported_file: Path, described: ExportSidecar) -> None:
         return  # schema 1 recorded no hash of the exported file
     if file_sha256(exported_file) != described.sha256:
         raise DamagedFileError(
-            exported_file, f"sha256 differs from the one in {sidecar_path(exported_file).name}: the file changed after export; re-export it"
+            exported_file,
+            f"sha256 differs from the one in {sidecar_path(exported_file).name}: the file changed after export; re-export it",
         )
 
 
 def _migrate_v1(document: dict[str, Any]) -> dict[str, Any]:
     if document.get("format") != "atheria-jit":
         return document  # let validation name the problem
-    return {**document, "schema_version": SIDECAR_SCHEMA_VERSION, "format": "torchscript", "file": None, "size": None, "sha256": None}
+    return {
+        **document,
+        "schema_version": SIDECAR_SCHEMA_VERSION,
+        "format": "torchscript",
+        "file": None,
+        "size": None,
+        "sha256": None,
+    }
 
 
 def _first_line(exc: Exception) -> str:

@@ -27,12 +27,23 @@ def sidecar_for(data: bytes, format_name: str, file: str, **changes: Any) -> dic
     """A sidecar that is right in every field for Pendulum-v1 and ``data``."""
     env = gym.make("Pendulum-v1")
     document = {
-        "schema_version": 2, "format": format_name, "file": file, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-        "device": "cpu", "agent": "PPO", "algo": "PPO",
-        "observation_space": space_description(env.observation_space), "action_space": space_description(env.action_space),
-        "input": {"dtype": "float32", "shape": ["batch", 3]}, "observation_normalization": False,
-        "source_checkpoint": "episode_0001.pt", "source_sha256": "0" * 64, "verification": None,
-        "versions": {"torch": "2.13.0"}, "exported": "2026-11-23T21:00:00+00:00",
+        "schema_version": 2,
+        "format": format_name,
+        "file": file,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "device": "cpu",
+        "agent": "PPO",
+        "algo": "PPO",
+        "observation_space": space_description(env.observation_space),
+        "action_space": space_description(env.action_space),
+        "input": {"dtype": "float32", "shape": ["batch", 3]},
+        "observation_normalization": False,
+        "source_checkpoint": "episode_0001.pt",
+        "source_sha256": "0" * 64,
+        "verification": None,
+        "versions": {"torch": "2.13.0"},
+        "exported": "2026-11-23T21:00:00+00:00",
     }
     env.close()
     return {**document, **changes}
@@ -43,7 +54,9 @@ def config(tmp_path: Path) -> Path:
     return write_config(tmp_path / "c.yaml", tiny_config({"PPO": TINY_AGENTS["PPO"]}, checkpoints_dir=str(tmp_path / "runs")))
 
 
-def export_pair(folder: Path, name: str, format_name: str, sidecar: dict[str, Any] | str | None, data: bytes = NOT_A_MODEL) -> Path:
+def export_pair(
+    folder: Path, name: str, format_name: str, sidecar: dict[str, Any] | str | None, data: bytes = NOT_A_MODEL
+) -> Path:
     exported = folder / name
     exported.write_bytes(data)
     if sidecar is not None:
@@ -59,7 +72,9 @@ def eval_error(config: Path, option: str, exported: Path) -> str:
     return result.stderr
 
 
-@pytest.mark.parametrize("option, name, format_name", [("--jit", "model_jit.pt", "torchscript"), ("--export", "model_exported.pt2", "exported")])
+@pytest.mark.parametrize(
+    "option, name, format_name", [("--jit", "model_jit.pt", "torchscript"), ("--export", "model_exported.pt2", "exported")]
+)
 def test_missing_sidecar(config: Path, tmp_path: Path, option: str, name: str, format_name: str) -> None:
     exported = export_pair(tmp_path, name, format_name, None)
     side = exported.with_suffix(".json")
@@ -68,20 +83,26 @@ def test_missing_sidecar(config: Path, tmp_path: Path, option: str, name: str, f
     )
 
 
-@pytest.mark.parametrize("option, name, format_name", [("--jit", "model_jit.pt", "torchscript"), ("--export", "model_onnx.onnx", "onnx")])
+@pytest.mark.parametrize(
+    "option, name, format_name", [("--jit", "model_jit.pt", "torchscript"), ("--export", "model_onnx.onnx", "onnx")]
+)
 def test_truncated_sidecar(config: Path, tmp_path: Path, option: str, name: str, format_name: str) -> None:
     exported = export_pair(tmp_path, name, format_name, json.dumps(sidecar_for(NOT_A_MODEL, format_name, name))[:33])
     side = exported.with_suffix(".json")
     assert eval_error(config, option, exported) == (
-        f"atheria: error: {side}: not a readable JSON sidecar (Unterminated string starting at: line 1 column 33 (char 32)); re-export {name}\n"
+        f"atheria: error: {side}: not a readable JSON sidecar "
+        f"(Unterminated string starting at: line 1 column 33 (char 32)); re-export {name}\n"
     )
 
 
-@pytest.mark.parametrize("option, name, format_name", [("--jit", "model_jit.pt", "torchscript"), ("--export", "model_aoti.pt2", "aoti")])
+@pytest.mark.parametrize(
+    "option, name, format_name", [("--jit", "model_jit.pt", "torchscript"), ("--export", "model_aoti.pt2", "aoti")]
+)
 def test_sidecar_of_the_wrong_schema(config: Path, tmp_path: Path, option: str, name: str, format_name: str) -> None:
     exported = export_pair(tmp_path, name, format_name, sidecar_for(NOT_A_MODEL, format_name, name, schema_version=7))
     assert eval_error(config, option, exported) == (
-        f"atheria: error: {exported.with_suffix('.json')}: schema_version 7 is newer than this atheria reads (2); upgrade atheria\n"
+        f"atheria: error: {exported.with_suffix('.json')}: "
+        "schema_version 7 is newer than this atheria reads (2); upgrade atheria\n"
     )
     export_pair(tmp_path, name, format_name, {"schema_version": 2, "format": format_name})
     assert eval_error(config, option, exported) == (
@@ -89,7 +110,9 @@ def test_sidecar_of_the_wrong_schema(config: Path, tmp_path: Path, option: str, 
     )
 
 
-@pytest.mark.parametrize("option, name, format_name", [("--jit", "model_jit.pt", "torchscript"), ("--export", "model_exported.pt2", "exported")])
+@pytest.mark.parametrize(
+    "option, name, format_name", [("--jit", "model_jit.pt", "torchscript"), ("--export", "model_exported.pt2", "exported")]
+)
 def test_file_that_does_not_match_its_sidecar(config: Path, tmp_path: Path, option: str, name: str, format_name: str) -> None:
     exported = export_pair(tmp_path, name, format_name, sidecar_for(b"the bytes that were exported", format_name, name))
     assert eval_error(config, option, exported) == (
@@ -113,7 +136,9 @@ def test_jit_refuses_another_format(config: Path, tmp_path: Path) -> None:
         ("--export", "model_aoti.pt2", "aoti", "is not an AOTInductor package ("),
     ],
 )
-def test_file_of_another_kind_behind_a_good_sidecar(config: Path, tmp_path: Path, option: str, name: str, format_name: str, what: str) -> None:
+def test_file_of_another_kind_behind_a_good_sidecar(
+    config: Path, tmp_path: Path, option: str, name: str, format_name: str, what: str
+) -> None:
     exported = export_pair(tmp_path, name, format_name, sidecar_for(NOT_A_MODEL, format_name, name))
     assert eval_error(config, option, exported).startswith(f"atheria: error: {option}: {exported} {what}")
 

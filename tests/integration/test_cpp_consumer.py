@@ -55,7 +55,15 @@ def consumer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if cmake is None or compiler is None:
         pytest.skip(f"building examples/cpp needs CMake and a C++ compiler (cmake: {cmake}, c++: {compiler})")
     build = tmp_path_factory.mktemp("cpp-build")
-    configure = [cmake, "-S", str(EXAMPLE), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}"]
+    configure = [
+        cmake,
+        "-S",
+        str(EXAMPLE),
+        "-B",
+        str(build),
+        "-DCMAKE_BUILD_TYPE=Release",
+        f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}",
+    ]
     for command in (configure, [cmake, "--build", str(build)]):
         completed = subprocess.run(command, capture_output=True, text=True)
         assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
@@ -83,7 +91,11 @@ def test_cpp_consumer_matches_predict(consumer: Path, exports: dict[str, Path], 
     observations = np.stack([space.sample() for _ in range(64)]).astype(np.float32)
     lines = "\n".join(" ".join(repr(float(value)) for value in row) for row in observations) + "\n"
     completed = subprocess.run(
-        [str(consumer), kind, str(exports[kind]), str(observations.shape[1])], input=lines, capture_output=True, text=True, timeout=120
+        [str(consumer), kind, str(exports[kind]), str(observations.shape[1])],
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode == 0, completed.stderr
     actions = np.array([[float(value) for value in line.split()] for line in completed.stdout.splitlines()])

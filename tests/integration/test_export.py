@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import warnings
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 import atheria_cli
@@ -54,7 +53,9 @@ def test_export_verifies_against_predict(runs: Path, config: str, agent: str, ex
     result = invoke(runs, config, "export-jit", agent)
     assert result.exit_code == 0, result.output
     folder = runs / "checkpoints" / experiment / agent
-    assert result.stdout.startswith(f"{agent}: {folder / 'model_jit.pt'} (torchscript) from episode_0002.pt, verified on 256 observations, max |difference| ")
+    assert result.stdout.startswith(
+        f"{agent}: {folder / 'model_jit.pt'} (torchscript) from episode_0002.pt, verified on 256 observations, max |difference| "
+    )
     side = json.loads((folder / "model_jit.json").read_text())
     assert side["format"] == "torchscript" and side["schema_version"] == 2
     assert side["file"] == "model_jit.pt" and side["sha256"] == hashlib.sha256((folder / "model_jit.pt").read_bytes()).hexdigest()
@@ -198,7 +199,9 @@ def test_failed_verification_writes_nothing(runs: Path, tmp_path: Path, monkeypa
     target = tmp_path / "sac.pt"
     result = invoke(runs, "box", "export-jit", "SAC", "--output", str(target))
     assert result.exit_code == 1
-    assert result.stderr.startswith("atheria: error: SAC: the exported torchscript policy disagrees with model.predict on 256 observations (max |difference| ")
+    assert result.stderr.startswith(
+        "atheria: error: SAC: the exported torchscript policy disagrees with model.predict on 256 observations (max |difference| "
+    )
     assert result.stderr.endswith("> 1e-05); nothing written\n")
     assert list(tmp_path.iterdir()) == []
 
@@ -228,7 +231,9 @@ def test_format_exports_verifies_and_evaluates_like_the_checkpoint(
     result = invoke(runs, config, "export", agent, "--format", format_name)
     assert result.exit_code == 0, result.output
     exported = runs / "checkpoints" / EXPERIMENTS[config] / agent / FORMAT_FILES[format_name]
-    assert result.stdout.startswith(f"{agent}: {exported} ({format_name}) from episode_0002.pt, verified on 256 observations, max |difference| ")
+    assert result.stdout.startswith(
+        f"{agent}: {exported} ({format_name}) from episode_0002.pt, verified on 256 observations, max |difference| "
+    )
     side = json.loads(exported.with_suffix(".json").read_text())
     assert (side["format"], side["file"], side["size"]) == (format_name, exported.name, exported.stat().st_size)
     assert side["sha256"] == hashlib.sha256(exported.read_bytes()).hexdigest()
@@ -255,8 +260,12 @@ def torchscript_deprecations(caught: list[warnings.WarningMessage]) -> list[str]
     return [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning) and "torch.jit" in str(w.message)]
 
 
-@pytest.mark.parametrize("format_name, warns", [("torchscript", True), ("exported", False), pytest.param("onnx", False, marks=needs_onnx)])
-def test_only_the_torchscript_format_calls_deprecated_torch_jit(runs: Path, tmp_path: Path, format_name: str, warns: bool) -> None:
+@pytest.mark.parametrize(
+    "format_name, warns", [("torchscript", True), ("exported", False), pytest.param("onnx", False, marks=needs_onnx)]
+)
+def test_only_the_torchscript_format_calls_deprecated_torch_jit(
+    runs: Path, tmp_path: Path, format_name: str, warns: bool
+) -> None:
     """torch 2.13 deprecates torch.jit.*: only --format torchscript may call it (the torchscript case
     shows the recorder does see the warning)."""
     target = tmp_path / f"policy{Path(FORMAT_FILES.get(format_name, 'x.pt')).suffix}"

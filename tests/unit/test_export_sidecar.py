@@ -83,7 +83,10 @@ def test_truncated_sidecar_is_damaged(tmp_path: Path) -> None:
     [
         ({"schema_version": 3}, "schema_version 3 is newer than this atheria reads (2); upgrade atheria"),
         ({"schema_version": "2"}, "not an export sidecar (no integer schema_version)"),
-        ({"format": "pickle"}, "does not match the export sidecar schema (format: Input should be 'torchscript', 'exported', 'aoti' or 'onnx')"),
+        (
+            {"format": "pickle"},
+            "does not match the export sidecar schema (format: Input should be 'torchscript', 'exported', 'aoti' or 'onnx')",
+        ),
         ({"sha256": "abc"}, "does not match the export sidecar schema (sha256: String should match pattern '^[0-9a-f]{64}$')"),
         ({"agent": None}, "does not match the export sidecar schema (agent: Input should be a valid string)"),
     ],

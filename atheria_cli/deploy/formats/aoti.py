@@ -27,7 +27,9 @@ def require() -> None:
         cpp_compiler_search(candidates)
     except exc.InvalidCxxCompiler:
         named = ", ".join(str(name) for name in candidates if name)
-        raise UsageError(f"--format aoti compiles C++ and needs a C++ compiler ({named} not found): install g++ or set CXX") from None
+        raise UsageError(
+            f"--format aoti compiles C++ and needs a C++ compiler ({named} not found): install g++ or set CXX"
+        ) from None
 
 
 def build(module: torch.nn.Module, examples: torch.Tensor, path: Path) -> None:

@@ -37,10 +37,15 @@ def load(path: Path) -> Policy:
     try:
         program = torch.export.load(str(path)).module()
     except Exception as exc:  # torch.export.load raises many types (zip, pickle, schema) for a bad file
-        raise UsageError(f"{path} is not a torch.export program ({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})") from None
+        raise UsageError(f"{path} is not a torch.export program ({_first_line(exc)})") from None
 
     def act(obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return program(torch.as_tensor(obs)).numpy()
 
     return act
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -37,8 +37,13 @@ def build(module: torch.nn.Module, examples: torch.Tensor, path: Path) -> None:
             # torch's own pytree use inside the exporter announces an internal API change on every export
             warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
             program = torch.onnx.export(
-                export_program(module, examples), (examples,), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                dynamo=True, verbose=False, external_data=False,
+                export_program(module, examples),
+                (examples,),
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamo=True,
+                verbose=False,
+                external_data=False,
             )
     finally:
         registration.setLevel(level)
