@@ -189,18 +189,21 @@ def test_onnx_without_the_extra_is_a_clear_error(runs: Path) -> None:
     assert result.stderr.endswith(": pip install 'atheria-cli[onnx]'\n")
 
 
-def test_failed_verification_writes_nothing(runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("format_name, file", [("torchscript", "sac.pt"), ("exported", "sac.pt2")])
+def test_failed_verification_writes_nothing(
+    runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, format_name: str, file: str
+) -> None:
     """Fault injection: export a *different* policy (A2C's) for SAC; verification must catch it."""
     import atheria_cli.deploy.export as export
 
     other = atheria_cli.load_agent(runs / "checkpoints/test/A2C/episode_0002.pt")
     real_module = export.policy_module
     monkeypatch.setattr(export, "policy_module", lambda model, normalizer: real_module(other, None))
-    target = tmp_path / "sac.pt"
-    result = invoke(runs, "box", "export-jit", "SAC", "--output", str(target))
+    target = tmp_path / file
+    result = invoke(runs, "box", "export", "SAC", "--format", format_name, "--output", str(target))
     assert result.exit_code == 1
     assert result.stderr.startswith(
-        "atheria: error: SAC: the exported torchscript policy disagrees with model.predict on 256 observations (max |difference| "
+        f"atheria: error: SAC: the exported {format_name} policy disagrees with model.predict on 256 observations (max |difference| "
     )
     assert result.stderr.endswith("> 1e-05); nothing written\n")
     assert list(tmp_path.iterdir()) == []
