@@ -59,9 +59,10 @@ def evaluate(config: ExperimentConfig, agent: str, *, checkpoint: str, episodes:
     env = make_env(config.env)
     try:
         if agent in config.agents:
-            if jit is not None or export is not None:
-                option, file = ("--jit", jit) if jit is not None else ("--export", export)
-                policy, source = _exported_policy(agent, file, env, option=option)
+            if jit is not None:
+                policy, source = _exported_policy(agent, jit, env, option="--jit")
+            elif export is not None:
+                policy, source = _exported_policy(agent, export, env, option="--export")
             else:
                 policy, source = _checkpoint_policy(config, agent, checkpoint, env)
         else:
@@ -133,9 +134,8 @@ def _checkpoint_policy(config: ExperimentConfig, agent: str, spec: str, env) -> 
     return act, entry.file
 
 
-def _exported_policy(agent: str, path: Path | None, env, *, option: str) -> tuple[Policy, str]:
+def _exported_policy(agent: str, path: Path, env, *, option: str) -> tuple[Policy, str]:
     """Load an export after checking its sidecar, its sha256 and its spaces; ``--jit`` takes TorchScript only."""
-    assert path is not None
     if not path.is_file():
         raise UsageError(f"{option}: file not found: {path}")
     described = read_sidecar(path)
