@@ -23,6 +23,7 @@ def evaluate_command(
     episodes: int = typer.Option(5, "--episodes", "-n", min=1, help="Deterministic episodes to run."),
     seed: int = typer.Option(0, "--seed", min=0, help="Episode i resets with seed S+i."),
     jit: Path | None = typer.Option(None, "--jit", help="Evaluate this exported TorchScript file instead of the checkpoint."),
+    export: Path | None = typer.Option(None, "--export", help="Evaluate this exported file (any format, from its sidecar) instead of the checkpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document and nothing else."),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
     run_seed: int | None = typer.Option(None, "--run-seed", min=0, help="The seed's run, in a multi-seed experiment (--seed seeds the episodes)."),
@@ -38,7 +39,7 @@ def evaluate_command(
     experiment = load_config(resolve_config_path(config), overrides)
     if agent in experiment.agents:  # a reference policy is not trained per seed
         experiment = config_for_seed(experiment, run_seed, option="--run-seed")
-    result = evaluate(experiment, agent, checkpoint=checkpoint, episodes=episodes, seed=seed, jit=jit)
+    result = evaluate(experiment, agent, checkpoint=checkpoint, episodes=episodes, seed=seed, jit=jit, export=export)
     goals = {quantity.name: quantity.goal for quantity in quantities(experiment)}
     summary = {name: summarize(result.values(name)) for name in goals}
     improvement = {

@@ -1,4 +1,4 @@
-"""``atheria eval``: deterministic episodes of a checkpoint or an exported TorchScript policy."""
+"""``atheria eval``: deterministic episodes of a checkpoint or of an exported policy (any format)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from stable_baselines3.common.vec_env.stacked_observations import StackedObservations
 
 from atheria_cli.agents.acting import ModelActor
-from atheria_cli.run.atomic import atomic_write_json
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.envs.factory import make_env, vec_normalize_of
-from atheria_cli.envs.protocol import reference_policies
-from atheria_cli.training.episodes import metric_value
-from atheria_cli.errors import UsageError
-from atheria_cli.deploy.export import check_same_spaces, read_sidecar, space_description
-from atheria_cli.run.layout import REFERENCES_DIR, AgentLayout
+from atheria_cli.deploy.export import check_same_spaces, space_description
+from atheria_cli.deploy.formats import export_format
 from atheria_cli.deploy.loading import load_agent
 from atheria_cli.deploy.selection import select_checkpoint
+from atheria_cli.deploy.sidecar import read_sidecar
+from atheria_cli.envs.factory import make_env, vec_normalize_of
+from atheria_cli.envs.protocol import reference_policies
+from atheria_cli.errors import UsageError
+from atheria_cli.run.atomic import atomic_write_json
+from atheria_cli.run.layout import REFERENCES_DIR, AgentLayout
 from atheria_cli.run.store import AgentStore
+from atheria_cli.training.episodes import metric_value
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
@@ -48,15 +49,23 @@ class EvalResult:
         return [value for episode in self.episodes if (value := episode.metrics.get(name)) is not None]
 
 
-def evaluate(config: ExperimentConfig, agent: str, *, checkpoint: str, episodes: int, seed: int, jit: Path | None) -> EvalResult:
-    """Evaluate an agent's checkpoint (or its export with ``jit``), or a reference policy the
-    environment offers under that name."""
+def evaluate(config: ExperimentConfig, agent: str, *, checkpoint: str, episodes: int, seed: int,
+             jit: Path | None = None, export: Path | None = None) -> EvalResult:
+    """Evaluate an agent's checkpoint (or its export: ``jit`` for TorchScript only, ``export`` for
+    any format), or a reference policy the environment offers under that name."""
     if episodes < 1:
         raise UsageError(f"--episodes must be at least 1 (got {episodes})")
+    if jit is not None and export is not None:
+        raise UsageError("--jit and --export both name a file to evaluate: give one")
     env = make_env(config.env)
     try:
         if agent in config.agents:
-            policy, source = _jit_policy(agent, jit, env) if jit is not None else _checkpoint_policy(config, agent, checkpoint, env)
+            if jit is not None:
+                policy, source = _exported_policy(agent, jit, env, option="--jit")
+            elif export is not None:
+                policy, source = _exported_policy(agent, export, env, option="--export")
+            else:
+                policy, source = _checkpoint_policy(config, agent, checkpoint, env)
         else:
             policy, source = _reference_policy(config, agent, env)
         result = EvalResult(agent, source, [_episode(env, policy, seed + index, config) for index in range(episodes)])
@@ -126,22 +135,29 @@ def _checkpoint_policy(config: ExperimentConfig, agent: str, spec: str, env) -> 
     return ModelActor(model, env, normalizer, stacker), entry.file
 
 
-def _jit_policy(agent: str, path: Path, env) -> tuple[Policy, str]:
+def _exported_policy(agent: str, path: Path, env, *, option: str) -> tuple[Policy, str]:
+    """Load an export after checking its sidecar, its sha256 and its spaces; ``--jit`` takes TorchScript only."""
     if not path.is_file():
-        raise UsageError(f"--jit: file not found: {path}")
+        raise UsageError(f"{option}: file not found: {path}")
     described = read_sidecar(path)
-    if described is not None:
-        for kind, space in (("observation", env.observation_space), ("action", env.action_space)):
-            if described.get(f"{kind}_space") != space_description(space):
-                raise UsageError(f"{agent}: {path.name} was exported for another {kind} space ({described.get(f'{kind}_space')}), the config's env has {space}")
+    if option == "--jit" and described.format != "torchscript":
+        raise UsageError(
+            f"--jit: {path} is not TorchScript (its sidecar says format {described.format!r}); evaluate it with --export"
+        )
+    for kind, space in (("observation", env.observation_space), ("action", env.action_space)):
+        recorded = getattr(described, f"{kind}_space")
+        if recorded != space_description(space):
+            raise UsageError(
+                f"{agent}: {path.name} was exported for another {kind} space ({recorded}), the config's env has {space}"
+            )
+    exporter = export_format(described.format)
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
-    except (RuntimeError, ValueError) as exc:
-        raise UsageError(f"--jit: {path} is not a TorchScript file ({str(exc).splitlines()[0]})") from None
+        run = exporter.load(path)
+    except UsageError as exc:
+        raise UsageError(f"{option}: {exc.message}") from None
     dtype = env.observation_space.dtype
 
     def act(obs: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return module(torch.as_tensor(obs.astype(dtype))).numpy()
+        return run(np.asarray(obs, dtype=dtype))
 
     return act, str(path)

@@ -1,17 +1,18 @@
-"""TorchScript export of a trained policy: raw observations in, environment actions out.
+"""Export of a trained policy: raw observations in, environment actions out, in one of several formats.
 
 The exported module does what ``model.predict(obs, deterministic=True)`` does *plus* what users
 forget when they trace SB3 networks by hand: VecNormalize's observation normalization, and the
 action post-processing (rescale a squashed action from [-1, 1] to the Box bounds, or clip an
-unsquashed one; argmax for Discrete). It is traced from SB3's own ``policy._predict``, then
-verified against ``predict`` on observations sampled from the space and from real resets.
+unsquashed one; argmax for Discrete). It wraps SB3's own ``policy._predict``; each format
+(``deploy/formats/``: torchscript, exported, aoti, onnx) captures that one module, and the result
+is loaded back and verified against ``predict`` on observations sampled from the space and from
+real resets before anything is written.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import warnings
+import hashlib
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,11 +26,12 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from atheria_cli import __version__
 from atheria_cli.agents.registry import export_refusal
-from atheria_cli.run.atomic import atomic_write_bytes, atomic_write_json
 from atheria_cli.config import ExperimentConfig
+from atheria_cli.deploy.formats import DEFAULT_FILES, Policy, export_format
+from atheria_cli.deploy.sidecar import SIDECAR_SCHEMA_VERSION, sidecar_path
 from atheria_cli.errors import ExportError, UsageError
+from atheria_cli.run.atomic import atomic_write_bytes, atomic_write_json
 
-JIT_SIDECAR_SCHEMA_VERSION = 1
 TOLERANCE = 1e-5
 SUPPORTED_ACTIONS = (spaces.Box, spaces.Discrete)
 
@@ -105,14 +107,9 @@ def check_exportable(model: BaseAlgorithm) -> None:
         raise UsageError(f"export supports Box and Discrete actions, this agent has {model.action_space}")
 
 
-def trace(model: BaseAlgorithm, normalizer: VecNormalize | None, examples: np.ndarray) -> torch.jit.ScriptModule:
+def policy_module(model: BaseAlgorithm, normalizer: VecNormalize | None) -> ExportedPolicy:
     model.policy.set_training_mode(False)
-    module = ExportedPolicy(model, normalizer).eval()
-    with torch.no_grad(), warnings.catch_warnings():
-        # torch.distributions' argument checks are data-dependent Python branches; they are
-        # constant for a deterministic policy, and verify() checks the traced result anyway.
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        return torch.jit.trace(module, torch.as_tensor(examples[:8]), check_trace=False)
+    return ExportedPolicy(model, normalizer).eval()
 
 
 def sample_observations(model: BaseAlgorithm, seed: int, count: int = 256) -> np.ndarray:
@@ -130,10 +127,9 @@ def sample_observations(model: BaseAlgorithm, seed: int, count: int = 256) -> np
     return samples
 
 
-def verify(module: torch.jit.ScriptModule, model: BaseAlgorithm, normalizer: VecNormalize | None, observations: np.ndarray) -> Verification:
-    """Compare the module with ``model.predict(obs, deterministic=True)`` on the same raw observations."""
-    with torch.no_grad():
-        exported = module(torch.as_tensor(observations)).cpu().numpy()
+def verify(policy: Policy, model: BaseAlgorithm, normalizer: VecNormalize | None, observations: np.ndarray) -> Verification:
+    """Compare an exported policy with ``model.predict(obs, deterministic=True)`` on the same raw observations."""
+    exported = np.asarray(policy(observations))
     model_input = normalizer.normalize_obs(observations) if normalizer is not None and normalizer.norm_obs else observations
     expected, _ = model.predict(model_input, deterministic=True)
     exported = exported.reshape(expected.shape)
@@ -142,16 +138,6 @@ def verify(module: torch.jit.ScriptModule, model: BaseAlgorithm, normalizer: Vec
         return Verification(samples=len(observations), max_abs_diff=float(np.max(np.abs(exported - expected))), mismatches=mismatches)
     difference = float(np.max(np.abs(exported.astype(np.float64) - expected.astype(np.float64))))
     return Verification(samples=len(observations), max_abs_diff=difference, mismatches=int(difference > TOLERANCE))
-
-
-def module_bytes(module: torch.jit.ScriptModule) -> bytes:
-    buffer = io.BytesIO()
-    torch.jit.save(module, buffer)
-    return buffer.getvalue()
-
-
-def load_module(data: bytes) -> torch.jit.ScriptModule:
-    return torch.jit.load(io.BytesIO(data), map_location="cpu")
 
 
 def space_description(space: spaces.Space) -> dict[str, Any]:
@@ -167,11 +153,18 @@ def _jsonable(array: np.ndarray) -> list[Any]:
     return [value if np.isfinite(value) else ("inf" if value > 0 else "-inf") for value in np.asarray(array, dtype=np.float64).ravel().tolist()]
 
 
-def sidecar(model: BaseAlgorithm, *, agent: str, checkpoint: Path, checkpoint_sha256: str, normalized: bool,
-            verification: Verification | None, versions: dict[str, str]) -> dict[str, Any]:
+def sidecar(
+    model: BaseAlgorithm, *, format_name: str, agent: str, file: Path, data: bytes, checkpoint: Path,
+    checkpoint_sha256: str, normalized: bool, verification: Verification | None, versions: dict[str, str],
+) -> dict[str, Any]:
+    """The sidecar document (layout and reader: ``deploy/sidecar.py``, docs/file-layout.md)."""
     return {
-        "schema_version": JIT_SIDECAR_SCHEMA_VERSION,
-        "format": "atheria-jit",
+        "schema_version": SIDECAR_SCHEMA_VERSION,
+        "format": format_name,
+        "file": file.name,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "device": "cpu",
         "agent": agent,
         "algo": type(model).__name__,
         "observation_space": space_description(model.observation_space),
@@ -189,106 +182,89 @@ def sidecar(model: BaseAlgorithm, *, agent: str, checkpoint: Path, checkpoint_sh
 
 
 def write_export(path: Path, data: bytes, description: dict[str, Any]) -> Path:
-    """The module, then its sidecar ``<name>.json`` beside it; returns the sidecar path."""
+    """The exported file, then its sidecar ``<stem>.json`` beside it; returns the sidecar path."""
     atomic_write_bytes(path, data)
-    side = path.with_suffix(".json")
+    side = sidecar_path(path)
     atomic_write_json(side, description)
     return side
-
-
-def read_sidecar(module_path: Path) -> dict[str, Any] | None:
-    side = module_path.with_suffix(".json")
-    if not side.exists():
-        return None
-    return json.loads(side.read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)
 class ExportResult:
     agent: str
+    format: str
     path: Path
     sidecar: Path
     checkpoint: str
     verification: Verification | None
-    onnx: Path | None
 
 
 def export_agent(
     model: BaseAlgorithm,
     *,
+    format_name: str,
     agent: str,
     checkpoint: Path,
     checkpoint_sha256: str,
     output: Path,
     seed: int,
     check: bool,
-    onnx: bool,
     versions: dict[str, str],
 ) -> ExportResult:
-    """Trace, verify (unless told not to), then write the module, its sidecar and optional ONNX.
+    """Export, load the result back and verify it (unless told not to), then write it and its sidecar.
 
-    Nothing is written when verification fails.
+    The format writes into a temporary folder; nothing is written beside the run when verification fails.
     """
     check_exportable(model)
+    exporter = export_format(format_name)
+    exporter.require()
     env = model.get_env()
     normalizer = env if isinstance(env, VecNormalize) else None
     observations = sample_observations(model, seed)
-    data = module_bytes(trace(model, normalizer, observations))
-    verification = verify(load_module(data), model, normalizer, observations) if check else None
+    module = policy_module(model, normalizer)
+    with tempfile.TemporaryDirectory(prefix="atheria-export-") as staging:
+        staged = Path(staging) / output.name
+        exporter.build(module, torch.as_tensor(observations[:8]), staged)
+        verification = verify(exporter.load(staged), model, normalizer, observations) if check else None
+        data = staged.read_bytes()
     if verification is not None and verification.mismatches:
         unit = "actions differ" if isinstance(model.action_space, spaces.Discrete) else f"max |difference| {verification.max_abs_diff:.3g} > {TOLERANCE}"
         raise ExportError(
-            f"{agent}: the exported module disagrees with model.predict on {verification.samples} observations "
+            f"{agent}: the exported {format_name} policy disagrees with model.predict on {verification.samples} observations "
             f"({unit}); nothing written"
         )
     normalized = normalizer is not None and normalizer.norm_obs
-    description = sidecar(model, agent=agent, checkpoint=checkpoint, checkpoint_sha256=checkpoint_sha256,
-                          normalized=normalized, verification=verification, versions=versions)
+    description = sidecar(
+        model, format_name=format_name, agent=agent, file=output, data=data, checkpoint=checkpoint,
+        checkpoint_sha256=checkpoint_sha256, normalized=normalized, verification=verification, versions=versions,
+    )
     side = write_export(output, data, description)
-    onnx_path = _write_onnx(load_module(data), observations, output.with_suffix(".onnx")) if onnx else None
-    return ExportResult(agent=agent, path=output, sidecar=side, checkpoint=checkpoint.name, verification=verification, onnx=onnx_path)
-
-
-def onnx_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("onnx") is not None
-
-
-def _write_onnx(module: torch.jit.ScriptModule, observations: np.ndarray, path: Path) -> Path:
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
-        _onnx_export(module, observations, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
-
-
-def _onnx_export(module: torch.jit.ScriptModule, observations: np.ndarray, buffer: io.BytesIO) -> None:
-    torch.onnx.export(
-        module, (torch.as_tensor(observations[:8]),), buffer,
-        input_names=["obs"], output_names=["action"], dynamic_axes={"obs": {0: "batch"}, "action": {0: "batch"}},
-        dynamo=False,
+    return ExportResult(
+        agent=agent, format=format_name, path=output, sidecar=side, checkpoint=checkpoint.name, verification=verification
     )
 
 
 def export_experiment(
-    config: ExperimentConfig, agents: list[str], checkpoint_spec: str, output: Path | None, check: bool, onnx: bool
+    config: ExperimentConfig, agents: list[str], checkpoint_spec: str, output: Path | None, check: bool, formats: list[str]
 ) -> list[ExportResult]:
-    """``atheria export-jit``: export each agent's selected checkpoint (all agents when none named)."""
+    """``atheria export`` / ``export-jit``: export each agent's selected checkpoint (all agents when none named).
+
+    Each format in ``formats`` is written: to ``output`` for the first, beside it (``<stem>_<format>``)
+    for the others, or to the format's default file in the agent's folder.
+    """
+    from atheria_cli.deploy.loading import load_agent
+    from atheria_cli.deploy.selection import select_checkpoint
     from atheria_cli.envs.factory import make_vec_env
     from atheria_cli.run.layout import AgentLayout
-    from atheria_cli.deploy.loading import load_agent
-    from atheria_cli.training.planning import select_agents
-    from atheria_cli.deploy.selection import select_checkpoint
     from atheria_cli.run.store import AgentStore
+    from atheria_cli.training.planning import select_agents
     from atheria_cli.training.session import library_versions
 
     selected = select_agents(config, agents)
     if output is not None and len(selected) > 1:
         raise UsageError("--output names one file: give exactly one AGENT with it")
-    if onnx and not onnx_available():
-        raise UsageError("--onnx needs the onnx package: pip install 'atheria-cli[onnx]'")
+    for name in formats:
+        export_format(name).require()
     if output is not None and not output.parent.is_dir():
         raise UsageError(f"--output: folder {output.parent} does not exist")
     plans = []
@@ -308,12 +284,22 @@ def export_experiment(
             check_same_spaces(agent, entry.file, model, env.observation_space, env.action_space)
         finally:
             env.close()
-        target = output or store.layout.root / "model_jit.pt"
-        results.append(
-            export_agent(model, agent=agent, checkpoint=path, checkpoint_sha256=entry.sha256, output=target,
-                         seed=config.seed, check=check, onnx=onnx, versions=library_versions())
-        )
+        for index, name in enumerate(formats):
+            target = _target(store.layout.root, output, name, first=index == 0)
+            results.append(
+                export_agent(model, format_name=name, agent=agent, checkpoint=path, checkpoint_sha256=entry.sha256, output=target,
+                             seed=config.seed, check=check, versions=library_versions())
+            )
     return results
+
+
+def _target(agent_dir: Path, output: Path | None, format_name: str, *, first: bool) -> Path:
+    if output is None:
+        return agent_dir / DEFAULT_FILES[format_name]
+    if first:
+        return output
+    suffix = Path(DEFAULT_FILES[format_name]).suffix
+    return output.with_name(f"{output.stem.removesuffix('_jit')}_{format_name}{suffix}")
 
 
 def check_same_spaces(agent: str, source: str, model: BaseAlgorithm, observation_space: spaces.Space, action_space: spaces.Space) -> None:

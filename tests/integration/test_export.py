@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +53,12 @@ def test_export_verifies_against_predict(runs: Path, config: str, agent: str, ex
     result = invoke(runs, config, "export-jit", agent)
     assert result.exit_code == 0, result.output
     folder = runs / "checkpoints" / experiment / agent
-    assert result.stdout.startswith(f"{agent}: {folder / 'model_jit.pt'} from episode_0002.pt, verified on 256 observations, max |difference| ")
+    assert result.stdout.startswith(
+        f"{agent}: {folder / 'model_jit.pt'} (torchscript) from episode_0002.pt, verified on 256 observations, max |difference| "
+    )
     side = json.loads((folder / "model_jit.json").read_text())
-    assert side["format"] == "atheria-jit" and side["schema_version"] == 1
+    assert side["format"] == "torchscript" and side["schema_version"] == 2
+    assert side["file"] == "model_jit.pt" and side["sha256"] == hashlib.sha256((folder / "model_jit.pt").read_bytes()).hexdigest()
     assert side["source_checkpoint"] == "episode_0002.pt"
     assert side["source_sha256"] == json.loads((folder / "metadata.json").read_text())["checkpoints"][-1]["sha256"]
     assert side["verification"]["samples"] == 256 and side["verification"]["max_abs_diff"] <= 1e-5
@@ -120,7 +125,7 @@ def test_eval_table(runs: Path) -> None:
 
 def test_checkpoint_selection(runs: Path) -> None:
     assert invoke(runs, "box", "export-jit", "A2C", "--checkpoint", "1", "--no-verify").stdout.startswith(
-        f"A2C: {runs / 'checkpoints/test/A2C/model_jit.pt'} from episode_0001.pt, not verified"
+        f"A2C: {runs / 'checkpoints/test/A2C/model_jit.pt'} (torchscript) from episode_0001.pt, not verified"
     )
     rewards = [json.loads(line)["reward"] for line in (runs / "checkpoints/test/A2C/episodes.jsonl").read_text().splitlines()]
     best = 1 + int(np.argmax(rewards))
@@ -180,19 +185,95 @@ def test_checkpoint_from_another_env_is_refused(runs: Path, tmp_path: Path) -> N
 def test_onnx_without_the_extra_is_a_clear_error(runs: Path) -> None:
     result = invoke(runs, "box", "export-jit", "SAC", "--onnx")
     assert result.exit_code == 2
-    assert result.stderr == "atheria: error: --onnx needs the onnx package: pip install 'atheria-cli[onnx]'\n"
+    assert result.stderr.startswith("atheria: error: the onnx format needs onnx")
+    assert result.stderr.endswith(": pip install 'atheria-cli[onnx]'\n")
 
 
-def test_failed_verification_writes_nothing(runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fault injection: trace a *different* policy (A2C's) for SAC; verification must catch it."""
+@pytest.mark.parametrize("format_name, file", [("torchscript", "sac.pt"), ("exported", "sac.pt2")])
+def test_failed_verification_writes_nothing(
+    runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, format_name: str, file: str
+) -> None:
+    """Fault injection: export a *different* policy (A2C's) for SAC; verification must catch it."""
     import atheria_cli.deploy.export as export
 
     other = atheria_cli.load_agent(runs / "checkpoints/test/A2C/episode_0002.pt")
-    real_trace = export.trace
-    monkeypatch.setattr(export, "trace", lambda model, normalizer, examples: real_trace(other, None, examples))
-    target = tmp_path / "sac.pt"
-    result = invoke(runs, "box", "export-jit", "SAC", "--output", str(target))
+    real_module = export.policy_module
+    monkeypatch.setattr(export, "policy_module", lambda model, normalizer: real_module(other, None))
+    target = tmp_path / file
+    result = invoke(runs, "box", "export", "SAC", "--format", format_name, "--output", str(target))
     assert result.exit_code == 1
-    assert result.stderr.startswith("atheria: error: SAC: the exported module disagrees with model.predict on 256 observations (max |difference| ")
+    assert result.stderr.startswith(
+        f"atheria: error: SAC: the exported {format_name} policy disagrees with model.predict on 256 observations (max |difference| "
+    )
     assert result.stderr.endswith("> 1e-05); nothing written\n")
     assert list(tmp_path.iterdir()) == []
+
+
+ONNX_MISSING = [name for name in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(name) is None]
+needs_onnx = pytest.mark.skipif(bool(ONNX_MISSING), reason=f"the onnx extra is not installed ({', '.join(ONNX_MISSING)} missing)")
+EXPERIMENTS = {"box": "test", "normalized": "normalized", "discrete": "discrete"}
+FORMAT_FILES = {"exported": "model_exported.pt2", "onnx": "model_onnx.onnx"}
+
+
+@pytest.fixture(scope="module")
+def checkpoint_evals(runs: Path) -> dict[tuple[str, str], dict]:
+    """``eval --json`` of each agent's last checkpoint, computed once, compared with every format."""
+    cache: dict[tuple[str, str], dict] = {}
+    for config, agent in (("box", "SAC"), ("normalized", "PPO"), ("discrete", "DQN")):
+        result = invoke(runs, config, "eval", agent, "--episodes", "3", "--seed", "5", "--json")
+        assert result.exit_code == 0, result.output
+        cache[(config, agent)] = json.loads(result.stdout)
+    return cache
+
+
+@pytest.mark.parametrize("format_name", ["exported", pytest.param("onnx", marks=needs_onnx)])
+@pytest.mark.parametrize("config, agent", [("box", "SAC"), ("normalized", "PPO"), ("discrete", "DQN")])
+def test_format_exports_verifies_and_evaluates_like_the_checkpoint(
+    runs: Path, checkpoint_evals: dict, config: str, agent: str, format_name: str
+) -> None:
+    result = invoke(runs, config, "export", agent, "--format", format_name)
+    assert result.exit_code == 0, result.output
+    exported = runs / "checkpoints" / EXPERIMENTS[config] / agent / FORMAT_FILES[format_name]
+    assert result.stdout.startswith(
+        f"{agent}: {exported} ({format_name}) from episode_0002.pt, verified on 256 observations, max |difference| "
+    )
+    side = json.loads(exported.with_suffix(".json").read_text())
+    assert (side["format"], side["file"], side["size"]) == (format_name, exported.name, exported.stat().st_size)
+    assert side["sha256"] == hashlib.sha256(exported.read_bytes()).hexdigest()
+    assert side["verification"]["samples"] == 256 and side["verification"]["max_abs_diff"] <= 1e-5
+    evaluated = invoke(runs, config, "eval", agent, "--episodes", "3", "--seed", "5", "--json", "--export", str(exported))
+    assert evaluated.exit_code == 0, evaluated.output
+    a, b = checkpoint_evals[(config, agent)], json.loads(evaluated.stdout)
+    assert b["source"] == str(exported) and [e["seed"] for e in b["episodes"]] == [5, 6, 7]
+    assert [e["length"] for e in a["episodes"]] == [e["length"] for e in b["episodes"]]
+    assert a["summary"]["reward"]["mean"] == pytest.approx(b["summary"]["reward"]["mean"], rel=1e-5, abs=1e-5)
+
+
+@needs_onnx
+def test_export_jit_onnx_also_writes_the_onnx_format(runs: Path, tmp_path: Path) -> None:
+    target = tmp_path / "policy.pt"
+    result = invoke(runs, "box", "export-jit", "SAC", "--onnx", "--output", str(target))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["policy.json", "policy.pt", "policy_onnx.json", "policy_onnx.onnx"]
+    assert json.loads((tmp_path / "policy_onnx.json").read_text())["format"] == "onnx"
+    assert [line.split(" (")[1].split(")")[0] for line in result.stdout.splitlines()] == ["torchscript", "onnx"]
+
+
+def torchscript_deprecations(caught: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning) and "torch.jit" in str(w.message)]
+
+
+@pytest.mark.parametrize(
+    "format_name, warns", [("torchscript", True), ("exported", False), pytest.param("onnx", False, marks=needs_onnx)]
+)
+def test_only_the_torchscript_format_calls_deprecated_torch_jit(
+    runs: Path, tmp_path: Path, format_name: str, warns: bool
+) -> None:
+    """torch 2.13 deprecates torch.jit.*: only --format torchscript may call it (the torchscript case
+    shows the recorder does see the warning)."""
+    target = tmp_path / f"policy{Path(FORMAT_FILES.get(format_name, 'x.pt')).suffix}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = invoke(runs, "normalized", "export", "PPO", "--format", format_name, "--output", str(target))
+    assert result.exit_code == 0, result.output
+    assert bool(torchscript_deprecations(caught)) is warns, torchscript_deprecations(caught)

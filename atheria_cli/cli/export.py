@@ -1,0 +1,69 @@
+"""``atheria export``: parse, call the export core, render."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from atheria_cli.cli.app import app
+from atheria_cli.cli.console import console
+from atheria_cli.config import load_config, resolve_config_path
+from atheria_cli.run.seeds import config_for_seed
+
+if TYPE_CHECKING:
+    from atheria_cli.deploy.export import ExportResult
+
+FORMAT_HELP = "torchscript (torch.jit, deprecated by torch), exported (torch.export .pt2), aoti (AOTInductor package), onnx."
+
+
+@app.command("export")
+def export_command(
+    agents: list[str] | None = typer.Argument(None, help="Agents to export (default: every agent of the experiment)."),
+    format_name: str = typer.Option("exported", "--format", "-f", help=FORMAT_HELP),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."
+    ),
+    checkpoint: str = typer.Option("last", "--checkpoint", help="last, best (main metric) or an episode number."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="File to write (one agent only; default <agent dir>/model_<format>.<ext>)."
+    ),
+    verify: bool = typer.Option(
+        True, "--verify/--no-verify", help="Compare with model.predict on 256 observations; fail above 1e-5."
+    ),
+    checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="The seed's run, in a multi-seed experiment."),
+) -> None:
+    """Export trained policies (raw observations in, environment actions out), verified against predict."""
+    run_export(agents, config, checkpoint, output, verify, checkpoints_dir, [format_name], seed)
+
+
+def run_export(
+    agents: list[str] | None,
+    config: Path | None,
+    checkpoint: str,
+    output: Path | None,
+    verify: bool,
+    checkpoints_dir: Path | None,
+    formats: list[str],
+    seed: int | None = None,
+) -> None:
+    from atheria_cli.deploy.export import export_experiment
+
+    overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
+    experiment = config_for_seed(load_config(resolve_config_path(config), overrides), seed)
+    render(export_experiment(experiment, agents or [], checkpoint, output, verify, formats))
+
+
+def render(results: Sequence[ExportResult]) -> None:
+    for result in results:
+        check = (
+            f"verified on {result.verification.samples} observations, max |difference| {result.verification.max_abs_diff:.2e}"
+            if result.verification
+            else "not verified"
+        )
+        console.print(
+            f"{result.agent}: {result.path} ({result.format}) from {result.checkpoint}, {check}", markup=False, highlight=False
+        )
