@@ -83,12 +83,23 @@ def run_seed(case: Case, seed: int, folder: Path, result: Result) -> None:
     atheria("train", "--config", str(path), "--until-timesteps", str(case.timesteps), cwd=folder)
     result.train_seconds.append(time.perf_counter() - started)
     output = atheria(
-        "eval", case.agent, "--config", str(path), "--episodes", str(EVAL_EPISODES), "--seed", str(EVAL_SEED), "--json", cwd=folder
+        "eval",
+        case.agent,
+        "--config",
+        str(path),
+        "--episodes",
+        str(EVAL_EPISODES),
+        "--seed",
+        str(EVAL_SEED),
+        "--json",
+        cwd=folder,
     )
     returns = [float(episode["reward"]) for episode in json.loads(output)["episodes"]]
     result.returns.extend(returns)
     result.seed_scores.append(statistics.fmean(returns))
-    print(f"{case.spec} seed {seed}: {result.seed_scores[-1]:.1f} ({result.train_seconds[-1]:.0f} s)", file=sys.stderr, flush=True)
+    print(
+        f"{case.spec} seed {seed}: {result.seed_scores[-1]:.1f} ({result.train_seconds[-1]:.0f} s)", file=sys.stderr, flush=True
+    )
 
 
 def iqm(values: list[float]) -> float:
