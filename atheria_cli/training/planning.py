@@ -10,11 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+
 from atheria_cli.agents.registry import build_model
 from atheria_cli.config import ExperimentConfig, config_to_dict
 from atheria_cli.training.devices import resolve_device
 from atheria_cli.envs.factory import make_vec_env
-from atheria_cli.errors import ConfigDriftError, DamagedFileError, RunExistsError, UsageError
+from atheria_cli.errors import ConfigDriftError, ConfigError, DamagedFileError, RunExistsError, UsageError
 from atheria_cli.run.formats import CheckpointEntry
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.mirror import Mirror
@@ -250,11 +252,17 @@ def _lookup(document: dict[str, Any], dotted: str) -> Any:
 
 
 def _check_buildable(config: ExperimentConfig, agent: str, device: str) -> None:
-    env = make_vec_env(config.env_of(agent), gamma=agent_gamma(config, agent))
+    settings = config.env_of(agent)
+    env = make_vec_env(settings, gamma=agent_gamma(config, agent))
     try:
-        build_model(config, agent, env, device, config.seed_of(agent))
+        model = build_model(config, agent, env, device, config.seed_of(agent))
     finally:
         env.close()
+    if settings.frame_stack is not None and settings.normalize and isinstance(model, OffPolicyAlgorithm):
+        # SB3's off-policy algorithms store VecNormalize's unstacked original observations.
+        raise ConfigError(
+            f"agents.{agent}: {config.algo_of(agent)} cannot combine frame_stack with normalize (SB3 stores unstacked observations)"
+        )
 
 
 def agent_gamma(config: ExperimentConfig, agent: str) -> float | None:
