@@ -261,7 +261,8 @@ def _check_buildable(config: ExperimentConfig, agent: str, device: str) -> None:
     if settings.frame_stack is not None and settings.normalize and isinstance(model, OffPolicyAlgorithm):
         # SB3's off-policy algorithms store VecNormalize's unstacked original observations.
         raise ConfigError(
-            f"agents.{agent}: {config.algo_of(agent)} cannot combine frame_stack with normalize (SB3 stores unstacked observations)"
+            f"agents.{agent}: {config.algo_of(agent)} cannot combine frame_stack with normalize "
+            "(SB3 stores unstacked observations)"
         )
 
 

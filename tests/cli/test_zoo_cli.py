@@ -59,5 +59,7 @@ def test_off_policy_frame_stack_with_normalize_is_refused_before_training(in_tmp
     config = tiny_config({"SAC": {"env": {"frame_stack": 2, "normalize": True}}})
     result = runner.invoke(app, ["train", "--config", str(write_config(in_tmp / "exp.yaml", config)), "--episodes", "1"])
     assert result.exit_code == 2
-    assert result.stderr == "atheria: error: agents.SAC: SAC cannot combine frame_stack with normalize (SB3 stores unstacked observations)\n"
+    assert result.stderr == (
+        "atheria: error: agents.SAC: SAC cannot combine frame_stack with normalize (SB3 stores unstacked observations)\n"
+    )
     assert not (in_tmp / "checkpoints").exists()
