@@ -206,7 +206,7 @@ def check_drift(config: ExperimentConfig, name: str, store: AgentStore, allowed:
         return
     current = config_to_dict(config)
     keys = [key.format(agent=name) for key in DRIFT_KEYS]
-    changed = [key for key in keys if _lookup(stored.config, key) != _lookup(current, key)]
+    changed = [key for key in keys if _unset_dropped(_lookup(stored.config, key)) != _unset_dropped(_lookup(current, key))]
     if not changed:
         return
     details = "; ".join(f"{key}: {_lookup(stored.config, key)!r} -> {_lookup(current, key)!r}" for key in changed)
@@ -242,6 +242,13 @@ def _mirror_plan(config: ExperimentConfig, name: str, store: AgentStore, state: 
     latest = local.latest
     assert latest is not None
     return resume and (remote.latest.timesteps, remote.latest.episode) > (latest.timesteps, latest.episode)
+
+
+def _unset_dropped(value: Any) -> Any:
+    """``value`` without null fields: a field added since the run was written, left unset, is no change."""
+    if isinstance(value, dict):
+        return {key: _unset_dropped(item) for key, item in value.items() if item is not None}
+    return value
 
 
 def _lookup(document: dict[str, Any], dotted: str) -> Any:

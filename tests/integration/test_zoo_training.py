@@ -117,3 +117,16 @@ def test_a_frame_stacked_agent_evaluates_and_refuses_export(in_tmp: Path) -> Non
         "history.json",
         "metadata.json",
     ]
+
+
+def test_a_run_written_before_the_per_agent_fields_resumes_without_drift(tmp_path: Path) -> None:
+    config = tiny_config({"SAC": TINY_AGENTS["SAC"]})
+    train(config, tmp_path, episodes=1)
+    path = agent_dir(tmp_path, "SAC") / "config.json"
+    document = json.loads(path.read_text())
+    for name in ("zoo", "env", "schedule_timesteps"):
+        del document["config"]["agents"]["SAC"][name]
+    del document["config"]["env"]["frame_stack"]
+    path.write_text(json.dumps(document))
+    observer = train(config, tmp_path, episodes=1, resume=True)
+    assert observer.warnings == [] and len(episodes(tmp_path, "SAC")) == 2
