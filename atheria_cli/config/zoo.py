@@ -79,14 +79,13 @@ class ZooEntry:
 
 @dataclass
 class Translation:
-    """An entry in atheria's terms: agent fields, per-agent env settings, and what needs an import."""
+    """An entry in atheria's terms: agent fields and per-agent env settings."""
 
     algo: str
     policy: str | None = None
     hyperparams: dict[str, Any] = field(default_factory=dict)
     env: dict[str, Any] = field(default_factory=dict)
     schedule_timesteps: int | None = None
-    imports: dict[str, NeedsImport] = field(default_factory=dict)
 
 
 class _Refused(Exception):

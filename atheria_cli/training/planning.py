@@ -11,12 +11,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+
 from atheria_cli.agents.registry import build_model
 from atheria_cli.config import ExperimentConfig, config_to_dict
 from atheria_cli.training.devices import resolve_device
 from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.envs.probe import check_metric_names
-from atheria_cli.errors import ConfigDriftError, RunExistsError, UsageError
+from atheria_cli.errors import ConfigDriftError, ConfigError, RunExistsError, UsageError
 from atheria_cli.run.formats import CheckpointEntry
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.mirror import Mirror
@@ -192,7 +194,7 @@ def check_drift(config: ExperimentConfig, name: str, store: AgentStore, allowed:
         return
     current = config_to_dict(config)
     keys = [key.format(agent=name) for key in DRIFT_KEYS]
-    changed = [key for key in keys if _lookup(stored.config, key) != _lookup(current, key)]
+    changed = [key for key in keys if _unset_dropped(_lookup(stored.config, key)) != _unset_dropped(_lookup(current, key))]
     if not changed:
         return
     details = "; ".join(f"{key}: {_lookup(stored.config, key)!r} -> {_lookup(current, key)!r}" for key in changed)
@@ -230,6 +232,13 @@ def _mirror_plan(config: ExperimentConfig, name: str, store: AgentStore, state: 
     return resume and (remote.latest.timesteps, remote.latest.episode) > (latest.timesteps, latest.episode)
 
 
+def _unset_dropped(value: Any) -> Any:
+    """``value`` without null fields: a field added since the run was written, left unset, is no change."""
+    if isinstance(value, dict):
+        return {key: _unset_dropped(item) for key, item in value.items() if item is not None}
+    return value
+
+
 def _lookup(document: dict[str, Any], dotted: str) -> Any:
     value: Any = document
     for part in dotted.split("."):
@@ -247,8 +256,15 @@ def _check_metrics(config: ExperimentConfig) -> None:
 
 
 def _check_buildable(config: ExperimentConfig, agent: str, device: str) -> None:
-    env = make_vec_env(config.env_of(agent), gamma=config.gamma_of(agent))
+    settings = config.env_of(agent)
+    env = make_vec_env(settings, gamma=config.gamma_of(agent))
     try:
-        build_model(config, agent, env, device, config.seed_of(agent))
+        model = build_model(config, agent, env, device, config.seed_of(agent))
     finally:
         env.close()
+    if settings.frame_stack is not None and settings.normalize and isinstance(model, OffPolicyAlgorithm):
+        # SB3's off-policy algorithms store VecNormalize's unstacked original observations.
+        raise ConfigError(
+            f"agents.{agent}: {config.algo_of(agent)} cannot combine frame_stack with normalize "
+            "(SB3 stores unstacked observations)"
+        )

@@ -53,3 +53,13 @@ def test_a_dotted_policy_outside_the_prefixes_is_refused_by_the_registry(in_tmp:
     assert result.exit_code == 2
     assert "agents.SAC.policy: 'my_package.policies.Evil' is outside the importable prefixes" in result.stderr
     assert not (in_tmp / "checkpoints").exists()
+
+
+def test_off_policy_frame_stack_with_normalize_is_refused_before_training(in_tmp: Path) -> None:
+    config = tiny_config({"SAC": {"env": {"frame_stack": 2, "normalize": True}}})
+    result = runner.invoke(app, ["train", "--config", str(write_config(in_tmp / "exp.yaml", config)), "--episodes", "1"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "atheria: error: agents.SAC: SAC cannot combine frame_stack with normalize (SB3 stores unstacked observations)\n"
+    )
+    assert not (in_tmp / "checkpoints").exists()

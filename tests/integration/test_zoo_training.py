@@ -102,7 +102,8 @@ def test_frame_stacked_run_resumes_bit_identically(case: str, tmp_path: Path) ->
 
 def test_a_frame_stacked_agent_evaluates_and_refuses_export(in_tmp: Path) -> None:
     path = write_config(in_tmp / "exp.yaml", tiny_config({"PPO": {**TINY_AGENTS["PPO"], "env": {"frame_stack": 3}}}))
-    assert runner.invoke(app, ["train", "--config", str(path), "--episodes", "1"]).exit_code == 0
+    trained = runner.invoke(app, ["train", "--config", str(path), "--until-timesteps", "40"])  # 50-step episodes
+    assert trained.exit_code == 0 and "PPO: episodes 1 until the timestep target (new run)" in trained.stderr
     evaluated = runner.invoke(app, ["eval", "PPO", "--config", str(path), "--episodes", "2", "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     assert [episode["length"] for episode in json.loads(evaluated.stdout)["episodes"]] == [50, 50]
@@ -116,3 +117,16 @@ def test_a_frame_stacked_agent_evaluates_and_refuses_export(in_tmp: Path) -> Non
         "history.json",
         "metadata.json",
     ]
+
+
+def test_a_run_written_before_the_per_agent_fields_resumes_without_drift(tmp_path: Path) -> None:
+    config = tiny_config({"SAC": TINY_AGENTS["SAC"]})
+    train(config, tmp_path, episodes=1)
+    path = agent_dir(tmp_path, "SAC") / "config.json"
+    document = json.loads(path.read_text())
+    for name in ("zoo", "env", "schedule_timesteps"):
+        del document["config"]["agents"]["SAC"][name]
+    del document["config"]["env"]["frame_stack"]
+    path.write_text(json.dumps(document))
+    observer = train(config, tmp_path, episodes=1, resume=True)
+    assert observer.warnings == [] and len(episodes(tmp_path, "SAC")) == 2

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +293,15 @@ def test_an_agent_env_overrides_the_experiment_env(tmp_path: Path) -> None:
                 {"env": {"id": "Pendulum-v1"}, "agents": {"SAC": {"env": {"normalize_kwargs": {"scale": 1}}}}},
             )
         )
+
+
+@needs_zoo
+def test_reading_an_installed_entry_never_imports_rl_zoo3() -> None:
+    code = (
+        "import sys\n"
+        "from atheria_cli.config.zoo import read_entry\n"
+        "read_entry('sac/Pendulum-v1')\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('rl_zoo3', 'torch', 'gymnasium', 'gym'))))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == ""
