@@ -60,8 +60,8 @@ def plan_training(
 ) -> TrainPlan:
     """Validate a training request against the config and the disk; writes nothing.
 
-    Builds each agent's env and model once, so a bad env id or hyperparameter is reported
-    before any agent trains.
+    Checks the env and each agent's model settings once, so a bad env id, hyperparameter or
+    metric name is reported before any agent trains.
     """
     if resume and fresh:
         raise UsageError("--resume and --fresh cannot be combined: --resume continues a run, --fresh moves it aside")
@@ -78,9 +78,7 @@ def plan_training(
     for name in selected:
         plan = plan_agent(config, name, resume=resume, fresh=fresh, allow_config_change=allow_config_change, notices=notices)
         plans.append(plan)
-    for name in selected:
-        _check_buildable(config, name, device)
-    _check_metrics(config)
+    _check_env_and_agents(config, selected, device)
     return TrainPlan(
         config=config,
         episodes=count,
@@ -203,18 +201,14 @@ def _lookup(document: dict[str, Any], dotted: str) -> Any:
     return value
 
 
-def _check_metrics(config: ExperimentConfig) -> None:
-    """A misspelled ``env.metrics`` name is bad input: found now, before ``--fresh`` moves anything."""
+def _check_env_and_agents(config: ExperimentConfig, agents: Sequence[str], device: str) -> None:
+    """One throwaway env checks the env settings, each agent's model settings against it (the
+    constructor's checks, without building networks: the session builds each model once), and the
+    ``env.metrics`` names, before ``--fresh`` moves anything."""
     env = make_vec_env(config.env)
     try:
+        for agent in agents:
+            build_model(config, agent, env, device, seed=None, setup=False)
         check_metric_names(env, [metric.name for metric in config.env.metrics], config.env.id, config.seed)
-    finally:
-        env.close()
-
-
-def _check_buildable(config: ExperimentConfig, agent: str, device: str) -> None:
-    env = make_vec_env(config.env, gamma=config.gamma_of(agent))
-    try:
-        build_model(config, agent, env, device, config.seed_of(agent))
     finally:
         env.close()

@@ -132,6 +132,9 @@ def _train_agent(
     config, name, store = plan.config, agent_plan.name, agent_plan.store
     result = AgentResult(agent=name)
     resume_from = agent_plan.resume_from
+    # Built before any disk change: a setting that only SB3's model setup rejects writes nothing.
+    env = make_vec_env(config.env, gamma=config.gamma_of(name))
+    model = build_model(config, name, env, plan.device, config.seed_of(name))
     if agent_plan.move_aside:
         result.moved_to = store.move_aside()
         observer.warn(f"{name}: previous run moved to {result.moved_to}")
@@ -142,9 +145,6 @@ def _train_agent(
             observer.warn(f"{name}: the mirrored run moved to {moved}")
     if agent_plan.pull_mirror:
         resume_from = _pull_mirror(config, name, store, observer)
-
-    env = make_vec_env(config.env, gamma=config.gamma_of(name))
-    model = build_model(config, name, env, plan.device, config.seed_of(name))
     loop = make_loop(model, config.train.schedule_timesteps)
     try:
         session = _start(plan, name, loop, store, resume_from, observer, budget)
