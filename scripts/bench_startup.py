@@ -2,11 +2,13 @@
 from process start to the first environment step, against a plain SB3 script building the same model.
 
 Every figure is the wall time of a fresh subprocess (Python start-up and imports included), the
-median of ``--repeats`` runs after one warm-up run. ``history`` reads a synthetic run of
+median of ``--repeats`` runs after one warm-up run, with its CPU time (user + system), the
+figure to compare when the machine is shared with other work. ``history`` reads a synthetic run of
 ``--episodes`` episodes written by scripts/bench_history.py's builder. Train start-up: both
 processes build PPO (the default config's hyperparameters, 64x64 networks) on a 5-step
-Pendulum whose first ``step`` writes the time (scripts/startup_stamp_env.py); the figure is that
-time minus the moment the process was started. The two kinds of run alternate.
+Pendulum whose first ``step`` writes the time and the process's CPU time so far
+(scripts/startup_stamp_env.py); the wall figure is that time minus the moment the process was
+started. The two kinds of run alternate.
 
 Usage: python scripts/bench_startup.py [--repeats 15] [--episodes 10000]
 Prints a Markdown table (docs/benchmarks.md holds the measured one).
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -47,20 +50,25 @@ model.learn(5)
 """
 
 
-def timed(args: list[str], env: dict[str, str] | None = None) -> float:
+def timed(args: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one run of ``args``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(args, check=True, capture_output=True, env=env)
-    return time.perf_counter() - started
+    subprocess.run(args, check=True, capture_output=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
-def to_first_step(args: list[str], folder: Path) -> float:
-    """Seconds from starting ``args`` to its environment's first ``step``."""
+def to_first_step(args: list[str], folder: Path) -> tuple[float, float]:
+    """Wall and CPU seconds from starting ``args`` to its environment's first ``step``."""
     stamp = folder / "stamp"
     path = os.pathsep.join(filter(None, [str(SCRIPTS), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "ATHERIA_BENCH_STAMP": str(stamp), "PYTHONPATH": path}
     started = time.time()
     subprocess.run(args, check=True, capture_output=True, env=env, cwd=folder)
-    return float(stamp.read_text()) - started
+    stepped, cpu = (float(value) for value in stamp.read_text().split())
+    return stepped - started, cpu
 
 
 def train_config(folder: Path) -> Path:
@@ -77,23 +85,24 @@ def train_config(folder: Path) -> Path:
     return path
 
 
-def train_startup(repeats: int) -> tuple[list[float], list[float]]:
+def train_startup(repeats: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
     atheria, plain = [], []
     for index in range(repeats + 1):  # the first pair warms the file cache
         with tempfile.TemporaryDirectory(prefix="atheria-startup-") as name:
             folder = Path(name)
             train = [*atheria_command(), "train", "--config", str(train_config(folder)), "--episodes", "1"]
-            atheria_seconds = to_first_step(train, folder)
-            plain_seconds = to_first_step([sys.executable, "-c", PLAIN_SB3], folder)
+            atheria_run = to_first_step(train, folder)
+            plain_run = to_first_step([sys.executable, "-c", PLAIN_SB3], folder)
         if index:
-            atheria.append(atheria_seconds)
-            plain.append(plain_seconds)
+            atheria.append(atheria_run)
+            plain.append(plain_run)
     return atheria, plain
 
 
-def row(label: str, seconds: list[float], target: str) -> str:
-    ms = sorted(value * 1000 for value in seconds)
-    return f"| {label} | {statistics.median(ms):.0f} | {ms[0]:.0f} | {ms[-1]:.0f} | {target} |"
+def row(label: str, runs: list[tuple[float, float]], target: str) -> str:
+    wall = sorted(run[0] * 1000 for run in runs)
+    cpu = statistics.median(run[1] * 1000 for run in runs)
+    return f"| {label} | {statistics.median(wall):.0f} | {wall[0]:.0f} | {wall[-1]:.0f} | {cpu:.0f} | {target} |"
 
 
 def main() -> None:
@@ -113,15 +122,16 @@ def main() -> None:
         }
         print(f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.platform()}; "
               f"load average before: {', '.join(f'{load:.2f}' for load in os.getloadavg())}\n")
-        print("| what | median ms | min ms | max ms | target ms |")
-        print("|---|---:|---:|---:|---|")
+        print("| what | wall median ms | wall min ms | wall max ms | CPU median ms | target (wall median) ms |")
+        print("|---|---:|---:|---:|---:|---|")
         for label, (args, target) in commands.items():
             timed(args)
             print(row(label, [timed(args) for _ in range(options.repeats)], target), flush=True)
         atheria, plain = train_startup(options.repeats)
         print(row("plain SB3 script: start to first env step", plain, "–"))
         print(row("`atheria train`: start to first env step", atheria, "plain + 500"))
-        print(row("difference, run by run (atheria − plain)", [a - p for a, p in zip(atheria, plain)], "≤ 500"))
+        difference = [(a[0] - p[0], a[1] - p[1]) for a, p in zip(atheria, plain)]
+        print(row("difference, run by run (atheria − plain)", difference, "≤ 500"))
         print(f"\nload average after: {', '.join(f'{load:.2f}' for load in os.getloadavg())}")
     finally:
         shutil.rmtree(root, ignore_errors=True)

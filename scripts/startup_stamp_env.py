@@ -1,4 +1,5 @@
-"""Pendulum that writes the wall-clock time of its first ``step`` to ``$ATHERIA_BENCH_STAMP``.
+"""Pendulum that writes the wall-clock time and the process CPU time of its first ``step`` to
+``$ATHERIA_BENCH_STAMP``.
 
 Used by scripts/bench_startup.py to time process start to first environment step, identically
 for ``atheria train`` and a plain SB3 script.
@@ -20,5 +21,5 @@ class StampedPendulum(PendulumEnv):
         if not StampedPendulum.stamped:
             StampedPendulum.stamped = True
             with open(os.environ["ATHERIA_BENCH_STAMP"], "w", encoding="utf-8") as stamp:
-                stamp.write(repr(time.time()))
+                stamp.write(f"{time.time()!r} {time.process_time()!r}")
         return super().step(action)
