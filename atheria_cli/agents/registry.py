@@ -146,9 +146,13 @@ def validate_hyperparams(agent: str, algo: str, hyperparams: dict[str, Any], act
 
 
 def build_model(
-    config: ExperimentConfig, agent: str, env: VecEnv, device: str, seed: int | None
+    config: ExperimentConfig, agent: str, env: VecEnv, device: str, seed: int | None, *, setup: bool = True
 ) -> BaseAlgorithm:
-    """Construct the SB3 model of ``agent`` on ``env``; SB3 seeds every generator from ``seed``."""
+    """Construct the SB3 model of ``agent`` on ``env``; SB3 seeds every generator from ``seed``.
+
+    ``setup=False`` runs only the constructor's own checks (policy name, action space, sizes):
+    no network, optimizer or buffer is built and no generator is seeded. Planning validates so.
+    """
     algo = config.algo_of(agent)
     cls = algorithm_class(algo)
     _check_env(agent, algo, env, config.env.id)
@@ -156,7 +160,8 @@ def build_model(
     action_dim = int(np.prod(env.action_space.shape)) if isinstance(env.action_space, spaces.Box) else None
     kwargs = validate_hyperparams(agent, algo, config.agents[agent].hyperparams, action_dim)
     try:
-        return cls(_policy(config, agent), env, device=device, seed=seed, verbose=0, **kwargs)
+        # Every algorithm of the registry takes _init_setup_model; BaseAlgorithm does not declare it.
+        return cls(_policy(config, agent), env, device=device, seed=seed, verbose=0, _init_setup_model=setup, **kwargs)  # type: ignore[call-arg]
     except (TypeError, ValueError, AssertionError, KeyError) as exc:
         raise ConfigError(f"agents.{agent}: {algo} rejected its settings: {type(exc).__name__}: {exc}") from None
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from atheria_cli.cli.app import app
-from atheria_cli.cli.export import run_export
 
 
 @app.command("export-jit")
@@ -30,4 +29,6 @@ def export_jit(
     seed: int | None = typer.Option(None, "--seed", min=0, help="The seed's run, in a multi-seed experiment."),
 ) -> None:
     """Export trained policies to TorchScript: raw observations in, environment actions out."""
+    from atheria_cli.cli.export import run_export  # here: importing cli.export registers the commands first
+
     run_export(agents, config, checkpoint, output, verify, checkpoints_dir, ["torchscript", "onnx"] if onnx else ["torchscript"], seed)

@@ -78,7 +78,7 @@ class Mirror:
 
         Called after ``metadata`` is the mirror's manifest: nothing deleted here is still committed.
         """
-        named = {item.file for item in (*metadata.checkpoints, *metadata.replay_segments)}
+        named = {entry.file for entry in metadata.checkpoints} | {segment.file for segment in metadata.replay_segments}
         stale = [name for name in self._run_files() if name not in named]
         for name in stale:
             try:

@@ -11,7 +11,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
 
 from atheria_cli.agents.registry import build_model
 from atheria_cli.config import ExperimentConfig, config_to_dict
@@ -71,8 +73,8 @@ def plan_training(
 ) -> TrainPlan:
     """Validate a training request against the config and the disk; writes nothing.
 
-    Builds each agent's env and model once, so a bad env id or hyperparameter is reported
-    before any agent trains.
+    Checks the env and each agent's model settings once, so a bad env id, hyperparameter or
+    metric name is reported before any agent trains.
     """
     if resume and fresh:
         raise UsageError("--resume and --fresh cannot be combined: --resume continues a run, --fresh moves it aside")
@@ -99,9 +101,7 @@ def plan_training(
     for name in selected:
         plan = plan_agent(config, name, resume=resume, fresh=fresh, allow_config_change=allow_config_change, notices=notices)
         plans.append(replace(plan, fork=fork))
-    for name in selected:
-        _check_buildable(config, name, device)
-    _check_metrics(config)
+    _check_env_and_agents(config, selected, device)
     return TrainPlan(
         config=config,
         episodes=count,
@@ -246,22 +246,28 @@ def _lookup(document: dict[str, Any], dotted: str) -> Any:
     return value
 
 
-def _check_metrics(config: ExperimentConfig) -> None:
-    """A misspelled ``env.metrics`` name is bad input: found now, before ``--fresh`` moves anything."""
-    env = make_vec_env(config.env)
+def _check_env_and_agents(config: ExperimentConfig, agents: Sequence[str], device: str) -> None:
+    """Throwaway envs check the env settings, each agent's model settings against its env (the
+    constructor's checks, without building networks: the session builds each model once), and the
+    ``env.metrics`` names, before ``--fresh`` moves anything."""
+    envs: dict[str, VecEnv] = {}  # one per distinct agent env setting (n_envs, normalize, frame_stack)
     try:
-        check_metric_names(env, [metric.name for metric in config.env.metrics], config.env.id, config.seed)
+        for agent in agents:
+            settings = config.env_of(agent)
+            env = envs.get(key := settings.model_dump_json())
+            if env is None:
+                env = envs[key] = make_vec_env(settings, gamma=config.gamma_of(agent))
+            model = build_model(config, agent, env, device, seed=None, setup=False)
+            _check_frame_stack(config, agent, model)
+        probe = next(iter(envs.values())) if envs else envs.setdefault("", make_vec_env(config.env))
+        check_metric_names(probe, [metric.name for metric in config.env.metrics], config.env.id, config.seed)
     finally:
-        env.close()
+        for env in envs.values():
+            env.close()
 
 
-def _check_buildable(config: ExperimentConfig, agent: str, device: str) -> None:
+def _check_frame_stack(config: ExperimentConfig, agent: str, model: BaseAlgorithm) -> None:
     settings = config.env_of(agent)
-    env = make_vec_env(settings, gamma=config.gamma_of(agent))
-    try:
-        model = build_model(config, agent, env, device, config.seed_of(agent))
-    finally:
-        env.close()
     if settings.frame_stack is not None and settings.normalize and isinstance(model, OffPolicyAlgorithm):
         # SB3's off-policy algorithms store VecNormalize's unstacked original observations.
         raise ConfigError(

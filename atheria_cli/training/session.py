@@ -146,6 +146,9 @@ def _train_agent(
     config, name, store = plan.config, agent_plan.name, agent_plan.store
     result = AgentResult(agent=name)
     resume_from = agent_plan.resume_from
+    # Built before any disk change: a setting that only SB3's model setup rejects writes nothing.
+    env = make_vec_env(config.env_of(name), gamma=config.gamma_of(name))
+    model = build_model(config, name, env, plan.device, config.seed_of(name))
     if agent_plan.move_aside:
         result.moved_to = store.move_aside()
         observer.warn(f"{name}: previous run moved to {result.moved_to}")
@@ -156,15 +159,12 @@ def _train_agent(
             observer.warn(f"{name}: the mirrored run moved to {moved}")
     if agent_plan.pull_mirror:
         resume_from = _pull_mirror(config, name, store, observer)
-
-    env = make_vec_env(config.env_of(name), gamma=config.gamma_of(name))
-    model = build_model(config, name, env, plan.device, config.seed_of(name))
     loop = make_loop(model, config.schedule_timesteps_of(name))
     session: _Session | None = None
     try:
         session = _start(plan, name, loop, store, resume_from, observer, budget, agent_plan.fork)
         if config.train.eval is not None:
-            session.evaluator = Evaluator(config.env, config.train.eval)
+            session.evaluator = Evaluator(config.env_of(name), config.train.eval)
         if config.train.tensorboard:
             # TensorBoard drops events at steps >= purge_step: those after the resumed checkpoint.
             tensorboard.attach(model, store.layout.root, resume_from.timesteps + 1 if resume_from else None)

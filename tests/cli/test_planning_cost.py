@@ -1,0 +1,46 @@
+"""Planning validates without building models; a setting only SB3's model setup rejects still writes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from typer.testing import CliRunner
+
+from atheria_cli.cli import app
+from atheria_cli.config import ExperimentConfig
+from atheria_cli.training.planning import plan_training
+from tests.conftest import TINY_AGENTS, tiny_config, write_config
+
+
+def test_planning_builds_no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    built: list[str] = []
+    for base in (OnPolicyAlgorithm, OffPolicyAlgorithm):
+        setup = base._setup_model
+
+        def counted(self, setup=setup) -> None:  # type: ignore[no-untyped-def]
+            built.append(type(self).__name__)
+            setup(self)
+
+        monkeypatch.setattr(base, "_setup_model", counted)
+    config = ExperimentConfig.model_validate({**tiny_config(), "checkpoints_dir": str(tmp_path)})
+    plan = plan_training(config, episodes=1)
+    assert [agent.name for agent in plan.agents] == ["A2C", "SAC", "PPO"]
+    assert built == []
+
+
+def test_a_setting_only_the_model_setup_rejects_moves_nothing(in_tmp: Path) -> None:
+    agent = {"hyperparams": {**TINY_AGENTS["PPO"]["hyperparams"], "policy_kwargs": {"net_arch": "big"}}}
+    config = write_config(in_tmp / "exp.yaml", tiny_config({"PPO": agent}))
+    old_run = in_tmp / "checkpoints/test/PPO"
+    old_run.mkdir(parents=True)
+    (old_run / "episode_0001.pt").write_bytes(b"the old run's checkpoint")
+    result = CliRunner().invoke(app, ["train", "--config", str(config), "--episodes", "1", "--fresh"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("atheria: error: agents.PPO: PPO rejected its settings: ")
+    assert sorted(str(path.relative_to(in_tmp)) for path in in_tmp.rglob("*") if path.is_file()) == [
+        "checkpoints/test/PPO/episode_0001.pt",
+        "exp.yaml",
+    ]
