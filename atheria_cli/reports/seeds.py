@@ -10,7 +10,18 @@ from dataclasses import dataclass, field
 
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import UsageError
-from atheria_cli.reports import AgentRun, CompareRow, Quantity, Verdict, percent_of, quantity_named, read_run, reference_rows, value_of, verdict
+from atheria_cli.reports import (
+    AgentRun,
+    CompareRow,
+    Quantity,
+    Verdict,
+    percent_of,
+    quantity_named,
+    read_run,
+    reference_rows,
+    value_of,
+    verdict,
+)
 from atheria_cli.reports.statistics import FEW_SEEDS, RESAMPLES, SeedStatistics, probability_of_improvement, seed_statistics
 from atheria_cli.run.seeds import run_seeds, seed_config
 
