@@ -17,6 +17,7 @@ a signal within :data:`ECHO_SECONDS` of the first as the same one.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import multiprocessing
 import os
 import signal
@@ -32,11 +33,14 @@ from typing import Any
 
 import torch
 
+from atheria_cli.agents.registry import ALGORITHM_CLASSES
 from atheria_cli.config import ExperimentConfig
+from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.errors import AtheriaError, RunExistsError, UsageError
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.seeds import replicates
-from atheria_cli.training.planning import AgentPlan, TrainPlan, plan_training, still_current
+from atheria_cli.training.memory import available_memory, buffer_estimate, check_fits
+from atheria_cli.training.planning import AgentPlan, TrainPlan, plan_training, select_agents, still_current
 from atheria_cli.training.session import AgentResult, TrainObserver, TrainOutcome, run_training, train_one_agent
 from atheria_cli.training.stopping import EXIT_CODES, StopSignals, TimeBudget
 from atheria_cli.training.threads import devices_for_jobs, threads_per_job
@@ -85,11 +89,27 @@ def plan_jobs(config: ExperimentConfig, *, jobs: int | None = None, **request: A
     count = config.train.jobs if jobs is None else jobs
     if count < 1:
         raise UsageError(f"--jobs must be at least 1 (got {count})")
+    _check_memory(config, select_agents(config, request.get("agents", ())), count)  # before planning builds the models
     seeds, plans = [], []
     for seed, replicate in replicates(config):
         seeds.append(seed)
         plans.append(plan_training(replicate, **request))
     return JobsPlan(plans=tuple(plans), seeds=tuple(seeds), jobs=count, threads=threads_per_job(config.train.threads, count))
+
+
+def _check_memory(config: ExperimentConfig, agents: Sequence[str], jobs: int) -> None:
+    """The replay buffers of the jobs that can run at once must fit in the memory available."""
+    env = make_vec_env(config.env)
+    try:
+        observation, action = env.observation_space, env.action_space
+    finally:
+        env.close()
+    per_agent = [
+        estimate for agent in agents
+        if (estimate := buffer_estimate(config, agent, observation, action, _default_buffer_size(config.algo_of(agent)))) is not None
+    ]
+    estimates = per_agent * len(config.seeds or (None,))
+    check_fits(estimates, jobs, available_memory())
 
 
 def run_jobs(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
@@ -345,6 +365,11 @@ def _where(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     last = frames[-1] if frames else None
     return f"{os.path.basename(last.filename)}:{last.lineno}" if last else "no traceback"
+
+
+def _default_buffer_size(algo: str) -> int | None:
+    parameter = inspect.signature(ALGORITHM_CLASSES[algo]).parameters.get("buffer_size")
+    return None if parameter is None else int(parameter.default)
 
 
 def _gpu_count() -> int:
