@@ -201,6 +201,10 @@ def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
     outcome = JobsOutcome(results=[])
     with _Forwarding(lambda: [entry.process for entry in running.values()]) as signals:
         while pending or running:
+            if pending and not budget.allows_another_episode():
+                for job in pending:
+                    observer.warn(f"{job.label}: the time budget ran out before this job started; nothing trained")
+                pending.clear()
             while pending and len(running) < plan.jobs and signals.received is None:
                 job = pending.popleft()
                 reader, writer = context.Pipe(duplex=False)
@@ -223,7 +227,8 @@ def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
             outcome.stopped_by, outcome.exit_code = signals.name, signals.exit_code
     if outcome.failed and not outcome.exit_code:
         outcome.exit_code = 1
-    if not outcome.stopped_by and any(result.stopped_by == "time budget" for result in results.values()):
+    budget_ran_out = any(result.stopped_by == "time budget" for result in results.values()) or not budget.allows_another_episode()
+    if not outcome.stopped_by and budget_ran_out and plan.plans[0].max_hours is not None:
         outcome.stopped_by = "time budget"
     for replicate, seed in zip(plan.plans, plan.seeds):
         done: list[AgentResult] = [results[_label(agent.name, seed)] for agent in replicate.agents if _label(agent.name, seed) in results]
@@ -354,8 +359,12 @@ def _train_locked(job: Job, conn: Connection, signals: StopSignals, deadline: fl
             raise RunExistsError(f"{job.label}: the run changed on disk while this command was starting; run it again")
         budget = TimeBudget(None, started)
         budget.deadline = deadline
+        observer = _PipeObserver(conn, signals, parent)
+        if not budget.allows_another_episode():  # this job's turn came after the shared deadline
+            observer.warn(f"{job.agent.name}: the time budget ran out before this job started; nothing trained")
+            return _JobResult(agent=job.agent.name, stopped_by="time budget")
         session = TrainOutcome(results=[])
-        result = train_one_agent(job.plan, job.agent, _PipeObserver(conn, signals, parent), signals, budget, session)  # type: ignore[arg-type]
+        result = train_one_agent(job.plan, job.agent, observer, signals, budget, session)  # type: ignore[arg-type]
         return _JobResult(**vars(result), stopped_by=session.stopped_by)
     finally:
         lock.release()

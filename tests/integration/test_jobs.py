@@ -4,6 +4,7 @@ seeds: each seed is an ordinary run in <run_dir>/seed_<S>/<AGENT>/."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +78,27 @@ def test_each_seed_is_an_ordinary_run_in_its_own_folder(tmp_path: Path) -> None:
     train_jobs(plain, tmp_path / "plain", episodes=2, jobs=1)
     assert_same_run(tmp_path / "seeds", tmp_path / "plain", "seed_3/A2C", "A2C")
     assert [r.reward for r in episodes(tmp_path / "seeds", "seed_0/A2C")] != [r.reward for r in episodes(tmp_path / "seeds", "seed_3/A2C")]
+
+
+def test_max_hours_is_one_deadline_for_every_job(tmp_path: Path) -> None:
+    config = tiny_config({"SAC": TINY_AGENTS["SAC"]}, seeds=[0, 1], train={"schedule_timesteps": 2000, "threads": 1})
+    experiment = ExperimentConfig.model_validate({**config, "checkpoints_dir": str(tmp_path)})
+    plan = plan_jobs(experiment, jobs=2, episodes=100_000, max_hours=15 / 3600)
+    observer, started = RecordingObserver(), datetime.now(timezone.utc)
+    outcome = run_jobs(plan, observer)
+    assert (outcome.exit_code, outcome.stopped_by, outcome.failed) == (0, "time budget", [])
+    # Each job stopped before the deadline, or (on a machine too loaded to start it in time) never started.
+    said = {warning.split(":")[0] for warning in observer.warnings if "time budget" in warning}
+    assert said == {"seed_0/SAC", "seed_1/SAC"}
+    for seed in (0, 1):
+        history = tmp_path / f"test/seed_{seed}/SAC/history.json"
+        if not history.exists():
+            continue
+        session = read_history(history).trainings[-1]
+        slowest = max(record.seconds for record in episodes(tmp_path, f"seed_{seed}/SAC"))
+        began = (datetime.fromisoformat(session.session_timestamp) - started).total_seconds()
+        ended = began + session.duration_seconds
+        # The deadline counts from the parent's start, not from each job's own (later) start: no
+        # episode begins after it. (A loaded machine may start a job's session late; the budget
+        # is checked between episodes, so such a job ends after one.) Timestamps are to the second.
+        assert ended <= max(15, began) + slowest + 1, f"seed {seed}"
