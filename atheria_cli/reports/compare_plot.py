@@ -95,7 +95,8 @@ def compare_plot(config: ExperimentConfig, image_format: str, *, metric: str | N
     better = "higher" if quantity.goal == "max" else "lower"
     ax.set_xlabel(axis[:-1] if axis == "timesteps" else "episode")
     ax.set_ylabel(f"{quantity.name} ({better} is better)")
-    ax.set_title(f"{config.experiment}: {quantity.name}, rolling mean per run" + (", mean ± SE over seeds" if run_seeds(config) else ""))
+    over_seeds = ", mean ± SE over seeds" if run_seeds(config) else ""
+    ax.set_title(f"{config.experiment}: {quantity.name}, rolling mean per run{over_seeds}")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small")
     buffer = io.BytesIO()

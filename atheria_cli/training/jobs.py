@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -72,7 +72,9 @@ class JobsPlan:
             for seed, plan in zip(self.seeds, self.plans)
             for agent in plan.agents
         ]
-        return [dataclasses.replace(job, plan=dataclasses.replace(job.plan, device=device)) for job, device in zip(listed, devices)]
+        return [
+            dataclasses.replace(job, plan=dataclasses.replace(job.plan, device=device)) for job, device in zip(listed, devices)
+        ]
 
 
 @dataclass
@@ -106,7 +108,7 @@ def _check_memory(config: ExperimentConfig, agents: Sequence[str], jobs: int) ->
         env.close()
     per_agent = [
         estimate for agent in agents
-        if (estimate := buffer_estimate(config, agent, observation, action, _default_buffer_size(config.algo_of(agent)))) is not None
+        if (estimate := buffer_estimate(config, agent, observation, action, _default_buffer_size(config.algo_of(agent))))
     ]
     estimates = per_agent * len(config.seeds or (None,))
     check_fits(estimates, jobs, available_memory())
@@ -209,14 +211,15 @@ def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
                 job = pending.popleft()
                 reader, writer = context.Pipe(duplex=False)
                 process = context.Process(
-                    target=job_main, args=(job, writer, budget.deadline, budget.started, plan.threads, os.getpid()), name=job.label
+                    target=job_main, name=job.label,
+                    args=(job, writer, budget.deadline, budget.started, plan.threads, os.getpid()),
                 )
                 process.start()
                 writer.close()  # the child holds the only write end: its death is our EOF
                 running[reader] = _Running(job, process)
             if signals.received is not None:
                 pending.clear()
-            for reader in wait(list(running), timeout=0.5):
+            for reader in cast(list[Connection], wait(list(running), timeout=0.5)):
                 if _receive(reader, running[reader], observer, results, outcome):
                     continue
                 entry = running.pop(reader)
@@ -231,7 +234,8 @@ def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
     if not outcome.stopped_by and budget_ran_out and plan.plans[0].max_hours is not None:
         outcome.stopped_by = "time budget"
     for replicate, seed in zip(plan.plans, plan.seeds):
-        done: list[AgentResult] = [results[_label(agent.name, seed)] for agent in replicate.agents if _label(agent.name, seed) in results]
+        labels = [_label(agent.name, seed) for agent in replicate.agents]
+        done: list[AgentResult] = [results[label] for label in labels if label in results]
         outcome.results.append((replicate, done))
     outcome.committed = sum(1 for _, done in outcome.results for result in done if result.last_checkpoint)
     return outcome
@@ -242,7 +246,9 @@ class _JobResult(AgentResult):
     stopped_by: str | None = None
 
 
-def _receive(reader: Connection, entry: _Running, observer: TrainObserver, results: dict[str, _JobResult], outcome: JobsOutcome) -> bool:
+def _receive(
+    reader: Connection, entry: _Running, observer: TrainObserver, results: dict[str, _JobResult], outcome: JobsOutcome
+) -> bool:
     """Handle one message; False when the child closed its pipe (it ended)."""
     try:
         message = reader.recv()
@@ -351,7 +357,9 @@ def job_main(job: Job, conn: Connection, deadline: float | None, started: float,
             conn.close()
 
 
-def _train_locked(job: Job, conn: Connection, signals: StopSignals, deadline: float | None, started: float, parent: int) -> _JobResult:
+def _train_locked(
+    job: Job, conn: Connection, signals: StopSignals, deadline: float | None, started: float, parent: int
+) -> _JobResult:
     lock = AgentLock(job.plan.config.run_dir, job.agent.name)
     lock.acquire()
     try:

@@ -68,7 +68,8 @@ def check_fits(estimates: Sequence[BufferEstimate], jobs: int, available: int) -
     where = f"agents.{biggest.agent}.hyperparams.buffer_size ({biggest.buffer_size:,}, {_gb(biggest.bytes)})"
     fewer = f", or --jobs (now {jobs})" if jobs > 1 else ""
     raise UsageError(
-        f"the replay buffers of {len(largest)} job(s) at once need about {_gb(needed)} but {_gb(available)} of memory is available; "
+        f"the replay buffers of {len(largest)} job(s) at once need about {_gb(needed)} "
+        f"but {_gb(available)} of memory is available; "
         f"lower {where}{fewer}, or set optimize_memory_usage: true"
     )
 

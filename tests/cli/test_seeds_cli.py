@@ -84,7 +84,8 @@ def test_compare_plot_draws_every_agent_with_a_band_over_seeds(seeds_config: Pat
     timesteps = agent_curve("PPO", agent_runs(config, "PPO"), Quantity("co2_kg", "min"), "timesteps")
     assert timesteps is not None and len(timesteps.x) == 200 and timesteps.x[0] == 10.0 and timesteps.x[-1] == 30.0
     for axis in ("episodes", "timesteps"):
-        result = runner.invoke(app, ["compare", "--config", str(seeds_config), "--plot", str(tmp_path / f"{axis}.png"), "--x", axis])
+        plot = str(tmp_path / f"{axis}.png")
+        result = runner.invoke(app, ["compare", "--config", str(seeds_config), "--plot", plot, "--x", axis])
         assert result.exit_code == 0, result.output
         assert (tmp_path / f"{axis}.png").read_bytes().startswith(b"\x89PNG")
         assert f"wrote {tmp_path / axis}.png" in result.stderr

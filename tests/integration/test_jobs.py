@@ -21,7 +21,9 @@ pytestmark = pytest.mark.integration
 COMPARED_SECTIONS = ("model", "loop", "buffer", "env", "rng")
 
 
-def train_jobs(config: dict[str, Any], root: Path, episodes: int, jobs: int, **request: Any) -> tuple[JobsOutcome, RecordingObserver]:
+def train_jobs(
+    config: dict[str, Any], root: Path, episodes: int, jobs: int, **request: Any
+) -> tuple[JobsOutcome, RecordingObserver]:
     experiment = ExperimentConfig.model_validate({**config, "checkpoints_dir": str(root)})
     observer = RecordingObserver()
     outcome = run_jobs(plan_jobs(experiment, jobs=jobs, episodes=episodes, **request), observer)
@@ -46,12 +48,14 @@ def assert_same_run(left: Path, right: Path, agent: str, right_agent: str | None
                 for state in (first, second)
             )
         assert_same_tree(first, second, f"{agent}.{section}")
-    records = [[record.model_dump(exclude={"seconds"}) for record in episodes(root, name)] for root, name in ((left, agent), (right, right_agent))]
+    sides = ((left, agent), (right, right_agent))
+    records = [[record.model_dump(exclude={"seconds"}) for record in episodes(root, name)] for root, name in sides]
     assert records[0] == records[1] and len(records[0]) == a["episode"]
 
 
 def test_parallel_jobs_write_the_same_bits_as_sequential_runs(tmp_path: Path) -> None:
-    config = tiny_config({"A2C": TINY_AGENTS["A2C"], "SAC": TINY_AGENTS["SAC"]}, train={"episodes": 3, "schedule_timesteps": 2000, "threads": 1})
+    train = {"episodes": 3, "schedule_timesteps": 2000, "threads": 1}
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"], "SAC": TINY_AGENTS["SAC"]}, train=train)
     sequential, _ = train_jobs(config, tmp_path / "sequential", episodes=3, jobs=1)
     parallel, observer = train_jobs(config, tmp_path / "parallel", episodes=3, jobs=2)
     assert (sequential.exit_code, parallel.exit_code, parallel.failed) == (0, 0, [])
@@ -77,7 +81,8 @@ def test_each_seed_is_an_ordinary_run_in_its_own_folder(tmp_path: Path) -> None:
     plain = tiny_config({"A2C": TINY_AGENTS["A2C"]}, seed=3)
     train_jobs(plain, tmp_path / "plain", episodes=2, jobs=1)
     assert_same_run(tmp_path / "seeds", tmp_path / "plain", "seed_3/A2C", "A2C")
-    assert [r.reward for r in episodes(tmp_path / "seeds", "seed_0/A2C")] != [r.reward for r in episodes(tmp_path / "seeds", "seed_3/A2C")]
+    seed_0, seed_3 = (episodes(tmp_path / "seeds", f"seed_{seed}/A2C") for seed in (0, 3))
+    assert [record.reward for record in seed_0] != [record.reward for record in seed_3]
 
 
 def test_max_hours_is_one_deadline_for_every_job(tmp_path: Path) -> None:

@@ -21,7 +21,9 @@ from tests.integration.test_jobs import assert_same_run, train_jobs
 pytestmark = pytest.mark.integration
 
 # The built-in building env restores its state mid-episode, so a resume after a signal is exact.
-BUILDING_DAY = {"id": "atheria/BuildingCO2-v0", "kwargs": {"days": 1}, "max_episode_steps": 24, "metrics": [{"name": "co2_kg", "goal": "min"}]}
+BUILDING_DAY = {
+    "id": "atheria/BuildingCO2-v0", "kwargs": {"days": 1}, "max_episode_steps": 24, "metrics": [{"name": "co2_kg", "goal": "min"}]
+}
 
 
 def _start(config: dict[str, Any], tmp_path: Path, *args: str, new_session: bool = False) -> subprocess.Popen:
@@ -45,7 +47,9 @@ def _episodes_done(root: Path, seed: int, agent: str = "SAC") -> int:
 
 
 @pytest.mark.parametrize("signum, code, to_group", [(signal.SIGINT, 130, True), (signal.SIGTERM, 143, False)])
-def test_a_signal_stops_every_job_with_a_commit_and_resume_is_exact(signum: int, code: int, to_group: bool, tmp_path: Path) -> None:
+def test_a_signal_stops_every_job_with_a_commit_and_resume_is_exact(
+    signum: int, code: int, to_group: bool, tmp_path: Path
+) -> None:
     config = tiny_config({"SAC": TINY_AGENTS["SAC"]}, env=BUILDING_DAY, seeds=[0, 1], checkpoints_dir=str(tmp_path / "ck"))
     config["train"].update(threads=1, save_every=1000)  # commits only at the signal: each job's is mid-run
     config["train"]["save_every_steps"] = 30  # ... and every 30 steps, which tells us a job is running

@@ -126,7 +126,8 @@ def test_replay_memory_estimate_refuses_what_does_not_fit() -> None:
     assert transition_bytes(box, action, optimize_memory_usage=False) == 2 * 12 + 4 + 12
     assert transition_bytes(box, action, optimize_memory_usage=True) == 12 + 4 + 12
     assert transition_bytes(spaces.Box(0, 255, shape=(84, 84), dtype=np.uint8), spaces.Discrete(4), False) == 2 * 7056 + 8 + 12
-    config = ExperimentConfig.model_validate({"env": {"id": "Pendulum-v1"}, "agents": {"SAC": {"hyperparams": {"buffer_size": 1000}}, "PPO": {}}})
+    agents = {"SAC": {"hyperparams": {"buffer_size": 1000}}, "PPO": {}}
+    config = ExperimentConfig.model_validate({"env": {"id": "Pendulum-v1"}, "agents": agents})
     assert buffer_estimate(config, "SAC", box, action, default_size=1_000_000) == BufferEstimate("SAC", 1000, 40_000)
     assert buffer_estimate(config, "PPO", box, action, default_size=None) is None
     estimates = [BufferEstimate("SAC", 1000, 4 * 10**9), BufferEstimate("TD3", 1000, 3 * 10**9), BufferEstimate("DQN", 10, 10**9)]
