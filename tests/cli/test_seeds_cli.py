@@ -97,3 +97,17 @@ def test_history_plot_of_a_multi_seed_run_draws_each_seed(seeds_config: Path, tm
     result = runner.invoke(app, ["history", "SAC", "--config", str(seeds_config), "--plot", str(tmp_path / "h.svg")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "h.svg").read_text().count("seed ") >= 3
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seeds", "4-0"], "atheria: error: --seeds '4-0': expected seeds like 0-4 or 0,3 (non-negative, ranges low-high)\n"),
+        (["--jobs", "0"], None),  # Typer's own range check: exit 2 too
+    ],
+)
+def test_train_rejects_bad_seeds_and_jobs(seeds_config: Path, args: list[str], message: str | None) -> None:
+    result = runner.invoke(app, ["train", "--config", str(seeds_config), *args])
+    assert result.exit_code == 2
+    if message is not None:
+        assert result.stderr == message

@@ -107,3 +107,15 @@ def test_max_hours_is_one_deadline_for_every_job(tmp_path: Path) -> None:
         # episode begins after it. (A loaded machine may start a job's session late; the budget
         # is checked between episodes, so such a job ends after one.) Timestamps are to the second.
         assert ended <= max(15, began) + slowest + 1, f"seed {seed}"
+
+
+def test_resuming_with_another_thread_count_warns(tmp_path: Path) -> None:
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"]}, train={"schedule_timesteps": 2000, "threads": 1})
+    train_jobs(config, tmp_path, episodes=1, jobs=1)
+    config["train"]["threads"] = 2
+    _, observer = train_jobs(config, tmp_path, episodes=1, jobs=1, resume=True)
+    assert observer.warnings == [
+        "A2C: resuming with 2 torch thread(s) instead of 1; float results may differ from an uninterrupted run"
+    ]
+    history = read_history(tmp_path / "test/A2C/history.json")
+    assert [session.threads for session in history.trainings] == [1, 2]
