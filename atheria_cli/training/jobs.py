@@ -201,12 +201,14 @@ def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
     running: dict[Any, _Running] = {}
     results: dict[str, _JobResult] = {}
     outcome = JobsOutcome(results=[])
+    skipped = False  # jobs not started: the deadline had passed
     with _Forwarding(lambda: [entry.process for entry in running.values()]) as signals:
         while pending or running:
             if pending and not budget.allows_another_episode():
                 for job in pending:
                     observer.warn(f"{job.label}: the time budget ran out before this job started; nothing trained")
                 pending.clear()
+                skipped = True
             while pending and len(running) < plan.jobs and signals.received is None:
                 job = pending.popleft()
                 reader, writer = context.Pipe(duplex=False)
@@ -230,8 +232,7 @@ def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
             outcome.stopped_by, outcome.exit_code = signals.name, signals.exit_code
     if outcome.failed and not outcome.exit_code:
         outcome.exit_code = 1
-    budget_ran_out = any(result.stopped_by == "time budget" for result in results.values()) or not budget.allows_another_episode()
-    if not outcome.stopped_by and budget_ran_out and plan.plans[0].max_hours is not None:
+    if not outcome.stopped_by and (skipped or any(result.stopped_by == "time budget" for result in results.values())):
         outcome.stopped_by = "time budget"
     for replicate, seed in zip(plan.plans, plan.seeds):
         labels = [_label(agent.name, seed) for agent in replicate.agents]
