@@ -34,7 +34,7 @@ def _start(config: dict[str, Any], tmp_path: Path, *args: str, new_session: bool
     )
 
 
-def _wait_for(paths: list[Path], process: subprocess.Popen, seconds: float = 90) -> None:
+def _wait_for(paths: list[Path], process: subprocess.Popen, seconds: float = 300) -> None:
     deadline = time.monotonic() + seconds
     while not all(path.exists() for path in paths):
         assert process.poll() is None, process.communicate()[1]
@@ -57,7 +57,7 @@ def test_a_signal_stops_every_job_with_a_commit_and_resume_is_exact(
     _wait_for([tmp_path / f"ck/test/seed_{seed}/SAC/metadata.json" for seed in (0, 1)], process)
     # Ctrl-C reaches the whole foreground process group; SIGTERM only the parent, which forwards it.
     os.killpg(process.pid, signum) if to_group else os.kill(process.pid, signum)
-    _, err = process.communicate(timeout=90)
+    _, err = process.communicate(timeout=300)
     assert process.returncode == code, err
     assert f"atheria: stopped by {signal.Signals(signum).name}: 2 run(s) committed a checkpoint; continue with --resume" in err
     assert "Traceback" not in err
@@ -84,7 +84,7 @@ def test_a_crashed_or_killed_job_does_not_stop_the_others(tmp_path: Path) -> Non
     _wait_for([seed_2 / "SAC/metadata.json"], process)
     holder = (seed_2 / ".SAC.lock").read_text()  # "pid N on host": the job's own process holds its lock
     os.kill(int(holder.split()[1]), signal.SIGKILL)
-    _, err = process.communicate(timeout=120)
+    _, err = process.communicate(timeout=300)
     assert process.returncode == 1, err
     assert "atheria: error: job seed_1/SAC: RuntimeError: injected crash (envs.py:" in err
     assert "atheria: error: job seed_2/SAC: the job process was killed by SIGKILL; continue it with --resume" in err
