@@ -26,6 +26,8 @@ def compare(
     metric: str | None = typer.Option(None, "--metric", "-m", help="reward or a configured metric (default: the first metric, else reward)."),
     eval_window: int = typer.Option(1, "--eval-window", min=1, help="Where a run has evaluations (train.eval): pool its last K of them."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of the table."),
+    plot_path: Path | None = typer.Option(None, "--plot", metavar="FILE", help="Also draw every agent's learning curve into FILE (.png, .svg, .pdf)."),
+    x_axis: str = typer.Option("episodes", "--x", help="The plot's x axis: episodes or timesteps."),
 ) -> None:
     """Mean ± std of each agent's last N episodes, and its improvement over the config's baseline."""
     from atheria_cli.reports.compare import compare_report  # here, not at start-up: other commands never need it
@@ -33,14 +35,18 @@ def compare(
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     experiment = load_config(resolve_config_path(config), overrides)
+    if plot_path is not None:
+        _check_plot_request(plot_path, x_axis)
     if run_seeds(experiment):
         _compare_seeds(experiment, window, metric, as_json)
-        return
-    report = compare_report(experiment, window=window, metric=metric, eval_window=eval_window)
-    if as_json:
-        print_json(asdict(report))
     else:
-        render_compare(report)
+        report = compare_report(experiment, window=window, metric=metric, eval_window=eval_window)
+        if as_json:
+            print_json(asdict(report))
+        else:
+            render_compare(report)
+    if plot_path is not None:
+        _write_plot(experiment, plot_path, metric, x_axis)
 
 
 def render_compare(report: CompareReport) -> None:
@@ -92,3 +98,21 @@ def _compare_seeds(experiment: ExperimentConfig, window: int, metric: str | None
         print_json(asdict(report))
     else:
         render_seeds_compare(report)
+
+
+def _check_plot_request(path: Path, x_axis: str) -> None:
+    from atheria_cli.errors import UsageError
+    from atheria_cli.reports.output import check_plot_path
+
+    if x_axis not in ("episodes", "timesteps"):
+        raise UsageError(f"--x {x_axis!r}: use episodes or timesteps")
+    check_plot_path(path)
+
+
+def _write_plot(experiment: ExperimentConfig, path: Path, metric: str | None, x_axis: str) -> None:
+    from atheria_cli.cli.tables import notice
+    from atheria_cli.reports.compare_plot import compare_plot
+    from atheria_cli.run.atomic import atomic_write_bytes
+
+    atomic_write_bytes(path, compare_plot(experiment, path.suffix.lower().lstrip("."), metric=metric, axis=x_axis))  # type: ignore[arg-type]
+    notice(f"wrote {path}")

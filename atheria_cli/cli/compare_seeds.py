@@ -27,14 +27,16 @@ def render_seeds_compare(report: SeedsCompareReport) -> None:
         add_row(rows, *_cells(row, report))
     for reference in report.references:
         empty = [""] * (len(columns) - 3)
-        add_row(rows, f"{reference.agent} (reference)", f"{reference.episodes} eval", f"{number(reference.mean)} ± {number(reference.std)}", *empty)
+        spread = f"{number(reference.mean)} ± {number(reference.std)}"
+        add_row(rows, f"{reference.agent} (reference)", f"{reference.episodes} eval", spread, *empty)
     show(rows)
     if report.few_seeds:
         print_line(f"only {len(report.seeds)} seed(s): the confidence intervals are wide; 5 or more seeds make them useful")
     if report.baseline is None:
-        print_line(f"no baseline for {report.metric.name}: add `baseline: {{{report.metric.name}: VALUE}}` to the config to compare with one")
+        name = report.metric.name
+        print_line(f"no baseline for {name}: add `baseline: {{{name}: VALUE}}` to the config to compare with one")
     if report.best_agent is not None:
-        print_line(f"best: {report.best_agent} (highest mean over seeds; P(beats best) pairs every seed with every seed of it, ties ½)")
+        print_line(f"best: {report.best_agent} (highest mean over seeds; P(beats best): over all pairs of seeds, ties ½)")
 
 
 def _cells(row: SeedsRow, report: SeedsCompareReport) -> list[str | Text]:
@@ -52,7 +54,8 @@ def _cells(row: SeedsRow, report: SeedsCompareReport) -> list[str | Text]:
         else:
             moved = stats.mean - report.baseline
             percent = f" ({abs(row.improvement_percent):.1f} %)" if row.improvement_percent is not None else ""
-            cells += [f"{number(report.baseline)} → {number(stats.mean)}", f"{arrow(moved)} {number(abs(moved))}{percent}", verdict_text(row.verdict)]
+            where = f"{number(report.baseline)} → {number(stats.mean)}"
+            cells += [where, f"{arrow(moved)} {number(abs(moved))}{percent}", verdict_text(row.verdict)]
     cells.append("–" if row.agent == report.best_agent or row.beats_best is None else f"{row.beats_best:.2f}")
     return cells
 

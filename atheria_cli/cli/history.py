@@ -23,9 +23,9 @@ from atheria_cli.cli.tables import (
     timestamp,
     verdict_text,
 )
-from atheria_cli.config import load_config, resolve_config_path
-from atheria_cli.run.seeds import config_for_seed
+from atheria_cli.config import ExperimentConfig, load_config, resolve_config_path
 from atheria_cli.errors import UsageError
+from atheria_cli.run.seeds import config_for_seed, run_seeds
 
 if TYPE_CHECKING:
     from atheria_cli.reports.history import HistoryReport
@@ -52,7 +52,11 @@ def history(
         raise UsageError("--last and --all cannot be combined: --last N shows the last N episodes, --all every one")
     shown = None if all_episodes else (last or DEFAULT_LAST)
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
-    experiment = config_for_seed(load_config(resolve_config_path(config), overrides), seed)
+    experiment = load_config(resolve_config_path(config), overrides)
+    if seed is None and plot_path is not None and run_seeds(experiment):
+        _plot_every_seed(experiment, agent, plot_path)
+        return
+    experiment = config_for_seed(experiment, seed)
     report = history_report(experiment, agent, csv_path=csv_path, plot_path=plot_path)
     if as_json:
         print_json(history_json(report, shown))
@@ -145,3 +149,16 @@ def render_convergence(report: HistoryReport) -> None:
         if trend is not report.convergence[-1]:
             convergence.add_section()
     show(convergence)
+
+
+def _plot_every_seed(experiment: ExperimentConfig, agent: str, plot_path: Path) -> None:
+    """A multi-seed run without --seed: each seed's curve in one figure (the tables need --seed)."""
+    from atheria_cli.reports.output import check_plot_path
+    from atheria_cli.reports.runs import check_agent
+    from atheria_cli.reports.compare_plot import seeds_history_plot
+    from atheria_cli.run.atomic import atomic_write_bytes
+
+    check_agent(experiment, agent)
+    check_plot_path(plot_path)
+    atomic_write_bytes(plot_path, seeds_history_plot(experiment, agent, plot_path.suffix.lower().lstrip(".")))
+    notice(f"wrote {plot_path}")

@@ -83,7 +83,9 @@ def seeds_compare_report(config: ExperimentConfig, *, window: int = 10, metric: 
     )
 
 
-def _agent_row(config: ExperimentConfig, agent: str, seeds: list[int], metric: Quantity, window: int, baseline: float | None) -> SeedsRow:
+def _agent_row(
+    config: ExperimentConfig, agent: str, seeds: list[int], metric: Quantity, window: int, baseline: float | None
+) -> SeedsRow:
     scores = []
     for seed in seeds:
         run = read_run(seed_config(config, seed), agent)

@@ -17,6 +17,7 @@ a signal within :data:`ECHO_SECONDS` of the first as the same one.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import multiprocessing
 import os
 import signal
@@ -28,15 +29,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 import torch
 
+from atheria_cli.agents.registry import algorithm_class
 from atheria_cli.config import ExperimentConfig
+from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.errors import AtheriaError, RunExistsError, UsageError
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.seeds import replicates
-from atheria_cli.training.planning import AgentPlan, TrainPlan, plan_training, still_current
+from atheria_cli.training.memory import available_memory, buffer_estimate, check_fits
+from atheria_cli.training.planning import AgentPlan, TrainPlan, plan_training, select_agents, still_current
 from atheria_cli.training.session import AgentResult, TrainObserver, TrainOutcome, run_training, train_one_agent
 from atheria_cli.training.stopping import EXIT_CODES, StopSignals, TimeBudget
 from atheria_cli.training.threads import devices_for_jobs, threads_per_job
@@ -68,7 +72,9 @@ class JobsPlan:
             for seed, plan in zip(self.seeds, self.plans)
             for agent in plan.agents
         ]
-        return [dataclasses.replace(job, plan=dataclasses.replace(job.plan, device=device)) for job, device in zip(listed, devices)]
+        return [
+            dataclasses.replace(job, plan=dataclasses.replace(job.plan, device=device)) for job, device in zip(listed, devices)
+        ]
 
 
 @dataclass
@@ -85,11 +91,27 @@ def plan_jobs(config: ExperimentConfig, *, jobs: int | None = None, **request: A
     count = config.train.jobs if jobs is None else jobs
     if count < 1:
         raise UsageError(f"--jobs must be at least 1 (got {count})")
+    _check_memory(config, select_agents(config, request.get("agents", ())), count)  # before planning builds the models
     seeds, plans = [], []
     for seed, replicate in replicates(config):
         seeds.append(seed)
         plans.append(plan_training(replicate, **request))
     return JobsPlan(plans=tuple(plans), seeds=tuple(seeds), jobs=count, threads=threads_per_job(config.train.threads, count))
+
+
+def _check_memory(config: ExperimentConfig, agents: Sequence[str], jobs: int) -> None:
+    """The replay buffers of the jobs that can run at once must fit in the memory available."""
+    env = make_vec_env(config.env)
+    try:
+        observation, action = env.observation_space, env.action_space
+    finally:
+        env.close()
+    per_agent = [
+        estimate for agent in agents
+        if (estimate := buffer_estimate(config, agent, observation, action, _default_buffer_size(config.algo_of(agent))))
+    ]
+    estimates = per_agent * len(config.seeds or (None,))
+    check_fits(estimates, jobs, available_memory())
 
 
 def run_jobs(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
@@ -179,20 +201,27 @@ def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
     running: dict[Any, _Running] = {}
     results: dict[str, _JobResult] = {}
     outcome = JobsOutcome(results=[])
+    skipped = False  # jobs not started: the deadline had passed
     with _Forwarding(lambda: [entry.process for entry in running.values()]) as signals:
         while pending or running:
+            if pending and not budget.allows_another_episode():
+                for job in pending:
+                    observer.warn(f"{job.label}: the time budget ran out before this job started; nothing trained")
+                pending.clear()
+                skipped = True
             while pending and len(running) < plan.jobs and signals.received is None:
                 job = pending.popleft()
                 reader, writer = context.Pipe(duplex=False)
                 process = context.Process(
-                    target=job_main, args=(job, writer, budget.deadline, budget.started, plan.threads, os.getpid()), name=job.label
+                    target=job_main, name=job.label,
+                    args=(job, writer, budget.deadline, budget.started, plan.threads, os.getpid()),
                 )
                 process.start()
                 writer.close()  # the child holds the only write end: its death is our EOF
                 running[reader] = _Running(job, process)
             if signals.received is not None:
                 pending.clear()
-            for reader in wait(list(running), timeout=0.5):
+            for reader in cast(list[Connection], wait(list(running), timeout=0.5)):
                 if _receive(reader, running[reader], observer, results, outcome):
                     continue
                 entry = running.pop(reader)
@@ -203,10 +232,11 @@ def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
             outcome.stopped_by, outcome.exit_code = signals.name, signals.exit_code
     if outcome.failed and not outcome.exit_code:
         outcome.exit_code = 1
-    if not outcome.stopped_by and any(result.stopped_by == "time budget" for result in results.values()):
+    if not outcome.stopped_by and (skipped or any(result.stopped_by == "time budget" for result in results.values())):
         outcome.stopped_by = "time budget"
     for replicate, seed in zip(plan.plans, plan.seeds):
-        done: list[AgentResult] = [results[_label(agent.name, seed)] for agent in replicate.agents if _label(agent.name, seed) in results]
+        labels = [_label(agent.name, seed) for agent in replicate.agents]
+        done: list[AgentResult] = [results[label] for label in labels if label in results]
         outcome.results.append((replicate, done))
     outcome.committed = sum(1 for _, done in outcome.results for result in done if result.last_checkpoint)
     return outcome
@@ -217,7 +247,9 @@ class _JobResult(AgentResult):
     stopped_by: str | None = None
 
 
-def _receive(reader: Connection, entry: _Running, observer: TrainObserver, results: dict[str, _JobResult], outcome: JobsOutcome) -> bool:
+def _receive(
+    reader: Connection, entry: _Running, observer: TrainObserver, results: dict[str, _JobResult], outcome: JobsOutcome
+) -> bool:
     """Handle one message; False when the child closed its pipe (it ended)."""
     try:
         message = reader.recv()
@@ -326,7 +358,9 @@ def job_main(job: Job, conn: Connection, deadline: float | None, started: float,
             conn.close()
 
 
-def _train_locked(job: Job, conn: Connection, signals: StopSignals, deadline: float | None, started: float, parent: int) -> _JobResult:
+def _train_locked(
+    job: Job, conn: Connection, signals: StopSignals, deadline: float | None, started: float, parent: int
+) -> _JobResult:
     lock = AgentLock(job.plan.config.run_dir, job.agent.name)
     lock.acquire()
     try:
@@ -334,8 +368,12 @@ def _train_locked(job: Job, conn: Connection, signals: StopSignals, deadline: fl
             raise RunExistsError(f"{job.label}: the run changed on disk while this command was starting; run it again")
         budget = TimeBudget(None, started)
         budget.deadline = deadline
+        observer = _PipeObserver(conn, signals, parent)
+        if not budget.allows_another_episode():  # this job's turn came after the shared deadline
+            observer.warn(f"{job.agent.name}: the time budget ran out before this job started; nothing trained")
+            return _JobResult(agent=job.agent.name, stopped_by="time budget")
         session = TrainOutcome(results=[])
-        result = train_one_agent(job.plan, job.agent, _PipeObserver(conn, signals, parent), signals, budget, session)  # type: ignore[arg-type]
+        result = train_one_agent(job.plan, job.agent, observer, signals, budget, session)  # type: ignore[arg-type]
         return _JobResult(**vars(result), stopped_by=session.stopped_by)
     finally:
         lock.release()
@@ -345,6 +383,11 @@ def _where(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     last = frames[-1] if frames else None
     return f"{os.path.basename(last.filename)}:{last.lineno}" if last else "no traceback"
+
+
+def _default_buffer_size(algo: str) -> int | None:
+    parameter = inspect.signature(algorithm_class(algo)).parameters.get("buffer_size")
+    return None if parameter is None else int(parameter.default)
 
 
 def _gpu_count() -> int:

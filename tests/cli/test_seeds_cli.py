@@ -68,3 +68,46 @@ def test_a_multi_seed_run_without_seed_exits_2_listing_the_seeds(seeds_config: P
     chosen = runner.invoke(app, [*command, "--config", str(seeds_config), "--seed", "1", "--json"])
     assert chosen.exit_code == 0, chosen.output
     assert "seed_1" in chosen.stdout
+
+
+def test_compare_plot_draws_every_agent_with_a_band_over_seeds(seeds_config: Path, tmp_path: Path) -> None:
+    from atheria_cli.config import load_config
+    from atheria_cli.metrics import Quantity
+    from atheria_cli.reports.compare_plot import agent_curve, agent_runs
+
+    config = load_config(seeds_config)
+    curve = agent_curve("PPO", agent_runs(config, "PPO"), Quantity("co2_kg", "min"), "episodes")
+    assert curve is not None and curve.seeds == 3 and curve.x == [1.0, 2.0, 3.0]
+    # Rolling mean at episode 3 is (500 + 2 s) / 3 for seed scores s = 60, 70, 80: mean 640/3, SE (20/3)/sqrt(3).
+    assert curve.mean[2] == pytest.approx(640 / 3) and curve.sem is not None
+    assert curve.sem[2] == pytest.approx((20 / 3) / 3**0.5)
+    timesteps = agent_curve("PPO", agent_runs(config, "PPO"), Quantity("co2_kg", "min"), "timesteps")
+    assert timesteps is not None and len(timesteps.x) == 200 and timesteps.x[0] == 10.0 and timesteps.x[-1] == 30.0
+    for axis in ("episodes", "timesteps"):
+        plot = str(tmp_path / f"{axis}.png")
+        result = runner.invoke(app, ["compare", "--config", str(seeds_config), "--plot", plot, "--x", axis])
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / f"{axis}.png").read_bytes().startswith(b"\x89PNG")
+        assert f"wrote {tmp_path / axis}.png" in result.stderr
+    bad = runner.invoke(app, ["compare", "--config", str(seeds_config), "--plot", str(tmp_path / "c.png"), "--x", "hours"])
+    assert (bad.exit_code, bad.stderr) == (2, "atheria: error: --x 'hours': use episodes or timesteps\n")
+
+
+def test_history_plot_of_a_multi_seed_run_draws_each_seed(seeds_config: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["history", "SAC", "--config", str(seeds_config), "--plot", str(tmp_path / "h.svg")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "h.svg").read_text().count("seed ") >= 3
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seeds", "4-0"], "atheria: error: --seeds '4-0': expected seeds like 0-4 or 0,3 (non-negative, ranges low-high)\n"),
+        (["--jobs", "0"], None),  # Typer's own range check: exit 2 too
+    ],
+)
+def test_train_rejects_bad_seeds_and_jobs(seeds_config: Path, args: list[str], message: str | None) -> None:
+    result = runner.invoke(app, ["train", "--config", str(seeds_config), *args])
+    assert result.exit_code == 2
+    if message is not None:
+        assert result.stderr == message

@@ -4,6 +4,7 @@ seeds: each seed is an ordinary run in <run_dir>/seed_<S>/<AGENT>/."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ pytestmark = pytest.mark.integration
 COMPARED_SECTIONS = ("model", "loop", "buffer", "env", "rng")
 
 
-def train_jobs(config: dict[str, Any], root: Path, episodes: int, jobs: int, **request: Any) -> tuple[JobsOutcome, RecordingObserver]:
+def train_jobs(
+    config: dict[str, Any], root: Path, episodes: int, jobs: int, **request: Any
+) -> tuple[JobsOutcome, RecordingObserver]:
     experiment = ExperimentConfig.model_validate({**config, "checkpoints_dir": str(root)})
     observer = RecordingObserver()
     outcome = run_jobs(plan_jobs(experiment, jobs=jobs, episodes=episodes, **request), observer)
@@ -45,12 +48,14 @@ def assert_same_run(left: Path, right: Path, agent: str, right_agent: str | None
                 for state in (first, second)
             )
         assert_same_tree(first, second, f"{agent}.{section}")
-    records = [[record.model_dump(exclude={"seconds"}) for record in episodes(root, name)] for root, name in ((left, agent), (right, right_agent))]
+    sides = ((left, agent), (right, right_agent))
+    records = [[record.model_dump(exclude={"seconds"}) for record in episodes(root, name)] for root, name in sides]
     assert records[0] == records[1] and len(records[0]) == a["episode"]
 
 
 def test_parallel_jobs_write_the_same_bits_as_sequential_runs(tmp_path: Path) -> None:
-    config = tiny_config({"A2C": TINY_AGENTS["A2C"], "SAC": TINY_AGENTS["SAC"]}, train={"episodes": 3, "schedule_timesteps": 2000, "threads": 1})
+    train = {"episodes": 3, "schedule_timesteps": 2000, "threads": 1}
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"], "SAC": TINY_AGENTS["SAC"]}, train=train)
     sequential, _ = train_jobs(config, tmp_path / "sequential", episodes=3, jobs=1)
     parallel, observer = train_jobs(config, tmp_path / "parallel", episodes=3, jobs=2)
     assert (sequential.exit_code, parallel.exit_code, parallel.failed) == (0, 0, [])
@@ -76,4 +81,41 @@ def test_each_seed_is_an_ordinary_run_in_its_own_folder(tmp_path: Path) -> None:
     plain = tiny_config({"A2C": TINY_AGENTS["A2C"]}, seed=3)
     train_jobs(plain, tmp_path / "plain", episodes=2, jobs=1)
     assert_same_run(tmp_path / "seeds", tmp_path / "plain", "seed_3/A2C", "A2C")
-    assert [r.reward for r in episodes(tmp_path / "seeds", "seed_0/A2C")] != [r.reward for r in episodes(tmp_path / "seeds", "seed_3/A2C")]
+    seed_0, seed_3 = (episodes(tmp_path / "seeds", f"seed_{seed}/A2C") for seed in (0, 3))
+    assert [record.reward for record in seed_0] != [record.reward for record in seed_3]
+
+
+def test_max_hours_is_one_deadline_for_every_job(tmp_path: Path) -> None:
+    config = tiny_config({"SAC": TINY_AGENTS["SAC"]}, seeds=[0, 1], train={"schedule_timesteps": 2000, "threads": 1})
+    experiment = ExperimentConfig.model_validate({**config, "checkpoints_dir": str(tmp_path)})
+    plan = plan_jobs(experiment, jobs=2, episodes=100_000, max_hours=15 / 3600)
+    observer, started = RecordingObserver(), datetime.now(timezone.utc)
+    outcome = run_jobs(plan, observer)
+    assert (outcome.exit_code, outcome.stopped_by, outcome.failed) == (0, "time budget", [])
+    # Each job stopped before the deadline, or (on a machine too loaded to start it in time) never started.
+    said = {warning.split(":")[0] for warning in observer.warnings if "time budget" in warning}
+    assert said == {"seed_0/SAC", "seed_1/SAC"}
+    for seed in (0, 1):
+        history = tmp_path / f"test/seed_{seed}/SAC/history.json"
+        if not history.exists():
+            continue
+        session = read_history(history).trainings[-1]
+        slowest = max(record.seconds for record in episodes(tmp_path, f"seed_{seed}/SAC"))
+        began = (datetime.fromisoformat(session.session_timestamp) - started).total_seconds()
+        ended = began + session.duration_seconds
+        # The deadline counts from the parent's start, not from each job's own (later) start: no
+        # episode begins after it. (A loaded machine may start a job's session late; the budget
+        # is checked between episodes, so such a job ends after one.) Timestamps are to the second.
+        assert ended <= max(15, began) + slowest + 1, f"seed {seed}"
+
+
+def test_resuming_with_another_thread_count_warns(tmp_path: Path) -> None:
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"]}, train={"schedule_timesteps": 2000, "threads": 1})
+    train_jobs(config, tmp_path, episodes=1, jobs=1)
+    config["train"]["threads"] = 2
+    _, observer = train_jobs(config, tmp_path, episodes=1, jobs=1, resume=True)
+    assert observer.warnings == [
+        "A2C: resuming with 2 torch thread(s) instead of 1; float results may differ from an uninterrupted run"
+    ]
+    history = read_history(tmp_path / "test/A2C/history.json")
+    assert [session.threads for session in history.trainings] == [1, 2]

@@ -22,7 +22,9 @@ pytestmark = pytest.mark.integration
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The built-in building env restores its state mid-episode, so a resume after a signal is exact.
-BUILDING_DAY = {"id": "atheria/BuildingCO2-v0", "kwargs": {"days": 1}, "max_episode_steps": 24, "metrics": [{"name": "co2_kg", "goal": "min"}]}
+BUILDING_DAY = {
+    "id": "atheria/BuildingCO2-v0", "kwargs": {"days": 1}, "max_episode_steps": 24, "metrics": [{"name": "co2_kg", "goal": "min"}]
+}
 
 
 def _start(config: dict[str, Any], tmp_path: Path, *args: str, new_session: bool = False) -> subprocess.Popen:
@@ -35,7 +37,7 @@ def _start(config: dict[str, Any], tmp_path: Path, *args: str, new_session: bool
     )
 
 
-def _wait_for(paths: list[Path], process: subprocess.Popen, seconds: float = 90) -> None:
+def _wait_for(paths: list[Path], process: subprocess.Popen, seconds: float = 300) -> None:
     deadline = time.monotonic() + seconds
     while not all(path.exists() for path in paths):
         assert process.poll() is None, process.communicate()[1]
@@ -48,7 +50,9 @@ def _episodes_done(root: Path, seed: int, agent: str = "SAC") -> int:
 
 
 @pytest.mark.parametrize("signum, code, to_group", [(signal.SIGINT, 130, True), (signal.SIGTERM, 143, False)])
-def test_a_signal_stops_every_job_with_a_commit_and_resume_is_exact(signum: int, code: int, to_group: bool, tmp_path: Path) -> None:
+def test_a_signal_stops_every_job_with_a_commit_and_resume_is_exact(
+    signum: int, code: int, to_group: bool, tmp_path: Path
+) -> None:
     config = tiny_config({"SAC": TINY_AGENTS["SAC"]}, env=BUILDING_DAY, seeds=[0, 1], checkpoints_dir=str(tmp_path / "ck"))
     config["train"].update(threads=1, save_every=1000)  # commits only at the signal: each job's is mid-run
     config["train"]["save_every_steps"] = 30  # ... and every 30 steps, which tells us a job is running
@@ -56,7 +60,7 @@ def test_a_signal_stops_every_job_with_a_commit_and_resume_is_exact(signum: int,
     _wait_for([tmp_path / f"ck/test/seed_{seed}/SAC/metadata.json" for seed in (0, 1)], process)
     # Ctrl-C reaches the whole foreground process group; SIGTERM only the parent, which forwards it.
     os.killpg(process.pid, signum) if to_group else os.kill(process.pid, signum)
-    _, err = process.communicate(timeout=90)
+    _, err = process.communicate(timeout=300)
     assert process.returncode == code, err
     assert f"atheria: stopped by {signal.Signals(signum).name}: 2 run(s) committed a checkpoint; continue with --resume" in err
     assert "Traceback" not in err
@@ -83,7 +87,7 @@ def test_a_crashed_or_killed_job_does_not_stop_the_others(tmp_path: Path) -> Non
     _wait_for([seed_2 / "SAC/metadata.json"], process)
     holder = (seed_2 / ".SAC.lock").read_text()  # "pid N on host": the job's own process holds its lock
     os.kill(int(holder.split()[1]), signal.SIGKILL)
-    _, err = process.communicate(timeout=120)
+    _, err = process.communicate(timeout=300)
     assert process.returncode == 1, err
     assert "atheria: error: job seed_1/SAC: RuntimeError: injected crash (envs.py:" in err
     assert "atheria: error: job seed_2/SAC: the job process was killed by SIGKILL; continue it with --resume" in err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from atheria_cli.config import ExperimentConfig, load_config
@@ -113,3 +114,27 @@ def test_threads_and_devices_per_job() -> None:
     assert devices_for_jobs("cuda", 2, gpus=1) == ["cuda", "cuda"]
     assert devices_for_jobs("cuda:1", 2, gpus=4) == ["cuda:1", "cuda:1"]
     assert devices_for_jobs("cpu", 3, gpus=2) == ["cpu"] * 3
+
+
+def test_replay_memory_estimate_refuses_what_does_not_fit() -> None:
+    from gymnasium import spaces
+
+    from atheria_cli.training.memory import BufferEstimate, buffer_estimate, check_fits, transition_bytes
+
+    box = spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
+    action = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+    assert transition_bytes(box, action, optimize_memory_usage=False) == 2 * 12 + 4 + 12
+    assert transition_bytes(box, action, optimize_memory_usage=True) == 12 + 4 + 12
+    assert transition_bytes(spaces.Box(0, 255, shape=(84, 84), dtype=np.uint8), spaces.Discrete(4), False) == 2 * 7056 + 8 + 12
+    agents = {"SAC": {"hyperparams": {"buffer_size": 1000}}, "PPO": {}}
+    config = ExperimentConfig.model_validate({"env": {"id": "Pendulum-v1"}, "agents": agents})
+    assert buffer_estimate(config, "SAC", box, action, default_size=1_000_000) == BufferEstimate("SAC", 1000, 40_000)
+    assert buffer_estimate(config, "PPO", box, action, default_size=None) is None
+    estimates = [BufferEstimate("SAC", 1000, 4 * 10**9), BufferEstimate("TD3", 1000, 3 * 10**9), BufferEstimate("DQN", 10, 10**9)]
+    check_fits(estimates, jobs=2, available=7 * 10**9)  # the two largest, 7 GB, just fit
+    with pytest.raises(UsageError) as refused:
+        check_fits(estimates, jobs=3, available=7 * 10**9)
+    assert refused.value.message == (
+        "the replay buffers of 3 job(s) at once need about 8.0 GB but 7.0 GB of memory is available; "
+        "lower agents.SAC.hyperparams.buffer_size (1,000, 4.0 GB), or --jobs (now 3), or set optimize_memory_usage: true"
+    )
