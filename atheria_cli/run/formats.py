@@ -42,12 +42,13 @@ config.json (schema 1): ``{"schema_version": 1, "config": <the resolved experime
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from atheria_cli.run.atomic import atomic_write_json
 from atheria_cli.errors import DamagedFileError
@@ -237,16 +238,34 @@ def read_episodes(path: Path, committed_bytes: int, expected: int | None = None)
         raise DamagedFileError(path, f"cannot be read: {exc.strerror or exc}") from None
     if len(data) < committed_bytes:
         raise DamagedFileError(path, f"holds {len(data)} bytes, history.json records {committed_bytes}")
+    lines = data.splitlines()
+    try:
+        # One validation call for the whole file: a long run has tens of thousands of lines, and
+        # `atheria history` must answer at once. A damaged file takes the line-by-line path below,
+        # which names the line.
+        records = _episode_list().validate_json(b"[" + b",".join(lines) + b"]")
+    except ValidationError:
+        records = _episodes_line_by_line(path, lines)
+    if expected is not None and len(records) != expected:
+        raise DamagedFileError(path, f"holds {len(records)} committed episodes, history.json records {expected}")
+    return records
+
+
+@functools.cache
+def _episode_list() -> TypeAdapter[list[EpisodeRecord]]:
+    return TypeAdapter(list[EpisodeRecord])
+
+
+def _episodes_line_by_line(path: Path, lines: list[bytes]) -> list[EpisodeRecord]:
     records = []
-    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
+    for number, raw in enumerate(lines, start=1):
+        line = raw.decode("utf-8", errors="replace")
         try:
             records.append(EpisodeRecord.model_validate_json(line))
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(part) for part in first["loc"])
             raise DamagedFileError(path, f"line {number}: {where + ': ' if where else ''}{first['msg']}") from None
-    if expected is not None and len(records) != expected:
-        raise DamagedFileError(path, f"holds {len(records)} committed episodes, history.json records {expected}")
     return records
 
 
