@@ -119,7 +119,7 @@ def main() -> None:
     six = config(list(AGENTS), [0, 1])
     two = config(["SAC"], [0, 1])
     rows = ["| measurement | parallel | reference | ratio | all runs | load avg 1/5/15 min before |", "|---|---|---|---|---|---|"]
-    rows += pair("calibration: 2 busy loops", ("2 processes", burn_parallel), ("one after another", burn_sequential), args.repeats)
+    rows += pair("calibration: 2 busy loops", ("2 processes", burn_parallel), ("sequential", burn_sequential), args.repeats)
     rows += pair(
         "3 agents × 2 seeds", ("--jobs 6", lambda: timed(six, args.episodes, "--jobs", "6")),
         ("--jobs 1", lambda: timed(six, args.episodes, "--jobs", "1")), args.repeats,
