@@ -10,7 +10,9 @@ pair interleaved so that a change in the machine's load hits both sides alike:
    at most 0.6x the sequential wall time.
 
 Every job uses ``train.threads: 1``. The load average before each measurement is printed with
-it: on a shared machine the numbers mean little without it.
+it, and a calibration row first: two pure-Python busy loops in two spawned processes against the
+same loops one after another. On an idle 2-core machine that ratio is about 0.5; when other
+work holds the cores it rises towards 1, and no ``--jobs`` can do better than it.
 
 Usage: python scripts/bench_jobs.py [--episodes 6] [--repeats 2]
 """
@@ -18,6 +20,7 @@ Usage: python scripts/bench_jobs.py [--episodes 6] [--repeats 2]
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import platform
 import shutil
@@ -79,6 +82,31 @@ def pair(name: str, first: tuple[str, Any], second: tuple[str, Any], repeats: in
     return [f"| {name} | {first[0]}: {a:.1f} s | {second[0]}: {b:.1f} s | **{a / b:.2f}×** | {runs} | {before} |"]
 
 
+def _burn(count: int = 30_000_000) -> int:
+    total = 0
+    for index in range(count):
+        total += index
+    return total
+
+
+def burn_sequential() -> float:
+    started = time.perf_counter()
+    _burn()
+    _burn()
+    return time.perf_counter() - started
+
+
+def burn_parallel() -> float:
+    context = multiprocessing.get_context("spawn")
+    started = time.perf_counter()
+    processes = [context.Process(target=_burn) for _ in range(2)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    return time.perf_counter() - started
+
+
 def slowest_alone(episodes: int) -> float:
     return max(timed(config([agent], [seed]), episodes, "--jobs", "1") for agent in AGENTS for seed in (0, 1))
 
@@ -91,6 +119,7 @@ def main() -> None:
     six = config(list(AGENTS), [0, 1])
     two = config(["SAC"], [0, 1])
     rows = ["| measurement | parallel | reference | ratio | all runs | load avg 1/5/15 min before |", "|---|---|---|---|---|---|"]
+    rows += pair("calibration: 2 busy loops", ("2 processes", burn_parallel), ("sequential", burn_sequential), args.repeats)
     rows += pair(
         "3 agents × 2 seeds", ("--jobs 6", lambda: timed(six, args.episodes, "--jobs", "6")),
         ("--jobs 1", lambda: timed(six, args.episodes, "--jobs", "1")), args.repeats,
