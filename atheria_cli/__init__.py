@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
 
-def load_agent(path: Any, device: str = "cpu") -> "BaseAlgorithm":
+def load_agent(path: Any, device: str = "cpu") -> BaseAlgorithm:
     """Return the SB3 model stored in an ``episode_XXXX.pt`` checkpoint, ready for ``predict``.
 
     The model's environment (``model.get_env()``) is rebuilt from the config stored in the

@@ -63,6 +63,5 @@ class ConfigDriftError(InputError):
     """A resume whose config differs from the run's stored config."""
 
 
-
 class StorageError(AtheriaError):
     """A file could not be written (disk full, permissions); what was committed before is intact."""

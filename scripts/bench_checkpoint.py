@@ -27,12 +27,9 @@ import torch
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
-from atheria_cli.run import atomic
-
-from atheria_cli.run import store
-
-from atheria_cli.training import session as training
 from atheria_cli.config import ExperimentConfig
+from atheria_cli.run import atomic, store
+from atheria_cli.training import session as training
 from atheria_cli.training.planning import plan_training
 from atheria_cli.training.session import run_training
 
@@ -67,7 +64,13 @@ def atheria_run(root: Path, episodes: int) -> tuple[float, int, float]:
         original(path, data)
 
     config = ExperimentConfig.model_validate(
-        {"experiment": "bench", "checkpoints_dir": str(root), "device": "cpu", "env": {"id": "Pendulum-v1"}, "agents": {"SAC": {}}}
+        {
+            "experiment": "bench",
+            "checkpoints_dir": str(root),
+            "device": "cpu",
+            "env": {"id": "Pendulum-v1"},
+            "agents": {"SAC": {}},
+        }
     )
     plan = plan_training(config, episodes=episodes)
     atomic.atomic_write_bytes = counting
@@ -146,22 +149,32 @@ def main() -> None:
 
     per_episode = atheria_bytes / args.episodes
     ratio = statistics.median(atheria_times) / statistics.median(plain_times)
-    print(f"SAC, Pendulum-v1, buffer_size=1_000_000, {args.episodes} episodes x {EPISODE_STEPS} steps, "
-          f"{args.repeats} repeats; {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"torch {torch.__version__}")
+    print(
+        f"SAC, Pendulum-v1, buffer_size=1_000_000, {args.episodes} episodes x {EPISODE_STEPS} steps, "
+        f"{args.repeats} repeats; {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}"
+    )
     print()
     print("| measure | value |")
     print("|---|---|")
     print(f"| model + optimizer state (torch.save) | {reference / 1e6:.2f} MB |")
-    print(f"| atheria, bytes written per episode | {per_episode / 1e6:.2f} MB ({per_episode / reference:.3f}x model+optimizer; target <= 1.1x) |")
+    print(
+        f"| atheria, bytes written per episode | {per_episode / 1e6:.2f} MB ({per_episode / reference:.3f}x model+optimizer; target <= 1.1x) |"
+    )
     print(f"| SB3 save + save_replay_buffer per episode | {sb3_bytes / args.episodes / 1e6:.2f} MB |")
-    print(f"| plain model.learn, median wall time | {statistics.median(plain_times):.2f} s ({', '.join(f'{t:.2f}' for t in plain_times)}) |")
-    print(f"| atheria training session, median wall time | {statistics.median(atheria_times):.2f} s ({', '.join(f'{t:.2f}' for t in atheria_times)}) |")
+    print(
+        f"| plain model.learn, median wall time | {statistics.median(plain_times):.2f} s ({', '.join(f'{t:.2f}' for t in plain_times)}) |"
+    )
+    print(
+        f"| atheria training session, median wall time | {statistics.median(atheria_times):.2f} s ({', '.join(f'{t:.2f}' for t in atheria_times)}) |"
+    )
     print(f"| wall ratio atheria / plain learn, medians | {ratio:.3f} (target <= 1.02) |")
     print(f"| wall ratio atheria / plain learn, fastest runs | {min(atheria_times) / min(plain_times):.3f} |")
-    share = [c / t for c, t in zip(commit_times, atheria_times)]
-    print(f"| time inside checkpoint commits (capture, encode, write, fsync) | {statistics.median(commit_times):.2f} s per session, "
-          f"{100 * statistics.median(share):.1f} % of atheria's wall time |")
+    share = [c / t for c, t in zip(commit_times, atheria_times, strict=False)]
+    print(
+        f"| time inside checkpoint commits (capture, encode, write, fsync) | {statistics.median(commit_times):.2f} s per session, "
+        f"{100 * statistics.median(share):.1f} % of atheria's wall time |"
+    )
 
 
 if __name__ == "__main__":

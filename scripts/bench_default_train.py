@@ -34,8 +34,10 @@ def main() -> None:
             times.append(time.perf_counter() - started)
         finally:
             shutil.rmtree(folder)
-    print(f"`atheria train --episodes {args.episodes}`, default config (A2C, SAC, PPO on atheria/BuildingCO2-v0, "
-          f"168-step episodes), CPU; {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"`atheria train --episodes {args.episodes}`, default config (A2C, SAC, PPO on atheria/BuildingCO2-v0, "
+        f"168-step episodes), CPU; {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print()
     print("| repeats | median wall time | all runs | target |")
     print("|---|---|---|---|")

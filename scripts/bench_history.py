@@ -28,12 +28,12 @@ from pathlib import Path
 
 import yaml
 
-from atheria_cli.run.atomic import atomic_write_bytes
 from atheria_cli.config import load_config
-from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, History, Metadata, SessionRecord
-from atheria_cli.run.layout import AgentLayout
 from atheria_cli.reports.history import build_history, history_report
 from atheria_cli.reports.runs import read_run
+from atheria_cli.run.atomic import atomic_write_bytes
+from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, History, Metadata, SessionRecord
+from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.store import AgentStore, file_sha256, now_iso
 
 AGENT = "PPO"
@@ -73,8 +73,18 @@ def build_run(config_path: Path, episodes: int, sessions: int) -> None:
     store = AgentStore(AgentLayout.of(config.run_dir, AGENT))
     history = History(agent=AGENT)
     metadata = Metadata(
-        agent=AGENT, algo=AGENT, policy="MlpPolicy", env_id=config.env.id, experiment=config.experiment,
-        last_episode=0, total_timesteps=0, device="cpu", hyperparams={}, versions={}, created=now_iso(), updated=now_iso(),
+        agent=AGENT,
+        algo=AGENT,
+        policy="MlpPolicy",
+        env_id=config.env.id,
+        experiment=config.experiment,
+        last_episode=0,
+        total_timesteps=0,
+        device="cpu",
+        hyperparams={},
+        versions={},
+        created=now_iso(),
+        updated=now_iso(),
     )
     rng = random.Random(0)
     bounds = [round(episodes * index / sessions) for index in range(sessions + 1)]
@@ -84,16 +94,26 @@ def build_run(config_path: Path, episodes: int, sessions: int) -> None:
             metadata.checkpoints.append(_checkpoint(store, record))
         history.trainings.append(
             SessionRecord(
-                session_timestamp=now_iso(), start_episode=start + 1, end_episode=end, episodes_count=end - start,
-                device="cpu", duration_seconds=sum(record.seconds for record in records),
-                start_timesteps=start * STEPS_PER_EPISODE, end_timesteps=end * STEPS_PER_EPISODE,
+                session_timestamp=now_iso(),
+                start_episode=start + 1,
+                end_episode=end,
+                episodes_count=end - start,
+                device="cpu",
+                duration_seconds=sum(record.seconds for record in records),
+                start_timesteps=start * STEPS_PER_EPISODE,
+                end_timesteps=end * STEPS_PER_EPISODE,
             )
         )
         history.total_episodes = end
         metadata.last_episode, metadata.total_timesteps = end, end * STEPS_PER_EPISODE
         store.commit(
-            checkpoint_bytes=FAKE_CHECKPOINT, entry_episode=end, timesteps=end * STEPS_PER_EPISODE,
-            history=history, metadata=metadata, run_config=None, new_episodes=records,
+            checkpoint_bytes=FAKE_CHECKPOINT,
+            entry_episode=end,
+            timesteps=end * STEPS_PER_EPISODE,
+            history=history,
+            metadata=metadata,
+            run_config=None,
+            new_episodes=records,
         )
 
 
@@ -101,8 +121,12 @@ def _checkpoint(store: AgentStore, record: EpisodeRecord) -> CheckpointEntry:
     path = store.layout.checkpoint(record.episode)
     atomic_write_bytes(path, FAKE_CHECKPOINT)
     return CheckpointEntry(
-        file=path.name, episode=record.episode, timesteps=record.timesteps, size=len(FAKE_CHECKPOINT),
-        sha256=file_sha256(path), created=now_iso(),
+        file=path.name,
+        episode=record.episode,
+        timesteps=record.timesteps,
+        size=len(FAKE_CHECKPOINT),
+        sha256=file_sha256(path),
+        created=now_iso(),
     )
 
 

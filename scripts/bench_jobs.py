@@ -121,19 +121,27 @@ def main() -> None:
     rows = ["| measurement | parallel | reference | ratio | all runs | load avg 1/5/15 min before |", "|---|---|---|---|---|---|"]
     rows += pair("calibration: 2 busy loops", ("2 processes", burn_parallel), ("sequential", burn_sequential), args.repeats)
     rows += pair(
-        "3 agents × 2 seeds", ("--jobs 6", lambda: timed(six, args.episodes, "--jobs", "6")),
-        ("--jobs 1", lambda: timed(six, args.episodes, "--jobs", "1")), args.repeats,
+        "3 agents × 2 seeds",
+        ("--jobs 6", lambda: timed(six, args.episodes, "--jobs", "6")),
+        ("--jobs 1", lambda: timed(six, args.episodes, "--jobs", "1")),
+        args.repeats,
     )
     rows += pair(
-        "--jobs 6 vs slowest job alone", ("--jobs 6", lambda: timed(six, args.episodes, "--jobs", "6")),
-        ("slowest alone", lambda: slowest_alone(args.episodes)), 1,
+        "--jobs 6 vs slowest job alone",
+        ("--jobs 6", lambda: timed(six, args.episodes, "--jobs", "6")),
+        ("slowest alone", lambda: slowest_alone(args.episodes)),
+        1,
     )
     rows += pair(
-        "SAC × 2 seeds (target ≤ 0.6×)", ("--jobs 2", lambda: timed(two, args.episodes, "--jobs", "2")),
-        ("--jobs 1", lambda: timed(two, args.episodes, "--jobs", "1")), args.repeats,
+        "SAC × 2 seeds (target ≤ 0.6×)",
+        ("--jobs 2", lambda: timed(two, args.episodes, "--jobs", "2")),
+        ("--jobs 1", lambda: timed(two, args.episodes, "--jobs", "1")),
+        args.repeats,
     )
-    print(f"Pendulum-v1 (200-step episodes), {args.episodes} episodes per job, 64×64 nets, threads: 1; "
-          f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"Pendulum-v1 (200-step episodes), {args.episodes} episodes per job, 64×64 nets, threads: 1; "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print()
     print("\n".join(rows))
 

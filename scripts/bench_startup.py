@@ -120,8 +120,10 @@ def main() -> None:
             "`atheria --version`": ([*base, "--version"], "≤ 150"),
             f"`atheria history {AGENT}`, {options.episodes:,} episodes": (history, "≤ 300"),
         }
-        print(f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.platform()}; "
-              f"load average before: {', '.join(f'{load:.2f}' for load in os.getloadavg())}\n")
+        print(
+            f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.platform()}; "
+            f"load average before: {', '.join(f'{load:.2f}' for load in os.getloadavg())}\n"
+        )
         print("| what | wall median ms | wall min ms | wall max ms | CPU median ms | target (wall median) ms |")
         print("|---|---:|---:|---:|---:|---|")
         for label, (args, target) in commands.items():
@@ -130,7 +132,7 @@ def main() -> None:
         atheria, plain = train_startup(options.repeats)
         print(row("plain SB3 script: start to first env step", plain, "–"))
         print(row("`atheria train`: start to first env step", atheria, "plain + 500"))
-        difference = [(a[0] - p[0], a[1] - p[1]) for a, p in zip(atheria, plain)]
+        difference = [(a[0] - p[0], a[1] - p[1]) for a, p in zip(atheria, plain, strict=False)]
         print(row("difference, run by run (atheria − plain)", difference, "≤ 500"))
         print(f"\nload average after: {', '.join(f'{load:.2f}' for load in os.getloadavg())}")
     finally:

@@ -36,9 +36,9 @@ CONFIG = {
 def check(workdir: Path) -> tuple[int, list[str]]:
     """(committed episodes, problems) of the run, read the way atheria reads it."""
     from atheria_cli.config import load_config
-    from atheria_cli.training.integrity import verify_agent
     from atheria_cli.run.layout import AgentLayout
     from atheria_cli.run.store import AgentStore, RunState
+    from atheria_cli.training.integrity import verify_agent
 
     config = load_config(workdir / "faults.yaml", {"checkpoints_dir": str(workdir / "checkpoints")})
     store = AgentStore(AgentLayout.of(config.run_dir, "SAC"))
@@ -54,7 +54,17 @@ def check(workdir: Path) -> tuple[int, list[str]]:
 
 
 def train_command(workdir: Path, episodes: int) -> list[str]:
-    return [sys.executable, "-m", "atheria_cli", "train", "--config", str(workdir / "faults.yaml"), "--resume", "--episodes", str(episodes)]
+    return [
+        sys.executable,
+        "-m",
+        "atheria_cli",
+        "train",
+        "--config",
+        str(workdir / "faults.yaml"),
+        "--resume",
+        "--episodes",
+        str(episodes),
+    ]
 
 
 def committed_timesteps(workdir: Path) -> int:

@@ -41,7 +41,7 @@ class EmissionsEnv(gym.Env):
         self._level = float(np.clip(self._level + 0.3 * effort + self.np_random.normal(0.0, 0.1), -10.0, 10.0))
         self._step += 1
         self._co2 += 10.0 * abs(effort) + 1.0
-        reward = -self._level**2
+        reward = -(self._level**2)
         return self._observation(), reward, False, self._step >= self.steps, {"co2_kg": self._co2}
 
     def _observation(self) -> np.ndarray:

@@ -23,7 +23,11 @@ class ModelActor:
     """Deterministic actions of ``model`` on ``env``; call :meth:`start_episode` after each reset."""
 
     def __init__(
-        self, model: BaseAlgorithm, env: gym.Env, normalizer: VecNormalize | None = None, stacker: StackedObservations | None = None
+        self,
+        model: BaseAlgorithm,
+        env: gym.Env,
+        normalizer: VecNormalize | None = None,
+        stacker: StackedObservations | None = None,
     ) -> None:
         spec = ALGORITHM_SPECS.get(type(model).__name__)
         self.model, self.env, self.normalizer, self.stacker = model, env, normalizer, stacker

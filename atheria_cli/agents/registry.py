@@ -270,7 +270,9 @@ def _schedule(where: str, value: dict[str, Any], hint: Any) -> LinearSchedule:
     if not any(typing.get_origin(arg) is collections.abc.Callable for arg in typing.get_args(hint)):
         raise ConfigError(f"{where}: this hyperparameter takes no schedule")
     if value.get("schedule") != "linear" or set(value) - {"schedule", "start", "end", "end_fraction"}:
-        raise ConfigError(f"{where}: expected {{schedule: linear, start: FLOAT, end: FLOAT, end_fraction: FLOAT}} (got {value!r})")
+        raise ConfigError(
+            f"{where}: expected {{schedule: linear, start: FLOAT, end: FLOAT, end_fraction: FLOAT}} (got {value!r})"
+        )
     start = _validated(f"{where}.start", float, value.get("start"))
     end = _validated(f"{where}.end", float, value.get("end"))
     end_fraction = _validated(f"{where}.end_fraction", float, value.get("end_fraction", 1.0))

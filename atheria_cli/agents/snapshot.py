@@ -11,9 +11,9 @@ from typing import Any
 
 from atheria_cli.agents.loops import TrainingLoop
 from atheria_cli.agents.replay import SegmentReader
+from atheria_cli.agents.rng import capture_global_rng, restore_global_rng
 from atheria_cli.agents.state import capture_model, restore_model
 from atheria_cli.envs.state import EnvRestoreReport, capture_env, restore_env
-from atheria_cli.agents.rng import capture_global_rng, restore_global_rng
 
 
 def capture_training_state(loop: TrainingLoop) -> dict[str, Any]:

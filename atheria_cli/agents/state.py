@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise, VectorizedActionNoise
-from stable_baselines3.common.utils import get_device
 from stable_baselines3.common.save_util import recursive_getattr
+from stable_baselines3.common.utils import get_device
 
 from atheria_cli.agents.tensors import to_arrays, to_tensors
 
@@ -115,6 +115,6 @@ def _capture_action_noise(model: BaseAlgorithm) -> list[torch.Tensor | None]:
 
 
 def _restore_action_noise(model: BaseAlgorithm, saved: list[torch.Tensor | None]) -> None:
-    for noise, value in zip(_noises(model), saved):
+    for noise, value in zip(_noises(model), saved, strict=False):
         if value is not None:
             noise.noise_prev = value.numpy()

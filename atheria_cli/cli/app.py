@@ -66,8 +66,7 @@ def _root(
 
 
 def _register() -> None:
-    from atheria_cli.cli import compare, history, status, train  # noqa: F401  (commands register themselves on import)
-    from atheria_cli.cli import evaluate, export, export_jit, verify  # noqa: F401
+    from atheria_cli.cli import compare, evaluate, export, export_jit, history, status, train, verify  # noqa: F401  (commands register themselves on import)  # noqa: F401
 
 
 _register()

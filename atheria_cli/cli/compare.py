@@ -20,13 +20,21 @@ if TYPE_CHECKING:
 
 @app.command()
 def compare(
-    config: Path | None = typer.Option(None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."
+    ),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
     window: int = typer.Option(10, "--window", "-w", min=1, help="Compare the mean of each agent's last N episodes."),
-    metric: str | None = typer.Option(None, "--metric", "-m", help="reward or a configured metric (default: the first metric, else reward)."),
-    eval_window: int = typer.Option(1, "--eval-window", min=1, help="Where a run has evaluations (train.eval): pool its last K of them."),
+    metric: str | None = typer.Option(
+        None, "--metric", "-m", help="reward or a configured metric (default: the first metric, else reward)."
+    ),
+    eval_window: int = typer.Option(
+        1, "--eval-window", min=1, help="Where a run has evaluations (train.eval): pool its last K of them."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of the table."),
-    plot_path: Path | None = typer.Option(None, "--plot", metavar="FILE", help="Also draw every agent's learning curve into FILE (.png, .svg, .pdf)."),
+    plot_path: Path | None = typer.Option(
+        None, "--plot", metavar="FILE", help="Also draw every agent's learning curve into FILE (.png, .svg, .pdf)."
+    ),
     x_axis: str = typer.Option("episodes", "--x", help="The plot's x axis: episodes or timesteps."),
 ) -> None:
     """Mean ± std of each agent's last N episodes, and its improvement over the config's baseline."""
@@ -60,7 +68,9 @@ def render_compare(report: CompareReport) -> None:
         add_row(rows, *_cells(row, report))
     show(rows)
     if report.baseline is None:
-        print_line(f"no baseline for {report.metric.name}: add `baseline: {{{report.metric.name}: VALUE}}` to the config to compare with one")
+        print_line(
+            f"no baseline for {report.metric.name}: add `baseline: {{{report.metric.name}: VALUE}}` to the config to compare with one"
+        )
     evaluated = [row.agent for row in report.agents if row.source == "evaluation"]
     if evaluated:
         which = "the last evaluation" if report.eval_window == 1 else f"the last {report.eval_window} evaluations"
@@ -85,7 +95,12 @@ def _cells(row: CompareRow, report: CompareReport) -> list[str | Text]:
     # "550 → 271.3": where the baseline was and where the agent is now, then by how much.
     moved = row.mean - report.baseline
     percent = f" ({abs(row.improvement_percent):.1f} %)" if row.improvement_percent is not None else ""
-    return [*cells, f"{number(report.baseline)} → {number(row.mean)}", f"{arrow(moved)} {number(abs(moved))}{percent}", verdict_text(row.verdict)]
+    return [
+        *cells,
+        f"{number(report.baseline)} → {number(row.mean)}",
+        f"{arrow(moved)} {number(abs(moved))}{percent}",
+        verdict_text(row.verdict),
+    ]
 
 
 def _compare_seeds(experiment: ExperimentConfig, window: int, metric: str | None, as_json: bool) -> None:

@@ -45,8 +45,14 @@ def _cells(row: SeedsRow, report: SeedsCompareReport) -> list[str | Text]:
     if stats is None:
         return [row.agent, counted, *[""] * (len(NUMERIC) - (0 if report.baseline is not None else 3) - 1)]
     cells: list[str | Text] = [
-        row.agent, counted, f"{number(stats.mean)} ± {number(stats.std)}", number(stats.sem), number(stats.iqm),
-        _interval(stats.mean_ci), _interval(stats.iqm_ci), f"{number(stats.minimum)} – {number(stats.maximum)}",
+        row.agent,
+        counted,
+        f"{number(stats.mean)} ± {number(stats.std)}",
+        number(stats.sem),
+        number(stats.iqm),
+        _interval(stats.mean_ci),
+        _interval(stats.iqm_ci),
+        f"{number(stats.minimum)} – {number(stats.maximum)}",
     ]
     if report.baseline is not None:
         if row.improvement is None:

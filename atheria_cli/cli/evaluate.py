@@ -18,15 +18,21 @@ from atheria_cli.run.seeds import config_for_seed
 @app.command("eval")
 def evaluate_command(
     agent: str = typer.Argument(..., help="The agent to evaluate."),
-    config: Path | None = typer.Option(None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."
+    ),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last, best (main metric) or an episode number."),
     episodes: int = typer.Option(5, "--episodes", "-n", min=1, help="Deterministic episodes to run."),
     seed: int = typer.Option(0, "--seed", min=0, help="Episode i resets with seed S+i."),
     jit: Path | None = typer.Option(None, "--jit", help="Evaluate this exported TorchScript file instead of the checkpoint."),
-    export: Path | None = typer.Option(None, "--export", help="Evaluate this exported file (any format, from its sidecar) instead of the checkpoint."),
+    export: Path | None = typer.Option(
+        None, "--export", help="Evaluate this exported file (any format, from its sidecar) instead of the checkpoint."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document and nothing else."),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
-    run_seed: int | None = typer.Option(None, "--run-seed", min=0, help="The seed's run, in a multi-seed experiment (--seed seeds the episodes)."),
+    run_seed: int | None = typer.Option(
+        None, "--run-seed", min=0, help="The seed's run, in a multi-seed experiment (--seed seeds the episodes)."
+    ),
 ) -> None:
     """Run deterministic episodes on freshly seeded environments and summarize them.
 

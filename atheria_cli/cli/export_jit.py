@@ -31,4 +31,6 @@ def export_jit(
     """Export trained policies to TorchScript: raw observations in, environment actions out."""
     from atheria_cli.cli.export import run_export  # here: importing cli.export registers the commands first
 
-    run_export(agents, config, checkpoint, output, verify, checkpoints_dir, ["torchscript", "onnx"] if onnx else ["torchscript"], seed)
+    run_export(
+        agents, config, checkpoint, output, verify, checkpoints_dir, ["torchscript", "onnx"] if onnx else ["torchscript"], seed
+    )

@@ -36,13 +36,19 @@ DEFAULT_LAST = 20
 @app.command()
 def history(
     agent: str = typer.Argument(..., metavar="AGENT", help="The agent, as named under the config's agents."),
-    config: Path | None = typer.Option(None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."
+    ),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
     last: int | None = typer.Option(None, "--last", min=1, help=f"Show the last N episodes (default {DEFAULT_LAST})."),
     all_episodes: bool = typer.Option(False, "--all", help="Show every episode."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document (sessions, episodes, convergence) instead of tables."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON document (sessions, episodes, convergence) instead of tables."
+    ),
     csv_path: Path | None = typer.Option(None, "--csv", metavar="FILE", help="Write every episode to FILE as CSV."),
-    plot_path: Path | None = typer.Option(None, "--plot", metavar="FILE", help="Write the learning curve to FILE (.png, .svg or .pdf)."),
+    plot_path: Path | None = typer.Option(
+        None, "--plot", metavar="FILE", help="Write the learning curve to FILE (.png, .svg or .pdf)."
+    ),
     seed: int | None = typer.Option(None, "--seed", min=0, help="The seed's run, in a multi-seed experiment."),
 ) -> None:
     """Sessions, per-episode records and per-session convergence of one agent's run."""
@@ -85,8 +91,13 @@ def render_sessions(report: HistoryReport) -> None:
         split = [duration(row.duration_seconds - row.eval_seconds), duration(row.eval_seconds)] if evaluated else []
         add_row(
             sessions,
-            str(row.session), episode_span(row.start_episode, row.end_episode), str(row.episodes), row.device,
-            duration(row.duration_seconds), *split, timestamp(row.timestamp),
+            str(row.session),
+            episode_span(row.start_episode, row.end_episode),
+            str(row.episodes),
+            row.device,
+            duration(row.duration_seconds),
+            *split,
+            timestamp(row.timestamp),
         )
     show(sessions)
     for row in report.sessions:
@@ -105,8 +116,12 @@ def render_evaluations(report: HistoryReport) -> None:
         seeds = f"{item.seeds[0]}-{item.seeds[-1]}" if len(item.seeds) > 1 else str(item.seeds[0])
         add_row(
             evaluations,
-            str(item.episode), str(item.timesteps), str(item.episodes), seeds,
-            *(f"{number(stat.mean)} ± {number(stat.std)}" if stat is not None else "" for stat in stats), f"{item.seconds:.2f}",
+            str(item.episode),
+            str(item.timesteps),
+            str(item.episodes),
+            seeds,
+            *(f"{number(stat.mean)} ± {number(stat.std)}" if stat is not None else "" for stat in stats),
+            f"{item.seconds:.2f}",
         )
     show(evaluations)
 
@@ -134,17 +149,27 @@ def render_convergence(report: HistoryReport) -> None:
     """The seed's hand-made table: each session's mean against the previous session's."""
     convergence = table(
         "Convergence: mean per session vs the previous session",
-        "Quantity", "Session", "Episodes", "Mean", "Change", "%", "",
+        "Quantity",
+        "Session",
+        "Episodes",
+        "Mean",
+        "Change",
+        "%",
+        "",
         right=("Session", "Mean", "Change", "%"),
     )
     for trend in report.convergence:
         label = f"{trend.quantity} ({trend.goal})"
         for index, mean in enumerate(trend.sessions):
             add_row(
-            convergence,
-                label if index == 0 else "", str(mean.session), episode_span(mean.start_episode, mean.end_episode),
-                number(mean.mean), signed(mean.change) if mean.change is not None else "",
-                change_percent(mean.change, mean.change_percent), verdict_text(mean.verdict),
+                convergence,
+                label if index == 0 else "",
+                str(mean.session),
+                episode_span(mean.start_episode, mean.end_episode),
+                number(mean.mean),
+                signed(mean.change) if mean.change is not None else "",
+                change_percent(mean.change, mean.change_percent),
+                verdict_text(mean.verdict),
             )
         if trend is not report.convergence[-1]:
             convergence.add_section()
@@ -153,9 +178,9 @@ def render_convergence(report: HistoryReport) -> None:
 
 def _plot_every_seed(experiment: ExperimentConfig, agent: str, plot_path: Path) -> None:
     """A multi-seed run without --seed: each seed's curve in one figure (the tables need --seed)."""
+    from atheria_cli.reports.compare_plot import seeds_history_plot
     from atheria_cli.reports.output import check_plot_path
     from atheria_cli.reports.runs import check_agent
-    from atheria_cli.reports.compare_plot import seeds_history_plot
     from atheria_cli.run.atomic import atomic_write_bytes
 
     check_agent(experiment, agent)

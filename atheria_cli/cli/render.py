@@ -34,7 +34,13 @@ class ProgressObserver:
         slot = min(set(range(len(self._slots) + 1)) - set(self._slots.values()))
         self._slots[agent] = slot
         self._bars[agent] = tqdm(
-            total=episodes, desc=agent, unit="ep", file=err_console.file, disable=not self._interactive, dynamic_ncols=True, position=slot
+            total=episodes,
+            desc=agent,
+            unit="ep",
+            file=err_console.file,
+            disable=not self._interactive,
+            dynamic_ncols=True,
+            position=slot,
         )
 
     def episode_finished(self, agent: str, record: EpisodeRecord) -> None:
@@ -75,7 +81,7 @@ class ProgressObserver:
             err_console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
-def render_summary(plan: "TrainPlan", results: list["AgentResult"]) -> None:
+def render_summary(plan: TrainPlan, results: list[AgentResult]) -> None:
     """The seed's per-episode table: one row per episode, one column per agent."""
     quantity = main_quantity(plan.config)
     metric = quantity.name
@@ -94,7 +100,9 @@ def render_summary(plan: "TrainPlan", results: list["AgentResult"]) -> None:
         where = result.last_checkpoint.file if result.last_checkpoint else "no checkpoint"
         folder = plan.config.run_dir / result.agent
         versus = _versus_baseline(result.episodes, quantity, baseline) if baseline is not None else ""
-        console.print(f"{result.agent}: {len(result.episodes)} episode(s){versus}, last checkpoint {folder / where}", markup=False)
+        console.print(
+            f"{result.agent}: {len(result.episodes)} episode(s){versus}, last checkpoint {folder / where}", markup=False
+        )
 
 
 def _versus_baseline(records: list[EpisodeRecord], quantity: Quantity, baseline: float) -> str:

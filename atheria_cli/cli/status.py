@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 @app.command()
 def status(
-    config: Path | None = typer.Option(None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."
+    ),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of the table."),
     seed: int | None = typer.Option(None, "--seed", min=0, help="The seed's run, in a multi-seed experiment."),
@@ -39,7 +41,9 @@ def render_status(report: StatusReport) -> None:
     metric = f"{report.metric.name} ({report.metric.goal})"
     title = f"{report.experiment}: runs in {report.run_dir}, main metric {metric}"
     numbers = ("Episodes", "Timesteps", "Last", "Best (ep.)", "Disk")
-    rows = table(title, "Agent", "Episodes", "Timesteps", "Last", "Best (ep.)", "Last checkpoint", "Disk", "Resumable", right=numbers)
+    rows = table(
+        title, "Agent", "Episodes", "Timesteps", "Last", "Best (ep.)", "Last checkpoint", "Disk", "Resumable", right=numbers
+    )
     for row in report.agents:
         if row.state != "committed":
             add_row(rows, row.agent, row.state, "", "", "", "", size(row.disk_bytes) if row.disk_bytes else "", "no")
@@ -49,6 +53,13 @@ def render_status(report: StatusReport) -> None:
         resumable = "yes" if row.resumable else f"no: {row.resume_problem}"
         add_row(
             rows,
-            row.agent, str(row.episodes), str(row.timesteps), number(row.last_value), best, checkpoint, size(row.disk_bytes), resumable
+            row.agent,
+            str(row.episodes),
+            str(row.timesteps),
+            number(row.last_value),
+            best,
+            checkpoint,
+            size(row.disk_bytes),
+            resumable,
         )
     show(rows)

@@ -15,7 +15,9 @@ from atheria_cli.run.seeds import every_replicate
 @app.command()
 def verify(
     agents: list[str] | None = typer.Argument(None, help="Agents to check (default: every agent of the experiment)."),
-    config: Path | None = typer.Option(None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."
+    ),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
 ) -> None:
     """Check every checkpoint, replay segment and JSON file of a run; exit 1 on any problem."""
@@ -44,14 +46,18 @@ def _verify_one(experiment: ExperimentConfig, agent: str, prefix: str) -> bool:
     for problem in report.problems:
         console.print(f"  {problem}", markup=False)
     for leftover in report.leftovers:
-        err_console.print(f"  note: {leftover} is not committed (left by an interrupted save; removed at the next commit)", markup=False)
+        err_console.print(
+            f"  note: {leftover} is not committed (left by an interrupted save; removed at the next commit)", markup=False
+        )
     return bool(report.problems)
 
 
 @app.command()
 def prune(
     agents: list[str] | None = typer.Argument(None, help="Agents to prune (default: every agent of the experiment)."),
-    config: Path | None = typer.Option(None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."
+    ),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
 ) -> None:
     """Apply the config's train.keep retention policy to existing runs."""
@@ -65,4 +71,7 @@ def prune(
     for prefix, replicate in every_replicate(experiment):
         for agent in select_agents(replicate, agents or []):
             removed = prune_agent(replicate, agent)
-            console.print(f"{prefix}{agent}: removed {len(removed)} checkpoint(s){': ' + ', '.join(removed) if removed else ''}", markup=False)
+            console.print(
+                f"{prefix}{agent}: removed {len(removed)} checkpoint(s){': ' + ', '.join(removed) if removed else ''}",
+                markup=False,
+            )

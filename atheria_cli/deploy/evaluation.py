@@ -49,8 +49,16 @@ class EvalResult:
         return [value for episode in self.episodes if (value := episode.metrics.get(name)) is not None]
 
 
-def evaluate(config: ExperimentConfig, agent: str, *, checkpoint: str, episodes: int, seed: int,
-             jit: Path | None = None, export: Path | None = None) -> EvalResult:
+def evaluate(
+    config: ExperimentConfig,
+    agent: str,
+    *,
+    checkpoint: str,
+    episodes: int,
+    seed: int,
+    jit: Path | None = None,
+    export: Path | None = None,
+) -> EvalResult:
     """Evaluate an agent's checkpoint (or its export: ``jit`` for TorchScript only, ``export`` for
     any format), or a reference policy the environment offers under that name."""
     if episodes < 1:

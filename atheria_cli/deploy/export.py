@@ -135,7 +135,9 @@ def verify(policy: Policy, model: BaseAlgorithm, normalizer: VecNormalize | None
     exported = exported.reshape(expected.shape)
     if isinstance(model.action_space, spaces.Discrete):
         mismatches = int(np.sum(exported != expected))
-        return Verification(samples=len(observations), max_abs_diff=float(np.max(np.abs(exported - expected))), mismatches=mismatches)
+        return Verification(
+            samples=len(observations), max_abs_diff=float(np.max(np.abs(exported - expected))), mismatches=mismatches
+        )
     difference = float(np.max(np.abs(exported.astype(np.float64) - expected.astype(np.float64))))
     return Verification(samples=len(observations), max_abs_diff=difference, mismatches=int(difference > TOLERANCE))
 
@@ -143,19 +145,37 @@ def verify(policy: Policy, model: BaseAlgorithm, normalizer: VecNormalize | None
 def space_description(space: spaces.Space) -> dict[str, Any]:
     """A JSON description of a space, compared to detect a checkpoint from another env."""
     if isinstance(space, spaces.Box):
-        return {"type": "Box", "shape": list(space.shape), "dtype": str(space.dtype), "low": _jsonable(space.low), "high": _jsonable(space.high)}
+        return {
+            "type": "Box",
+            "shape": list(space.shape),
+            "dtype": str(space.dtype),
+            "low": _jsonable(space.low),
+            "high": _jsonable(space.high),
+        }
     if isinstance(space, spaces.Discrete):
         return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
     return {"type": type(space).__name__, "repr": repr(space)}
 
 
 def _jsonable(array: np.ndarray) -> list[Any]:
-    return [value if np.isfinite(value) else ("inf" if value > 0 else "-inf") for value in np.asarray(array, dtype=np.float64).ravel().tolist()]
+    return [
+        value if np.isfinite(value) else ("inf" if value > 0 else "-inf")
+        for value in np.asarray(array, dtype=np.float64).ravel().tolist()
+    ]
 
 
 def sidecar(
-    model: BaseAlgorithm, *, format_name: str, agent: str, file: Path, data: bytes, checkpoint: Path,
-    checkpoint_sha256: str, normalized: bool, verification: Verification | None, versions: dict[str, str],
+    model: BaseAlgorithm,
+    *,
+    format_name: str,
+    agent: str,
+    file: Path,
+    data: bytes,
+    checkpoint: Path,
+    checkpoint_sha256: str,
+    normalized: bool,
+    verification: Verification | None,
+    versions: dict[str, str],
 ) -> dict[str, Any]:
     """The sidecar document (layout and reader: ``deploy/sidecar.py``, docs/file-layout.md)."""
     return {
@@ -173,8 +193,12 @@ def sidecar(
         "observation_normalization": normalized,
         "source_checkpoint": checkpoint.name,
         "source_sha256": checkpoint_sha256,
-        "verification": None if verification is None else {
-            "samples": verification.samples, "max_abs_diff": verification.max_abs_diff, "tolerance": TOLERANCE,
+        "verification": None
+        if verification is None
+        else {
+            "samples": verification.samples,
+            "max_abs_diff": verification.max_abs_diff,
+            "tolerance": TOLERANCE,
         },
         "versions": {**versions, "atheria": __version__},
         "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -228,15 +252,27 @@ def export_agent(
         verification = verify(exporter.load(staged), model, normalizer, observations) if check else None
         data = staged.read_bytes()
     if verification is not None and verification.mismatches:
-        unit = "actions differ" if isinstance(model.action_space, spaces.Discrete) else f"max |difference| {verification.max_abs_diff:.3g} > {TOLERANCE}"
+        unit = (
+            "actions differ"
+            if isinstance(model.action_space, spaces.Discrete)
+            else f"max |difference| {verification.max_abs_diff:.3g} > {TOLERANCE}"
+        )
         raise ExportError(
             f"{agent}: the exported {format_name} policy disagrees with model.predict on {verification.samples} observations "
             f"({unit}); nothing written"
         )
     normalized = normalizer is not None and normalizer.norm_obs
     description = sidecar(
-        model, format_name=format_name, agent=agent, file=output, data=data, checkpoint=checkpoint,
-        checkpoint_sha256=checkpoint_sha256, normalized=normalized, verification=verification, versions=versions,
+        model,
+        format_name=format_name,
+        agent=agent,
+        file=output,
+        data=data,
+        checkpoint=checkpoint,
+        checkpoint_sha256=checkpoint_sha256,
+        normalized=normalized,
+        verification=verification,
+        versions=versions,
     )
     side = write_export(output, data, description)
     return ExportResult(
@@ -287,8 +323,17 @@ def export_experiment(
         for index, name in enumerate(formats):
             target = _target(store.layout.root, output, name, first=index == 0)
             results.append(
-                export_agent(model, format_name=name, agent=agent, checkpoint=path, checkpoint_sha256=entry.sha256, output=target,
-                             seed=config.seed, check=check, versions=library_versions())
+                export_agent(
+                    model,
+                    format_name=name,
+                    agent=agent,
+                    checkpoint=path,
+                    checkpoint_sha256=entry.sha256,
+                    output=target,
+                    seed=config.seed,
+                    check=check,
+                    versions=library_versions(),
+                )
             )
     return results
 
@@ -302,8 +347,13 @@ def _target(agent_dir: Path, output: Path | None, format_name: str, *, first: bo
     return output.with_name(f"{output.stem.removesuffix('_jit')}_{format_name}{suffix}")
 
 
-def check_same_spaces(agent: str, source: str, model: BaseAlgorithm, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+def check_same_spaces(
+    agent: str, source: str, model: BaseAlgorithm, observation_space: spaces.Space, action_space: spaces.Space
+) -> None:
     """A checkpoint trained on another environment cannot act in this one."""
-    for kind, theirs, ours in (("observation", model.observation_space, observation_space), ("action", model.action_space, action_space)):
+    for kind, theirs, ours in (
+        ("observation", model.observation_space, observation_space),
+        ("action", model.action_space, action_space),
+    ):
         if space_description(theirs) != space_description(ours):
             raise UsageError(f"{agent}: {source} was trained with {kind} space {theirs}, but the config's env has {ours}")

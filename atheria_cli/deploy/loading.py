@@ -7,16 +7,16 @@ from pathlib import Path
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from atheria_cli.agents.checkpoint import read_checkpoint
 from atheria_cli.agents.loops import OffPolicyLoop, make_loop
 from atheria_cli.agents.registry import build_model
 from atheria_cli.agents.state import restore_model
-from atheria_cli.agents.checkpoint import read_checkpoint
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.training.devices import resolve_device
 from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.envs.state import load_normalizer_statistics
 from atheria_cli.run.layout import METADATA_FILE, AgentLayout
 from atheria_cli.run.store import AgentStore
+from atheria_cli.training.devices import resolve_device
 
 
 def load_agent(path: str | Path, device: str = "cpu") -> BaseAlgorithm:

@@ -36,7 +36,9 @@ def _best(run: AgentRun, store: AgentStore, committed: list[CheckpointEntry], co
     quantity = main_quantity(config)
     assert run.history is not None  # require_run: committed
     evaluated = evaluation_scores(run.history, quantity.name, store.metadata().latest)
-    values: dict[int, float | None] = dict(evaluated) or {record.episode: value_of(record, quantity.name) for record in run.records}
+    values: dict[int, float | None] = dict(evaluated) or {
+        record.episode: value_of(record, quantity.name) for record in run.records
+    }
     whole = [entry for entry in committed if not entry.partial]
     chosen = best(whole, lambda entry: values.get(entry.episode), quantity.goal, lambda entry: entry.episode)
     if chosen is None:

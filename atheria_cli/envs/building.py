@@ -306,9 +306,7 @@ class BuildingCO2Env(gym.Env):
 
     # --- gymnasium API ---
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         self._profiles = generate_profiles(self.params, self.np_random)
         self._t = 0
@@ -473,7 +471,9 @@ class IdlePolicy:
         building = env.unwrapped
         self.levels = getattr(building, "action_fractions", None)
 
-    def predict(self, observation: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = True) -> tuple[np.ndarray, None]:
+    def predict(
+        self, observation: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = True
+    ) -> tuple[np.ndarray, None]:
         obs = np.asarray(observation)
         count = 1 if obs.ndim == 1 else len(obs)
         if self.levels is not None:

@@ -43,7 +43,7 @@ def capture_env(model: BaseAlgorithm, at_episode_start: np.ndarray) -> dict[str,
     return {
         "resets": [copy.deepcopy(recorder.last_reset) for recorder in recorders],
         "mid_episode": [
-            None if started else _capture_mid_episode(recorder) for recorder, started in zip(recorders, at_episode_start)
+            None if started else _capture_mid_episode(recorder) for recorder, started in zip(recorders, at_episode_start, strict=False)
         ],
         "action_space_rng": copy.deepcopy(model.action_space.np_random.bit_generator.state),
         "vec_normalize": _capture_vec_normalize(vec_normalize_of(vec_env)),
@@ -72,7 +72,7 @@ def restore_env(model: BaseAlgorithm, state: dict[str, Any], at_episode_start: n
         raw_last = _newest_frames(stack, model._last_obs)
     else:
         raw_last = model._last_obs
-    for index, (recorder, record) in enumerate(zip(_recorders(vec_env), state["resets"])):
+    for index, (recorder, record) in enumerate(zip(_recorders(vec_env), state["resets"], strict=False)):
         obs, info = recorder.replay_reset(record)
         inner.reset_infos[index] = info
         mid_episode = state.get("mid_episode", [None] * len(state["resets"]))[index]
@@ -129,9 +129,9 @@ def _restart_stacks(stack: VecFrameStack, frames: Any, restarted: list[int]) -> 
     for index in restarted:
         stacker.stacked_obs[index] = 0
         if stacker.channels_first:
-            stacker.stacked_obs[index, -frames.shape[1]:, ...] = frames[index]
+            stacker.stacked_obs[index, -frames.shape[1] :, ...] = frames[index]
         else:
-            stacker.stacked_obs[index, ..., -frames.shape[-1]:] = frames[index]
+            stacker.stacked_obs[index, ..., -frames.shape[-1] :] = frames[index]
 
 
 def _wrappers(env: Any) -> list[Any]:

@@ -48,7 +48,9 @@ class CompareReport:
     eval_window: int = 1
 
 
-def compare_report(config: ExperimentConfig, *, window: int = 10, metric: str | None = None, eval_window: int = 1) -> CompareReport:
+def compare_report(
+    config: ExperimentConfig, *, window: int = 10, metric: str | None = None, eval_window: int = 1
+) -> CompareReport:
     if window < 1:
         raise UsageError(f"--window must be at least 1 (got {window})")
     if eval_window < 1:
@@ -76,10 +78,17 @@ def reference_rows(config: ExperimentConfig, metric: Quantity, baseline: float |
         gain = None if baseline is None or mean is None else improvement(mean, baseline, metric.goal)
         rows.append(
             CompareRow(
-                agent=path.stem, state=RunState.COMMITTED, episodes=count, first_episode=None, last_episode=None,
-                mean=mean, std=std, improvement=gain,
+                agent=path.stem,
+                state=RunState.COMMITTED,
+                episodes=count,
+                first_episode=None,
+                last_episode=None,
+                mean=mean,
+                std=std,
+                improvement=gain,
                 improvement_percent=None if gain is None or baseline is None else percent_of(gain, baseline),
-                verdict=None if gain is None else verdict(gain), kind="reference",
+                verdict=None if gain is None else verdict(gain),
+                kind="reference",
             )
         )
     return rows
@@ -94,11 +103,18 @@ def compare_row(run: AgentRun, metric: Quantity, window: int, baseline: float | 
         mean, std, _ = summary
         gain = None if baseline is None else improvement(mean, baseline, metric.goal)
         return CompareRow(
-            agent=run.agent, state=run.state, episodes=sum(item.episodes for item in evaluations),
-            first_episode=evaluations[0].episode, last_episode=evaluations[-1].episode, mean=mean, std=std,
+            agent=run.agent,
+            state=run.state,
+            episodes=sum(item.episodes for item in evaluations),
+            first_episode=evaluations[0].episode,
+            last_episode=evaluations[-1].episode,
+            mean=mean,
+            std=std,
             improvement=gain,
             improvement_percent=None if baseline is None or gain is None else percent_of(gain, baseline),
-            verdict=None if gain is None else verdict(gain), source="evaluation", evaluations=len(evaluations),
+            verdict=None if gain is None else verdict(gain),
+            source="evaluation",
+            evaluations=len(evaluations),
         )
     recent = [(record.episode, value) for record in run.records[-window:] if (value := value_of(record, metric.name)) is not None]
     if not recent:

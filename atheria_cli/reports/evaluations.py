@@ -42,7 +42,11 @@ def evaluation_scores(history: History, name: str, latest: CheckpointEntry | Non
 def pooled(evaluations: Sequence[EvaluationRecord], name: str) -> tuple[float, float, int] | None:
     """Mean, population std and episode count of ``name`` over every episode of ``evaluations``,
     recovered from each evaluation's mean and std (weighted by its episode count)."""
-    parts = [(item.episodes, stat.mean, stat.std or 0.0) for item in evaluations if (stat := stat_of(item, name)) and stat.mean is not None]
+    parts = [
+        (item.episodes, stat.mean, stat.std or 0.0)
+        for item in evaluations
+        if (stat := stat_of(item, name)) and stat.mean is not None
+    ]
     count = sum(size for size, _, _ in parts)
     if not count:
         return None

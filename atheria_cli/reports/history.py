@@ -11,10 +11,10 @@ from typing import Any
 
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.metrics import Goal, Quantity, Verdict, improvement, percent_of, quantities, value_of, verdict
+from atheria_cli.reports.evaluations import committed_evaluations
 from atheria_cli.reports.output import check_output_path, check_plot_path
 from atheria_cli.reports.runs import AgentRun, require_run
 from atheria_cli.run.atomic import atomic_write_bytes
-from atheria_cli.reports.evaluations import committed_evaluations
 from atheria_cli.run.formats import EpisodeRecord, EvaluationRecord, SessionRecord
 
 
@@ -174,7 +174,7 @@ def episode_rows(records: Sequence[EpisodeRecord], sessions: Sequence[SessionRow
             metrics={name: record.metrics.get(name) for name in metrics},
             seconds=record.seconds,
         )
-        for record, session in zip(records, session_numbers(records, sessions))
+        for record, session in zip(records, session_numbers(records, sessions), strict=False)
     ]
 
 
@@ -183,7 +183,7 @@ def convergence(
 ) -> Convergence:
     """Mean per session, each compared with the previous session that has one."""
     values: dict[int, list[float]] = {session.session: [] for session in sessions}
-    for record, number in zip(records, numbers):
+    for record, number in zip(records, numbers, strict=False):
         value = value_of(record, quantity.name)
         if number is not None and value is not None:
             values[number].append(value)
@@ -239,7 +239,7 @@ def episodes_csv(report: HistoryReport) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["episode", "session", "timesteps", "reward", "length", *report.metrics, "seconds"])
-    for record, session in zip(report.records, session_numbers(report.records, report.sessions)):
+    for record, session in zip(report.records, session_numbers(report.records, report.sessions), strict=False):
         metrics = [record.metrics.get(name) for name in report.metrics]
         cells = [record.episode, session, record.timesteps, record.reward, record.length, *metrics, record.seconds]
         writer.writerow(["" if cell is None else cell for cell in cells])

@@ -22,5 +22,3 @@ def check_plot_path(path: Path) -> None:
         supported = f"{', '.join(PLOT_FORMATS[:-1])} or {PLOT_FORMATS[-1]}"
         raise UsageError(f"--plot {path}: unsupported image type {path.suffix or '(none)'!r}; use {supported}")
     check_output_path(path, "--plot")
-
-

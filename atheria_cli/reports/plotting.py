@@ -32,10 +32,12 @@ def learning_curve(report: HistoryReport, image_format: str) -> bytes:
     rows = report.episodes()
     episodes = [row.episode for row in rows]
     window = rolling_window(len(episodes))
-    for ax, quantity in zip(axes, report.quantities):
+    for ax, quantity in zip(axes, report.quantities, strict=False):
         values = [_value(row, quantity.name) for row in rows]
         ax.plot(episodes, [_nan(value) for value in values], linewidth=0.8, alpha=0.45, label="per episode")
-        ax.plot(episodes, [_nan(value) for value in rolling_mean(values, window)], linewidth=1.8, label=f"rolling mean ({window})")
+        ax.plot(
+            episodes, [_nan(value) for value in rolling_mean(values, window)], linewidth=1.8, label=f"rolling mean ({window})"
+        )
         _plot_evaluations(ax, report, quantity.name)
         for session in report.sessions[1:]:
             ax.axvline(session.start_episode - 0.5, color="grey", linestyle="--", linewidth=0.8)
@@ -43,7 +45,9 @@ def learning_curve(report: HistoryReport, image_format: str) -> bytes:
         ax.set_ylabel(f"{quantity.name}\n({better} is better)")
         ax.grid(alpha=0.3)
     axes[0].legend(loc="best", fontsize="small")
-    axes[0].set_title(f"{report.experiment} / {report.agent}: {report.total_episodes} episodes, {len(report.sessions)} session(s)")
+    axes[0].set_title(
+        f"{report.experiment} / {report.agent}: {report.total_episodes} episodes, {len(report.sessions)} session(s)"
+    )
     axes[-1].set_xlabel("episode (dashed: a session starts)")
     buffer = io.BytesIO()
     figure.savefig(buffer, format=image_format, dpi=100)
@@ -51,11 +55,20 @@ def learning_curve(report: HistoryReport, image_format: str) -> bytes:
 
 
 def _plot_evaluations(ax, report: HistoryReport, name: str) -> None:  # type: ignore[no-untyped-def]
-    points = [(item.episode, stat) for item in report.evaluations if (stat := stat_of(item, name)) is not None and stat.mean is not None]
+    points = [
+        (item.episode, stat) for item in report.evaluations if (stat := stat_of(item, name)) is not None and stat.mean is not None
+    ]
     if points:
         ax.errorbar(
-            [episode for episode, _ in points], [stat.mean for _, stat in points], yerr=[stat.std or 0.0 for _, stat in points],
-            fmt="o-", color="black", markersize=3.5, linewidth=1.2, capsize=2, label="evaluation (mean ± std)",
+            [episode for episode, _ in points],
+            [stat.mean for _, stat in points],
+            yerr=[stat.std or 0.0 for _, stat in points],
+            fmt="o-",
+            color="black",
+            markersize=3.5,
+            linewidth=1.2,
+            capsize=2,
+            label="evaluation (mean ± std)",
         )
 
 

@@ -113,5 +113,3 @@ def require_run(config: ExperimentConfig, agent: str) -> AgentRun:
             f"start over with: atheria train --agent {agent} --fresh"
         )
     return run
-
-

@@ -78,8 +78,15 @@ def seeds_compare_report(config: ExperimentConfig, *, window: int = 10, metric: 
         best_scores = next(row.scores for row in rows if row.agent == best)
         rows = [_with_beats_best(row, best_scores, quantity) for row in rows]
     return SeedsCompareReport(
-        experiment=config.experiment, metric=quantity, window=window, baseline=baseline, seeds=seeds, agents=rows,
-        best_agent=best, references=reference_rows(config, quantity, baseline), few_seeds=len(seeds) < FEW_SEEDS,
+        experiment=config.experiment,
+        metric=quantity,
+        window=window,
+        baseline=baseline,
+        seeds=seeds,
+        agents=rows,
+        best_agent=best,
+        references=reference_rows(config, quantity, baseline),
+        few_seeds=len(seeds) < FEW_SEEDS,
     )
 
 

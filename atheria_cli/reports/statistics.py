@@ -72,7 +72,11 @@ def seed_statistics(values: Sequence[float], *, resamples: int = RESAMPLES, seed
 
 
 def bootstrap_interval(
-    values: Sequence[float], statistic: Literal["mean", "iqm"], *, resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED,
+    values: Sequence[float],
+    statistic: Literal["mean", "iqm"],
+    *,
+    resamples: int = RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
     confidence: float = CONFIDENCE,
 ) -> tuple[float, float] | None:
     """Percentile bootstrap: resample the seeds with replacement, take the statistic of each

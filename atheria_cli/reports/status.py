@@ -86,5 +86,3 @@ def folder_bytes(folder: Path) -> int:
             except FileNotFoundError:  # removed while we walk (a commit pruning replay segments)
                 pass
     return total
-
-

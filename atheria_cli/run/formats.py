@@ -50,8 +50,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from atheria_cli.run.atomic import atomic_write_json
 from atheria_cli.errors import DamagedFileError
+from atheria_cli.run.atomic import atomic_write_json
 
 HISTORY_SCHEMA_VERSION = 1
 METADATA_SCHEMA_VERSION = 1

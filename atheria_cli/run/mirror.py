@@ -142,4 +142,3 @@ class Mirror:
             self.fs.mv(temporary, path)
         except OSError as exc:
             raise StorageError(f"cannot write {self.url}/{name}: {exc}") from exc
-

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
-from atheria_cli.run.atomic import atomic_write_bytes, fsync_dir
 from atheria_cli.errors import DamagedFileError, StorageError
+from atheria_cli.run.atomic import atomic_write_bytes, fsync_dir
 from atheria_cli.run.formats import (
     CheckpointEntry,
     EpisodeRecord,
@@ -120,7 +119,8 @@ class AgentStore:
                 return entry, notices
             notices.append(f"{entry.file} is unusable ({problem}); falling back to an earlier checkpoint")
         raise DamagedFileError(
-            self.layout.root, f"{self.checkpoint_problem(entries[0])}, and no earlier checkpoint is intact; use --fresh to start over"
+            self.layout.root,
+            f"{self.checkpoint_problem(entries[0])}, and no earlier checkpoint is intact; use --fresh to start over",
         )
 
     def write_segment(self, file: str, start: int, end: int, data: bytes) -> Segment:
@@ -152,7 +152,9 @@ class AgentStore:
         folder = self.layout.root / REPLAY_DIR
         if not folder.is_dir():
             return []
-        kept = [segment for segment in metadata.replay_segments if any(segment.needed_by(entry) for entry in metadata.checkpoints)]
+        kept = [
+            segment for segment in metadata.replay_segments if any(segment.needed_by(entry) for entry in metadata.checkpoints)
+        ]
         if len(kept) != len(metadata.replay_segments):
             metadata.replay_segments = kept
             write_document(self.layout.metadata, metadata)

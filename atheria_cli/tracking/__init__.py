@@ -72,7 +72,9 @@ def evaluation_values(evaluation: EvaluationRecord) -> dict[str, float]:
 
 
 def rows_of(
-    episodes: Iterable[EpisodeRecord], evaluations: Iterable[EvaluationRecord], trained: Iterable[tuple[int, dict[str, float]]] = ()
+    episodes: Iterable[EpisodeRecord],
+    evaluations: Iterable[EvaluationRecord],
+    trained: Iterable[tuple[int, dict[str, float]]] = (),
 ) -> Rows:
     rows: Rows = {}
     for step, values in (
@@ -126,7 +128,7 @@ class RunTracking:
             tracker.close()
 
     def _log(self, rows: Rows) -> None:
-        for tracker, last in zip(self.trackers, self.last):
+        for tracker, last in zip(self.trackers, self.last, strict=False):
             fresh = unlogged(rows, last)
             if fresh:
                 tracker.log(fresh)
@@ -138,7 +140,10 @@ def start_tracking(config: ExperimentConfig, metadata: Metadata, *, agent_dir: s
     """Open (or find again) the tracked runs of this atheria run; None when none is configured."""
     trackers: list[Tracker] = []
     names = {"experiment": config.experiment, "agent": metadata.agent, "run_id": metadata.run_id}
-    params = {**flat_config({"config": _config_dict(config)}), **{f"versions.{key}": value for key, value in metadata.versions.items()}}
+    params = {
+        **flat_config({"config": _config_dict(config)}),
+        **{f"versions.{key}": value for key, value in metadata.versions.items()},
+    }
     if config.train.mlflow is not None:
         from atheria_cli.tracking.mlflow_adapter import MlflowTracker
 

@@ -29,13 +29,17 @@ class MlflowTracker:
         self.client = MlflowClient(tracking_uri=settings.tracking_uri)
         try:
             experiment_id = self._experiment_id(settings.experiment or names["experiment"])
-            found = self.client.search_runs([experiment_id], filter_string=f"tags.`{RUN_TAG}` = '{names['run_id']}'", max_results=1)
+            found = self.client.search_runs(
+                [experiment_id], filter_string=f"tags.`{RUN_TAG}` = '{names['run_id']}'", max_results=1
+            )
             if found:
                 self.run_id = found[0].info.run_id
                 self.client.update_run(self.run_id, status="RUNNING")
             else:
                 tags = {RUN_TAG: names["run_id"], "atheria.agent": names["agent"], "atheria.experiment": names["experiment"]}
-                self.run_id = self.client.create_run(experiment_id, run_name=f"{names['agent']}-{names['run_id'][:8]}", tags=tags).info.run_id
+                self.run_id = self.client.create_run(
+                    experiment_id, run_name=f"{names['agent']}-{names['run_id'][:8]}", tags=tags
+                ).info.run_id
                 # Once, when the tracked run is created: MLflow parameters cannot change.
                 items = [Param(key, value[:MAX_PARAM]) for key, value in sorted(params.items())]
                 for start in range(0, len(items), 100):
@@ -66,4 +70,3 @@ class MlflowTracker:
 
     def close(self) -> None:
         self.client.set_terminated(self.run_id, status="FINISHED")
-

@@ -18,7 +18,9 @@ class BufferedValues(KVWriter):
         self.pending: list[tuple[int, dict[str, float]]] = []
 
     def write(self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0) -> None:
-        values = {key: float(value) for key, value in key_values.items() if _is_number(value) and not key.startswith(OWN_PREFIXES)}
+        values = {
+            key: float(value) for key, value in key_values.items() if _is_number(value) and not key.startswith(OWN_PREFIXES)
+        }
         if values:
             self.pending.append((int(step), values))
 

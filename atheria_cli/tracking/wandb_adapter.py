@@ -37,9 +37,17 @@ class WandbTracker:
         try:
             # WANDB_DIR read now, not cached by wandb's process-wide setup from an earlier run.
             self.run = wandb.init(
-                dir=os.environ.get("WANDB_DIR") or None, project=settings.project or names["experiment"], entity=settings.entity,
-                group=settings.group or names["experiment"], job_type=names["agent"], name=f"{names['agent']}-{run_id[:8]}", id=run_id, resume="allow", mode=settings.mode,
-                reinit="create_new", settings=wandb.Settings(console="off", silent=True, x_disable_stats=True, save_code=False),
+                dir=os.environ.get("WANDB_DIR") or None,
+                project=settings.project or names["experiment"],
+                entity=settings.entity,
+                group=settings.group or names["experiment"],
+                job_type=names["agent"],
+                name=f"{names['agent']}-{run_id[:8]}",
+                id=run_id,
+                resume="allow",
+                mode=settings.mode,
+                reinit="create_new",
+                settings=wandb.Settings(console="off", silent=True, x_disable_stats=True, save_code=False),
             )
         except (wandb.Error, OSError) as exc:
             raise StorageError(f"train.wandb: cannot start the W&B run: {exc}") from None

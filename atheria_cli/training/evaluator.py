@@ -57,7 +57,9 @@ class Evaluator:
             seconds=round(time.perf_counter() - started, 3),
             reward=_stat([reward for reward, _, _ in results]),
             length=_stat([float(length) for _, length, _ in results]),
-            metrics={name: _stat([value for _, _, metrics in results if (value := metrics.get(name)) is not None]) for name in names},
+            metrics={
+                name: _stat([value for _, _, metrics in results if (value := metrics.get(name)) is not None]) for name in names
+            },
         )
 
     def close(self) -> None:
@@ -95,8 +97,13 @@ class Evaluator:
 def _frozen_like(inner: VecEnv, training: VecNormalize) -> VecNormalize:
     """Normalizes observations as ``training`` does; never updates its statistics, raw rewards."""
     return VecNormalize(
-        inner, training=False, norm_obs=training.norm_obs, norm_reward=False, clip_obs=training.clip_obs,
-        epsilon=training.epsilon, norm_obs_keys=training.norm_obs_keys,
+        inner,
+        training=False,
+        norm_obs=training.norm_obs,
+        norm_reward=False,
+        clip_obs=training.clip_obs,
+        epsilon=training.epsilon,
+        norm_obs_keys=training.norm_obs_keys,
     )
 
 

@@ -55,8 +55,12 @@ class ForkSource:
     @property
     def origin(self) -> ForkOrigin:
         return ForkOrigin(
-            run_id=self.metadata.run_id, agent=self.metadata.agent, file=self.label, sha256=self.entry.sha256,
-            episode=self.entry.episode, timesteps=self.entry.timesteps,
+            run_id=self.metadata.run_id,
+            agent=self.metadata.agent,
+            file=self.label,
+            sha256=self.entry.sha256,
+            episode=self.entry.episode,
+            timesteps=self.entry.timesteps,
         )
 
 
@@ -73,17 +77,23 @@ class ForkStart:
 def plan_fork(config: ExperimentConfig, checkpoint: Path, agents: Sequence[str], *, resume: bool, fresh: bool) -> ForkSource:
     """Check a fork request; writes nothing."""
     if resume:
-        raise UsageError("--from-checkpoint and --resume cannot be combined: a fork is a new run (use --fresh to replace NEW's run)")
+        raise UsageError(
+            "--from-checkpoint and --resume cannot be combined: a fork is a new run (use --fresh to replace NEW's run)"
+        )
     if len(agents) != 1:
         raise UsageError("--from-checkpoint needs exactly one --agent: the (new) agent that continues from the checkpoint")
     (name,) = agents
     source = find_source(config, checkpoint)
     if source.store.layout.root.resolve() == AgentLayout.of(config.run_dir, name).root.resolve():
-        raise UsageError(f"--from-checkpoint: {checkpoint} is {name}'s own run; a fork needs another --agent name (or use --resume)")
+        raise UsageError(
+            f"--from-checkpoint: {checkpoint} is {name}'s own run; a fork needs another --agent name (or use --resume)"
+        )
     check_forkable(config, name, source)
     target = AgentStore(AgentLayout.of(config.run_dir, name))
     if not fresh and target.state() is not RunState.EMPTY:
-        raise RunExistsError(f"{name} already has a run in {target.layout.root}; a fork starts a new run: use --fresh to move it aside")
+        raise RunExistsError(
+            f"{name} already has a run in {target.layout.root}; a fork starts a new run: use --fresh to move it aside"
+        )
     return source
 
 
@@ -108,7 +118,9 @@ def find_source(config: ExperimentConfig, checkpoint: Path) -> ForkSource:
 def check_forkable(config: ExperimentConfig, name: str, source: ForkSource) -> None:
     algo = config.algo_of(name)
     if algo != source.metadata.algo:
-        raise ConfigDriftError(f"{name}: algo {algo} differs from the checkpoint's {source.metadata.algo}; a fork keeps the algorithm")
+        raise ConfigDriftError(
+            f"{name}: algo {algo} differs from the checkpoint's {source.metadata.algo}; a fork keeps the algorithm"
+        )
     stored = source.store.run_config()
     if stored is None:
         return

@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from atheria_cli.agents.checkpoint import read_checkpoint
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import AtheriaError
+from atheria_cli.metrics import main_quantity
+from atheria_cli.reports.evaluations import evaluation_scores
 from atheria_cli.run.formats import CheckpointEntry
 from atheria_cli.run.layout import AgentLayout, episode_of
 from atheria_cli.run.locking import AgentLock
-from atheria_cli.reports.evaluations import evaluation_scores
 from atheria_cli.run.retention import kept_checkpoints
 from atheria_cli.run.segments import REPLAY_DIR, Segment
-from atheria_cli.metrics import main_quantity
 from atheria_cli.run.store import AgentStore, RunState
 
 
@@ -43,7 +43,9 @@ def verify_agent(config: ExperimentConfig, agent: str) -> AgentReport:
         return report
     report.checkpoints = len(metadata.checkpoints)
     if metadata.latest is not None and history.total_episodes < metadata.latest.episode:
-        report.problems.append(f"history.json records {history.total_episodes} episodes, the last checkpoint {metadata.latest.episode}")
+        report.problems.append(
+            f"history.json records {history.total_episodes} episodes, the last checkpoint {metadata.latest.episode}"
+        )
     segments: dict[str, Segment] = {}
     for entry in metadata.checkpoints:
         problem = _verify_checkpoint(store, entry, segments)
@@ -57,7 +59,9 @@ def verify_agent(config: ExperimentConfig, agent: str) -> AgentReport:
             report.problems.append(f"{name}: sha256 differs from the one its checkpoints record")
     committed = {entry.file for entry in metadata.checkpoints} | set(segments)
     report.leftovers = sorted(
-        name for name in _files(store) if name not in committed and (episode_of(name.rsplit("/", 1)[-1]) is not None or name.startswith(f"{REPLAY_DIR}/"))
+        name
+        for name in _files(store)
+        if name not in committed and (episode_of(name.rsplit("/", 1)[-1]) is not None or name.startswith(f"{REPLAY_DIR}/"))
     )
     return report
 
@@ -98,7 +102,10 @@ def prune_agent(config: ExperimentConfig, agent: str) -> list[str]:
     try:
         metadata, history = store.metadata(), store.history()
         kept = kept_checkpoints(
-            metadata.checkpoints, policy, store.episodes(history), main_quantity(config),
+            metadata.checkpoints,
+            policy,
+            store.episodes(history),
+            main_quantity(config),
             evaluated=lambda name: evaluation_scores(history, name, metadata.latest),
         )
         removed = store.forget(metadata, [entry for entry in metadata.checkpoints if entry not in kept])

@@ -23,7 +23,11 @@ class Readout:
         parts = [f"elapsed {_duration(self.elapsed_seconds)}"]
         if self.remaining_seconds is not None:
             parts.append(f"budget left {_duration(max(0.0, self.remaining_seconds))}")
-        parts += [f"{self.episodes_per_hour:.1f} episodes/h", f"RAM {self.rss_bytes / 2**30:.2f} GiB", f"CPU {self.cpu_percent:.0f}%"]
+        parts += [
+            f"{self.episodes_per_hour:.1f} episodes/h",
+            f"RAM {self.rss_bytes / 2**30:.2f} GiB",
+            f"CPU {self.cpu_percent:.0f}%",
+        ]
         if self.gpu_utilization is not None:
             parts.append(f"GPU {self.gpu_utilization:.0f}%")
         if self.gpu_memory_used is not None and self.gpu_memory_total:

@@ -33,7 +33,10 @@ def test_contrib_algorithm_without_the_extra_exits_2_naming_it(in_tmp: Path) -> 
     path = write_config(in_tmp / "exp.yaml", tiny_config({"X": {"algo": "TQC"}}))
     completed = subprocess.run(
         [sys.executable, "-c", WITHOUT_CONTRIB, "train", "--config", str(path)],
-        capture_output=True, text=True, cwd=in_tmp, env={"PYTHONPATH": str(ROOT), "PATH": ""},
+        capture_output=True,
+        text=True,
+        cwd=in_tmp,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
     )
     assert completed.returncode == 2, completed.stderr
     assert completed.stderr == (

@@ -22,7 +22,11 @@ def test_default_experiment_trains_from_any_directory_and_reports_co2(in_tmp: Pa
     row = next(line for line in result.stdout.splitlines() if line.strip().startswith("│       1"))
     values = [float(cell) for cell in row.replace("│", " ").split()[1:]]
     assert len(values) == 3 and all(300 < value < 900 for value in values)  # kg CO2 of one week
-    assert re.search(r"^A2C: 1 episode\(s\), mean co2_kg [\d.]+ vs baseline 550 \(\d+\.\d % (better|worse)\), last checkpoint ", result.stdout, re.M)
+    assert re.search(
+        r"^A2C: 1 episode\(s\), mean co2_kg [\d.]+ vs baseline 550 \(\d+\.\d % (better|worse)\), last checkpoint ",
+        result.stdout,
+        re.M,
+    )
     record = json.loads((in_tmp / "checkpoints/default/SAC/episodes.jsonl").read_text().splitlines()[0])
     assert record["length"] == 168 and set(record["metrics"]) == {"co2_kg"}
 

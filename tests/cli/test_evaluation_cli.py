@@ -56,7 +56,13 @@ def test_compare_says_it_uses_evaluations(run_root: Path) -> None:
     assert "A2C (eval)" in result.stdout and "A2C: scored by the last evaluation (train.eval)" in result.stdout
     document = json.loads(invoke(run_root, "compare", "--json", "--eval-window", "2").stdout)
     (row,) = document["agents"]
-    assert (row["source"], row["evaluations"], row["episodes"], row["first_episode"], row["last_episode"]) == ("evaluation", 2, 4, 2, 4)
+    assert (row["source"], row["evaluations"], row["episodes"], row["first_episode"], row["last_episode"]) == (
+        "evaluation",
+        2,
+        4,
+        2,
+        4,
+    )
     assert document["eval_window"] == 2
 
 

@@ -143,8 +143,13 @@ def test_history_json_is_one_document(run_root: Path) -> None:
     assert document["episodes_shown"] == 1
     assert document["episodes"] == [
         {
-            "episode": 5, "session": 2, "timesteps": 100, "reward": episodes[4]["reward"], "length": EPISODE_STEPS,
-            "metrics": {"co2_kg": episodes[4]["metrics"]["co2_kg"]}, "seconds": episodes[4]["seconds"],
+            "episode": 5,
+            "session": 2,
+            "timesteps": 100,
+            "reward": episodes[4]["reward"],
+            "length": EPISODE_STEPS,
+            "metrics": {"co2_kg": episodes[4]["metrics"]["co2_kg"]},
+            "seconds": episodes[4]["seconds"],
         }
     ]
     co2 = next(trend for trend in document["convergence"] if trend["quantity"] == "co2_kg")
@@ -190,7 +195,10 @@ def test_history_plot_writes_a_png(tmp_path: Path) -> None:
     [
         (["X"], "unknown agent 'X': the experiment has A2C, SAC, PPO"),
         (["SAC"], "SAC has no run in checkpoints/test/SAC; start one with: atheria train --agent SAC"),
-        (["A2C", "--last", "3", "--all"], "--last and --all cannot be combined: --last N shows the last N episodes, --all every one"),
+        (
+            ["A2C", "--last", "3", "--all"],
+            "--last and --all cannot be combined: --last N shows the last N episodes, --all every one",
+        ),
         (["A2C", "--last", "0"], "Invalid value for '--last': Input should be greater than or equal to 1"),
         (["A2C", "--plot", "missing/curve.png"], "--plot missing/curve.png: folder missing does not exist"),
         (["A2C", "--plot", "curve.jpg"], "--plot curve.jpg: unsupported image type '.jpg'; use .png, .svg or .pdf"),
@@ -263,7 +271,9 @@ def test_status_table_has_a_row_per_agent(run_root: Path) -> None:
         values = [record["metrics"]["co2_kg"] for record in records(run_root, agent)]
         best = min(values)
         row = next(line for line in out.splitlines() if line.startswith(f"│ {agent} "))
-        assert re.search(rf"│\s+5 │\s+100 │\s+{values[-1]:.2f} │\s+{best:.2f} \({values.index(best) + 1}\) │ episode_0005.pt\s+│", row), row
+        assert re.search(
+            rf"│\s+5 │\s+100 │\s+{values[-1]:.2f} │\s+{best:.2f} \({values.index(best) + 1}\) │ episode_0005.pt\s+│", row
+        ), row
         assert row.rstrip("│ ").endswith("yes")
     assert re.search(r"│ SAC\s+│\s+no run │", out)
 
@@ -285,8 +295,17 @@ def test_status_json(run_root: Path) -> None:
         assert row["disk_bytes"] == sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
         assert row["resumable"] is True and row["resume_problem"] is None
     assert rows["SAC"] == {
-        "agent": "SAC", "state": "no run", "episodes": 0, "timesteps": 0, "last_value": None, "best_value": None,
-        "best_episode": None, "last_checkpoint": None, "disk_bytes": 0, "resumable": False, "resume_problem": "no run",
+        "agent": "SAC",
+        "state": "no run",
+        "episodes": 0,
+        "timesteps": 0,
+        "last_value": None,
+        "best_value": None,
+        "best_episode": None,
+        "last_checkpoint": None,
+        "disk_bytes": 0,
+        "resumable": False,
+        "resume_problem": "no run",
     }
 
 
@@ -406,4 +425,3 @@ def test_inspection_commands_never_import_torch_sb3_or_gymnasium(run_root: Path,
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stderr.strip().splitlines()[-1] == "RESULT [0, 0, 0, 0] []"
-

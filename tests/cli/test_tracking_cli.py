@@ -14,8 +14,12 @@ from tests.conftest import TINY_AGENTS, tiny_config, write_config
 runner = CliRunner()
 
 
-@pytest.mark.parametrize(("section", "settings"), [("mlflow", {"tracking_uri": "sqlite:///x.db"}), ("wandb", {"mode": "offline"})])
-def test_a_tracker_without_its_extra_is_refused_naming_it(section: str, settings: dict[str, str], in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("section", "settings"), [("mlflow", {"tracking_uri": "sqlite:///x.db"}), ("wandb", {"mode": "offline"})]
+)
+def test_a_tracker_without_its_extra_is_refused_naming_it(
+    section: str, settings: dict[str, str], in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = tiny_config({"A2C": TINY_AGENTS["A2C"]})
     config["train"][section] = settings
     write_config(in_tmp / "exp.yaml", config)

@@ -57,7 +57,9 @@ def test_train_then_resume_writes_the_seed_layout(config_path: Path, in_tmp: Pat
         assert [s["end_episode"] for s in history["trainings"]] == [2, 3]
         assert [s["episodes_count"] for s in history["trainings"]] == [2, 1]
         for session in history["trainings"]:
-            assert {"session_timestamp", "start_episode", "end_episode", "episodes_count", "device", "duration_seconds"} <= set(session)
+            assert {"session_timestamp", "start_episode", "end_episode", "episodes_count", "device", "duration_seconds"} <= set(
+                session
+            )
             assert session["device"] == "cpu"
         assert history["trainings"][1]["resumed_from"] == "episode_0002.pt"
         lines = (folder / "episodes.jsonl").read_bytes()
@@ -84,7 +86,9 @@ def test_train_then_resume_writes_the_seed_layout(config_path: Path, in_tmp: Pat
             assert listing(folder / "replay") == ["episode_0001.npz", "episode_0002.npz", "episode_0003.npz"]
             assert metadata["checkpoints"][-1]["replay_rows"] == [0, 150]
             assert [(s["file"], s["start"], s["end"]) for s in metadata["replay_segments"]] == [
-                ("replay/episode_0001.npz", 0, 50), ("replay/episode_0002.npz", 50, 100), ("replay/episode_0003.npz", 100, 150)
+                ("replay/episode_0001.npz", 0, 50),
+                ("replay/episode_0002.npz", 50, 100),
+                ("replay/episode_0003.npz", 100, 150),
             ]
         stored_config = json.loads((folder / "config.json").read_text())
         assert stored_config["schema_version"] == 1
@@ -124,9 +128,22 @@ def test_fresh_moves_the_old_run_aside(config_path: Path, in_tmp: Path) -> None:
     assert result.exit_code == 0, result.output
     names = listing(in_tmp / "checkpoints/test")
     assert len(names) == 2 and names[0] == "PPO" and re.fullmatch(r"PPO\.old-\d{8}T\d{6}Z", names[1])
-    assert listing(in_tmp / "checkpoints/test/PPO") == ["config.json", "episode_0001.pt", "episodes.jsonl", "history.json", "metadata.json"]
+    assert listing(in_tmp / "checkpoints/test/PPO") == [
+        "config.json",
+        "episode_0001.pt",
+        "episodes.jsonl",
+        "history.json",
+        "metadata.json",
+    ]
     moved = in_tmp / "checkpoints/test" / names[1]
-    assert listing(moved) == ["config.json", "episode_0001.pt", "episode_0002.pt", "episodes.jsonl", "history.json", "metadata.json"]
+    assert listing(moved) == [
+        "config.json",
+        "episode_0001.pt",
+        "episode_0002.pt",
+        "episodes.jsonl",
+        "history.json",
+        "metadata.json",
+    ]
     assert json.loads((moved / "metadata.json").read_text())["checkpoints"][-1]["sha256"] == old_sha
     assert f"PPO: previous run moved to checkpoints/test/{names[1]}" in result.stderr
 
@@ -140,7 +157,10 @@ def test_agent_filter_trains_only_the_named_agents(config_path: Path, in_tmp: Pa
     result = invoke("train", "--config", str(config_path), "--episodes", "1", "--resume")
     assert result.exit_code == 0, result.output
     assert "SAC: no checkpoint in checkpoints/test/SAC, starting fresh" in result.stderr
-    totals = {a: json.loads((in_tmp / f"checkpoints/test/{a}/history.json").read_text())["total_episodes"] for a in ("A2C", "SAC", "PPO")}
+    totals = {
+        a: json.loads((in_tmp / f"checkpoints/test/{a}/history.json").read_text())["total_episodes"]
+        for a in ("A2C", "SAC", "PPO")
+    }
     assert totals == {"A2C": 2, "SAC": 1, "PPO": 2}
 
 
@@ -159,8 +179,19 @@ def test_save_every_checkpoints_on_multiples_and_at_the_session_end(in_tmp: Path
 @pytest.mark.integration
 def test_options_override_the_config(config_path: Path, in_tmp: Path) -> None:
     result = invoke(
-        "train", "--config", str(config_path), "--episodes", "1", "--agent", "A2C",
-        "--seed", "7", "--device", "cpu", "--checkpoints-dir", "elsewhere",
+        "train",
+        "--config",
+        str(config_path),
+        "--episodes",
+        "1",
+        "--agent",
+        "A2C",
+        "--seed",
+        "7",
+        "--device",
+        "cpu",
+        "--checkpoints-dir",
+        "elsewhere",
     )
     assert result.exit_code == 0, result.output
     stored = json.loads((in_tmp / "elsewhere/test/A2C/config.json").read_text())["config"]
@@ -201,9 +232,18 @@ BAD_CONFIGS = {
         {"agents": {"SAC": {"hyperparams": {"learning_rte": 0.1}}}},
         "agents.SAC.hyperparams.learning_rte: SAC does not accept 'learning_rte' (did you mean 'learning_rate'?",
     ),
-    "reserved_kwarg": ({"agents": {"PPO": {"hyperparams": {"seed": 3}}}}, "agents.PPO.hyperparams.seed: set by the 'seed' field or --seed"),
-    "unknown_env": ({"env": {"id": "Pendulam-v1"}}, "env.id: unknown Gymnasium environment 'Pendulam-v1' (did you mean Pendulum-v1"),
-    "wrong_action_space": ({"agents": {"DQN": {}}}, "agents.DQN: DQN needs a Discrete action space, but the environment has Box("),
+    "reserved_kwarg": (
+        {"agents": {"PPO": {"hyperparams": {"seed": 3}}}},
+        "agents.PPO.hyperparams.seed: set by the 'seed' field or --seed",
+    ),
+    "unknown_env": (
+        {"env": {"id": "Pendulam-v1"}},
+        "env.id: unknown Gymnasium environment 'Pendulam-v1' (did you mean Pendulum-v1",
+    ),
+    "wrong_action_space": (
+        {"agents": {"DQN": {}}},
+        "agents.DQN: DQN needs a Discrete action space, but the environment has Box(",
+    ),
     "negative_episodes": ({"train": {"episodes": 0}}, "train.episodes: Input should be greater than 0"),
     "bad_device": ({"device": "gpu"}, "device: 'gpu' is not a device: use auto, cpu, cuda or cuda:N"),
     "bad_activation": (
@@ -233,7 +273,9 @@ def test_yaml_syntax_error_names_the_line(in_tmp: Path) -> None:
     path.write_text("experiment: x\nenv:\n  id: Pendulum-v1\n  kwargs: {a: 1\nagents: {}\n")
     result = invoke("train", "--config", str(path))
     assert result.exit_code == 2
-    assert re.fullmatch(rf"atheria: error: {re.escape(str(path))}: YAML syntax error at line \d+, column \d+: .+\n", result.stderr)
+    assert re.fullmatch(
+        rf"atheria: error: {re.escape(str(path))}: YAML syntax error at line \d+, column \d+: .+\n", result.stderr
+    )
     assert listing(in_tmp) == ["broken.yaml"]
 
 
@@ -241,9 +283,15 @@ def test_yaml_syntax_error_names_the_line(in_tmp: Path) -> None:
     "args, message",
     [
         (["--config", "missing.yaml"], "atheria: error: config file not found: missing.yaml\n"),
-        (["--episodes", "0"], "atheria: error: Invalid value for '--episodes' / '-n': Input should be greater than or equal to 1\n"),
+        (
+            ["--episodes", "0"],
+            "atheria: error: Invalid value for '--episodes' / '-n': Input should be greater than or equal to 1\n",
+        ),
         (["--agent", "TRPO"], "atheria: error: unknown agent 'TRPO': the experiment has A2C, SAC, PPO\n"),
-        (["--resume", "--fresh"], "atheria: error: --resume and --fresh cannot be combined: --resume continues a run, --fresh moves it aside\n"),
+        (
+            ["--resume", "--fresh"],
+            "atheria: error: --resume and --fresh cannot be combined: --resume continues a run, --fresh moves it aside\n",
+        ),
         (["--device", "cuda:x"], None),
     ],
 )
@@ -309,7 +357,9 @@ def test_resume_falls_back_from_a_damaged_checkpoint(config_path: Path, in_tmp: 
     (folder / "episode_0003.pt").write_bytes((folder / "episode_0003.pt").read_bytes()[:5000])  # truncated
     result = invoke("train", "--config", str(config_path), "--episodes", "2", "--agent", "SAC", "--resume")
     assert result.exit_code == 0, result.output
-    assert "atheria: warning: SAC: episode_0003.pt is unusable (episode_0003.pt: 5000 bytes, metadata.json records " in result.stderr
+    assert (
+        "atheria: warning: SAC: episode_0003.pt is unusable (episode_0003.pt: 5000 bytes, metadata.json records " in result.stderr
+    )
     assert "SAC: episodes 3–4 (resuming from episode_0002.pt)" in result.stderr
     history = json.loads((folder / "history.json").read_text())
     assert history["total_episodes"] == 4
@@ -317,7 +367,12 @@ def test_resume_falls_back_from_a_damaged_checkpoint(config_path: Path, in_tmp: 
     lines = (folder / "episodes.jsonl").read_text().splitlines()
     assert [json.loads(line)["episode"] for line in lines] == [1, 2, 3, 4]
     metadata = json.loads((folder / "metadata.json").read_text())
-    assert [c["file"] for c in metadata["checkpoints"]] == ["episode_0001.pt", "episode_0002.pt", "episode_0003.pt", "episode_0004.pt"]
+    assert [c["file"] for c in metadata["checkpoints"]] == [
+        "episode_0001.pt",
+        "episode_0002.pt",
+        "episode_0003.pt",
+        "episode_0004.pt",
+    ]
     assert metadata["checkpoints"][2]["size"] == (folder / "episode_0003.pt").stat().st_size  # rewritten, intact
     assert listing(folder / "replay") == ["episode_0001.npz", "episode_0002.npz", "episode_0003.npz", "episode_0004.npz"]
 

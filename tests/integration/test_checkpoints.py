@@ -85,7 +85,9 @@ class _Payload:
         return (Path("pwned").touch, ())
 
 
-def test_a_checkpoint_carrying_pickled_code_is_refused_without_running_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_checkpoint_carrying_pickled_code_is_refused_without_running_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     buffer = io.BytesIO()
     torch.save({"format": "atheria-checkpoint", "schema_version": 1, "evil": _Payload()}, buffer)

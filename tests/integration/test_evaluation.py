@@ -20,7 +20,11 @@ CASES = {
     # VecNormalize: the evaluation env copies the training obs statistics.
     "PPO-VecNormalize-deterministic": ({"PPO": TINY_AGENTS["PPO"]}, {"every": 2, "episodes": 2, "seed": 7}, NORMALIZED_PENDULUM),
     # A stochastic policy samples from torch's global generator: it must be restored.
-    "SAC-stochastic": ({"SAC": TINY_AGENTS["SAC"]}, {"every": 2, "episodes": 2, "seed": 7, "deterministic": False}, NORMALIZED_PENDULUM),
+    "SAC-stochastic": (
+        {"SAC": TINY_AGENTS["SAC"]},
+        {"every": 2, "episodes": 2, "seed": 7, "deterministic": False},
+        NORMALIZED_PENDULUM,
+    ),
     # DQN's stochastic predict samples the training action space.
     "DQN-stochastic": ({"DQN": TINY_AGENTS["DQN"]}, {"every": 2, "episodes": 2, "seed": 7, "deterministic": False}, CARTPOLE_ENV),
 }
@@ -47,7 +51,10 @@ def test_evaluating_run_resumes_identically_and_trains_as_without_evaluation(cas
     records = _evaluations(tmp_path / "one_go", agent)
     assert records == _evaluations(tmp_path / "resumed", agent)
     timesteps = [record.timesteps for record in episodes(tmp_path / "one_go", agent)]
-    assert [(item["episode"], item["timesteps"], item["seeds"]) for item in records] == [(2, timesteps[1], [7, 8]), (4, timesteps[3], [7, 8])]
+    assert [(item["episode"], item["timesteps"], item["seeds"]) for item in records] == [
+        (2, timesteps[1], [7, 8]),
+        (4, timesteps[3], [7, 8]),
+    ]
     assert all(item["reward"]["mean"] is not None and item["length"]["mean"] <= 50 for item in records)
 
 

@@ -47,7 +47,13 @@ def invoke(runs: Path, config: str, *args: str):
 
 @pytest.mark.parametrize(
     "config, agent, experiment",
-    [("box", "A2C", "test"), ("box", "PPO", "test"), ("box", "SAC", "test"), ("normalized", "PPO", "normalized"), ("discrete", "DQN", "discrete")],
+    [
+        ("box", "A2C", "test"),
+        ("box", "PPO", "test"),
+        ("box", "SAC", "test"),
+        ("normalized", "PPO", "normalized"),
+        ("discrete", "DQN", "discrete"),
+    ],
 )
 def test_export_verifies_against_predict(runs: Path, config: str, agent: str, experiment: str) -> None:
     result = invoke(runs, config, "export-jit", agent)
@@ -92,7 +98,10 @@ def test_exported_file_runs_with_torch_only(runs: Path, config: str, agent: str,
     raw = np.stack([space.sample() for _ in range(16)]).astype(np.float32)
     completed = subprocess.run(
         [sys.executable, "-c", BLOCKING_LOADER, str(folder / "model_jit.pt"), json.dumps(raw.tolist())],
-        capture_output=True, text=True, check=True, cwd=runs,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=runs,
     )
     output, imported = completed.stdout.splitlines()
     assert imported == ""
@@ -143,7 +152,10 @@ def test_output_option_writes_elsewhere(runs: Path, tmp_path: Path) -> None:
     "args, message",
     [
         (["export-jit", "SAC", "--checkpoint", "9"], "atheria: error: SAC has no checkpoint for episode 9 (checkpoints: 1, 2)\n"),
-        (["export-jit", "SAC", "--checkpoint", "first"], "atheria: error: --checkpoint must be last, best or an episode number (got 'first')\n"),
+        (
+            ["export-jit", "SAC", "--checkpoint", "first"],
+            "atheria: error: --checkpoint must be last, best or an episode number (got 'first')\n",
+        ),
         (["export-jit", "TD3"], "atheria: error: unknown agent 'TD3': the experiment has A2C, PPO, SAC\n"),
         (["export-jit", "--output", "x.pt"], "atheria: error: --output names one file: give exactly one AGENT with it\n"),
         (["eval", "SAC", "--jit", "missing.pt"], "atheria: error: --jit: file not found: missing.pt\n"),
@@ -164,7 +176,10 @@ def test_agent_without_run_says_how_to_start_one(runs: Path, tmp_path: Path) -> 
     for command in (["export-jit"], ["eval", "TD3"]):
         result = runner.invoke(app, [*command, "--config", str(path)])
         assert result.exit_code == 2
-        assert result.stderr == f"atheria: error: TD3 has no run in {tmp_path / 'none/test/TD3'}; start one with: atheria train --agent TD3\n"
+        assert (
+            result.stderr
+            == f"atheria: error: TD3 has no run in {tmp_path / 'none/test/TD3'}; start one with: atheria train --agent TD3\n"
+        )
 
 
 def test_checkpoint_from_another_env_is_refused(runs: Path, tmp_path: Path) -> None:

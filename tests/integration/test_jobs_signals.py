@@ -23,7 +23,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The built-in building env restores its state mid-episode, so a resume after a signal is exact.
 BUILDING_DAY = {
-    "id": "atheria/BuildingCO2-v0", "kwargs": {"days": 1}, "max_episode_steps": 24, "metrics": [{"name": "co2_kg", "goal": "min"}]
+    "id": "atheria/BuildingCO2-v0",
+    "kwargs": {"days": 1},
+    "max_episode_steps": 24,
+    "metrics": [{"name": "co2_kg", "goal": "min"}],
 }
 
 
@@ -33,7 +36,12 @@ def _start(config: dict[str, Any], tmp_path: Path, *args: str, new_session: bool
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO_ROOT), os.environ.get("PYTHONPATH"))))}
     return subprocess.Popen(
         [sys.executable, "-m", "atheria_cli", "train", "--config", str(path), *args],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=new_session, env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=new_session,
+        env=env,
     )
 
 

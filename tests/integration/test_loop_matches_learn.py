@@ -37,9 +37,16 @@ CASES: dict[str, tuple[type[BaseAlgorithm], str, dict[str, Any]]] = {
     "DQN": (
         DQN,
         "CartPole-v1",
-        {"learning_starts": 20, "batch_size": 16, "buffer_size": 1000, "train_freq": 1, "target_update_interval": 10,
-         "exploration_initial_eps": 0.1, "exploration_final_eps": 0.1,  # a constant schedule
-         "policy_kwargs": NET},
+        {
+            "learning_starts": 20,
+            "batch_size": 16,
+            "buffer_size": 1000,
+            "train_freq": 1,
+            "target_update_interval": 10,
+            "exploration_initial_eps": 0.1,
+            "exploration_final_eps": 0.1,  # a constant schedule
+            "policy_kwargs": NET,
+        },
     ),
 }
 

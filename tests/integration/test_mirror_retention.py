@@ -105,9 +105,23 @@ def test_a_mirror_of_another_run_loses_no_file(tmp_path: Path, memory: Any) -> N
     folder = f"{MEMORY_ROOT}/test/SAC"
     memory.pipe_file(f"{folder}/episode_0009.pt", b"another run's checkpoint")
     memory.pipe_file(f"{folder}/replay/episode_0009.npz", b"another run's segment")
+
     def manifest(run_id: str) -> Metadata:
-        return Metadata(agent="SAC", algo="SAC", policy="MlpPolicy", env_id="Pendulum-v1", experiment="test", last_episode=0,
-                        total_timesteps=0, device="cpu", hyperparams={}, versions={}, run_id=run_id, created="t", updated="t")
+        return Metadata(
+            agent="SAC",
+            algo="SAC",
+            policy="MlpPolicy",
+            env_id="Pendulum-v1",
+            experiment="test",
+            last_episode=0,
+            total_timesteps=0,
+            device="cpu",
+            hyperparams={},
+            versions={},
+            run_id=run_id,
+            created="t",
+            updated="t",
+        )
 
     memory.pipe_file(f"{folder}/metadata.json", manifest("other").model_dump_json().encode())
     local = tmp_path / "SAC"

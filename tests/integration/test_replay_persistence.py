@@ -11,8 +11,8 @@ import torch
 from atheria_cli.agents.loops import OffPolicyLoop
 from atheria_cli.agents.registry import build_model
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.errors import DamagedFileError
 from atheria_cli.envs.factory import make_vec_env
+from atheria_cli.errors import DamagedFileError
 from atheria_cli.run.formats import read_metadata
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.segments import Segment, decode_segment

@@ -61,7 +61,10 @@ def test_sigkill_then_resume_logs_each_committed_step_exactly_once(tmp_path: Pat
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
     process = subprocess.Popen(
         [sys.executable, "-m", "atheria_cli", "train", "--config", "exp.yaml", "--episodes", "400"],
-        cwd=tmp_path, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     metadata = agent_dir(tmp_path / "checkpoints", "A2C") / "metadata.json"
     deadline = time.monotonic() + 90

@@ -28,7 +28,12 @@ runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
 
 # The built-in building env implements the state protocol; one day = 24 hourly steps.
-BUILDING_DAY = {"id": "atheria/BuildingCO2-v0", "kwargs": {"days": 1}, "max_episode_steps": 24, "metrics": [{"name": "co2_kg", "goal": "min"}]}
+BUILDING_DAY = {
+    "id": "atheria/BuildingCO2-v0",
+    "kwargs": {"days": 1},
+    "max_episode_steps": 24,
+    "metrics": [{"name": "co2_kg", "goal": "min"}],
+}
 
 
 def invoke(*args: str):
@@ -132,7 +137,9 @@ def test_sigint_mid_episode_then_resume_is_exact_with_a_stateful_env(agent: str,
     # The extra commit splits the replay stream into other segment files; the rows are the same.
     for payload in (a, b):
         payload["buffer"].pop("segments", None)
-        payload["model"]["ep_info_buffer"] = [{k: v for k, v in info.items() if k != "t"} for info in payload["model"]["ep_info_buffer"]]
+        payload["model"]["ep_info_buffer"] = [
+            {k: v for k, v in info.items() if k != "t"} for info in payload["model"]["ep_info_buffer"]
+        ]
     for section in ("model", "loop", "buffer", "env", "rng"):
         assert_same_tree(a[section], b[section], f"{agent}.{section}")
     if agent == "SAC":
@@ -162,7 +169,10 @@ def _training_process(tmp_path: Path, agent: str) -> tuple[subprocess.Popen, Pat
     path = write_config(tmp_path / "exp.yaml", config)
     process = subprocess.Popen(
         [sys.executable, "-m", "atheria_cli", "train", "--config", str(path), "--episodes", "100000"],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     metadata = tmp_path / f"ck/test/{agent}/metadata.json"
     deadline = time.monotonic() + 60
@@ -235,13 +245,15 @@ def test_retention_keeps_last_best_and_every(in_tmp: Path) -> None:
     folder = in_tmp / "checkpoints/test/SAC"
     episode_rewards = [json.loads(line)["reward"] for line in (folder / "episodes.jsonl").read_text().splitlines()]
     best = max(range(1, 8), key=lambda episode: (episode_rewards[episode - 1], episode))
-    expected = sorted({3, 6, 7, 6, best} | {6, 7})
+    expected = sorted({3, 6, 7, best} | {6, 7})
     assert [name for name in listing(folder) if name.endswith(".pt")] == [f"episode_{e:04d}.pt" for e in expected]
     metadata = json.loads((folder / "metadata.json").read_text())
     assert [c["episode"] for c in metadata["checkpoints"]] == expected
     needed = {
-        segment["file"] for segment in metadata["replay_segments"]
-        for c in metadata["checkpoints"] if segment["end"] > c["replay_rows"][0] and segment["start"] < c["replay_rows"][1]
+        segment["file"]
+        for segment in metadata["replay_segments"]
+        for c in metadata["checkpoints"]
+        if segment["end"] > c["replay_rows"][0] and segment["start"] < c["replay_rows"][1]
     }
     assert needed == {segment["file"] for segment in metadata["replay_segments"]}
     assert {f"replay/{name}" for name in listing(folder / "replay")} == needed
@@ -256,7 +268,10 @@ def test_prune_applies_the_policy_to_an_existing_run(in_tmp: Path) -> None:
     path = write_config(in_tmp / "exp.yaml", config)
     assert invoke("train", "--config", str(path), "--episodes", "4").exit_code == 0
     refused = invoke("prune", "--config", str(path))
-    assert refused.exit_code == 2 and refused.stderr == "atheria: error: the config has no train.keep policy: every checkpoint is kept\n"
+    assert (
+        refused.exit_code == 2
+        and refused.stderr == "atheria: error: the config has no train.keep policy: every checkpoint is kept\n"
+    )
     config["train"]["keep"] = {"last": 1}
     write_config(path, config)
     result = invoke("prune", "--config", str(path))
@@ -290,7 +305,9 @@ def test_mirror_copies_commits_and_restores_a_lost_run(in_tmp: Path, memory_mirr
     os.rename(in_tmp / "checkpoints", in_tmp / "lost")
     result = invoke("train", "--config", str(path), "--episodes", "1", "--resume")
     assert result.exit_code == 0, result.output
-    assert "atheria: warning: SAC: the mirror memory://drive/atheria holds a newer commit; restoring from it first" in result.stderr
+    assert (
+        "atheria: warning: SAC: the mirror memory://drive/atheria holds a newer commit; restoring from it first" in result.stderr
+    )
     assert "SAC: episodes 3–3 (resuming from episode_0002.pt)" in result.stderr
     history = json.loads((in_tmp / "checkpoints/test/SAC/history.json").read_text())
     assert history["total_episodes"] == 3 and len(history["trainings"]) == 2
@@ -308,7 +325,10 @@ def test_resource_readout_every_n_episodes(in_tmp: Path) -> None:
     assert result.exit_code == 0
     lines = [line for line in result.stderr.splitlines() if "episodes/h" in line]
     assert len(lines) == 2
-    assert all(line.startswith("A2C: elapsed 0:00:") and "budget left 0:59:" in line and "RAM " in line and "CPU " in line for line in lines)
+    assert all(
+        line.startswith("A2C: elapsed 0:00:") and "budget left 0:59:" in line and "RAM " in line and "CPU " in line
+        for line in lines
+    )
 
 
 def test_tensorboard_continues_without_duplicated_steps(in_tmp: Path) -> None:
@@ -341,13 +361,14 @@ def test_verify_reports_problems_with_exit_1(sac_config: Path, in_tmp: Path) -> 
     bad = invoke("verify", "--config", str(sac_config), "SAC")
     assert bad.exit_code == 1
     assert bad.stdout == (
-        "SAC: 2 checkpoint(s), 1 problem(s)\n"
-        "  replay/episode_0001.npz: sha256 differs from the one its checkpoints record\n"
+        "SAC: 2 checkpoint(s), 1 problem(s)\n  replay/episode_0001.npz: sha256 differs from the one its checkpoints record\n"
     )
     assert "episode_0009.pt is not committed" in bad.stderr
 
 
-def test_disk_full_during_a_save_keeps_the_previous_state(sac_config: Path, in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disk_full_during_a_save_keeps_the_previous_state(
+    sac_config: Path, in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import atheria_cli.run.atomic as atomic
 
     assert invoke("train", "--config", str(sac_config), "--episodes", "1").exit_code == 0
@@ -487,7 +508,9 @@ def test_a_signal_between_two_agents_stops_before_the_next(tmp_path: Path) -> No
     from tests.integration.helpers import RecordingObserver
 
     config = tiny_config({"A2C": TINY_AGENTS["A2C"], "PPO": TINY_AGENTS["PPO"]}, checkpoints_dir=str(tmp_path))
-    outcome = run_training(plan_training(ExperimentConfig.model_validate(config), episodes=1), _InterruptAfterFirstAgent(RecordingObserver()))
+    outcome = run_training(
+        plan_training(ExperimentConfig.model_validate(config), episodes=1), _InterruptAfterFirstAgent(RecordingObserver())
+    )
     assert (outcome.stopped_by, outcome.exit_code) == ("SIGINT", 130)
     assert [result.agent for result in outcome.results] == ["A2C"]
     assert listing(tmp_path / "test") == ["A2C"]

@@ -34,4 +34,7 @@ def test_several_envs_resume_and_count_episodes_consistently(agent: str, tmp_pat
     assert timesteps == sorted(timesteps) and all(t % 3 == 0 for t in timesteps)
     # Environments that were mid-episode at the checkpoint were restarted, and said so.
     assert first.warnings == []
-    assert any("were mid-episode at the checkpoint and cannot restore their state; they start a new episode" in w for w in resumed.warnings)
+    assert any(
+        "were mid-episode at the checkpoint and cannot restore their state; they start a new episode" in w
+        for w in resumed.warnings
+    )

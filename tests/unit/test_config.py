@@ -39,7 +39,9 @@ def test_algo_defaults_to_name_and_can_differ(tmp_path: Path) -> None:
 
 
 def test_metrics_accept_names_and_goals(tmp_path: Path) -> None:
-    config = load_config(write_config(tmp_path / "c.yaml", tiny_config(env={"id": "X-v0", "metrics": ["co2_kg", {"name": "cost", "goal": "min"}]})))
+    config = load_config(
+        write_config(tmp_path / "c.yaml", tiny_config(env={"id": "X-v0", "metrics": ["co2_kg", {"name": "cost", "goal": "min"}]}))
+    )
     assert [(m.name, m.goal) for m in config.env.metrics] == [("co2_kg", "max"), ("cost", "min")]
 
 
@@ -67,7 +69,7 @@ def test_errors_name_the_field_path(tmp_path: Path, override: dict, expected: st
 
 
 def test_yaml_errors(tmp_path: Path) -> None:
-    assert _error(tmp_path, "a: [1,\n") .startswith("YAML syntax error at line 2")
+    assert _error(tmp_path, "a: [1,\n").startswith("YAML syntax error at line 2")
     assert _error(tmp_path, "- 1\n- 2\n") == "the config must be a YAML mapping, got list"
     assert _error(tmp_path, "") == "the config must be a YAML mapping, got NoneType"
 

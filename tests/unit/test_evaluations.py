@@ -11,9 +11,9 @@ from atheria_cli.config import ExperimentConfig, KeepPolicy
 from atheria_cli.deploy.selection import select_checkpoint
 from atheria_cli.metrics import main_quantity
 from atheria_cli.reports.compare import compare_report
+from atheria_cli.reports.evaluations import evaluation_scores, pooled
 from atheria_cli.reports.history import build_history, history_json
 from atheria_cli.reports.runs import read_run
-from atheria_cli.reports.evaluations import evaluation_scores, pooled
 from atheria_cli.run.formats import EvaluationRecord, Stat, write_document
 from atheria_cli.run.retention import kept_checkpoints
 from atheria_cli.run.store import AgentStore
@@ -22,8 +22,14 @@ from tests.unit.test_reports import commit_sessions, experiment, record
 
 def evaluation(episode: int, co2: float, reward: float = -5.0) -> EvaluationRecord:
     return EvaluationRecord(
-        episode=episode, timesteps=episode * 10, episodes=2, seeds=[7, 8], seconds=0.1,
-        reward=Stat(mean=reward, std=1.0), length=Stat(mean=10.0, std=0.0), metrics={"co2_kg": Stat(mean=co2, std=1.0)},
+        episode=episode,
+        timesteps=episode * 10,
+        episodes=2,
+        seeds=[7, 8],
+        seconds=0.1,
+        reward=Stat(mean=reward, std=1.0),
+        length=Stat(mean=10.0, std=0.0),
+        metrics={"co2_kg": Stat(mean=co2, std=1.0)},
     )
 
 
@@ -36,7 +42,9 @@ def config(tmp_path: Path) -> ExperimentConfig:
 def evaluated(config: ExperimentConfig) -> AgentStore:
     """PPO, a checkpoint per episode 1-4; by training episodes episode 4 is best (co2 is to be
     minimized), by evaluation episode 2; an evaluation at episode 6 was never committed."""
-    store = commit_sessions(config, "PPO", [[record(1, -1.0, 90.0)], [record(2, -1.0, 80.0)], [record(3, -1.0, 70.0)], [record(4, -1.0, 5.0)]])
+    store = commit_sessions(
+        config, "PPO", [[record(1, -1.0, 90.0)], [record(2, -1.0, 80.0)], [record(3, -1.0, 70.0)], [record(4, -1.0, 5.0)]]
+    )
     history = store.history()
     history.evaluations = [evaluation(2, 10.0), evaluation(4, 50.0), evaluation(6, 1.0)]
     write_document(store.layout.history, history)
@@ -55,7 +63,10 @@ def test_retention_keeps_the_best_evaluated_checkpoint(config: ExperimentConfig,
     history, metadata = evaluated.history(), evaluated.metadata()
     records = evaluated.episodes(history)
     by_evaluation = kept_checkpoints(
-        metadata.checkpoints, KeepPolicy(best=1), records, main_quantity(config),
+        metadata.checkpoints,
+        KeepPolicy(best=1),
+        records,
+        main_quantity(config),
         evaluated=lambda name: evaluation_scores(history, name, metadata.latest),
     )
     assert [entry.episode for entry in by_evaluation] == [2, 4]  # 4: the newest is always kept

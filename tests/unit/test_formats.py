@@ -27,17 +27,40 @@ SEED_HISTORY = {  # the seed's history.json (seed 001), plus the schema version
     "agent": "PPO",
     "total_episodes": 10,
     "trainings": [
-        {"session_timestamp": "2026-01-24T20:33:32", "start_episode": 1, "end_episode": 5, "episodes_count": 5, "device": "cuda", "duration_seconds": 2.5},
-        {"session_timestamp": "2026-01-24T20:33:46", "start_episode": 6, "end_episode": 10, "episodes_count": 5, "device": "cuda", "duration_seconds": 2.5},
+        {
+            "session_timestamp": "2026-01-24T20:33:32",
+            "start_episode": 1,
+            "end_episode": 5,
+            "episodes_count": 5,
+            "device": "cuda",
+            "duration_seconds": 2.5,
+        },
+        {
+            "session_timestamp": "2026-01-24T20:33:46",
+            "start_episode": 6,
+            "end_episode": 10,
+            "episodes_count": 5,
+            "device": "cuda",
+            "duration_seconds": 2.5,
+        },
     ],
 }
 
 
 def _metadata() -> Metadata:
     return Metadata(
-        agent="SAC", algo="SAC", policy="MlpPolicy", env_id="Pendulum-v1", experiment="e", last_episode=1,
-        total_timesteps=200, device="cpu", hyperparams={"gamma": 0.99}, versions={"torch": "2.13.0"},
-        created="t", updated="t",
+        agent="SAC",
+        algo="SAC",
+        policy="MlpPolicy",
+        env_id="Pendulum-v1",
+        experiment="e",
+        last_episode=1,
+        total_timesteps=200,
+        device="cpu",
+        hyperparams={"gamma": 0.99},
+        versions={"torch": "2.13.0"},
+        created="t",
+        updated="t",
         checkpoints=[{"file": "episode_0001.pt", "episode": 1, "timesteps": 200, "size": 10, "sha256": "a" * 64, "created": "t"}],
     )
 
@@ -48,7 +71,9 @@ def _record(episode: int) -> EpisodeRecord:
 
 def test_history_round_trip(tmp_path: Path) -> None:
     history = History(agent="SAC", total_episodes=1, episodes_bytes=10)
-    history.trainings.append(SessionRecord(session_timestamp="t", start_episode=1, end_episode=1, episodes_count=1, device="cpu", duration_seconds=1.0))
+    history.trainings.append(
+        SessionRecord(session_timestamp="t", start_episode=1, end_episode=1, episodes_count=1, device="cpu", duration_seconds=1.0)
+    )
     write_document(tmp_path / "history.json", history)
     raw = json.loads((tmp_path / "history.json").read_text())
     assert raw["schema_version"] == 1 and raw["episodes_file"] == "episodes.jsonl" and raw["episodes_bytes"] == 10
@@ -97,8 +122,14 @@ def test_metadata_round_trip_and_latest(tmp_path: Path) -> None:
         ("[]", "expected a JSON object, found list"),
         ('{"agent": "x"}', "missing or invalid schema_version: None"),
         ('{"schema_version": 99, "agent": "x"}', "schema_version 99 is newer than this atheria supports (1); upgrade atheria"),
-        ('{"schema_version": 1, "agent": "x", "total_episodes": -1}', "total_episodes: Input should be greater than or equal to 0"),
-        ('{"schema_version": 1, "agent": "x", "trainings": [{"start_episode": 1}]}', "trainings.0.session_timestamp: Field required"),
+        (
+            '{"schema_version": 1, "agent": "x", "total_episodes": -1}',
+            "total_episodes: Input should be greater than or equal to 0",
+        ),
+        (
+            '{"schema_version": 1, "agent": "x", "trainings": [{"start_episode": 1}]}',
+            "trainings.0.session_timestamp: Field required",
+        ),
     ],
 )
 def test_damaged_history_is_reported_with_path(tmp_path: Path, content: str, problem: str) -> None:
@@ -133,8 +164,20 @@ def test_unknown_keys_are_kept(tmp_path: Path) -> None:
 
 
 def _header(**changes: object) -> dict:
-    payload = {"format": "atheria-checkpoint", "schema_version": CHECKPOINT_SCHEMA_VERSION, "agent": "A", "algo": "PPO", "episode": 1,
-               "num_timesteps": 1, "run_config": "{}", "model": {}, "loop": {}, "buffer": None, "env": {}, "rng": {}}
+    payload = {
+        "format": "atheria-checkpoint",
+        "schema_version": CHECKPOINT_SCHEMA_VERSION,
+        "agent": "A",
+        "algo": "PPO",
+        "episode": 1,
+        "num_timesteps": 1,
+        "run_config": "{}",
+        "model": {},
+        "loop": {},
+        "buffer": None,
+        "env": {},
+        "rng": {},
+    }
     payload.update(changes)
     return payload
 
@@ -155,14 +198,28 @@ def test_history_with_evaluations_and_fork_origin_round_trips_and_old_files_read
     from atheria_cli.run.formats import EvaluationRecord, ForkOrigin, Stat
 
     evaluation = EvaluationRecord(
-        episode=4, timesteps=200, episodes=2, seeds=[7, 8], seconds=0.25, reward=Stat(mean=-3.0, std=0.5),
-        length=Stat(mean=50.0, std=0.0), metrics={"co2_kg": Stat(mean=None, std=None)},
+        episode=4,
+        timesteps=200,
+        episodes=2,
+        seeds=[7, 8],
+        seconds=0.25,
+        reward=Stat(mean=-3.0, std=0.5),
+        length=Stat(mean=50.0, std=0.0),
+        metrics={"co2_kg": Stat(mean=None, std=None)},
     )
     origin = ForkOrigin(run_id="r" * 32, agent="SAC", file="test/SAC/episode_0004.pt", sha256="b" * 64, episode=4, timesteps=200)
     history = History(agent="SAC", total_episodes=4, evaluations=[evaluation])
     history.trainings.append(
-        SessionRecord(session_timestamp="t", start_episode=5, end_episode=4, episodes_count=0, device="cpu", duration_seconds=1.0,
-                      eval_seconds=0.25, forked_from=origin)
+        SessionRecord(
+            session_timestamp="t",
+            start_episode=5,
+            end_episode=4,
+            episodes_count=0,
+            device="cpu",
+            duration_seconds=1.0,
+            eval_seconds=0.25,
+            forked_from=origin,
+        )
     )
     write_document(tmp_path / "history.json", history)
     raw = json.loads((tmp_path / "history.json").read_text())
@@ -175,8 +232,20 @@ def test_history_with_evaluations_and_fork_origin_round_trips_and_old_files_read
 
 
 def test_a_damaged_evaluation_is_reported_with_its_field(tmp_path: Path) -> None:
-    document = {**SEED_HISTORY, "evaluations": [{"episode": 2, "timesteps": 10, "episodes": 0, "seeds": [], "seconds": 0,
-                                                 "reward": {"mean": 1, "std": 0}, "length": {"mean": 1, "std": 0}}]}
+    document = {
+        **SEED_HISTORY,
+        "evaluations": [
+            {
+                "episode": 2,
+                "timesteps": 10,
+                "episodes": 0,
+                "seeds": [],
+                "seconds": 0,
+                "reward": {"mean": 1, "std": 0},
+                "length": {"mean": 1, "std": 0},
+            }
+        ],
+    }
     (tmp_path / "history.json").write_text(json.dumps(document))
     with pytest.raises(DamagedFileError, match="evaluations.0.episodes: Input should be greater than or equal to 1"):
         read_history(tmp_path / "history.json")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from atheria_cli.errors import StorageError
 from atheria_cli.run import atomic
 from atheria_cli.run.atomic import atomic_write_bytes, atomic_write_json
-from atheria_cli.errors import StorageError
 from atheria_cli.run.layout import AgentLayout, checkpoint_name, episode_of
 
 

@@ -14,15 +14,15 @@ import pytest
 from atheria_cli.config import ExperimentConfig, KeepPolicy, load_config
 from atheria_cli.deploy.selection import select_checkpoint
 from atheria_cli.errors import ConfigError, DamagedFileError, StorageError, UsageError
-from atheria_cli.run.formats import EpisodeRecord, History, Metadata, SessionRecord
-from atheria_cli.run.layout import AgentLayout
 from atheria_cli.metrics import Quantity, improvement, main_quantity, percent_of, quantities, verdict
 from atheria_cli.reports.compare import compare_report
-from atheria_cli.run import atomic
 from atheria_cli.reports.history import build_history, episodes_csv, history_json, history_report, rolling_mean
 from atheria_cli.reports.output import check_output_path, check_plot_path
 from atheria_cli.reports.runs import read_run, require_run
 from atheria_cli.reports.status import status_report
+from atheria_cli.run import atomic
+from atheria_cli.run.formats import EpisodeRecord, History, Metadata, SessionRecord
+from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.retention import kept_checkpoints
 from atheria_cli.run.store import AgentStore, now_iso
 from tests.conftest import write_config
@@ -43,7 +43,12 @@ def experiment(root: Path, **overrides: Any) -> ExperimentConfig:
 
 def record(episode: int, reward: float | None, co2: float | None, comfort: float | None = 1.0) -> EpisodeRecord:
     return EpisodeRecord(
-        episode=episode, timesteps=episode * 10, reward=reward, length=10, seconds=0.5, metrics={"co2_kg": co2, "comfort": comfort}
+        episode=episode,
+        timesteps=episode * 10,
+        reward=reward,
+        length=10,
+        seconds=0.5,
+        metrics={"co2_kg": co2, "comfort": comfort},
     )
 
 
@@ -52,24 +57,44 @@ def commit_sessions(config: ExperimentConfig, agent: str, sessions: list[list[Ep
     store = AgentStore(AgentLayout.of(config.run_dir, agent))
     history = History(agent=agent)
     metadata = Metadata(
-        agent=agent, algo=agent, policy="MlpPolicy", env_id="Pendulum-v1", experiment=config.experiment, last_episode=0,
-        total_timesteps=0, device="cpu", hyperparams={}, versions={}, created=now_iso(), updated=now_iso(),
+        agent=agent,
+        algo=agent,
+        policy="MlpPolicy",
+        env_id="Pendulum-v1",
+        experiment=config.experiment,
+        last_episode=0,
+        total_timesteps=0,
+        device="cpu",
+        hyperparams={},
+        versions={},
+        created=now_iso(),
+        updated=now_iso(),
     )
     timesteps = 0
     for records in sessions:
         first, last = records[0], records[-1]
         history.trainings.append(
             SessionRecord(
-                session_timestamp="2026-11-23T05:08:56+00:00", start_episode=first.episode, end_episode=last.episode,
-                episodes_count=len(records), device="cpu", duration_seconds=1.5,
-                start_timesteps=timesteps, end_timesteps=last.timesteps,
+                session_timestamp="2026-11-23T05:08:56+00:00",
+                start_episode=first.episode,
+                end_episode=last.episode,
+                episodes_count=len(records),
+                device="cpu",
+                duration_seconds=1.5,
+                start_timesteps=timesteps,
+                end_timesteps=last.timesteps,
             )
         )
         timesteps = last.timesteps
         history.total_episodes = last.episode
         store.commit(
-            checkpoint_bytes=CHECKPOINT, entry_episode=last.episode, timesteps=last.timesteps, history=history,
-            metadata=metadata, run_config=None, new_episodes=records,
+            checkpoint_bytes=CHECKPOINT,
+            entry_episode=last.episode,
+            timesteps=last.timesteps,
+            history=history,
+            metadata=metadata,
+            run_config=None,
+            new_episodes=records,
         )
     return store
 
@@ -156,7 +181,9 @@ def test_require_run_says_what_to_do(config: ExperimentConfig, two_sessions: Age
     assert str(caught.value) == f"SAC has no run in {config.run_dir / 'SAC'}; start one with: atheria train --agent SAC"
     (config.run_dir / "SAC").mkdir()
     (config.run_dir / "SAC" / "history.json").write_text("{}")
-    with pytest.raises(UsageError, match="SAC has files but no committed checkpoint in .*; start over with: atheria train --agent SAC --fresh"):
+    with pytest.raises(
+        UsageError, match="SAC has files but no committed checkpoint in .*; start over with: atheria train --agent SAC --fresh"
+    ):
         require_run(config, "SAC")
 
 
@@ -187,8 +214,14 @@ def test_a_mid_episode_checkpoint_is_the_latest(config: ExperimentConfig, two_se
     """A signal or save_every_steps commits episode_0005.t57.pt: no new episode, more timesteps."""
     store = two_sessions
     store.commit(
-        checkpoint_bytes=CHECKPOINT, entry_episode=5, timesteps=57, partial=True, history=store.history(),
-        metadata=store.metadata(), run_config=None, new_episodes=[],
+        checkpoint_bytes=CHECKPOINT,
+        entry_episode=5,
+        timesteps=57,
+        partial=True,
+        history=store.history(),
+        metadata=store.metadata(),
+        run_config=None,
+        new_episodes=[],
     )
     ppo = status_report(config).agents[0]
     assert (ppo.episodes, ppo.timesteps, ppo.resumable) == (5, 57, True)
@@ -280,7 +313,14 @@ def test_status_rows(config: ExperimentConfig, two_sessions: AgentStore) -> None
     report = status_report(config)
     assert report.metric == Quantity("co2_kg", "min")
     ppo, sac = report.agents
-    assert (ppo.state, ppo.episodes, ppo.timesteps, ppo.last_value, ppo.best_value, ppo.best_episode) == ("committed", 5, 50, 40.0, 40.0, 5)
+    assert (ppo.state, ppo.episodes, ppo.timesteps, ppo.last_value, ppo.best_value, ppo.best_episode) == (
+        "committed",
+        5,
+        50,
+        40.0,
+        40.0,
+        5,
+    )
     assert ppo.last_checkpoint == str(config.run_dir / "PPO" / "episode_0005.pt")
     folder = config.run_dir / "PPO"
     assert ppo.disk_bytes == sum(path.stat().st_size for path in folder.iterdir())

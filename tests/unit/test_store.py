@@ -14,22 +14,50 @@ def _record(episode: int) -> EpisodeRecord:
 
 
 def _metadata() -> Metadata:
-    return Metadata(agent="A", algo="PPO", policy="MlpPolicy", env_id="E", experiment="x", last_episode=0,
-                    total_timesteps=0, device="cpu", hyperparams={}, versions={}, created="t", updated="t")
+    return Metadata(
+        agent="A",
+        algo="PPO",
+        policy="MlpPolicy",
+        env_id="E",
+        experiment="x",
+        last_episode=0,
+        total_timesteps=0,
+        device="cpu",
+        hyperparams={},
+        versions={},
+        created="t",
+        updated="t",
+    )
 
 
 def _commit(store: AgentStore, history: History, metadata: Metadata, episodes: list[int]) -> None:
     history.total_episodes = episodes[-1]
     session = history.trainings[-1]
     session.end_episode, session.episodes_count = episodes[-1], episodes[-1] - session.start_episode + 1
-    store.commit(checkpoint_bytes=b"x" * episodes[-1], entry_episode=episodes[-1], timesteps=10 * episodes[-1],
-                 history=history, new_episodes=[_record(e) for e in episodes], metadata=metadata, run_config=None)
+    store.commit(
+        checkpoint_bytes=b"x" * episodes[-1],
+        entry_episode=episodes[-1],
+        timesteps=10 * episodes[-1],
+        history=history,
+        new_episodes=[_record(e) for e in episodes],
+        metadata=metadata,
+        run_config=None,
+    )
 
 
 def _new_session(history: History, start: int) -> None:
-    history.trainings.append(SessionRecord(session_timestamp="t", start_episode=start, end_episode=start - 1,
-                                           episodes_count=0, device="cpu", duration_seconds=0.0,
-                                           start_timesteps=10 * (start - 1), end_timesteps=10 * (start - 1)))
+    history.trainings.append(
+        SessionRecord(
+            session_timestamp="t",
+            start_episode=start,
+            end_episode=start - 1,
+            episodes_count=0,
+            device="cpu",
+            duration_seconds=0.0,
+            start_timesteps=10 * (start - 1),
+            end_timesteps=10 * (start - 1),
+        )
+    )
 
 
 def test_commits_append_episodes_and_cut_uncommitted_lines(tmp_path: Path) -> None:
@@ -82,7 +110,9 @@ def test_evaluations_past_the_resumed_checkpoint_are_dropped(tmp_path: Path) -> 
 
     def evaluation(episode: int) -> EvaluationRecord:
         stat = Stat(mean=1.0, std=0.0)
-        return EvaluationRecord(episode=episode, timesteps=10 * episode, episodes=1, seeds=[0], seconds=0.1, reward=stat, length=stat)
+        return EvaluationRecord(
+            episode=episode, timesteps=10 * episode, episodes=1, seeds=[0], seconds=0.1, reward=stat, length=stat
+        )
 
     store = AgentStore(AgentLayout(tmp_path / "A"))
     history, metadata = History(agent="A"), _metadata()
