@@ -1,4 +1,29 @@
-"""Write and read ``episode_XXXX.pt`` (layout documented in :mod:`atheria_cli.run.formats`)."""
+"""What ``episode_XXXX.pt`` holds, in one place: the header, the body, how it is written and read.
+
+A torch zip file holding one dict, loadable with ``torch.load(..., weights_only=True)``::
+
+    header:  format: "atheria-checkpoint", schema_version: 1, atheria_version, created,
+             agent, algo, episode, partial, num_timesteps,
+             run_config: JSON text of the resolved experiment config (for load_agent),
+             versions: {atheria, python, torch, stable_baselines3, gymnasium, numpy[, sb3_contrib]}
+    body:    model:  {state_dicts, variables, counters, last_obs, last_episode_starts,
+                      last_original_obs, ep_info_buffer, ep_success_buffer, sde_noise, action_noise}
+             loop:   on-policy {family, iteration[, lstm_states]} | off-policy {family, chunk_steps,
+                     chunk_episodes}
+             buffer: rollout {kind, pos, full, rows, arrays: {name: tensor[:rows]}}
+                     replay  {kind, rows_total, capacity, pos, full, tail_observation,
+                              segments: [{file, start, end, sha256, size}]}  (atheria_cli.run.segments)
+             env:    {resets: [{seed, options, rng}], mid_episode, action_space_rng, vec_normalize, frame_stack}
+             rng:    {python, numpy, torch, cuda}
+
+docs/file-layout.md describes every field. The header check is torch-free (a damaged file is
+reported without loading torch's state); torch, NumPy and SB3 are imported only by the functions
+that write, read, capture or restore a checkpoint.
+
+Restore order matters: model state first (the env restore reads ``_last_obs`` and the
+episode-start flags), the env next (its replayed resets draw from the env's own generators),
+the global RNGs last, so nothing done while restoring consumes random numbers.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +31,98 @@ import hashlib
 import io
 import pickle
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any
 
 from atheria_cli.errors import DamagedFileError
-from atheria_cli.run.formats import CHECKPOINT_FORMAT, CHECKPOINT_SCHEMA_VERSION, check_checkpoint_header
+from atheria_cli.run.formats import check_schema_version
+
+if TYPE_CHECKING:
+    from atheria_cli.agents.loops import TrainingLoop
+    from atheria_cli.agents.replay import SegmentReader
+    from atheria_cli.envs.state import EnvRestoreReport
+
+CHECKPOINT_FORMAT = "atheria-checkpoint"
+CHECKPOINT_SCHEMA_VERSION = 1
+CHECKPOINT_FIELDS = ("agent", "algo", "episode", "num_timesteps", "run_config")
+CHECKPOINT_SECTIONS = ("model", "loop", "buffer", "env", "rng")
+
+
+def check_checkpoint_header(payload: object, path: object) -> None:
+    """Refuse anything that is not an atheria checkpoint this version can read."""
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise DamagedFileError(path, "not an atheria checkpoint")
+    check_schema_version(payload.get("schema_version"), CHECKPOINT_SCHEMA_VERSION, path)
+    missing = [key for key in (*CHECKPOINT_FIELDS, *CHECKPOINT_SECTIONS) if key not in payload]
+    if missing:
+        raise DamagedFileError(path, f"checkpoint lacks {', '.join(missing)}")
+
+
+def checkpoint_payload(
+    loop: TrainingLoop,
+    *,
+    agent: str,
+    algo: str,
+    episode: int,
+    partial: bool,
+    created: str,
+    run_config: str,
+    versions: dict[str, str],
+) -> dict[str, Any]:
+    """The whole checkpoint: header, then the training state of ``loop`` as the body."""
+    from atheria_cli import __version__
+
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "schema_version": CHECKPOINT_SCHEMA_VERSION,
+        "atheria_version": __version__,
+        "created": created,
+        "agent": agent,
+        "algo": algo,
+        "episode": episode,
+        "partial": partial,
+        "num_timesteps": int(loop.model.num_timesteps),
+        "run_config": run_config,
+        "versions": versions,
+        **capture_training_state(loop),
+    }
+
+
+def capture_training_state(loop: TrainingLoop) -> dict[str, Any]:
+    """The body: everything that decides the future of training, at a step boundary."""
+    from atheria_cli.agents.rng import capture_global_rng
+    from atheria_cli.agents.state import capture_model
+    from atheria_cli.envs.state import capture_env
+
+    model = loop.model
+    return {
+        "model": capture_model(model),
+        "loop": loop.state_dict(),
+        "buffer": loop.buffer_state(),
+        "env": capture_env(model, at_episode_start=loop.episode_steps == 0),
+        "rng": capture_global_rng(),
+    }
+
+
+def restore_training_state(loop: TrainingLoop, payload: dict[str, Any], read_segment: SegmentReader) -> EnvRestoreReport:
+    from atheria_cli.agents.rng import restore_global_rng
+    from atheria_cli.agents.state import restore_model
+    from atheria_cli.envs.state import restore_env
+
+    model = loop.model
+    restore_model(model, payload["model"])
+    loop.load_buffer_state(payload["buffer"], read_segment)
+    loop.load_state_dict(payload["loop"])
+    report = restore_env(model, payload["env"], at_episode_start=loop.episode_steps == 0)
+    loop.episode_steps[report.restarted] = 0
+    restore_global_rng(payload["rng"])
+    return report
 
 
 def encode_checkpoint(payload: dict[str, Any]) -> bytes:
-    document = plain({"format": CHECKPOINT_FORMAT, "schema_version": CHECKPOINT_SCHEMA_VERSION, **payload})
+    import torch
+
     buffer = io.BytesIO()
-    torch.save(document, buffer)
+    torch.save(plain(payload), buffer)
     return buffer.getvalue()
 
 
@@ -33,6 +137,8 @@ def read_checkpoint(path: Path, expected_sha256: str | None = None) -> dict[str,
         raise DamagedFileError(path, f"cannot be read: {exc.strerror or exc}") from None
     if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
         raise DamagedFileError(path, "sha256 differs from the one recorded in metadata.json (file changed or truncated)")
+    import torch
+
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -53,6 +159,9 @@ def plain(value: Any) -> Any:
     NumPy scalars and ``str`` subclasses (``torch.__version__``) are converted; anything else is
     a programming error, reported here rather than as an unloadable file later.
     """
+    import numpy as np
+    import torch
+
     if isinstance(value, torch.Tensor):
         return value.detach().cpu()
     if isinstance(value, dict):

@@ -1,7 +1,8 @@
 """On-disk JSON formats of a run: ``history.json``, ``metadata.json`` and ``config.json``.
 
 Each document carries ``schema_version``. Readers accept every version up to the current one
-and refuse newer ones with a clear message. Torch-free.
+and refuse newer ones with a clear message. Torch-free. (``episode_XXXX.pt`` is defined in
+:mod:`atheria_cli.agents.checkpoint`.)
 
 Versioning policy: a field added with a default that means "absent" (as the ones noted below)
 keeps the version, since older files still read correctly and older readers keep unknown keys
@@ -279,34 +280,3 @@ def read_metadata(path: Path) -> Metadata:
 
 def read_run_config(path: Path) -> RunConfig:
     return read_document(path, RunConfig, RUN_CONFIG_SCHEMA_VERSION)
-
-
-# --- episode_XXXX.pt -------------------------------------------------------------------------
-# A torch zip file holding one dict, loadable with ``torch.load(..., weights_only=True)``:
-#
-#   format: "atheria-checkpoint", schema_version: 1, atheria_version, created,
-#   agent, algo, episode, num_timesteps,
-#   run_config: JSON text of the resolved experiment config (for load_agent),
-#   versions: {python, torch, stable_baselines3, gymnasium, numpy},
-#   model:  {state_dicts, variables, counters, last_obs, last_episode_starts, last_original_obs,
-#            ep_info_buffer, ep_success_buffer, sde_noise, action_noise}
-#   loop:   on-policy {family, iteration} | off-policy {family, chunk_steps, chunk_episodes}
-#   buffer: rollout {kind, pos, full, rows, arrays: {name: tensor[:rows]}}
-#           replay  {kind, rows_total, capacity, pos, full, tail_observation,
-#                    segments: [{file, start, end, sha256, size}]}  (see atheria_cli.run.segments)
-#   env:    {resets: [{seed, options, rng}], action_space_rng, vec_normalize}
-#   rng:    {python, numpy, torch, cuda}
-CHECKPOINT_FORMAT = "atheria-checkpoint"
-CHECKPOINT_SCHEMA_VERSION = 1
-CHECKPOINT_SECTIONS = ("model", "loop", "buffer", "env", "rng")
-CHECKPOINT_FIELDS = ("agent", "algo", "episode", "num_timesteps", "run_config")
-
-
-def check_checkpoint_header(payload: object, path: object) -> None:
-    """Refuse anything that is not an atheria checkpoint this version can read."""
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise DamagedFileError(path, "not an atheria checkpoint")
-    check_schema_version(payload.get("schema_version"), CHECKPOINT_SCHEMA_VERSION, path)
-    missing = [key for key in (*CHECKPOINT_FIELDS, *CHECKPOINT_SECTIONS) if key not in payload]
-    if missing:
-        raise DamagedFileError(path, f"checkpoint lacks {', '.join(missing)}")

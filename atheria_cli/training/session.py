@@ -27,8 +27,7 @@ from atheria_cli.training import tensorboard
 from atheria_cli.agents.loops import TrainingLoop, make_loop
 from atheria_cli.agents.names import installed_extra_versions
 from atheria_cli.agents.registry import build_model, resolved_hyperparams, validate_hyperparams
-from atheria_cli.agents.snapshot import capture_training_state, restore_training_state
-from atheria_cli.agents.checkpoint import encode_checkpoint, read_checkpoint
+from atheria_cli.agents.checkpoint import checkpoint_payload, encode_checkpoint, read_checkpoint, restore_training_state
 from atheria_cli.config import ExperimentConfig, config_to_dict
 from atheria_cli.training.stopping import StopSignals, TimeBudget
 from atheria_cli.envs.factory import make_vec_env
@@ -382,18 +381,16 @@ def _commit(session: _Session, started: float, observer: TrainObserver, *, parti
         pending = journal.pending(file)
         segment = store.write_segment(*pending) if pending else None
         journal.saved(segment)
-    payload = {
-        "atheria_version": __version__,
-        "created": now_iso(),
-        "agent": metadata.agent,
-        "algo": metadata.algo,
-        "episode": episode,
-        "partial": partial,
-        "num_timesteps": timesteps,
-        "run_config": json.dumps(session.run_config.config),
-        "versions": library_versions(),
-        **capture_training_state(loop),
-    }
+    payload = checkpoint_payload(
+        loop,
+        agent=metadata.agent,
+        algo=metadata.algo,
+        episode=episode,
+        partial=partial,
+        created=now_iso(),
+        run_config=json.dumps(session.run_config.config),
+        versions=library_versions(),
+    )
     metadata.last_episode, metadata.total_timesteps, metadata.device = episode, timesteps, session.plan.device
     entry = store.commit(
         checkpoint_bytes=encode_checkpoint(payload),

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # training modules first proves that none imports sb3-contrib at module level.
 WITHOUT_CONTRIB = (
     "import sys; sys.modules['sb3_contrib'] = None; "
-    "import atheria_cli.agents.registry, atheria_cli.agents.loops, atheria_cli.agents.snapshot, atheria_cli.deploy.export; "
+    "import atheria_cli.agents.registry, atheria_cli.agents.loops, atheria_cli.agents.checkpoint, atheria_cli.deploy.export; "
     "from atheria_cli.cli import main; main()"
 )
 

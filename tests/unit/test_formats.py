@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from atheria_cli.agents.checkpoint import CHECKPOINT_SCHEMA_VERSION, check_checkpoint_header
 from atheria_cli.errors import DamagedFileError
 from atheria_cli.run.formats import (
-    CHECKPOINT_SCHEMA_VERSION,
     EpisodeRecord,
     History,
     Metadata,
     SessionRecord,
-    check_checkpoint_header,
     encode_episodes,
     read_episodes,
     read_history,
