@@ -174,7 +174,7 @@ def resolved_hyperparams(model: BaseAlgorithm, given: dict[str, Any]) -> dict[st
         if name in RESERVED or name == "self" or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
             continue
         value = given[name] if name in given else parameter.default
-        resolved[name] = _jsonable(value)
+        resolved[name] = _hyperparameter_as_json(value)
     return resolved
 
 
@@ -299,13 +299,13 @@ def _action_noise(where: str, value: Any, action_dim: int | None) -> ActionNoise
     raise ConfigError(f"{where}.type: unknown noise {value['type']!r} (normal or ornstein_uhlenbeck)")
 
 
-def _jsonable(value: Any) -> Any:
+def _hyperparameter_as_json(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
+        return [_hyperparameter_as_json(item) for item in value]
     if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
+        return {str(key): _hyperparameter_as_json(item) for key, item in value.items()}
     if isinstance(value, type):
         return f"{value.__module__}.{value.__qualname__}"
     if isinstance(value, LinearSchedule):
