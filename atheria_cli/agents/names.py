@@ -6,7 +6,6 @@ read JSON load the config. The classes themselves live in :mod:`atheria_cli.agen
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 
 CORE_ALGORITHMS = ("A2C", "PPO", "SAC", "TD3", "DDPG", "DQN")
@@ -36,6 +35,9 @@ def needs_extra_message(algo: str, extra: str) -> str:
 
 def installed_extra_versions() -> dict[str, str]:
     """Versions of the algorithm extras that are installed (provenance in metadata and checkpoints)."""
+    # importlib.metadata costs a torch-free command ~20 ms to import: only training needs it.
+    import importlib.metadata
+
     return {
         EXTRA_MODULES[extra]: importlib.metadata.version(distribution)
         for extra, distribution in EXTRA_DISTRIBUTIONS.items()
