@@ -93,7 +93,11 @@ def run_ray(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
 
 def _drive(ray: Any, plan: JobsPlan, observer: TrainObserver, scratch: bool) -> JobsOutcome:
     hub_class, job_class = _classes(ray)
-    hub = hub_class.options(num_cpus=0).remote()
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    # The hub lives on the driver's node: a worker node's death must not take the events and the stop with it.
+    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+    hub = hub_class.options(num_cpus=0, scheduling_strategy=here).remote()
     for replicate, seed in zip(plan.plans, plan.seeds):
         for notice in replicate.notices:
             observer.warn(notice if seed is None else f"seed_{seed}/{notice}")
