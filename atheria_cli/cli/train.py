@@ -61,7 +61,8 @@ def train(
     }
     experiment = load_config(resolve_config_path(config), overrides)
     plan = plan_jobs(
-        experiment, jobs=jobs, backend=backend, address=address, agents=agent or (), episodes=episodes, resume=resume, fresh=fresh,
+        experiment, jobs=jobs, backend=backend, address=address,
+        agents=agent or (), episodes=episodes, resume=resume, fresh=fresh,
         allow_config_change=allow_config_change, max_hours=max_hours, until_timesteps=until_timesteps,
         from_checkpoint=from_checkpoint,
     )

@@ -346,7 +346,7 @@ def job_main(job: Job, conn: Connection, deadline: float | None, started: float,
 def _train_locked(job: Job, conn: Connection, signals: StopSignals, deadline: float | None, started: float, parent: int) -> _JobResult:
     budget = TimeBudget(None, started)
     budget.deadline = deadline
-    return train_job(job, _PipeObserver(conn, signals, parent), signals, budget)  # type: ignore[arg-type]
+    return train_job(job, _PipeObserver(conn, signals, parent), signals, budget)
 
 
 def train_job(job: Job, observer: TrainObserver, signals: StopSignals, budget: TimeBudget) -> _JobResult:

@@ -83,7 +83,7 @@ def run_ray(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
         if is_remote(plan.address):
             ray.init(address=plan.address, namespace=NAMESPACE, log_to_driver=False)
         else:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
+            ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
     try:
         return _drive(ray, plan, observer, scratch=is_remote(plan.address) and not config.train.shared_storage)
     finally:
@@ -98,7 +98,7 @@ def _drive(ray: Any, plan: JobsPlan, observer: TrainObserver, scratch: bool) -> 
     # The hub lives on the driver's node: a worker node's death must not take the events and the stop with it.
     here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
     hub = hub_class.options(num_cpus=0, scheduling_strategy=here).remote()
-    for replicate, seed in zip(plan.plans, plan.seeds):
+    for replicate, seed in zip(plan.plans, plan.seeds, strict=True):
         for notice in replicate.notices:
             observer.warn(notice if seed is None else f"seed_{seed}/{notice}")
     budget = TimeBudget(plan.plans[0].max_hours)
@@ -133,7 +133,7 @@ def _drive(ray: Any, plan: JobsPlan, observer: TrainObserver, scratch: bool) -> 
         outcome.exit_code = 1
     if not outcome.stopped_by and any(result.stopped_by == "time budget" for result in results.values()):
         outcome.stopped_by = "time budget"
-    for replicate, seed in zip(plan.plans, plan.seeds):
+    for replicate, seed in zip(plan.plans, plan.seeds, strict=True):
         done: list[AgentResult] = [results[_label(a.name, seed)] for a in replicate.agents if _label(a.name, seed) in results]
         outcome.results.append((replicate, done))
     outcome.committed = sum(1 for _, done in outcome.results for result in done if result.last_checkpoint)
@@ -147,7 +147,9 @@ def actor_name(job: Job, attempt: int) -> str:
     return name if attempt == 0 else f"{name}#retry{attempt}"
 
 
-def _launch(ray: Any, job_class: Any, hub: Any, entry: _Running, plan: JobsPlan, budget: TimeBudget, scratch: bool, outcome: JobsOutcome) -> bool:
+def _launch(
+    ray: Any, job_class: Any, hub: Any, entry: _Running, plan: JobsPlan, budget: TimeBudget, scratch: bool, outcome: JobsOutcome
+) -> bool:
     name = actor_name(entry.job, entry.attempt)
     try:
         ray.get_actor(name, namespace=NAMESPACE)
@@ -172,7 +174,13 @@ def _run_args(entry: _Running, hub: Any, plan: JobsPlan, budget: TimeBudget, scr
 
 
 def _finish(
-    ray: Any, ref: Any, entry: _Running, results: dict[str, _JobResult], outcome: JobsOutcome, max_retries: int, observer: TrainObserver
+    ray: Any,
+    ref: Any,
+    entry: _Running,
+    results: dict[str, _JobResult],
+    outcome: JobsOutcome,
+    max_retries: int,
+    observer: TrainObserver,
 ) -> bool:
     """Record a job that ended; True when it should run again (its worker or node died)."""
     label = entry.job.label
@@ -198,8 +206,14 @@ def _finish(
     return False
 
 
-def _forward(events: list[tuple[str, str, tuple[Any, ...]]], observer: TrainObserver, running: dict[Any, _Running], plan: JobsPlan) -> None:
-    seeds = {_label(agent.name, seed): seed for seed, replicate in zip(plan.seeds, plan.plans) for agent in replicate.agents}
+def _forward(
+    events: list[tuple[str, str, tuple[Any, ...]]], observer: TrainObserver, running: dict[Any, _Running], plan: JobsPlan
+) -> None:
+    seeds = {
+        _label(agent.name, seed): seed
+        for seed, replicate in zip(plan.seeds, plan.plans, strict=True)
+        for agent in replicate.agents
+    }
     for label, method, args in events:
         seed = seeds.get(label)
         if method == "warn":
@@ -240,7 +254,9 @@ class _HubObserver:
         return send
 
 
-def run_job(job: Job, target: int | None, attempt: int, hub: Any, threads: int | None, remaining: float | None, scratch: bool) -> tuple[str, Any]:
+def run_job(
+    job: Job, target: int | None, attempt: int, hub: Any, threads: int | None, remaining: float | None, scratch: bool
+) -> tuple[str, Any]:
     """The body of a job's actor: (re)plan when retried or in scratch, then train under the lock."""
     import ray
     import torch
@@ -257,7 +273,7 @@ def run_job(job: Job, target: int | None, attempt: int, hub: Any, threads: int |
             result: Any = ("done", _JobResult(agent=job.agent.name))
         else:
             budget = TimeBudget(None if remaining is None else remaining / 3600.0)
-            result = ("done", train_job(prepared, observer, signals, budget))  # type: ignore[arg-type]
+            result = ("done", train_job(prepared, observer, signals, budget))
     except AtheriaError as exc:
         result = ("failed", exc.message)
     except Exception as exc:  # one job's crash must not stop the others
@@ -286,7 +302,9 @@ def _prepare(job: Job, target: int | None, attempt: int, scratch: bool, observer
     resume = attempt > 0 or job.plan.resume
     fresh = attempt == 0 and (job.agent.move_aside or job.agent.move_mirror_aside)
     notices: list[str] = []
-    agent = plan_agent(config, job.agent.name, resume=resume, fresh=fresh, allow_config_change=job.plan.allow_config_change, notices=notices)
+    agent = plan_agent(
+        config, job.agent.name, resume=resume, fresh=fresh, allow_config_change=job.plan.allow_config_change, notices=notices
+    )
     for notice in notices:
         observer.warn(notice)
     start = _start_episode(config, agent)

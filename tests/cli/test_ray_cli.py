@@ -32,7 +32,10 @@ def test_the_ray_backend_without_the_extra_exits_2_naming_it(tmp_path: Path) -> 
     path = write_config(tmp_path / "exp.yaml", tiny_config(checkpoints_dir=str(tmp_path / "ck")))
     code = "import sys; sys.modules['ray'] = None; from atheria_cli.cli import main; sys.argv[0] = 'atheria'; main()"
     done = subprocess.run(
-        [sys.executable, "-c", code, "train", "--config", str(path), "--backend", "ray"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code, "train", "--config", str(path), "--backend", "ray"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr == "atheria: error: --backend ray needs the 'ray' extra: pip install 'atheria-cli[ray]'\n"

@@ -21,12 +21,17 @@ ray = pytest.importorskip("ray", reason="the Ray backend needs the 'ray' extra: 
 
 pytestmark = pytest.mark.integration
 
-BUILDING_DAY = {"id": "atheria/BuildingCO2-v0", "kwargs": {"days": 1}, "max_episode_steps": 24, "metrics": [{"name": "co2_kg", "goal": "min"}]}
+BUILDING_DAY = {
+    "id": "atheria/BuildingCO2-v0",
+    "kwargs": {"days": 1},
+    "max_episode_steps": 24,
+    "metrics": [{"name": "co2_kg", "goal": "min"}],
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, namespace="atheria", log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="atheria", log_to_driver=False)
     yield
     ray.shutdown()
 
@@ -46,7 +51,9 @@ def _after_first_commit(folder: Path, action: Any) -> threading.Thread:
 
 
 def test_two_jobs_on_ray_write_the_same_bits_as_sequential_runs(tmp_path: Path) -> None:
-    config = tiny_config({"A2C": TINY_AGENTS["A2C"], "SAC": TINY_AGENTS["SAC"]}, train={"episodes": 3, "schedule_timesteps": 2000, "threads": 1})
+    config = tiny_config(
+        {"A2C": TINY_AGENTS["A2C"], "SAC": TINY_AGENTS["SAC"]}, train={"episodes": 3, "schedule_timesteps": 2000, "threads": 1}
+    )
     sequential, _ = train_jobs(config, tmp_path / "sequential", episodes=3, jobs=1)
     on_ray, observer = train_jobs(config, tmp_path / "ray", episodes=3, jobs=2, backend="ray")
     assert (sequential.exit_code, on_ray.exit_code, on_ray.failed) == (0, 0, [])
@@ -69,7 +76,9 @@ def test_a_killed_worker_is_retried_and_finishes_exactly(tmp_path: Path) -> None
     on_ray, observer = train_jobs(config, tmp_path / "ray", episodes=8, jobs=1, backend="ray")
     killer.join()
     assert (on_ray.exit_code, on_ray.failed) == (0, [])
-    assert any("A2C: its Ray worker died (ActorDiedError); retry 1 of 3 resumes its newest commit" in w for w in observer.warnings)
+    assert any(
+        "A2C: its Ray worker died (ActorDiedError); retry 1 of 3 resumes its newest commit" in w for w in observer.warnings
+    )
     trainings = read_history(folder / "history.json").trainings
     assert len(trainings) == 2 and trainings[1].resumed_from is not None  # the retry was a --resume
     entries = read_metadata(folder / "metadata.json").checkpoints
