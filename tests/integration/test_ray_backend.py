@@ -103,3 +103,17 @@ def test_a_stop_commits_every_job_and_resume_is_exact(tmp_path: Path) -> None:
     assert resumed.exit_code == 0
     train_jobs(config, tmp_path / "one_go", episodes=total, jobs=1)
     assert_same_run(tmp_path / "one_go", root, "SAC")
+
+
+def test_a_job_out_of_retries_is_reported_and_exits_1(tmp_path: Path) -> None:
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"]}, train={"episodes": 8, "schedule_timesteps": 2000, "threads": 1, "max_retries": 0})
+    folder = tmp_path / "ray/test/A2C"
+
+    def kill_the_worker() -> None:
+        os.kill(int((folder.parent / ".A2C.lock").read_text().split()[1]), signal.SIGKILL)
+
+    killer = _after_first_commit(folder, kill_the_worker)
+    on_ray, _ = train_jobs(config, tmp_path / "ray", episodes=8, jobs=1, backend="ray")
+    killer.join()
+    assert (on_ray.exit_code, on_ray.failed) == (1, ["A2C: its Ray worker died 1 time(s) (train.max_retries: 0)"])
+    assert 1 <= read_history(folder / "history.json").total_episodes < 8  # what it committed stays, for --resume
