@@ -106,7 +106,9 @@ def test_a_stop_commits_every_job_and_resume_is_exact(tmp_path: Path) -> None:
 
 
 def test_a_job_out_of_retries_is_reported_and_exits_1(tmp_path: Path) -> None:
-    config = tiny_config({"A2C": TINY_AGENTS["A2C"]}, train={"episodes": 8, "schedule_timesteps": 2000, "threads": 1, "max_retries": 0})
+    config = tiny_config(
+        {"A2C": TINY_AGENTS["A2C"]}, train={"episodes": 8, "schedule_timesteps": 2000, "threads": 1, "max_retries": 0}
+    )
     folder = tmp_path / "ray/test/A2C"
 
     def kill_the_worker() -> None:
