@@ -40,6 +40,10 @@ def train(
         "(train.allow_import).",
     ),
     jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="Train up to N (agent, seed) runs at once, one process each (train.jobs)."),
+    backend: str | None = typer.Option(None, "--backend", help="local, or ray: jobs on a Ray cluster (train.backend; the 'ray' extra)."),
+    address: str | None = typer.Option(
+        None, "--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:10001; default a local Ray (train.address)."
+    ),
     seeds: str | None = typer.Option(None, "--seeds", help="Run every agent once per seed: 0-4 or 0,3 (overrides seeds)."),
     from_checkpoint: Path | None = typer.Option(
         None, "--from-checkpoint", metavar="RUN/AGENT/episode_XXXX.pt",
@@ -57,7 +61,8 @@ def train(
     }
     experiment = load_config(resolve_config_path(config), overrides)
     plan = plan_jobs(
-        experiment, jobs=jobs, agents=agent or (), episodes=episodes, resume=resume, fresh=fresh,
+        experiment, jobs=jobs, backend=backend, address=address,
+        agents=agent or (), episodes=episodes, resume=resume, fresh=fresh,
         allow_config_change=allow_config_change, max_hours=max_hours, until_timesteps=until_timesteps,
         from_checkpoint=from_checkpoint,
     )

@@ -168,6 +168,10 @@ class TrainConfig(_Strict):
     allow_import: bool = False  # let zoo entries name code to import (stable_baselines3., sb3_contrib., ...)
     jobs: PositiveInt = 1  # (agent, seed) runs trained at once, each in its own process
     threads: PositiveInt | None = None  # torch threads per job; default torch's own, or cores // jobs under jobs > 1
+    backend: Literal["local", "ray"] = "local"  # where jobs run: this machine, or a Ray cluster (the 'ray' extra)
+    address: str | None = None  # Ray cluster address (auto, HOST:PORT, ray://HOST:10001); None starts a local Ray
+    shared_storage: bool = False  # checkpoints_dir is on a filesystem every Ray node sees
+    max_retries: int = Field(default=3, ge=0)  # Ray backend: re-runs (as --resume) of a job whose worker or node died
     eval: EvalConfig | None = None
     wandb: TrackerWandb | None = None
     mlflow: TrackerMlflow | None = None

@@ -64,6 +64,8 @@ class JobsPlan:
     seeds: tuple[int | None, ...]
     jobs: int
     threads: int | None
+    backend: str = "local"  # "ray": training.ray_backend places the jobs on a Ray cluster
+    address: str | None = None  # --address of the Ray cluster; None starts a local one
 
     def job_list(self) -> list[Job]:
         devices = devices_for_jobs(self.plans[0].device, sum(len(plan.agents) for plan in self.plans), _gpu_count())
@@ -86,17 +88,29 @@ class JobsOutcome:
     committed: int = 0  # jobs that ended with a checkpoint
 
 
-def plan_jobs(config: ExperimentConfig, *, jobs: int | None = None, **request: Any) -> JobsPlan:
+def plan_jobs(
+    config: ExperimentConfig, *, jobs: int | None = None, backend: str | None = None, address: str | None = None, **request: Any
+) -> JobsPlan:
     """Plan every replicate (each seed) before anything trains; ``request`` as :func:`plan_training`."""
     count = config.train.jobs if jobs is None else jobs
     if count < 1:
         raise UsageError(f"--jobs must be at least 1 (got {count})")
-    _check_memory(config, select_agents(config, request.get("agents", ())), count)  # before planning builds the models
+    backend = backend or config.train.backend
+    address = address or config.train.address
+    if backend == "ray":
+        from atheria_cli.training.ray_backend import check_ray
+
+        check_ray(config, address)
+    elif backend != "local":
+        raise UsageError(f"unknown --backend {backend!r}: use local or ray")
+    if address is None:  # the jobs share this machine's memory (a cluster's nodes have their own)
+        _check_memory(config, select_agents(config, request.get("agents", ())), count)  # before planning builds the models
     seeds, plans = [], []
     for seed, replicate in replicates(config):
         seeds.append(seed)
         plans.append(plan_training(replicate, **request))
-    return JobsPlan(plans=tuple(plans), seeds=tuple(seeds), jobs=count, threads=threads_per_job(config.train.threads, count))
+    threads = threads_per_job(config.train.threads, count)
+    return JobsPlan(plans=tuple(plans), seeds=tuple(seeds), jobs=count, threads=threads, backend=backend, address=address)
 
 
 def _check_memory(config: ExperimentConfig, agents: Sequence[str], jobs: int) -> None:
@@ -115,6 +129,10 @@ def _check_memory(config: ExperimentConfig, agents: Sequence[str], jobs: int) ->
 
 
 def run_jobs(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
+    if plan.backend == "ray":
+        from atheria_cli.training.ray_backend import run_ray
+
+        return run_ray(plan, observer)
     with _torch_threads(plan.threads if plan.jobs == 1 else None):
         if plan.jobs == 1:
             return _run_sequential(plan, observer)
@@ -358,22 +376,25 @@ def job_main(job: Job, conn: Connection, deadline: float | None, started: float,
             conn.close()
 
 
-def _train_locked(
-    job: Job, conn: Connection, signals: StopSignals, deadline: float | None, started: float, parent: int
-) -> _JobResult:
+def _train_locked(job: Job, conn: Connection, signals: StopSignals, deadline: float | None, started: float, parent: int) -> _JobResult:
+    budget = TimeBudget(None, started)
+    budget.deadline = deadline
+    return train_job(job, _PipeObserver(conn, signals, parent), signals, budget)
+
+
+def train_job(job: Job, observer: TrainObserver, signals: StopSignals, budget: TimeBudget) -> _JobResult:
+    """A job's body wherever it runs (a spawned process here, a Ray actor in training.ray_backend):
+    lock, re-check the disk, train one agent."""
     lock = AgentLock(job.plan.config.run_dir, job.agent.name)
     lock.acquire()
     try:
         if not still_current(job.agent):
             raise RunExistsError(f"{job.label}: the run changed on disk while this command was starting; run it again")
-        budget = TimeBudget(None, started)
-        budget.deadline = deadline
-        observer = _PipeObserver(conn, signals, parent)
         if not budget.allows_another_episode():  # this job's turn came after the shared deadline
             observer.warn(f"{job.agent.name}: the time budget ran out before this job started; nothing trained")
             return _JobResult(agent=job.agent.name, stopped_by="time budget")
         session = TrainOutcome(results=[])
-        result = train_one_agent(job.plan, job.agent, observer, signals, budget, session)  # type: ignore[arg-type]
+        result = train_one_agent(job.plan, job.agent, observer, signals, budget, session)
         return _JobResult(**vars(result), stopped_by=session.stopped_by)
     finally:
         lock.release()
