@@ -19,34 +19,51 @@ if TYPE_CHECKING:
 
 @app.command()
 def train(
-    config: Path | None = typer.Option(None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."),
-    episodes: int | None = typer.Option(None, "--episodes", "-n", min=1, help="Episodes to add per agent (default: train.episodes)."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."
+    ),
+    episodes: int | None = typer.Option(
+        None, "--episodes", "-n", min=1, help="Episodes to add per agent (default: train.episodes)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue each agent from its latest checkpoint."),
     fresh: bool = typer.Option(False, "--fresh", help="Move existing runs aside (renamed with a timestamp) and start over."),
     agent: list[str] | None = typer.Option(None, "--agent", "-a", help="Train only this agent (repeatable)."),
     device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps (overrides the config)."),
     seed: int | None = typer.Option(None, "--seed", min=0, help="Seed of a new run (overrides the config)."),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are written (overrides the config)."),
-    max_hours: float | None = typer.Option(None, "--max-hours", help="Stop cleanly, all committed, before this many hours (train.max_hours)."),
-    allow_config_change: bool = typer.Option(False, "--allow-config-change", help="Resume even though env, seed, agent or schedule settings changed."),
+    max_hours: float | None = typer.Option(
+        None, "--max-hours", help="Stop cleanly, all committed, before this many hours (train.max_hours)."
+    ),
+    allow_config_change: bool = typer.Option(
+        False, "--allow-config-change", help="Resume even though env, seed, agent or schedule settings changed."
+    ),
     until_timesteps: int | None = typer.Option(
-        None, "--until-timesteps", min=1,
+        None,
+        "--until-timesteps",
+        min=1,
         help="End at the first episode end at or after this many total timesteps (train.until_timesteps); "
         "without --episodes, no episode limit.",
     ),
     allow_import: bool = typer.Option(
-        False, "--allow-import",
+        False,
+        "--allow-import",
         help="Let zoo entries name code under stable_baselines3., sb3_contrib., gymnasium.wrappers., rl_zoo3.wrappers. "
         "(train.allow_import).",
     ),
-    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="Train up to N (agent, seed) runs at once, one process each (train.jobs)."),
-    backend: str | None = typer.Option(None, "--backend", help="local, or ray: jobs on a Ray cluster (train.backend; the 'ray' extra)."),
+    jobs: int | None = typer.Option(
+        None, "--jobs", "-j", min=1, help="Train up to N (agent, seed) runs at once, one process each (train.jobs)."
+    ),
+    backend: str | None = typer.Option(
+        None, "--backend", help="local, or ray: jobs on a Ray cluster (train.backend; the 'ray' extra)."
+    ),
     address: str | None = typer.Option(
         None, "--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:10001; default a local Ray (train.address)."
     ),
     seeds: str | None = typer.Option(None, "--seeds", help="Run every agent once per seed: 0-4 or 0,3 (overrides seeds)."),
     from_checkpoint: Path | None = typer.Option(
-        None, "--from-checkpoint", metavar="RUN/AGENT/episode_XXXX.pt",
+        None,
+        "--from-checkpoint",
+        metavar="RUN/AGENT/episode_XXXX.pt",
         help="Fork: start a new run of --agent NEW from this checkpoint's full training state, under NEW's config.",
     ),
 ) -> None:
@@ -55,15 +72,25 @@ def train(
     from atheria_cli.training.jobs import plan_jobs, run_jobs
 
     overrides = {
-        "device": device, "seed": seed, "checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None,
+        "device": device,
+        "seed": seed,
+        "checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None,
         "train.allow_import": True if allow_import else None,
         "seeds": list(parse_seeds(seeds)) if seeds is not None else None,
     }
     experiment = load_config(resolve_config_path(config), overrides)
     plan = plan_jobs(
-        experiment, jobs=jobs, backend=backend, address=address,
-        agents=agent or (), episodes=episodes, resume=resume, fresh=fresh,
-        allow_config_change=allow_config_change, max_hours=max_hours, until_timesteps=until_timesteps,
+        experiment,
+        jobs=jobs,
+        backend=backend,
+        address=address,
+        agents=agent or (),
+        episodes=episodes,
+        resume=resume,
+        fresh=fresh,
+        allow_config_change=allow_config_change,
+        max_hours=max_hours,
+        until_timesteps=until_timesteps,
         from_checkpoint=from_checkpoint,
     )
     outcome = run_jobs(plan, ProgressObserver())
@@ -71,7 +98,9 @@ def train(
         if results:
             render_summary(replicate, results)
     for failure in outcome.failed:
-        err_console.print(f"atheria: error: job {failure}; continue it with --resume", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(
+            f"atheria: error: job {failure}; continue it with --resume", markup=False, highlight=False, soft_wrap=True
+        )
     if outcome.stopped_by in ("SIGINT", "SIGTERM"):
         where = _committed(plan.jobs, outcome)
         err_console.print(f"atheria: stopped by {outcome.stopped_by}: {where}; continue with --resume", markup=False)

@@ -222,10 +222,7 @@ class ExperimentConfig(_Strict):
             if not _SAFE_NAME.match(name):
                 raise ValueError(f"agent name {name!r} must be a folder name: letters, digits, '_', '-', '.'")
             if agent.algo is None and name not in ALGORITHMS:
-                raise ValueError(
-                    f"agents.{name}.algo is required: {name!r} is not an algorithm name "
-                    f"({', '.join(ALGORITHMS)})"
-                )
+                raise ValueError(f"agents.{name}.algo is required: {name!r} is not an algorithm name ({', '.join(ALGORITHMS)})")
             algo = agent.algo or name
             extra = missing_extra(algo)
             if extra is not None:

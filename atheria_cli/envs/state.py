@@ -43,7 +43,8 @@ def capture_env(model: BaseAlgorithm, at_episode_start: np.ndarray) -> dict[str,
     return {
         "resets": [copy.deepcopy(recorder.last_reset) for recorder in recorders],
         "mid_episode": [
-            None if started else _capture_mid_episode(recorder) for recorder, started in zip(recorders, at_episode_start, strict=False)
+            None if started else _capture_mid_episode(recorder)
+            for recorder, started in zip(recorders, at_episode_start, strict=False)
         ],
         "action_space_rng": copy.deepcopy(model.action_space.np_random.bit_generator.state),
         "vec_normalize": _capture_vec_normalize(vec_normalize_of(vec_env)),

@@ -71,11 +71,12 @@ class JobsPlan:
         devices = devices_for_jobs(self.plans[0].device, sum(len(plan.agents) for plan in self.plans), _gpu_count())
         listed = [
             Job(_label(agent.name, seed), seed, plan, agent)
-            for seed, plan in zip(self.seeds, self.plans)
+            for seed, plan in zip(self.seeds, self.plans, strict=False)
             for agent in plan.agents
         ]
         return [
-            dataclasses.replace(job, plan=dataclasses.replace(job.plan, device=device)) for job, device in zip(listed, devices)
+            dataclasses.replace(job, plan=dataclasses.replace(job.plan, device=device))
+            for job, device in zip(listed, devices, strict=False)
         ]
 
 
@@ -121,7 +122,8 @@ def _check_memory(config: ExperimentConfig, agents: Sequence[str], jobs: int) ->
     finally:
         env.close()
     per_agent = [
-        estimate for agent in agents
+        estimate
+        for agent in agents
         if (estimate := buffer_estimate(config, agent, observation, action, _default_buffer_size(config.algo_of(agent))))
     ]
     estimates = per_agent * len(config.seeds or (None,))
@@ -146,7 +148,7 @@ def _run_sequential(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
     outcome = JobsOutcome(results=[])
     budget = TimeBudget(plan.plans[0].max_hours)
     with StopSignals() as between:  # a signal between two seeds' sessions
-        for seed, replicate in zip(plan.seeds, plan.plans):
+        for seed, replicate in zip(plan.seeds, plan.plans, strict=False):
             if between.received is not None:
                 outcome.stopped_by, outcome.exit_code = between.name, between.exit_code
                 break
@@ -210,7 +212,7 @@ class _Running:
 def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
     jobs = plan.job_list()
     _probe_locks(jobs)  # a run locked by another atheria exits 2 here, before anything trains
-    for replicate, seed in zip(plan.plans, plan.seeds):
+    for replicate, seed in zip(plan.plans, plan.seeds, strict=False):
         for notice in replicate.notices:
             observer.warn(notice if seed is None else f"seed_{seed}/{notice}")
     context = multiprocessing.get_context("spawn")
@@ -231,7 +233,8 @@ def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
                 job = pending.popleft()
                 reader, writer = context.Pipe(duplex=False)
                 process = context.Process(
-                    target=job_main, name=job.label,
+                    target=job_main,
+                    name=job.label,
                     args=(job, writer, budget.deadline, budget.started, plan.threads, os.getpid()),
                 )
                 process.start()
@@ -252,7 +255,7 @@ def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
         outcome.exit_code = 1
     if not outcome.stopped_by and (skipped or any(result.stopped_by == "time budget" for result in results.values())):
         outcome.stopped_by = "time budget"
-    for replicate, seed in zip(plan.plans, plan.seeds):
+    for replicate, seed in zip(plan.plans, plan.seeds, strict=False):
         labels = [_label(agent.name, seed) for agent in replicate.agents]
         done: list[AgentResult] = [results[label] for label in labels if label in results]
         outcome.results.append((replicate, done))
@@ -376,7 +379,9 @@ def job_main(job: Job, conn: Connection, deadline: float | None, started: float,
             conn.close()
 
 
-def _train_locked(job: Job, conn: Connection, signals: StopSignals, deadline: float | None, started: float, parent: int) -> _JobResult:
+def _train_locked(
+    job: Job, conn: Connection, signals: StopSignals, deadline: float | None, started: float, parent: int
+) -> _JobResult:
     budget = TimeBudget(None, started)
     budget.deadline = deadline
     return train_job(job, _PipeObserver(conn, signals, parent), signals, budget)

@@ -17,7 +17,6 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from atheria_cli.agents.registry import build_model
 from atheria_cli.config import ExperimentConfig, config_to_dict
-from atheria_cli.training.devices import resolve_device
 from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.envs.probe import check_metric_names
 from atheria_cli.errors import ConfigDriftError, ConfigError, RunExistsError, UsageError
@@ -26,6 +25,7 @@ from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.mirror import Mirror
 from atheria_cli.run.store import AgentStore, RunState
 from atheria_cli.tracking import check_trackers
+from atheria_cli.training.devices import resolve_device
 
 if TYPE_CHECKING:
     from atheria_cli.training.fork import ForkSource
@@ -172,7 +172,9 @@ def plan_agent(
     if state is RunState.UNCOMMITTED:
         # A session killed before its first commit: nothing committed is lost, and nothing is
         # deleted either: the leftovers are moved aside.
-        notices.append(f"{name}: {root} holds no committed checkpoint (a session stopped before its first commit); moving it aside and starting fresh")
+        notices.append(
+            f"{name}: {root} holds no committed checkpoint (a session stopped before its first commit); moving it aside and starting fresh"
+        )
         return AgentPlan(name, store, resume_from=None, move_aside=True)
     latest = store.metadata().latest
     assert latest is not None

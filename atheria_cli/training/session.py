@@ -14,7 +14,7 @@ import json
 import platform
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import gymnasium
 import numpy as np
@@ -22,30 +22,29 @@ import stable_baselines3
 import torch
 
 from atheria_cli import __version__
-
-from atheria_cli.training import tensorboard
+from atheria_cli.agents.checkpoint import checkpoint_payload, encode_checkpoint, read_checkpoint, restore_training_state
 from atheria_cli.agents.loops import TrainingLoop, make_loop
 from atheria_cli.agents.names import installed_extra_versions
 from atheria_cli.agents.registry import build_model, resolved_hyperparams, validate_hyperparams
-from atheria_cli.agents.checkpoint import checkpoint_payload, encode_checkpoint, read_checkpoint, restore_training_state
 from atheria_cli.config import ExperimentConfig, config_to_dict
-from atheria_cli.training.stopping import StopSignals, TimeBudget
 from atheria_cli.envs.factory import make_vec_env
-from atheria_cli.training.episodes import EpisodeClock, episode_record
-from atheria_cli.training.evaluator import Evaluator, evaluation_due
-from atheria_cli.training.fork import ForkSource, ForkStart, fork_start
-from atheria_cli.tracking import RunTracking, start_tracking
+from atheria_cli.errors import ConfigDriftError, RunExistsError, StorageError
+from atheria_cli.metrics import main_quantity
+from atheria_cli.reports.evaluations import evaluation_scores
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, EvaluationRecord, History, Metadata, RunConfig, SessionRecord
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.mirror import Mirror
-from atheria_cli.training.monitor import ResourceMonitor
-from atheria_cli.errors import ConfigDriftError, RunExistsError, StorageError
-from atheria_cli.training.planning import AgentPlan, TrainPlan, still_current
 from atheria_cli.run.retention import kept_checkpoints
 from atheria_cli.run.segments import live_rows
-from atheria_cli.metrics import main_quantity
-from atheria_cli.reports.evaluations import evaluation_scores
 from atheria_cli.run.store import AgentStore, now_iso
+from atheria_cli.tracking import RunTracking, start_tracking
+from atheria_cli.training import tensorboard
+from atheria_cli.training.episodes import EpisodeClock, episode_record
+from atheria_cli.training.evaluator import Evaluator, evaluation_due
+from atheria_cli.training.fork import ForkSource, ForkStart, fork_start
+from atheria_cli.training.monitor import ResourceMonitor
+from atheria_cli.training.planning import AgentPlan, TrainPlan, still_current
+from atheria_cli.training.stopping import StopSignals, TimeBudget
 
 
 class TrainObserver(Protocol):
@@ -133,14 +132,24 @@ def run_training(plan: TrainPlan, observer: TrainObserver) -> TrainOutcome:
 
 
 def train_one_agent(
-    plan: TrainPlan, agent_plan: AgentPlan, observer: TrainObserver, signals: StopSignals, budget: TimeBudget, outcome: TrainOutcome
+    plan: TrainPlan,
+    agent_plan: AgentPlan,
+    observer: TrainObserver,
+    signals: StopSignals,
+    budget: TimeBudget,
+    outcome: TrainOutcome,
 ) -> AgentResult:
     """One agent's session, its lock already held by the caller (a job process of training.jobs)."""
     return _train_agent(plan, agent_plan, observer, signals, budget, outcome)
 
 
 def _train_agent(
-    plan: TrainPlan, agent_plan: AgentPlan, observer: TrainObserver, signals: StopSignals, budget: TimeBudget, outcome: TrainOutcome
+    plan: TrainPlan,
+    agent_plan: AgentPlan,
+    observer: TrainObserver,
+    signals: StopSignals,
+    budget: TimeBudget,
+    outcome: TrainOutcome,
 ) -> AgentResult:
     config, name, store = plan.config, agent_plan.name, agent_plan.store
     result = AgentResult(agent=name)
@@ -212,7 +221,11 @@ def _start(
         history = store.history_up_to(store.history(), resume_from.episode, resume_from.timesteps)
         metadata = store.metadata()
         # Checkpoints newer than the one resumed (damaged ones we fell back from) are superseded.
-        newer = [entry for entry in metadata.checkpoints if (entry.timesteps, entry.episode) > (resume_from.timesteps, resume_from.episode)]
+        newer = [
+            entry
+            for entry in metadata.checkpoints
+            if (entry.timesteps, entry.episode) > (resume_from.timesteps, resume_from.episode)
+        ]
         metadata.checkpoints = [entry for entry in metadata.checkpoints if entry not in newer]
     model = loop.model
     _warn_if_threads_changed(name, history, observer)
@@ -233,8 +246,16 @@ def _start(
     history.trainings.append(record)
     observer.agent_started(name, record.start_episode, plan.episodes, record.resumed_from)
     return _Session(
-        plan=plan, name=name, store=store, loop=loop, history=history, metadata=metadata, record=record,
-        run_config=RunConfig(config=config_to_dict(config)), resumed_from=resume_from, budget=budget,
+        plan=plan,
+        name=name,
+        store=store,
+        loop=loop,
+        history=history,
+        metadata=metadata,
+        record=record,
+        run_config=RunConfig(config=config_to_dict(config)),
+        resumed_from=resume_from,
+        budget=budget,
         last_commit_timesteps=model.num_timesteps,
         uncommitted=started.episodes if started is not None else [],  # a fork's first commit writes the source's episodes
     )
@@ -244,7 +265,11 @@ def _warn_if_threads_changed(name: str, history: History, observer: TrainObserve
     before = history.trainings[-1].threads if history.trainings else None
     now = torch.get_num_threads()
     if before is not None and before != now:
-        observer.warn(f"{name}: resuming with {now} torch thread(s) instead of {before}; float results may differ from an uninterrupted run")
+        observer.warn(
+            f"{name}: resuming with {now} torch thread(s) instead of {before}; float results may differ from an uninterrupted run"
+        )
+
+
 def _restore(name: str, loop: TrainingLoop, source: AgentStore, entry: CheckpointEntry, observer: TrainObserver) -> None:
     payload = read_checkpoint(source.layout.root / entry.file, expected_sha256=entry.sha256)
     try:
@@ -252,7 +277,9 @@ def _restore(name: str, loop: TrainingLoop, source: AgentStore, entry: Checkpoin
     except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as exc:
         # Shapes or structure differ: a config change (--allow-config-change) the checkpoint cannot follow.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigDriftError(f"{name}: {entry.file} cannot be restored into this config ({first}); revert the change or use --fresh") from None
+        raise ConfigDriftError(
+            f"{name}: {entry.file} cannot be restored into this config ({first}); revert the change or use --fresh"
+        ) from None
     if report.not_reproducible:
         observer.warn(
             f"{name}: the environment's reset did not reproduce the checkpoint's observation "
@@ -304,7 +331,9 @@ def _run_episodes(session: _Session, observer: TrainObserver, signals: StopSigna
             if session.uncommitted:
                 _commit(session, started, observer, partial=False)
             outcome.stopped_by = "time budget"
-            observer.warn(f"{session.name}: stopping before the time budget runs out (after episode {session.history.total_episodes})")
+            observer.warn(
+                f"{session.name}: stopping before the time budget runs out (after episode {session.history.total_episodes})"
+            )
             return
 
 
@@ -342,7 +371,7 @@ def _start_tracking(session: _Session) -> RunTracking | None:
     tracking = start_tracking(session.plan.config, session.metadata, agent_dir=str(session.store.layout.root))
     if tracking is None:
         return None
-    session.loop.model.logger.output_formats.append(tracking.buffer)  # type: ignore[arg-type]
+    session.loop.model.logger.output_formats.append(tracking.buffer)
     if session.resumed_from is not None:
         tracking.backfill(session.store.episodes(session.history), session.history.evaluations)
     return tracking
@@ -410,7 +439,9 @@ def _commit(session: _Session, started: float, observer: TrainObserver, *, parti
         try:
             session.tracking.committed(session.uncommitted, history.evaluations, timesteps)
         except StorageError as exc:  # like the mirror: the run is intact, the next session backfills
-            observer.warn(f"{session.name}: tracking failed ({exc}); training goes on, the next session logs the missing episodes")
+            observer.warn(
+                f"{session.name}: tracking failed ({exc}); training goes on, the next session logs the missing episodes"
+            )
     session.uncommitted, session.last_entry, session.last_commit_timesteps = [], entry, timesteps
     session.commits += 1
     _apply_retention(session)
@@ -431,7 +462,11 @@ def _apply_retention(session: _Session) -> None:
     # Only "best" needs the episode records; reading them is O(run length).
     records = session.store.episodes(session.history) if policy.best else []
     kept = kept_checkpoints(
-        session.metadata.checkpoints, policy, records, main_quantity(session.plan.config), protected=protected,
+        session.metadata.checkpoints,
+        policy,
+        records,
+        main_quantity(session.plan.config),
+        protected=protected,
         evaluated=lambda name: evaluation_scores(session.history, name),
     )
     dropped = [entry for entry in session.metadata.checkpoints if entry not in kept]
@@ -464,21 +499,24 @@ def _new_metadata(config: ExperimentConfig, name: str, loop: TrainingLoop, devic
     action_dim = int(np.prod(action_space.shape)) if action_space.shape else None
     given = validate_hyperparams(name, algo, config.agents[name].hyperparams, action_dim)
     created = now_iso()
-    return Metadata(
-        agent=name,
-        algo=algo,
-        policy=config.agents[name].policy,
-        env_id=config.env.id,
-        experiment=config.experiment,
-        last_episode=0,
-        total_timesteps=0,
-        device=device,
-        hyperparams=resolved_hyperparams(loop.model, given),
-        versions=library_versions(),
-        created=created,
-        updated=created,
-        **({"zoo": origin} if (origin := config.zoo_origin(name)) is not None else {}),
-    )
+    fields: dict[str, Any] = {
+        "agent": name,
+        "algo": algo,
+        "policy": config.agents[name].policy,
+        "env_id": config.env.id,
+        "experiment": config.experiment,
+        "last_episode": 0,
+        "total_timesteps": 0,
+        "device": device,
+        "hyperparams": resolved_hyperparams(loop.model, given),
+        "versions": library_versions(),
+        "created": created,
+        "updated": created,
+    }
+    origin = config.zoo_origin(name)
+    if origin is not None:  # an extra field of metadata.json (extra="allow"), see docs/file-layout.md
+        fields["zoo"] = origin
+    return Metadata.model_validate(fields)
 
 
 def library_versions() -> dict[str, str]:
