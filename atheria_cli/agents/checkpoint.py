@@ -150,9 +150,6 @@ def read_checkpoint(path: Path, expected_sha256: str | None = None) -> dict[str,
     return payload
 
 
-_PLAIN_SCALARS = (bool, int, float, str, bytes, type(None))
-
-
 def plain(value: Any) -> Any:
     """The payload with only what ``weights_only`` loads: tensors, plain scalars and containers.
 
@@ -170,7 +167,17 @@ def plain(value: Any) -> Any:
         return type(value)(plain(item) for item in value)
     if isinstance(value, np.generic):
         return value.item()
-    for scalar in _PLAIN_SCALARS:
-        if isinstance(value, scalar):
-            return scalar(value) if scalar is not type(None) else None
+    # Subclasses become their plain type (torch.__version__ is a str subclass); bool before int.
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bytes):
+        return bytes(value)
     raise TypeError(f"checkpoint payload holds a {type(value).__name__}, which weights_only loading refuses")

@@ -63,6 +63,8 @@ def restore_model(model: BaseAlgorithm, state: dict[str, Any], *, with_step_stat
     model._last_episode_starts = to_arrays(state["last_episode_starts"])
     if state["last_original_obs"] is not None:
         model._last_original_obs = to_arrays(state["last_original_obs"])
+    # Both deques exist once the model is set up (SB3 types them Optional for before).
+    assert model.ep_info_buffer is not None and model.ep_success_buffer is not None
     model.ep_info_buffer.clear()
     model.ep_info_buffer.extend(state["ep_info_buffer"])
     model.ep_success_buffer.clear()

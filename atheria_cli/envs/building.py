@@ -275,7 +275,8 @@ class BuildingCO2Env(gym.Env):
     totals of the episode so far.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata = {"render_modes": []}  # gymnasium declares it an instance attribute, not a ClassVar
+    reference_policies: ClassVar[dict[str, Any]] = {}  # filled below, once the policies are defined
 
     def __init__(self, action_levels: int | None = None, render_mode: str | None = None, **params: Any) -> None:
         self.params = BuildingParams(**params)

@@ -59,12 +59,12 @@ class Mirror:
             remote = self.manifest()
         except DamagedFileError:
             remote = None  # a damaged manifest is replaced by this commit
-        known = set() if remote is None else {(item.file, item.sha256) for item in (*remote.checkpoints, *remote.replay_segments)}
+        known = set() if remote is None else set(committed_files(remote))
         copied = []
-        for item in (*metadata.checkpoints, *metadata.replay_segments):
-            if (item.file, item.sha256) not in known:
-                self._put((folder / item.file).read_bytes(), item.file)
-                copied.append(item.file)
+        for file, sha256 in committed_files(metadata):
+            if (file, sha256) not in known:
+                self._put((folder / file).read_bytes(), file)
+                copied.append(file)
         for name in (EPISODES_FILE, CONFIG_FILE, HISTORY_FILE, METADATA_FILE):  # manifest last: the commit
             if (folder / name).exists():
                 self._put((folder / name).read_bytes(), name)
@@ -109,7 +109,7 @@ class Mirror:
         metadata = self.manifest()
         if metadata is None:
             raise StorageError(f"the mirror {self.url} holds no run")
-        names = [item.file for item in (*metadata.checkpoints, *metadata.replay_segments)]
+        names = [file for file, _ in committed_files(metadata)]
         for name in (*names, EPISODES_FILE, CONFIG_FILE, HISTORY_FILE, METADATA_FILE):
             atomic_write_bytes(folder / name, self._get(name))
         return metadata
@@ -127,7 +127,8 @@ class Mirror:
 
     def _get(self, name: str) -> bytes:
         try:
-            return self.fs.cat_file(f"{self.root}/{name}")
+            data: bytes = self.fs.cat_file(f"{self.root}/{name}")
+            return data
         except OSError as exc:
             raise StorageError(f"cannot read {self.url}/{name}: {exc}") from exc
 
@@ -142,3 +143,10 @@ class Mirror:
             self.fs.mv(temporary, path)
         except OSError as exc:
             raise StorageError(f"cannot write {self.url}/{name}: {exc}") from exc
+
+
+def committed_files(metadata: Metadata) -> list[tuple[str, str]]:
+    """(file, sha256) of every checkpoint and replay segment a manifest commits."""
+    return [(entry.file, entry.sha256) for entry in metadata.checkpoints] + [
+        (segment.file, segment.sha256) for segment in metadata.replay_segments
+    ]
