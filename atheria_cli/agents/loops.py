@@ -243,11 +243,11 @@ class RecurrentPPOLoop(OnPolicyLoop):
     def __init__(self, model: OnPolicyAlgorithm, schedule_timesteps: int) -> None:
         super().__init__(model, schedule_timesteps)
         # collect_rollouts' local ``lstm_states``: a copy of the model's at the rollout's start.
-        self._lstm_states: Any = model._last_lstm_states  # type: ignore[attr-defined]
+        self._lstm_states: Any = model._last_lstm_states
 
     def _start_rollout(self) -> None:
         super()._start_rollout()
-        self._lstm_states = copy.deepcopy(self.model._last_lstm_states)  # type: ignore[attr-defined]
+        self._lstm_states = copy.deepcopy(self.model._last_lstm_states)
 
     def _act(self, obs_tensor: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         model = self.model
@@ -278,13 +278,13 @@ class RecurrentPPOLoop(OnPolicyLoop):
             )
 
     def _add_kwargs(self) -> dict[str, Any]:
-        return {"lstm_states": self.model._last_lstm_states}  # type: ignore[attr-defined]
+        return {"lstm_states": self.model._last_lstm_states}
 
     def _after_add(self) -> None:
-        self.model._last_lstm_states = self._lstm_states  # type: ignore[attr-defined]
+        self.model._last_lstm_states = self._lstm_states
 
     def state_dict(self) -> dict[str, Any]:
-        states = self.model._last_lstm_states  # type: ignore[attr-defined]
+        states = self.model._last_lstm_states
         lstm = {part: [tensor.detach().cpu().clone() for tensor in getattr(states, part)] for part in ("pi", "vf")}
         return {**super().state_dict(), "lstm_states": lstm}
 
@@ -294,8 +294,8 @@ class RecurrentPPOLoop(OnPolicyLoop):
         super().load_state_dict(state)
         device = self.model.device
         pi, vf = ([tensor.to(device) for tensor in state["lstm_states"][part]] for part in ("pi", "vf"))
-        self.model._last_lstm_states = RNNStates(pi=(pi[0], pi[1]), vf=(vf[0], vf[1]))  # type: ignore[attr-defined]
-        self._lstm_states = self.model._last_lstm_states  # type: ignore[attr-defined]
+        self.model._last_lstm_states = RNNStates(pi=(pi[0], pi[1]), vf=(vf[0], vf[1]))
+        self._lstm_states = self.model._last_lstm_states
 
 
 class OffPolicyLoop(TrainingLoop):

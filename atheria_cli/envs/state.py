@@ -37,8 +37,14 @@ class EnvRestoreReport:
     not_reproducible: list[int] = field(default_factory=list)  # replayed reset gave another observation
 
 
+def _vec_env(model: BaseAlgorithm) -> VecEnv:
+    env = model.get_env()
+    assert env is not None, "atheria builds every model with its env"
+    return env
+
+
 def capture_env(model: BaseAlgorithm, at_episode_start: np.ndarray) -> dict[str, Any]:
-    vec_env = model.get_env()
+    vec_env = _vec_env(model)
     recorders = _recorders(vec_env)
     return {
         "resets": [copy.deepcopy(recorder.last_reset) for recorder in recorders],
@@ -59,7 +65,7 @@ def restore_env(model: BaseAlgorithm, state: dict[str, Any], at_episode_start: n
     ``at_episode_start[i]`` says env ``i`` had just been reset when the checkpoint was taken.
     Call after the model state is restored (this reads and adjusts ``_last_obs``).
     """
-    vec_env = model.get_env()
+    vec_env = _vec_env(model)
     inner = base_vec_env(vec_env)
     normalizer, stack = vec_normalize_of(vec_env), frame_stack_of(vec_env)
     report = EnvRestoreReport()
@@ -73,6 +79,7 @@ def restore_env(model: BaseAlgorithm, state: dict[str, Any], at_episode_start: n
         raw_last = _newest_frames(stack, model._last_obs)
     else:
         raw_last = model._last_obs
+    assert isinstance(model._last_episode_starts, np.ndarray)  # set by the loop's start or restore
     for index, (recorder, record) in enumerate(zip(_recorders(vec_env), state["resets"], strict=False)):
         obs, info = recorder.replay_reset(record)
         inner.reset_infos[index] = info
@@ -150,14 +157,15 @@ def _capture_mid_episode(recorder: ResetRecorder) -> dict[str, Any] | None:
     wrappers: dict[str, Any] = {}
     for wrapper in _wrappers(recorder):
         if isinstance(wrapper, TimeLimit):
+            assert wrapper._elapsed_steps is not None  # set by reset: this env is mid-episode
             wrappers["time_limit_elapsed"] = int(wrapper._elapsed_steps)
         elif isinstance(wrapper, Monitor):
             wrappers["monitor_rewards"] = [float(reward) for reward in wrapper.rewards]
-    return {"env": to_tensors(recorder.unwrapped.get_state()), "wrappers": wrappers}
+    return {"env": to_tensors(recorder.unwrapped.get_state()), "wrappers": wrappers}  # type: ignore[attr-defined]  # protocol checked
 
 
 def _restore_mid_episode(recorder: ResetRecorder, saved: dict[str, Any]) -> None:
-    recorder.unwrapped.set_state(to_arrays(saved["env"]))
+    recorder.unwrapped.set_state(to_arrays(saved["env"]))  # type: ignore[attr-defined]  # supports_state checked
     for wrapper in _wrappers(recorder):
         if isinstance(wrapper, TimeLimit) and "time_limit_elapsed" in saved["wrappers"]:
             wrapper._elapsed_steps = saved["wrappers"]["time_limit_elapsed"]
