@@ -119,7 +119,7 @@ def run_training(plan: TrainPlan, observer: TrainObserver) -> TrainOutcome:
             for agent_plan in plan.agents:
                 if signals.received is not None:  # arrived between two agents
                     break
-                result = _train_agent(plan, agent_plan, observer, signals, budget, outcome)
+                result = train_one_agent(plan, agent_plan, observer, signals, budget, outcome)
                 outcome.results.append(result)
                 if outcome.stopped_by:
                     break
@@ -139,18 +139,8 @@ def train_one_agent(
     budget: TimeBudget,
     outcome: TrainOutcome,
 ) -> AgentResult:
-    """One agent's session, its lock already held by the caller (a job process of training.jobs)."""
-    return _train_agent(plan, agent_plan, observer, signals, budget, outcome)
-
-
-def _train_agent(
-    plan: TrainPlan,
-    agent_plan: AgentPlan,
-    observer: TrainObserver,
-    signals: StopSignals,
-    budget: TimeBudget,
-    outcome: TrainOutcome,
-) -> AgentResult:
+    """One agent's session (build, restore, step, commit), its lock already held by the caller:
+    :func:`run_training` here, or a job process of :mod:`atheria_cli.training.jobs`."""
     config, name, store = plan.config, agent_plan.name, agent_plan.store
     result = AgentResult(agent=name)
     resume_from = agent_plan.resume_from
