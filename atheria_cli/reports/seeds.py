@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import UsageError
-from atheria_cli.metrics import Quantity, Verdict, improvement, percent_of, quantity_named, value_of, verdict
+from atheria_cli.metrics import Quantity, Verdict, best, improvement, percent_of, quantity_named, value_of, verdict
 from atheria_cli.reports.compare import CompareRow, reference_rows
 from atheria_cli.reports.runs import AgentRun, read_run
 from atheria_cli.reports.statistics import FEW_SEEDS, RESAMPLES, SeedStatistics, probability_of_improvement, seed_statistics
@@ -109,10 +109,11 @@ def _agent_row(
 
 
 def _best(rows: list[SeedsRow], metric: Quantity) -> str | None:
-    """The agent with the best mean over its seeds (the first in config order on a tie)."""
-    sign = 1.0 if metric.goal == "max" else -1.0
-    scored = [(sign * row.statistics.mean, -index, row.agent) for index, row in enumerate(rows) if row.statistics is not None]
-    return max(scored)[2] if scored else None
+    """The agent with the best mean over its seeds; the same rule as the single-run comparison
+    (:func:`atheria_cli.reports.compare.best_agent`), ties included: the later row wins."""
+    order = {row.agent: index for index, row in enumerate(rows)}
+    winner = best(rows, lambda row: row.statistics.mean if row.statistics else None, metric.goal, lambda row: order[row.agent])
+    return winner.agent if winner else None
 
 
 def _with_beats_best(row: SeedsRow, best_scores: list[float], metric: Quantity) -> SeedsRow:

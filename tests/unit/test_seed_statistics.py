@@ -11,6 +11,7 @@ import pytest
 
 from atheria_cli.config import ExperimentConfig, load_config
 from atheria_cli.errors import ConfigError, UsageError
+from atheria_cli.reports.compare import compare_report
 from atheria_cli.reports.seeds import seeds_compare_report
 from atheria_cli.reports.statistics import bootstrap_interval, iqm, probability_of_improvement, sample_std, seed_statistics
 from atheria_cli.run.seeds import config_for_seed, parse_seeds, seed_config
@@ -73,6 +74,20 @@ def test_compare_over_seeds_scores_each_seed_and_compares_agents(tmp_path: Path)
     assert (ppo.improvement, ppo.verdict) == (30.0, "better")  # co2 goal min: 100 -> 70
     assert report.best_agent == "PPO"  # lower co2
     assert sac.beats_best == 0.0 and ppo.beats_best == 0.5  # every SAC seed emits more than every PPO seed
+
+
+def test_compare_over_seeds_breaks_a_tie_like_the_single_run_compare(tmp_path: Path) -> None:
+    # Equal means over seeds: the later agent in config order is best, the rule of
+    # atheria_cli.reports.compare.best_agent and of episodes (atheria_cli.metrics.rank).
+    config = experiment(tmp_path, seeds=[0, 1])
+    for seed in (0, 1):
+        replicate = seed_config(config, seed)
+        for agent in ("PPO", "SAC"):
+            commit_sessions(replicate, agent, [[record(1, -1.0, 50.0 + seed)]])
+    report = seeds_compare_report(config, window=1)
+    assert [row.agent for row in report.agents] == ["PPO", "SAC"]
+    assert report.best_agent == "SAC"
+    assert compare_report(seed_config(config, 0)).best_agent == "SAC"
 
 
 def test_seeds_in_the_config_and_on_the_command_line(tmp_path: Path) -> None:
