@@ -115,17 +115,22 @@ def plan_jobs(
 
 
 def _check_memory(config: ExperimentConfig, agents: Sequence[str], jobs: int) -> None:
-    """The replay buffers of the jobs that can run at once must fit in the memory available."""
-    env = make_vec_env(config.env)
-    try:
-        observation, action = env.observation_space, env.action_space
-    finally:
-        env.close()
-    per_agent = [
-        estimate
-        for agent in agents
-        if (estimate := buffer_estimate(config, agent, observation, action, _default_buffer_size(config.algo_of(agent))))
-    ]
+    """The replay buffers of the jobs that can run at once must fit in the memory available.
+    Each buffer is sized on its agent's own env (a per-agent ``frame_stack`` multiplies the
+    observation); on-policy agents have no replay buffer, so they build no env here."""
+    sized = [(agent, size) for agent in agents if (size := _default_buffer_size(config.algo_of(agent))) is not None]
+    spaces: dict[str, tuple[Any, Any]] = {}  # one throwaway env per distinct agent env setting
+    per_agent = []
+    for agent, default_size in sized:
+        settings = config.env_of(agent)
+        if (key := settings.model_dump_json()) not in spaces:
+            env = make_vec_env(settings, gamma=config.gamma_of(agent))
+            try:
+                spaces[key] = env.observation_space, env.action_space
+            finally:
+                env.close()
+        if estimate := buffer_estimate(config, agent, *spaces[key], default_size):
+            per_agent.append(estimate)
     estimates = per_agent * len(config.seeds or (None,))
     check_fits(estimates, jobs, available_memory())
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -117,6 +118,25 @@ def test_a_frame_stacked_agent_evaluates_and_refuses_export(in_tmp: Path) -> Non
         "history.json",
         "metadata.json",
     ]
+
+
+def test_the_replay_memory_check_sizes_a_buffer_on_its_agents_own_frame_stacked_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gymnasium import spaces
+
+    from atheria_cli.config import ExperimentConfig
+    from atheria_cli.errors import UsageError
+    from atheria_cli.training import jobs
+    from atheria_cli.training.memory import transition_bytes
+
+    dqn = {**TINY_AGENTS["DQN"], "env": {"frame_stack": 4}, "hyperparams": {"buffer_size": 1_000_000}}
+    config = ExperimentConfig.model_validate(tiny_config({"DQN": dqn}, env=CARTPOLE_ENV))
+    stacked = spaces.Box(-1.0, 1.0, shape=(16,), dtype=np.float32)  # CartPole's 4 floats, 4 frames
+    needed = 1_000_000 * transition_bytes(stacked, spaces.Discrete(2), optimize_memory_usage=False)
+    monkeypatch.setattr(jobs, "available_memory", lambda: needed)  # the machine's memory: not ours to choose
+    jobs._check_memory(config, ["DQN"], jobs=1)
+    monkeypatch.setattr(jobs, "available_memory", lambda: needed - 1)
+    with pytest.raises(UsageError, match="lower agents.DQN.hyperparams.buffer_size"):
+        jobs._check_memory(config, ["DQN"], jobs=1)
 
 
 def test_a_run_written_before_the_per_agent_fields_resumes_without_drift(tmp_path: Path) -> None:
