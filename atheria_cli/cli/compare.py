@@ -42,7 +42,7 @@ def compare(
     from atheria_cli.run.seeds import run_seeds
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
-    experiment = load_config(resolve_config_path(config), overrides)
+    experiment = load_config(resolve_config_path(config), overrides, check_extras=False)
     if plot_path is not None:
         _check_plot_request(plot_path, x_axis)
     if run_seeds(experiment):

@@ -58,7 +58,7 @@ def history(
         raise UsageError("--last and --all cannot be combined: --last N shows the last N episodes, --all every one")
     shown = None if all_episodes else (last or DEFAULT_LAST)
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
-    experiment = load_config(resolve_config_path(config), overrides)
+    experiment = load_config(resolve_config_path(config), overrides, check_extras=False)
     if seed is None and plot_path is not None and run_seeds(experiment):
         _plot_every_seed(experiment, agent, plot_path)
         return

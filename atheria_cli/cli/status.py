@@ -30,7 +30,7 @@ def status(
     from atheria_cli.reports.status import status_report  # here, not at start-up: other commands never need it
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
-    report = status_report(config_for_seed(load_config(resolve_config_path(config), overrides), seed))
+    report = status_report(config_for_seed(load_config(resolve_config_path(config), overrides, check_extras=False), seed))
     if as_json:
         print_json(asdict(report))
     else:

@@ -223,10 +223,6 @@ class ExperimentConfig(_Strict):
                 raise ValueError(f"agent name {name!r} must be a folder name: letters, digits, '_', '-', '.'")
             if agent.algo is None and name not in ALGORITHMS:
                 raise ValueError(f"agents.{name}.algo is required: {name!r} is not an algorithm name ({', '.join(ALGORITHMS)})")
-            algo = agent.algo or name
-            extra = missing_extra(algo)
-            if extra is not None:
-                raise ValueError(f"agents.{name}.algo: {needs_extra_message(algo, extra)}")
         return self
 
     @field_validator("seeds")
@@ -300,11 +296,14 @@ def resolve_config_path(explicit: Path | None, cwd: Path | None = None) -> Path 
     return local if local.is_file() else None
 
 
-def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+def load_config(path: Path | None, overrides: dict[str, Any] | None = None, *, check_extras: bool = True) -> ExperimentConfig:
     """Read, merge command-line overrides into, and validate an experiment config.
 
     ``path`` None reads the packaged default. Raises :class:`ConfigError` with a one-line
-    message naming the file and the field path.
+    message naming the file and the field path. ``check_extras`` refuses an algorithm whose
+    optional extra is not installed; the reading commands (history, status, compare) turn it
+    off, since they never build an agent: a TQC run trained where sb3-contrib was installed
+    stays readable on a machine without it.
     """
     source = str(path) if path is not None else f"<packaged {PACKAGED_DEFAULT}>"
     raw = _read_yaml(path)
@@ -317,7 +316,16 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> E
     except ValidationError as exc:
         raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
     config._zoo_origins.update(origins)
+    if check_extras:
+        _check_algorithm_extras(config, source)
     return config
+
+
+def _check_algorithm_extras(config: ExperimentConfig, source: str) -> None:
+    for name in config.agents:
+        algo = config.algo_of(name)
+        if (extra := missing_extra(algo)) is not None:
+            raise ConfigError(f"{source}: agents.{name}.algo: {needs_extra_message(algo, extra)}")
 
 
 def _merge_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

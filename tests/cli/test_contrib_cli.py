@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,9 @@ from typer.testing import CliRunner
 from atheria_cli.agents.names import ALGORITHMS
 from atheria_cli.agents.registry import ALGORITHM_SPECS
 from atheria_cli.cli import app
+from atheria_cli.config import load_config
 from tests.conftest import listing, tiny_config, write_config
+from tests.unit.test_reports import commit_sessions, record
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +46,24 @@ def test_contrib_algorithm_without_the_extra_exits_2_naming_it(in_tmp: Path) -> 
         f"atheria: error: {path}: agents.X.algo: TQC needs the 'contrib' extra: pip install 'atheria-cli[contrib]'\n"
     )
     assert listing(in_tmp) == ["exp.yaml"]
+
+
+def test_a_contrib_run_stays_readable_without_the_extra(in_tmp: Path) -> None:
+    # Trained where sb3-contrib was installed, read where it is not: the reading commands never
+    # build an agent, so they must not refuse the config.
+    path = write_config(in_tmp / "exp.yaml", tiny_config({"X": {"algo": "TQC"}}))
+    commit_sessions(load_config(path, check_extras=False), "X", [[record(1, -5.0, 3.0), record(2, -4.0, 2.0)]])
+    for command in (["history", "X"], ["status"], ["compare"]):
+        completed = subprocess.run(
+            [sys.executable, "-c", WITHOUT_CONTRIB, *command, "--config", str(path), "--json"],
+            capture_output=True,
+            text=True,
+            cwd=in_tmp,
+            env={"PYTHONPATH": str(ROOT), "PATH": ""},
+        )
+        assert completed.returncode == 0, (command, completed.stderr)
+        assert completed.stderr == ""
+    assert json.loads(completed.stdout)["agents"][0]["agent"] == "X"
 
 
 def test_maskable_ppo_on_an_env_without_action_masks_exits_2(in_tmp: Path) -> None:
