@@ -236,10 +236,15 @@ def _import_names(value: Any) -> tuple[str, ...]:
     return (repr(value),)
 
 
+def entry_env_id(spec: str) -> str:
+    """The env id an entry is tuned for: after ``#`` in ``file.yml#EnvId``, else after ``/``."""
+    return spec.rpartition("#")[2] if "#" in spec else spec.partition("/")[2]
+
+
 def read_entry(spec: str, base_dir: Path | None = None) -> ZooEntry:
     """The entry ``spec`` names: ``algo/EnvId`` (installed rl_zoo3) or ``file.yml#EnvId``."""
     if "#" in spec:
-        file_part, _, env_id = spec.rpartition("#")
+        file_part, env_id = spec.rpartition("#")[0], entry_env_id(spec)
         path = Path(file_part).expanduser()
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path

@@ -91,7 +91,7 @@ def plan_training(
     selected = select_agents(config, agents)
     check_trackers(config)
     device = resolve_device(config.device)
-    notices: list[str] = [line for name in selected if (line := zoo_notice(config, name))]
+    notices: list[str] = [line for name in selected for line in zoo_notices(config, name)]
     plans = []
     fork = None
     if from_checkpoint is not None:
@@ -115,17 +115,24 @@ def plan_training(
     )
 
 
-def zoo_notice(config: ExperimentConfig, name: str) -> str | None:
-    """The line that shows what an agent took from its rl-zoo3 entry (after its own overrides)."""
+def zoo_notices(config: ExperimentConfig, name: str) -> list[str]:
+    """What an agent took from its rl-zoo3 entry (after its own overrides), and a warning when
+    the entry was tuned for another env than the one it will train on."""
+    from atheria_cli.config.zoo import entry_env_id
+
     origin = config.zoo_origin(name)
     if origin is None:
-        return None
+        return []
     agent = config.agents[name]
     env = agent.env.model_dump(exclude_none=True) if agent.env is not None else {}
     settings = [f"{key}={value!r}" for key, value in agent.hyperparams.items()]
     settings += [f"env.{key}={value!r}" for key, value in env.items()]
     settings.append(f"schedule_timesteps={config.schedule_timesteps_of(name)}")
-    return f"{name}: hyperparameters from rl-zoo3 {origin['entry']} ({origin['source']}): {', '.join(settings)}"
+    lines = [f"{name}: hyperparameters from rl-zoo3 {origin['entry']} ({origin['source']}): {', '.join(settings)}"]
+    tuned_for, trains_on = entry_env_id(origin["entry"]), config.env_of(name).id
+    if tuned_for != trains_on:
+        lines.append(f"{name}: the rl-zoo3 entry {origin['entry']} is tuned for {tuned_for}; this run trains it on {trains_on}")
+    return lines
 
 
 def still_current(plan: AgentPlan) -> bool:

@@ -48,6 +48,7 @@ def test_a_zoo_entry_trains_with_no_hand_translation(spec: str, in_tmp: Path) ->
     result = runner.invoke(app, ["train", "--config", str(path), "--episodes", "1"])
     assert result.exit_code == 0, result.output
     assert f"{name}: hyperparameters from rl-zoo3 {spec} (rl_zoo3 2.9.2): " in result.stderr
+    assert "is tuned for" not in result.stderr  # the entry's own env
     metadata = json.loads((agent_dir(in_tmp / "checkpoints", name) / "metadata.json").read_text())
     assert metadata["zoo"] == {"entry": spec, "source": "rl_zoo3 2.9.2"}
     assert metadata["hyperparams"]["policy_kwargs"]["net_arch"] == [16]  # the agent's own keys win
@@ -62,6 +63,19 @@ def test_a_zoo_entry_trains_with_no_hand_translation(spec: str, in_tmp: Path) ->
     if spec == "td3/Pendulum-v1":
         assert metadata["hyperparams"]["train_freq"] == [1, "episode"]
         assert metadata["hyperparams"]["action_noise"].startswith("NormalActionNoise")
+
+
+@needs_zoo
+def test_a_zoo_entry_on_another_env_trains_with_a_warning_naming_both(in_tmp: Path) -> None:
+    agent = {"zoo": "sac/Pendulum-v1", "hyperparams": SHRINK_OFF_POLICY}
+    env = {"id": "MountainCarContinuous-v0", "max_episode_steps": 50}
+    path = write_config(in_tmp / "exp.yaml", tiny_config({"SAC": agent}, env=env))
+    result = runner.invoke(app, ["train", "--config", str(path), "--episodes", "1"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "atheria: warning: SAC: the rl-zoo3 entry sac/Pendulum-v1 is tuned for Pendulum-v1; "
+        "this run trains it on MountainCarContinuous-v0\n"
+    ) in result.stderr
 
 
 def test_until_timesteps_ends_at_the_first_episode_end_at_or_after_it(tmp_path: Path) -> None:
