@@ -29,17 +29,16 @@ from atheria_cli.run.formats import (
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.store import AgentStore, RunState
 
-# Config fields the restored state cannot follow, as (label, path in the run's config).
-# {agent}: the agent's own section (the source's on one side, NEW's on the other).
-FIXED_FIELDS = (
-    ("env.id", "env.id"),
-    ("env.n_envs", "env.n_envs"),
-    ("env.normalize", "env.normalize"),
-    ("policy", "agents.{agent}.policy"),
-    ("policy_kwargs", "agents.{agent}.hyperparams.policy_kwargs"),
-    ("buffer_size", "agents.{agent}.hyperparams.buffer_size"),
-    ("n_steps", "agents.{agent}.hyperparams.n_steps"),
-    ("use_sde", "agents.{agent}.hyperparams.use_sde"),
+# Config fields the restored state cannot follow. The env's, as the agent trains on them: its
+# own ``agents.X.env`` value, else the experiment's ``env`` value.
+FIXED_ENV_FIELDS = ("id", "n_envs", "normalize", "frame_stack")
+# The agent's, as (label, path under the agent's section: the source's on one side, NEW's on the other).
+FIXED_AGENT_FIELDS = (
+    ("policy", "policy"),
+    ("policy_kwargs", "hyperparams.policy_kwargs"),
+    ("buffer_size", "hyperparams.buffer_size"),
+    ("n_steps", "hyperparams.n_steps"),
+    ("use_sde", "hyperparams.use_sde"),
 )
 
 
@@ -125,9 +124,9 @@ def check_forkable(config: ExperimentConfig, name: str, source: ForkSource) -> N
     if stored is None:
         return
     current = config_to_dict(config)
-    for label, path in FIXED_FIELDS:
-        before = _lookup(stored.config, path.format(agent=source.metadata.agent))
-        after = _lookup(current, path.format(agent=name))
+    before_values, after_values = _fixed_values(stored.config, source.metadata.agent), _fixed_values(current, name)
+    for label, before in before_values.items():
+        after = after_values[label]
         if before != after:
             raise ConfigDriftError(
                 f"{name}: {label} {after!r} differs from the checkpoint's {before!r}; the training state cannot follow "
@@ -149,6 +148,17 @@ def fork_start(source: ForkSource, target: AgentStore) -> ForkStart:
         evaluations=list(history.evaluations),
         segments=[SegmentEntry(**segment.model_dump()) for segment in segments],
     )
+
+
+def _fixed_values(document: dict[str, Any], agent: str) -> dict[str, Any]:
+    """The fields a fork cannot change, by label, as ``agent`` of this run config trains with them."""
+    values = {}
+    for key in FIXED_ENV_FIELDS:
+        own = _lookup(document, f"agents.{agent}.env.{key}")
+        values[f"env.{key}"] = own if own is not None else _lookup(document, f"env.{key}")
+    for label, path in FIXED_AGENT_FIELDS:
+        values[label] = _lookup(document, f"agents.{agent}.{path}")
+    return values
 
 
 def _lookup(document: dict[str, Any], dotted: str) -> Any:

@@ -33,6 +33,8 @@ AGENTS: dict[str, dict[str, Any]] = {
     "Wider": {"algo": "SAC", "hyperparams": {**SAC["hyperparams"], "policy_kwargs": {"net_arch": [32]}}},
     "Bigger": {"algo": "SAC", "hyperparams": {**SAC["hyperparams"], "buffer_size": 2000}},
     "Other": {"algo": "TD3", "hyperparams": TINY_AGENTS["TD3"]["hyperparams"]},
+    "TwoEnvs": {"algo": "SAC", **SAC, "env": {"n_envs": 2}},  # the agent's own env settings count too
+    "Stacked": {"algo": "SAC", **SAC, "env": {"frame_stack": 2}},
 }
 SOURCE = Path("test/SAC/episode_0002.pt")
 
@@ -110,6 +112,8 @@ def test_fork_with_a_lower_learning_rate_names_its_origin_and_resumes(root: Path
         ("Wider", "Wider: policy_kwargs {'net_arch': [32]} differs from the checkpoint's {'net_arch': [16]}"),
         ("Bigger", "Bigger: buffer_size 2000 differs from the checkpoint's 1000"),
         ("Other", "Other: algo TD3 differs from the checkpoint's SAC; a fork keeps the algorithm"),
+        ("TwoEnvs", "TwoEnvs: env.n_envs 2 differs from the checkpoint's 1"),
+        ("Stacked", "Stacked: env.frame_stack 2 differs from the checkpoint's None"),
         ("SAC", "--from-checkpoint: test/SAC/episode_0002.pt is SAC's own run"),
     ],
 )
