@@ -170,7 +170,7 @@ def main() -> None:
     )
     print(f"| wall ratio atheria / plain learn, medians | {ratio:.3f} (target <= 1.02) |")
     print(f"| wall ratio atheria / plain learn, fastest runs | {min(atheria_times) / min(plain_times):.3f} |")
-    share = [c / t for c, t in zip(commit_times, atheria_times, strict=False)]
+    share = [c / t for c, t in zip(commit_times, atheria_times, strict=True)]
     print(
         f"| time inside checkpoint commits (capture, encode, write, fsync) | {statistics.median(commit_times):.2f} s per session, "
         f"{100 * statistics.median(share):.1f} % of atheria's wall time |"

@@ -132,7 +132,7 @@ def main() -> None:
         atheria, plain = train_startup(options.repeats)
         print(row("plain SB3 script: start to first env step", plain, "–"))
         print(row("`atheria train`: start to first env step", atheria, "plain + 500"))
-        difference = [(a[0] - p[0], a[1] - p[1]) for a, p in zip(atheria, plain, strict=False)]
+        difference = [(a[0] - p[0], a[1] - p[1]) for a, p in zip(atheria, plain, strict=True)]
         print(row("difference, run by run (atheria − plain)", difference, "≤ 500"))
         print(f"\nload average after: {', '.join(f'{load:.2f}' for load in os.getloadavg())}")
     finally:

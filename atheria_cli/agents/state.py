@@ -117,6 +117,6 @@ def _capture_action_noise(model: BaseAlgorithm) -> list[torch.Tensor | None]:
 
 
 def _restore_action_noise(model: BaseAlgorithm, saved: list[torch.Tensor | None]) -> None:
-    for noise, value in zip(_noises(model), saved, strict=False):
+    for noise, value in zip(_noises(model), saved, strict=True):
         if value is not None:
             noise.noise_prev = value.numpy()

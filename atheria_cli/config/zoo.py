@@ -131,7 +131,7 @@ def _literal(node: ast.AST) -> Any:
         return items if isinstance(node, ast.List) else tuple(items)
     if isinstance(node, ast.Dict):
         result = {}
-        for key, value in zip(node.keys, node.values, strict=False):
+        for key, value in zip(node.keys, node.values, strict=True):
             if key is None:
                 raise _Refused(value, "'**' unpacking")
             result[_hashable(key)] = _literal(value)

@@ -50,7 +50,7 @@ def capture_env(model: BaseAlgorithm, at_episode_start: np.ndarray) -> dict[str,
         "resets": [copy.deepcopy(recorder.last_reset) for recorder in recorders],
         "mid_episode": [
             None if started else _capture_mid_episode(recorder)
-            for recorder, started in zip(recorders, at_episode_start, strict=False)
+            for recorder, started in zip(recorders, at_episode_start, strict=True)
         ],
         "action_space_rng": copy.deepcopy(model.action_space.np_random.bit_generator.state),
         "vec_normalize": _capture_vec_normalize(vec_normalize_of(vec_env)),
@@ -80,7 +80,7 @@ def restore_env(model: BaseAlgorithm, state: dict[str, Any], at_episode_start: n
     else:
         raw_last = model._last_obs
     assert isinstance(model._last_episode_starts, np.ndarray)  # set by the loop's start or restore
-    for index, (recorder, record) in enumerate(zip(_recorders(vec_env), state["resets"], strict=False)):
+    for index, (recorder, record) in enumerate(zip(_recorders(vec_env), state["resets"], strict=True)):
         obs, info = recorder.replay_reset(record)
         inner.reset_infos[index] = info
         mid_episode = state.get("mid_episode", [None] * len(state["resets"]))[index]

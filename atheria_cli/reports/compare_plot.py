@@ -65,7 +65,7 @@ def agent_curve(agent: str, runs: Sequence[AgentRun], metric: Quantity, axis: Ax
         xs, ys = series[0]
         return Curve(agent, 1, xs, ys, None)
     if axis == "episodes":  # the episodes every seed has a value for
-        points = [dict(zip(xs, ys, strict=False)) for xs, ys in series]
+        points = [dict(zip(xs, ys, strict=True)) for xs, ys in series]
         common = sorted(set.intersection(*(set(each) for each in points)))
         grid = np.asarray(common)
         stacked = np.asarray([[each[x] for x in common] for each in points])
@@ -111,8 +111,8 @@ def _draw(ax: Any, curve: Curve) -> None:
     label = curve.agent if curve.sem is None else f"{curve.agent} ({curve.seeds} seeds)"
     (line,) = ax.plot(curve.x, curve.mean, linewidth=1.8, label=label)
     if curve.sem is not None:
-        low = [mean - sem for mean, sem in zip(curve.mean, curve.sem, strict=False)]
-        high = [mean + sem for mean, sem in zip(curve.mean, curve.sem, strict=False)]
+        low = [mean - sem for mean, sem in zip(curve.mean, curve.sem, strict=True)]
+        high = [mean + sem for mean, sem in zip(curve.mean, curve.sem, strict=True)]
         ax.fill_between(curve.x, low, high, color=line.get_color(), alpha=0.25, linewidth=0)
 
 
@@ -139,7 +139,7 @@ def seeds_history_plot(config: ExperimentConfig, agent: str, image_format: str) 
     figure = Figure(figsize=(9, SUBPLOT_HEIGHT_INCHES * len(measured)), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(len(measured), 1, sharex=True, squeeze=False)[:, 0]
-    for ax, quantity in zip(axes, measured, strict=False):
+    for ax, quantity in zip(axes, measured, strict=True):
         for seed, run in runs:
             xs, ys = run_series(run, quantity, "episodes")
             ax.plot(xs, ys, linewidth=1.4, label=f"seed {seed}")

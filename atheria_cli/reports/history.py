@@ -174,7 +174,7 @@ def episode_rows(records: Sequence[EpisodeRecord], sessions: Sequence[SessionRow
             metrics={name: record.metrics.get(name) for name in metrics},
             seconds=record.seconds,
         )
-        for record, session in zip(records, session_numbers(records, sessions), strict=False)
+        for record, session in zip(records, session_numbers(records, sessions), strict=True)
     ]
 
 
@@ -183,7 +183,7 @@ def convergence(
 ) -> Convergence:
     """Mean per session, each compared with the previous session that has one."""
     values: dict[int, list[float]] = {session.session: [] for session in sessions}
-    for record, number in zip(records, numbers, strict=False):
+    for record, number in zip(records, numbers, strict=True):
         value = value_of(record, quantity.name)
         if number is not None and value is not None:
             values[number].append(value)
@@ -239,7 +239,7 @@ def episodes_csv(report: HistoryReport) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["episode", "session", "timesteps", "reward", "length", *report.metrics, "seconds"])
-    for record, session in zip(report.records, session_numbers(report.records, report.sessions), strict=False):
+    for record, session in zip(report.records, session_numbers(report.records, report.sessions), strict=True):
         metrics = [record.metrics.get(name) for name in report.metrics]
         cells = [record.episode, session, record.timesteps, record.reward, record.length, *metrics, record.seconds]
         writer.writerow(["" if cell is None else cell for cell in cells])

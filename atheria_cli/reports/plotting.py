@@ -32,7 +32,7 @@ def learning_curve(report: HistoryReport, image_format: str) -> bytes:
     rows = report.episodes()
     episodes = [row.episode for row in rows]
     window = rolling_window(len(episodes))
-    for ax, quantity in zip(axes, report.quantities, strict=False):
+    for ax, quantity in zip(axes, report.quantities, strict=True):
         values = [_value(row, quantity.name) for row in rows]
         ax.plot(episodes, [_nan(value) for value in values], linewidth=0.8, alpha=0.45, label="per episode")
         ax.plot(

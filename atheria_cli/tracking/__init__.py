@@ -128,7 +128,7 @@ class RunTracking:
             tracker.close()
 
     def _log(self, rows: Rows) -> None:
-        for tracker, last in zip(self.trackers, self.last, strict=False):
+        for tracker, last in zip(self.trackers, self.last, strict=True):
             fresh = unlogged(rows, last)
             if fresh:
                 tracker.log(fresh)

@@ -71,12 +71,12 @@ class JobsPlan:
         devices = devices_for_jobs(self.plans[0].device, sum(len(plan.agents) for plan in self.plans), _gpu_count())
         listed = [
             Job(_label(agent.name, seed), seed, plan, agent)
-            for seed, plan in zip(self.seeds, self.plans, strict=False)
+            for seed, plan in zip(self.seeds, self.plans, strict=True)
             for agent in plan.agents
         ]
         return [
             dataclasses.replace(job, plan=dataclasses.replace(job.plan, device=device))
-            for job, device in zip(listed, devices, strict=False)
+            for job, device in zip(listed, devices, strict=True)
         ]
 
 
@@ -153,7 +153,7 @@ def _run_sequential(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
     outcome = JobsOutcome(results=[])
     budget = TimeBudget(plan.plans[0].max_hours)
     with StopSignals() as between:  # a signal between two seeds' sessions
-        for seed, replicate in zip(plan.seeds, plan.plans, strict=False):
+        for seed, replicate in zip(plan.seeds, plan.plans, strict=True):
             if between.received is not None:
                 outcome.stopped_by, outcome.exit_code = between.name, between.exit_code
                 break
@@ -217,7 +217,7 @@ class _Running:
 def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
     jobs = plan.job_list()
     _probe_locks(jobs)  # a run locked by another atheria exits 2 here, before anything trains
-    for replicate, seed in zip(plan.plans, plan.seeds, strict=False):
+    for replicate, seed in zip(plan.plans, plan.seeds, strict=True):
         for notice in replicate.notices:
             observer.warn(notice if seed is None else f"seed_{seed}/{notice}")
     context = multiprocessing.get_context("spawn")
@@ -260,7 +260,7 @@ def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
         outcome.exit_code = 1
     if not outcome.stopped_by and (skipped or any(result.stopped_by == "time budget" for result in results.values())):
         outcome.stopped_by = "time budget"
-    for replicate, seed in zip(plan.plans, plan.seeds, strict=False):
+    for replicate, seed in zip(plan.plans, plan.seeds, strict=True):
         labels = [_label(agent.name, seed) for agent in replicate.agents]
         done: list[AgentResult] = [results[label] for label in labels if label in results]
         outcome.results.append((replicate, done))

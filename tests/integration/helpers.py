@@ -80,7 +80,7 @@ def assert_same_tree(left: Any, right: Any, where: str = "") -> None:
             assert_same_tree(left[key], right[key], f"{where}.{key}")
     elif isinstance(left, (list, tuple)):
         assert len(left) == len(right), f"lengths differ at {where}"
-        for index, (a, b) in enumerate(zip(left, right, strict=False)):
+        for index, (a, b) in enumerate(zip(left, right, strict=True)):
             assert_same_tree(a, b, f"{where}[{index}]")
     else:
         assert left == right, f"{where}: {left!r} != {right!r}"
