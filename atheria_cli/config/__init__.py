@@ -310,7 +310,7 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None, *, c
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the config must be a YAML mapping, got {type(raw).__name__}")
     merged = _merge_overrides(raw, overrides or {})
-    origins = _resolve_zoo_entries(merged, path.parent if path is not None else None, source)
+    origins = _resolve_zoo_entries(merged, path.parent if path is not None else None, source, lenient=not check_extras)
     try:
         config = ExperimentConfig.model_validate(merged)
     except ValidationError as exc:
@@ -343,9 +343,13 @@ def _merge_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     return merged
 
 
-def _resolve_zoo_entries(merged: dict[str, Any], base_dir: Path | None, source: str) -> dict[str, dict[str, str]]:
-    """Fill each agent that names a ``zoo`` entry in place; return the entries' origins."""
-    from atheria_cli.config.zoo import resolve_agent
+def _resolve_zoo_entries(
+    merged: dict[str, Any], base_dir: Path | None, source: str, *, lenient: bool
+) -> dict[str, dict[str, str]]:
+    """Fill each agent that names a ``zoo`` entry in place; return the entries' origins.
+    ``lenient`` (the reading commands) takes only the algorithm of an entry by name when
+    rl_zoo3 is not installed: they never use its hyperparameters."""
+    from atheria_cli.config.zoo import algo_without_the_zoo, resolve_agent
 
     agents, train = merged.get("agents"), merged.get("train")
     if not isinstance(agents, dict):
@@ -354,6 +358,9 @@ def _resolve_zoo_entries(merged: dict[str, Any], base_dir: Path | None, source: 
     origins, merged["agents"] = {}, dict(agents)
     for name, agent in agents.items():
         if isinstance(agent, dict) and agent.get("zoo") is not None:
+            if lenient and (algo := algo_without_the_zoo(agent["zoo"])) is not None:
+                merged["agents"][name] = {"algo": algo, **agent}
+                continue
             try:
                 merged["agents"][name], origins[str(name)] = resolve_agent(
                     str(name), agent, base_dir=base_dir, allow_import=allow_import

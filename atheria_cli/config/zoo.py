@@ -270,6 +270,14 @@ def read_entry(spec: str, base_dir: Path | None = None) -> ZooEntry:
     return ZooEntry(spec=spec, algo=algo, env_id=env_id, source=source, values=dict(values))
 
 
+def algo_without_the_zoo(spec: Any) -> str | None:
+    """For an ``algo/EnvId`` entry while rl_zoo3 is not installed: the algorithm its file name
+    gives, without the entry (what a reading command needs of it); None otherwise."""
+    if not isinstance(spec, str) or "#" in spec or zoo_hyperparams_dir() is not None:
+        return None
+    return ALGO_OF_FILE.get(spec.partition("/")[0].lower())
+
+
 def zoo_hyperparams_dir() -> tuple[Path, str] | None:
     """The installed rl_zoo3's ``hyperparams`` folder and version, without importing rl_zoo3."""
     spec = importlib.util.find_spec("rl_zoo3")

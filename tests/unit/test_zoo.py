@@ -275,6 +275,19 @@ def test_without_rl_zoo3_a_named_entry_asks_for_the_extra(tmp_path: Path, monkey
         load_config(_config(tmp_path, {"zoo": "sac/Pendulum-v1"}))
 
 
+def test_without_rl_zoo3_the_reading_commands_still_load_a_named_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # history, status and compare load with check_extras=False: the algorithm, from the file name, is all they need.
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None if name == "rl_zoo3" else real(name, *rest))
+    config = load_config(
+        write_config(tmp_path / "c.yaml", {"env": {"id": "Pendulum-v1"}, "agents": {"expert": {"zoo": "tqc/Pendulum-v1"}}}),
+        check_extras=False,
+    )
+    assert config.algo_of("expert") == "TQC" and config.zoo_origin("expert") is None
+    with pytest.raises(ConfigError, match="file not found"):  # an entry from a file is read as ever
+        load_config(_config(tmp_path, {"zoo": "zoo/missing.yml#Pendulum-v1"}), check_extras=False)
+
+
 def test_an_agent_env_overrides_the_experiment_env(tmp_path: Path) -> None:
     path = write_config(
         tmp_path / "c.yaml",
