@@ -29,6 +29,8 @@ from pathlib import Path
 
 import yaml
 
+from atheria_cli.reports.statistics import iqm  # the 25 % trimmed mean, as compare --seeds reports it
+
 
 @dataclass(frozen=True)
 class Case:
@@ -105,14 +107,6 @@ def run_case(case: Case, seeds: int, jobs: int, folder: Path, result: Result) ->
         result.returns.extend(returns)
         result.seed_scores.append(statistics.fmean(returns))
         print(f"{case.spec} seed {seed}: {result.seed_scores[-1]:.1f}", file=sys.stderr, flush=True)
-
-
-def iqm(values: list[float]) -> float:
-    """The 25 % trimmed mean: the mean of the middle half (as rliable computes it)."""
-    ordered = sorted(values)
-    cut = int(len(ordered) * 0.25)
-    middle = ordered[cut : len(ordered) - cut] or ordered
-    return statistics.fmean(middle)
 
 
 def table(results: list[Result], seeds: int) -> str:
