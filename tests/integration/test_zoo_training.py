@@ -78,6 +78,51 @@ def test_a_zoo_entry_on_another_env_trains_with_a_warning_naming_both(in_tmp: Pa
     ) in result.stderr
 
 
+LIN_ENTRY = """\
+Pendulum-v1:
+  n_timesteps: 200
+  policy: 'MlpPolicy'
+  n_steps: 25
+  batch_size: 25
+  n_epochs: 2
+  learning_rate: lin_7.3e-4
+  clip_range: lin_0.2
+  policy_kwargs: "dict(net_arch=[16])"
+"""
+
+
+def test_a_zoo_entry_trains_bit_for_bit_as_rl_zoo3_trains_it(in_tmp: Path) -> None:
+    # rl-zoo3's trainer is SB3's learn(n_timesteps) with the entry's values, lin_X being its
+    # progress_remaining * X: the entry through zoo: (lin_X translated, n_timesteps the schedule
+    # horizon) must reach the same weights when both stop at n_timesteps.
+    import gymnasium as gym
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    (in_tmp / "ppo.yml").write_text(LIN_ENTRY, encoding="utf-8")
+    config = tiny_config({"PPO": {"zoo": "ppo.yml#Pendulum-v1"}}, env={"id": "Pendulum-v1", "max_episode_steps": 50})
+    path = write_config(in_tmp / "exp.yaml", config)
+    result = runner.invoke(app, ["train", "--config", str(path), "--until-timesteps", "200"])
+    assert result.exit_code == 0, result.output
+    payload = last_payload(in_tmp / "checkpoints", "PPO")
+    assert payload["num_timesteps"] == 200
+    env = make_vec_env(lambda: gym.make("Pendulum-v1", max_episode_steps=50), n_envs=1)
+    hyperparams = {"n_steps": 25, "batch_size": 25, "n_epochs": 2, "policy_kwargs": {"net_arch": [16]}}
+    zoo = PPO(
+        "MlpPolicy",
+        env,
+        seed=0,
+        device="cpu",
+        learning_rate=lambda progress: progress * 7.3e-4,
+        clip_range=lambda progress: progress * 0.2,
+        **hyperparams,
+    )
+    zoo.learn(total_timesteps=200)
+    ours = payload["model"]["state_dicts"]["policy"]
+    assert [key for key, value in zoo.policy.state_dict().items() if not torch.equal(ours[key], value)] == []
+
+
 def test_until_timesteps_ends_at_the_first_episode_end_at_or_after_it(tmp_path: Path) -> None:
     config = tiny_config({"SAC": {"hyperparams": {**TINY_AGENTS["SAC"]["hyperparams"], "learning_starts": 1000}}})
     train(config, tmp_path, episodes=None, until_timesteps=120)
