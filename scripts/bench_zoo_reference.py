@@ -12,10 +12,10 @@ which atheria's own venv does not carry (``atheria-cli[zoo]`` installs it withou
 
     python3 -m venv /tmp/zooref && . /tmp/zooref/bin/activate
     pip install torch==2.13.0 rl_zoo3==2.9.2
-    python scripts/bench_zoo_reference.py [--cases sac,td3,ppo,dqn] [--seeds 3] [--jobs N]
+    python scripts/bench_zoo_reference.py [--cases sac,td3,ppo,dqn] [--seeds 3] [--jobs N] [--keep DIR]
 
-rl-zoo3 seeds differently from atheria, so seed S here and seed S there are different runs:
-compare the distributions, not seed by seed.
+Seed S here is seed S there: both seed SB3 the same way, so ``scripts/compare_zoo_weights.py``
+can compare the final policies of the two tensor by tensor (``--keep`` both folders).
 """
 
 from __future__ import annotations
@@ -82,8 +82,9 @@ def main() -> None:
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=None, help="seeds trained at once (default: all of them)")
+    parser.add_argument("--keep", type=Path, default=None, help="train in this folder and keep it (default: a temporary one)")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="zoo-reference-"))
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="zoo-reference-"))
     print(
         f"rl-zoo3's own trainer, {args.seeds} seed(s) per entry, deterministic evaluation on {EVAL_EPISODES} episodes "
         f"per seed; {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n\n"
