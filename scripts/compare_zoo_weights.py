@@ -7,7 +7,9 @@ entry and seed, the timesteps each ran and how many policy tensors are bit-ident
 rl-zoo3 (SB3's ``learn``) stops at the end of the collection chunk that reaches ``n_timesteps``
 (a DQN with ``train_freq: 256`` trains once more there); atheria's ``--until-timesteps`` stops at
 the first episode end at or after it. Where those differ, so does the last training, and only
-the tensors it touches differ.
+the tensors it touches differ. And a PPO's last rollout ends past ``n_timesteps``, where SB3's
+progress_remaining is below 0: rl-zoo3's ``lin_X`` (``progress_remaining * X``) then trains it
+with a negative learning rate and clip range, while atheria floors the progress at 0.
 
 Usage: python scripts/compare_zoo_weights.py A/checkpoints B [--cases sac,td3,ppo,dqn] [--seeds 3]
 """
