@@ -1,4 +1,5 @@
-"""The algorithm names atheria accepts and the optional extra each one needs.
+"""The algorithm names atheria accepts, the optional extra each one needs, and the activation
+and optimizer names it resolves.
 
 Torch-free on purpose: the config validates ``algo`` with this table, and commands that only
 read JSON load the config. The classes themselves live in :mod:`atheria_cli.agents.registry`.
@@ -19,6 +20,9 @@ EXTRAS: dict[str, str | None] = {
     **{name: "contrib" for name in CONTRIB_ALGORITHMS},
 }
 ALGORITHMS = tuple(EXTRAS)
+# torch.nn activations and torch.optim optimizers a config (or a zoo string) may name.
+ACTIVATIONS = ("ReLU", "Tanh", "ELU", "LeakyReLU", "SiLU", "GELU", "Sigmoid", "Softplus", "Mish", "SELU")
+OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "SGD")
 
 
 def missing_extra(algo: str) -> str | None:

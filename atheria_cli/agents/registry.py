@@ -33,7 +33,7 @@ from stable_baselines3.common.noise import ActionNoise, NormalActionNoise, Ornst
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
-from atheria_cli.agents.names import EXTRAS, missing_extra, needs_extra_message
+from atheria_cli.agents.names import ACTIVATIONS, EXTRAS, OPTIMIZERS, missing_extra, needs_extra_message
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import ConfigError
 
@@ -112,8 +112,6 @@ RESERVED = {
     "replay_buffer_class": "atheria (not configurable)",
     "rollout_buffer_class": "atheria (not configurable)",
 }
-ACTIVATIONS = ("ReLU", "Tanh", "ELU", "LeakyReLU", "SiLU", "GELU", "Sigmoid", "Softplus", "Mish", "SELU")
-OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "SGD")
 
 
 def validate_hyperparams(agent: str, algo: str, hyperparams: dict[str, Any], action_dim: int | None) -> dict[str, Any]:

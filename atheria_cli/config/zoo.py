@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from atheria_cli.agents.names import ACTIVATIONS, OPTIMIZERS
 from atheria_cli.errors import ConfigError
 
 EXTRA_HINT = "pip install 'atheria-cli[zoo]' (or: pip install --no-deps rl-zoo3==2.9.2)"
@@ -38,9 +39,6 @@ ALGO_OF_FILE = {
     "crossq": "CrossQ",
     "ppo_lstm": "RecurrentPPO",
 }
-# Class names atheria resolves by name (kept equal to atheria_cli.agents.registry's, which a test checks).
-ACTIVATIONS = ("ReLU", "Tanh", "ELU", "LeakyReLU", "SiLU", "GELU", "Sigmoid", "Softplus", "Mish", "SELU")
-OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "SGD")
 # Dotted names a zoo string may use, and the atheria name each stands for.
 DOTTED_NAMES: dict[str, str] = {
     **{f"{prefix}.{name}": name for prefix in ("nn", "th.nn", "torch.nn") for name in ACTIVATIONS},

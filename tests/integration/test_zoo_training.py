@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from atheria_cli.agents import registry
+from atheria_cli.agents import names, registry
 from atheria_cli.cli import app
 from atheria_cli.config import zoo
 from tests.conftest import CARTPOLE_ENV, TINY_AGENTS, TINY_NET, listing, tiny_config, write_config
@@ -35,8 +35,14 @@ ZOO_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 }
 
 
-def test_the_activation_and_optimizer_names_match_the_registry() -> None:
-    assert zoo.ACTIVATIONS == registry.ACTIVATIONS and zoo.OPTIMIZERS == registry.OPTIMIZERS
+def test_every_activation_and_optimizer_name_is_a_torch_class() -> None:
+    # One table (atheria_cli.agents.names) serves the config and the zoo parser: each name must
+    # be what the registry resolves it to.
+    import torch
+
+    assert all(isinstance(getattr(torch.nn, name, None), type) for name in names.ACTIVATIONS)
+    assert all(isinstance(getattr(torch.optim, name, None), type) for name in names.OPTIMIZERS)
+    assert registry.ACTIVATIONS is names.ACTIVATIONS and zoo.ACTIVATIONS is names.ACTIVATIONS
 
 
 @needs_zoo
