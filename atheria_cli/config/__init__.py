@@ -406,3 +406,12 @@ def format_validation_error(exc: ValidationError) -> str:
 def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
     """The resolved config as plain JSON-ready data."""
     return config.model_dump(mode="json")
+
+
+def config_value(document: dict[str, Any], dotted: str) -> Any:
+    """The value at ``dotted`` (``agents.SAC.env.n_envs``) in a :func:`config_to_dict` document,
+    or None where any part is missing (a run written before the field existed)."""
+    value: Any = document
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from atheria_cli.config import ExperimentConfig, config_to_dict
+from atheria_cli.config import ExperimentConfig, config_to_dict, config_value
 from atheria_cli.errors import ConfigDriftError, RunExistsError, UsageError
 from atheria_cli.run.atomic import atomic_write_bytes
 from atheria_cli.run.formats import (
@@ -154,15 +154,8 @@ def _fixed_values(document: dict[str, Any], agent: str) -> dict[str, Any]:
     """The fields a fork cannot change, by label, as ``agent`` of this run config trains with them."""
     values = {}
     for key in FIXED_ENV_FIELDS:
-        own = _lookup(document, f"agents.{agent}.env.{key}")
-        values[f"env.{key}"] = own if own is not None else _lookup(document, f"env.{key}")
+        own = config_value(document, f"agents.{agent}.env.{key}")
+        values[f"env.{key}"] = own if own is not None else config_value(document, f"env.{key}")
     for label, path in FIXED_AGENT_FIELDS:
-        values[label] = _lookup(document, f"agents.{agent}.{path}")
+        values[label] = config_value(document, f"agents.{agent}.{path}")
     return values
-
-
-def _lookup(document: dict[str, Any], dotted: str) -> Any:
-    value: Any = document
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value

@@ -16,7 +16,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from atheria_cli.agents.registry import build_model
-from atheria_cli.config import ExperimentConfig, config_to_dict
+from atheria_cli.config import ExperimentConfig, config_to_dict, config_value
 from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.envs.probe import check_metric_names
 from atheria_cli.errors import ConfigDriftError, ConfigError, RunExistsError, UsageError
@@ -203,10 +203,12 @@ def check_drift(config: ExperimentConfig, name: str, store: AgentStore, allowed:
         return
     current = config_to_dict(config)
     keys = [key.format(agent=name) for key in DRIFT_KEYS]
-    changed = [key for key in keys if _unset_dropped(_lookup(stored.config, key)) != _unset_dropped(_lookup(current, key))]
+    changed = [
+        key for key in keys if _unset_dropped(config_value(stored.config, key)) != _unset_dropped(config_value(current, key))
+    ]
     if not changed:
         return
-    details = "; ".join(f"{key}: {_lookup(stored.config, key)!r} -> {_lookup(current, key)!r}" for key in changed)
+    details = "; ".join(f"{key}: {config_value(stored.config, key)!r} -> {config_value(current, key)!r}" for key in changed)
     if not allowed:
         raise ConfigDriftError(
             f"{name}: the config differs from the run's config.json ({details}); "
@@ -245,13 +247,6 @@ def _unset_dropped(value: Any) -> Any:
     """``value`` without null fields: a field added since the run was written, left unset, is no change."""
     if isinstance(value, dict):
         return {key: _unset_dropped(item) for key, item in value.items() if item is not None}
-    return value
-
-
-def _lookup(document: dict[str, Any], dotted: str) -> Any:
-    value: Any = document
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
     return value
 
 
