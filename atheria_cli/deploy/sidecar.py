@@ -10,7 +10,6 @@ no hash of the exported file) is migrated on read; its file cannot be hash-check
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from atheria_cli.errors import DamagedFileError
+from atheria_cli.run.store import file_sha256
 
 SIDECAR_SCHEMA_VERSION = 2
 FormatName = Literal["torchscript", "exported", "aoti", "onnx"]
@@ -55,14 +55,6 @@ class ExportSidecar(BaseModel):
 
 def sidecar_path(exported_file: Path) -> Path:
     return exported_file.with_suffix(".json")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_sidecar(exported_file: Path) -> ExportSidecar:
