@@ -79,6 +79,15 @@ def verdict(gain: float) -> Verdict:
     return "better" if gain > 0 else "worse"
 
 
+def versus_baseline(mean: float | None, baseline: float | None, goal: Goal) -> tuple[float | None, float | None, Verdict | None]:
+    """``mean`` against ``baseline``: its :func:`improvement`, that as a percentage of the
+    baseline, and the verdict; all None when either is missing."""
+    if mean is None or baseline is None:
+        return None, None, None
+    gain = improvement(mean, baseline, goal)
+    return gain, percent_of(gain, baseline), verdict(gain)
+
+
 def rank(value: float, goal: Goal, episode: int) -> tuple[float, int]:
     """Sort key, larger is better. The tie rule: among equal values the later episode wins
     (it has trained longer, and its checkpoint is the one retention keeps anyway)."""

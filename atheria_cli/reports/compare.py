@@ -10,7 +10,7 @@ from typing import Literal
 
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import DamagedFileError, UsageError
-from atheria_cli.metrics import Goal, Quantity, Verdict, best, improvement, percent_of, quantity_named, value_of, verdict
+from atheria_cli.metrics import Goal, Quantity, Verdict, best, quantity_named, value_of, versus_baseline
 from atheria_cli.reports.evaluations import committed_evaluations, pooled
 from atheria_cli.reports.runs import AgentRun, read_run
 from atheria_cli.run.layout import REFERENCES_DIR
@@ -75,7 +75,7 @@ def reference_rows(config: ExperimentConfig, metric: Quantity, baseline: float |
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise DamagedFileError(path, f"unreadable reference score: {exc}") from None
         mean, std = summary.get("mean"), summary.get("std")
-        gain = None if baseline is None or mean is None else improvement(mean, baseline, metric.goal)
+        gain, percent, judged = versus_baseline(mean, baseline, metric.goal)
         rows.append(
             CompareRow(
                 agent=path.stem,
@@ -86,8 +86,8 @@ def reference_rows(config: ExperimentConfig, metric: Quantity, baseline: float |
                 mean=mean,
                 std=std,
                 improvement=gain,
-                improvement_percent=None if gain is None or baseline is None else percent_of(gain, baseline),
-                verdict=None if gain is None else verdict(gain),
+                improvement_percent=percent,
+                verdict=judged,
                 kind="reference",
             )
         )
@@ -101,7 +101,7 @@ def compare_row(run: AgentRun, metric: Quantity, window: int, baseline: float | 
         # Evaluations score the policy as deployed on fixed seeds: they, not exploring training
         # episodes, say how good the agent is.
         mean, std, _ = summary
-        gain = None if baseline is None else improvement(mean, baseline, metric.goal)
+        gain, percent, judged = versus_baseline(mean, baseline, metric.goal)
         return CompareRow(
             agent=run.agent,
             state=run.state,
@@ -111,8 +111,8 @@ def compare_row(run: AgentRun, metric: Quantity, window: int, baseline: float | 
             mean=mean,
             std=std,
             improvement=gain,
-            improvement_percent=None if baseline is None or gain is None else percent_of(gain, baseline),
-            verdict=None if gain is None else verdict(gain),
+            improvement_percent=percent,
+            verdict=judged,
             source="evaluation",
             evaluations=len(evaluations),
         )
@@ -122,7 +122,7 @@ def compare_row(run: AgentRun, metric: Quantity, window: int, baseline: float | 
     values = [value for _, value in recent]
     mean = math.fsum(values) / len(values)
     std = math.sqrt(math.fsum((value - mean) ** 2 for value in values) / len(values))
-    gain = None if baseline is None else improvement(mean, baseline, metric.goal)
+    gain, percent, judged = versus_baseline(mean, baseline, metric.goal)
     return CompareRow(
         agent=run.agent,
         state=run.state,
@@ -132,8 +132,8 @@ def compare_row(run: AgentRun, metric: Quantity, window: int, baseline: float | 
         mean=mean,
         std=std,
         improvement=gain,
-        improvement_percent=None if baseline is None or gain is None else percent_of(gain, baseline),
-        verdict=None if gain is None else verdict(gain),
+        improvement_percent=percent,
+        verdict=judged,
     )
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import UsageError
-from atheria_cli.metrics import Quantity, Verdict, best, improvement, percent_of, quantity_named, value_of, verdict
+from atheria_cli.metrics import Quantity, Verdict, best, quantity_named, value_of, versus_baseline
 from atheria_cli.reports.compare import CompareRow, reference_rows
 from atheria_cli.reports.runs import AgentRun, read_run
 from atheria_cli.reports.statistics import FEW_SEEDS, RESAMPLES, SeedStatistics, probability_of_improvement, seed_statistics
@@ -102,10 +102,7 @@ def _agent_row(
     if not values:
         return SeedsRow(agent, scores, None)
     statistics = seed_statistics(values)
-    if baseline is None:
-        return SeedsRow(agent, scores, statistics)
-    gain = improvement(statistics.mean, baseline, metric.goal)
-    return SeedsRow(agent, scores, statistics, gain, percent_of(gain, baseline), verdict(gain))
+    return SeedsRow(agent, scores, statistics, *versus_baseline(statistics.mean, baseline, metric.goal))
 
 
 def _best(rows: list[SeedsRow], metric: Quantity) -> str | None:

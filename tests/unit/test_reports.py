@@ -14,7 +14,7 @@ import pytest
 from atheria_cli.config import ExperimentConfig, KeepPolicy, load_config
 from atheria_cli.deploy.selection import select_checkpoint
 from atheria_cli.errors import ConfigError, DamagedFileError, StorageError, UsageError
-from atheria_cli.metrics import Quantity, improvement, main_quantity, percent_of, quantities, verdict
+from atheria_cli.metrics import Quantity, improvement, main_quantity, percent_of, quantities, verdict, versus_baseline
 from atheria_cli.reports.compare import compare_report
 from atheria_cli.reports.history import build_history, episodes_csv, history_json, history_report, rolling_mean
 from atheria_cli.reports.output import check_output_path, check_plot_path
@@ -118,6 +118,13 @@ def two_sessions(config: ExperimentConfig) -> AgentStore:
 
 
 # --- small pieces --------------------------------------------------------------------------------
+
+
+def test_versus_baseline_gives_gain_percent_and_verdict_or_nothing() -> None:
+    assert versus_baseline(70.0, 100.0, "min") == (30.0, 30.0, "better")
+    assert versus_baseline(-120.0, -100.0, "max") == (-20.0, -20.0, "worse")
+    assert versus_baseline(5.0, 0.0, "max") == (5.0, None, "better")  # no percentage of a zero baseline
+    assert versus_baseline(None, 100.0, "max") == versus_baseline(70.0, None, "min") == (None, None, None)
 
 
 def test_quantities_and_main_metric(config: ExperimentConfig, tmp_path: Path) -> None:
