@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +19,34 @@ from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.store import AgentStore
 from atheria_cli.training.planning import plan_training
 from atheria_cli.training.session import run_training
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def kill_after_commits(folder: Path, agent: str, commits: int) -> int:
+    """Run ``atheria train --config exp.yaml --episodes 400`` in ``folder`` (its checkpoints in
+    ``folder/checkpoints``), SIGKILL it once ``agent`` has ``commits`` checkpoints, and return
+    how many episodes it had committed by then."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "atheria_cli", "train", "--config", "exp.yaml", "--episodes", "400"],
+        cwd=folder,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    metadata = agent_dir(folder / "checkpoints", agent) / "metadata.json"
+    deadline = time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if metadata.exists() and len(json.loads(metadata.read_text()).get("checkpoints", [])) >= commits:
+                break
+            time.sleep(0.005)
+        assert process.poll() is None, "training ended before it could be killed"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    return len(episodes(folder / "checkpoints", agent))
 
 
 class RecordingObserver:

@@ -4,23 +4,17 @@ SIGKILL and a resume, a backfill and a --fresh."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import TINY_AGENTS, tiny_config, write_config
-from tests.integration.helpers import agent_dir, episodes, train
+from tests.integration.helpers import agent_dir, episodes, kill_after_commits, train
 
 pytestmark = pytest.mark.integration
 
 mlflow_tracking = pytest.importorskip("mlflow.tracking")
-REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def tracked_config(root: Path, **train_settings: Any) -> dict[str, Any]:
@@ -58,26 +52,7 @@ def assert_logged_exactly_once(root: Path, checkpoints: Path) -> None:
 def test_sigkill_then_resume_logs_each_committed_step_exactly_once(tmp_path: Path) -> None:
     config = tracked_config(tmp_path, mlflow=mlflow_settings(tmp_path))
     write_config(tmp_path / "exp.yaml", {**config, "checkpoints_dir": str(tmp_path / "checkpoints")})
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "atheria_cli", "train", "--config", "exp.yaml", "--episodes", "400"],
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    metadata = agent_dir(tmp_path / "checkpoints", "A2C") / "metadata.json"
-    deadline = time.monotonic() + 90
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            if metadata.exists() and len(json.loads(metadata.read_text()).get("checkpoints", [])) >= 7:
-                break
-            time.sleep(0.005)
-        assert process.poll() is None, "training ended before it could be killed"
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-    killed_at = len(episodes(tmp_path / "checkpoints", "A2C"))
+    killed_at = kill_after_commits(tmp_path, "A2C", commits=7)
     assert 7 <= killed_at < 400
     observer = train(config, tmp_path / "checkpoints", episodes=4, resume=True)
     assert observer.outcome.exit_code == 0

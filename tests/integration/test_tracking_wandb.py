@@ -4,10 +4,6 @@ committed step logged exactly once, through a SIGKILL and a resume, a backfill a
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,12 +11,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import TINY_AGENTS, tiny_config, write_config
-from tests.integration.helpers import agent_dir, episodes, train
+from tests.integration.helpers import agent_dir, episodes, kill_after_commits, train
 
 pytestmark = pytest.mark.integration
 
 pytest.importorskip("wandb")
-REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -69,26 +64,7 @@ def assert_logged_exactly_once(wandb_dir: Path, checkpoints: Path) -> None:
 def test_sigkill_then_resume_logs_each_committed_step_exactly_once(tmp_path: Path, wandb_dir: Path) -> None:
     config = tracked_config()
     write_config(tmp_path / "exp.yaml", {**config, "checkpoints_dir": str(tmp_path / "checkpoints")})
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "atheria_cli", "train", "--config", "exp.yaml", "--episodes", "400"],
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    metadata = agent_dir(tmp_path / "checkpoints", "A2C") / "metadata.json"
-    deadline = time.monotonic() + 90
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            if metadata.exists() and len(json.loads(metadata.read_text()).get("checkpoints", [])) >= 7:
-                break
-            time.sleep(0.005)
-        assert process.poll() is None, "training ended before it could be killed"
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-    killed_at = len(episodes(tmp_path / "checkpoints", "A2C"))
+    killed_at = kill_after_commits(tmp_path, "A2C", commits=7)
     assert 7 <= killed_at < 400
     time.sleep(1.0)  # the killed process's W&B service writes what it had received
     observer = train(config, tmp_path / "checkpoints", episodes=4, resume=True)
