@@ -335,6 +335,18 @@ def test_bad_baseline_in_config_is_a_field_error(tmp_path: Path) -> None:
     )
 
 
+def test_misspelt_keep_metric_exits_2_naming_the_known_ones_and_writes_nothing(tmp_path: Path) -> None:
+    config = inspect_config()
+    config["checkpoints_dir"] = str(tmp_path / "checkpoints")
+    config["train"]["keep"] = {"best": 1, "metric": "co2"}
+    path = write_config(tmp_path / "bad.yaml", config)
+    one_line_error(
+        invoke("train", "--config", str(path)),
+        f"{path}: train.keep.metric: 'co2' is not 'reward' or a metric of env.metrics (known: reward, co2_kg)",
+    )
+    assert sorted(item.name for item in tmp_path.iterdir()) == ["bad.yaml"]
+
+
 # --- atheria compare ----------------------------------------------------------------------------
 
 

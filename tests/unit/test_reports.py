@@ -372,6 +372,20 @@ def test_retention_ranks_a_non_main_metric_by_its_own_goal(tmp_path: Path) -> No
     assert ranked_by(experiment(tmp_path, env=env, train={"keep": {"best": 1}})) == Quantity("comfort", "max")
 
 
+def test_keep_metric_must_be_a_recorded_quantity(tmp_path: Path) -> None:
+    base = {"env": {"id": "X-v0", "metrics": [{"name": "co2_kg", "goal": "min"}]}, "agents": {"PPO": {}}}
+    for name in ("reward", "co2_kg"):
+        config = load_config(write_config(tmp_path / "good.yaml", {**base, "train": {"keep": {"best": 1, "metric": name}}}))
+        assert config.train.keep is not None and config.train.keep.metric == name
+    path = write_config(tmp_path / "bad.yaml", {**base, "train": {"keep": {"best": 1, "metric": "co2"}}})
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert (
+        str(caught.value)
+        == f"{path}: train.keep.metric: 'co2' is not 'reward' or a metric of env.metrics (known: reward, co2_kg)"
+    )
+
+
 def test_compare_against_baseline(config: ExperimentConfig, two_sessions: AgentStore) -> None:
     report = compare_report(config, window=2)
     assert (report.metric.name, report.baseline, report.best_agent) == ("co2_kg", 100.0, "PPO")
