@@ -61,7 +61,7 @@ def render_compare(report: CompareReport) -> None:
     metric = f"{report.metric.name} ({report.metric.goal})"
     columns = ["Agent", "Episodes", "Mean ± std"]
     if report.baseline is not None:
-        columns += ["vs baseline", "Change", ""]
+        columns += ["vs baseline", "Change", "Verdict"]
     title = f"{report.experiment}: {metric}, last {report.window} episode(s) per agent"
     rows = table(title, *columns, right=("Mean ± std", "vs baseline", "Change"))
     for row in report.agents:

@@ -18,7 +18,7 @@ def render_seeds_compare(report: SeedsCompareReport) -> None:
     metric = f"{report.metric.name} ({report.metric.goal})"
     columns = ["Agent", "Seeds", "Mean ± std", "SE", "IQM", "95 % CI mean", "95 % CI IQM", "Min–max"]
     if report.baseline is not None:
-        columns += ["vs baseline", "Change", ""]
+        columns += ["vs baseline", "Change", "Verdict"]
     columns.append("P(beats best)")
     seeds = ", ".join(str(seed) for seed in report.seeds)
     title = f"{report.experiment}: {metric}, mean of the last {report.window} episode(s) per seed; seeds {seeds}"

@@ -28,6 +28,8 @@ from atheria_cli.errors import UsageError
 from atheria_cli.run.seeds import config_for_seed, run_seeds
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from atheria_cli.reports.history import HistoryReport
 
 DEFAULT_LAST = 20
@@ -146,30 +148,27 @@ def render_episodes(report: HistoryReport, shown: int | None) -> None:
 
 
 def render_convergence(report: HistoryReport) -> None:
-    """The seed's hand-made table: each session's mean against the previous session's."""
-    convergence = table(
-        "Convergence: mean per session vs the previous session",
-        "Quantity",
-        "Session",
-        "Episodes",
-        "Mean",
-        "Change",
-        "%",
-        "",
-        right=("Session", "Mean", "Change", "%"),
-    )
+    """The seed's hand-made table: each session's mean against the previous session's. A run of
+    one session has nothing to compare yet: only its means are shown, no empty columns."""
+    compared = any(mean.change is not None for trend in report.convergence for mean in trend.sessions)
+    columns = ["Quantity", "Session", "Episodes", "Mean", *(["Change", "%", "Verdict"] if compared else [])]
+    title = "Convergence: mean per session" + (" vs the previous session" if compared else "")
+    convergence = table(title, *columns, right=("Session", "Mean", "Change", "%"))
     for trend in report.convergence:
         label = f"{trend.quantity} ({trend.goal})"
         for index, mean in enumerate(trend.sessions):
+            change: list[str | Text] = [
+                signed(mean.change) if mean.change is not None else "",
+                change_percent(mean.change, mean.change_percent),
+                verdict_text(mean.verdict),
+            ]
             add_row(
                 convergence,
                 label if index == 0 else "",
                 str(mean.session),
                 episode_span(mean.start_episode, mean.end_episode),
                 number(mean.mean),
-                signed(mean.change) if mean.change is not None else "",
-                change_percent(mean.change, mean.change_percent),
-                verdict_text(mean.verdict),
+                *(change if compared else []),
             )
         if trend is not report.convergence[-1]:
             convergence.add_section()
