@@ -14,7 +14,10 @@ import yaml
 from typer.testing import CliRunner
 
 from atheria_cli.cli import app
+from atheria_cli.config import ExperimentConfig
+from atheria_cli.run.formats import write_document
 from atheria_cli.run.seeds import seed_config
+from tests.unit.test_evaluations import evaluation
 from tests.unit.test_reports import commit_sessions, experiment, record
 
 runner = CliRunner()
@@ -30,9 +33,60 @@ def seeds_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         for seed, score in enumerate(scores):
             episodes = [record(1, -1.0, 500.0), record(2, -1.0, score - 5), record(3, -1.0, score + 5)]
             commit_sessions(seed_config(config, seed), agent, [episodes])
-    path = tmp_path / "exp.yaml"
+    return config_file(config, tmp_path)
+
+
+def config_file(config: ExperimentConfig, folder: Path) -> Path:
+    path = folder / "exp.yaml"
     path.write_text(yaml.safe_dump(config.model_dump(mode="json")), encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def evaluated_seeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Seeds 0 and 1 of PPO and SAC, episodes co2 500, 55, 65 (the last 2 score 60). PPO's seed 0
+    was evaluated at episodes 2 and 3 (co2 means 10 and 30); SAC's seed 0 trained in two sessions."""
+    monkeypatch.chdir(tmp_path)
+    config = experiment(tmp_path, seeds=[0, 1], baseline={"co2_kg": 100}).model_copy(update={"checkpoints_dir": "checkpoints"})
+    episodes = [record(1, -1.0, 500.0), record(2, -1.0, 55.0), record(3, -1.0, 65.0)]
+    evaluated = commit_sessions(seed_config(config, 0), "PPO", [episodes])
+    history = evaluated.history()
+    history.evaluations = [evaluation(2, 10.0), evaluation(3, 30.0)]
+    write_document(evaluated.layout.history, history)
+    commit_sessions(seed_config(config, 1), "PPO", [episodes])
+    commit_sessions(seed_config(config, 0), "SAC", [episodes[:2], episodes[2:]])
+    commit_sessions(seed_config(config, 1), "SAC", [episodes])
+    return config_file(config, tmp_path)
+
+
+def test_compare_over_seeds_scores_an_evaluated_seed_by_its_last_evaluations(evaluated_seeds: Path) -> None:
+    result = runner.invoke(app, ["compare", "--config", str(evaluated_seeds), "--window", "2", "--eval-window", "2"])
+    assert result.exit_code == 0, result.output
+    # PPO: seed 0 scores 20 (both evaluations pooled), seed 1 its last 2 episodes (60).
+    assert result.stdout == (
+        "unit: co2_kg (min), mean of the last 2 episode(s) per seed; seeds 0, 1\n"
+        "┏━━━━━━━┳━━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━"
+        "━┳━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━┳━━━━━━━━━┳━━━━━━━━━━━━━━━┓\n"
+        "┃ Agent ┃ Seeds ┃    Mean ± std ┃    SE ┃   IQM ┃   95 % CI mean ┃    95 % CI IQM"
+        " ┃       Min–max ┃    vs baseline ┃           Change ┃ Verdict ┃ P(beats best) ┃\n"
+        "┡━━━━━━━╇━━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━"
+        "━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━╇━━━━━━━━━╇━━━━━━━━━━━━━━━┩\n"
+        "│ PPO   │     2 │ 40.00 ± 28.28 │ 20.00 │ 40.00 │ [20.00, 60.00] │ [20.00, 60.00]"
+        " │ 20.00 – 60.00 │ 100.00 → 40.00 │ ↓ 60.00 (60.0 %) │ better  │             – │\n"
+        "│ SAC   │     2 │  60.00 ± 0.00 │  0.00 │ 60.00 │ [60.00, 60.00] │ [60.00, 60.00]"
+        " │ 60.00 – 60.00 │ 100.00 → 60.00 │ ↓ 40.00 (40.0 %) │ better  │          0.25 │\n"
+        "└───────┴───────┴───────────────┴───────┴───────┴────────────────┴───────────────"
+        "─┴───────────────┴────────────────┴──────────────────┴─────────┴───────────────┘\n"
+        "only 2 seed(s): the confidence intervals are wide; 5 or more seeds make them useful\n"
+        "PPO (seed 0): scored by the last 2 evaluations (train.eval), not by training episodes\n"
+        "best: PPO (highest mean over seeds; P(beats best): over all pairs of seeds, ties ½)\n"
+    )
+    document = json.loads(runner.invoke(app, ["compare", "--config", str(evaluated_seeds), "--window", "2", "--json"]).stdout)
+    assert document["eval_window"] == 1
+    assert [(seed["seed"], seed["score"], seed["source"], seed["episodes"]) for seed in document["agents"][0]["seeds"]] == [
+        (0, 30.0, "evaluation", 2),
+        (1, 60.0, "episodes", 2),
+    ]
 
 
 def test_compare_over_seeds_prints_iqm_intervals_and_the_chance_to_beat_the_best(seeds_config: Path) -> None:
