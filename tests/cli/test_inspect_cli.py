@@ -352,7 +352,9 @@ def test_status_json(run_root: Path) -> None:
         "disk_bytes": 0,
         "resumable": False,
         "resume_problem": "no run",
+        "seed": None,
     }
+    assert document["seeds"] == []
 
 
 def test_status_tells_when_a_run_cannot_be_resumed(copy_root: Path) -> None:
