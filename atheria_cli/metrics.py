@@ -1,9 +1,10 @@
 """What is measured and which way is better: the one home of the main metric, improvement over
-a baseline, the better/worse verdict and "best" with its single tie rule.
+a baseline, the better/worse verdict, "best" with its single tie rule and the score of a run.
 
 ``status``, ``compare``, ``eval``, the training summary, retention's ``best`` and
 ``--checkpoint best`` all judge episodes through this module, so they can never disagree on
-which episode is the best one. Torch-free.
+which episode is the best one; ``compare`` of one run and over seeds score a run through
+:func:`run_score`, so they can never score it differently. Torch-free.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from atheria_cli.errors import UsageError
 
 if TYPE_CHECKING:
     from atheria_cli.config import ExperimentConfig
-    from atheria_cli.run.formats import EpisodeRecord
+    from atheria_cli.run.formats import EpisodeRecord, EvaluationRecord, Stat
 
 Goal = Literal["min", "max"]
 Verdict = Literal["better", "worse", "same"]
@@ -110,3 +111,71 @@ def ranked_best(items: Iterable[T], score: Callable[[T], float | None], goal: Go
 def best_record(records: Sequence[EpisodeRecord], quantity: Quantity) -> EpisodeRecord | None:
     """The best episode of a run by ``quantity``."""
     return best(records, lambda record: value_of(record, quantity.name), quantity.goal, lambda record: record.episode)
+
+
+def stat_of(evaluation: EvaluationRecord, name: str) -> Stat | None:
+    """An evaluation's mean and std of ``name`` (reward or a metric); None when not recorded."""
+    if name == REWARD:
+        return evaluation.reward
+    return evaluation.metrics.get(name)
+
+
+def pooled(evaluations: Sequence[EvaluationRecord], name: str) -> tuple[float, float, int] | None:
+    """Mean, population std and episode count of ``name`` over every episode of ``evaluations``,
+    recovered from each evaluation's mean and std (weighted by its episode count)."""
+    parts = [
+        (item.episodes, stat.mean, stat.std or 0.0)
+        for item in evaluations
+        if (stat := stat_of(item, name)) and stat.mean is not None
+    ]
+    count = sum(size for size, _, _ in parts)
+    if not count:
+        return None
+    mean = math.fsum(size * value for size, value, _ in parts) / count
+    second = math.fsum(size * (std * std + value * value) for size, value, std in parts) / count
+    return mean, math.sqrt(max(second - mean * mean, 0.0)), count
+
+
+@dataclass(frozen=True)
+class RunScore:
+    """What a run scored on one quantity (see :func:`run_score`)."""
+
+    mean: float
+    std: float  # population standard deviation over the episodes scored
+    episodes: int  # episodes that went into the score
+    first_episode: int  # the first and last training episode scored, or the first and last
+    last_episode: int  # evaluated checkpoint's episode
+    # "evaluation": pooled over the episodes of the last evaluations (train.eval);
+    # "episodes": over the last training episodes.
+    source: Literal["episodes", "evaluation"]
+    evaluations: int = 0  # evaluations pooled
+
+
+def run_score(
+    records: Sequence[EpisodeRecord],
+    evaluations: Sequence[EvaluationRecord],
+    name: str,
+    *,
+    window: int,
+    eval_window: int = 1,
+) -> RunScore | None:
+    """The score of a run on ``name``: the mean over every episode of its last ``eval_window``
+    ``evaluations`` (committed ones, oldest first) when they record it, else the mean of its last
+    ``window`` training episodes that have a value; None when neither has one.
+
+    Evaluations score the policy as deployed on fixed seeds; exploring, differently seeded
+    training episodes say less about how good an agent is, so they count only without them.
+    """
+    recent_evaluations = list(evaluations[-eval_window:])
+    summary = pooled(recent_evaluations, name)
+    if summary is not None:
+        mean, std, count = summary
+        first, last = recent_evaluations[0].episode, recent_evaluations[-1].episode
+        return RunScore(mean, std, count, first, last, "evaluation", len(recent_evaluations))
+    recent = [(record.episode, value) for record in records[-window:] if (value := value_of(record, name)) is not None]
+    if not recent:
+        return None
+    values = [value for _, value in recent]
+    mean = math.fsum(values) / len(values)
+    std = math.sqrt(math.fsum((value - mean) ** 2 for value in values) / len(values))
+    return RunScore(mean, std, len(values), recent[0][0], recent[-1][0], "episodes")

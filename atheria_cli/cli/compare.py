@@ -9,7 +9,18 @@ from typing import TYPE_CHECKING
 import typer
 
 from atheria_cli.cli.app import app
-from atheria_cli.cli.tables import add_row, arrow, episode_span, number, print_json, print_line, show, table, verdict_text
+from atheria_cli.cli.tables import (
+    add_row,
+    arrow,
+    episode_span,
+    evaluations_scored,
+    number,
+    print_json,
+    print_line,
+    show,
+    table,
+    verdict_text,
+)
 from atheria_cli.config import ExperimentConfig, load_config, resolve_config_path
 
 if TYPE_CHECKING:
@@ -46,7 +57,7 @@ def compare(
     if plot_path is not None:
         _check_plot_request(plot_path, x_axis)
     if run_seeds(experiment):
-        _compare_seeds(experiment, window, metric, as_json)
+        _compare_seeds(experiment, window, metric, eval_window, as_json)
     else:
         report = compare_report(experiment, window=window, metric=metric, eval_window=eval_window)
         if as_json:
@@ -61,7 +72,7 @@ def render_compare(report: CompareReport) -> None:
     metric = f"{report.metric.name} ({report.metric.goal})"
     columns = ["Agent", "Episodes", "Mean ± std"]
     if report.baseline is not None:
-        columns += ["vs baseline", "Change", ""]
+        columns += ["vs baseline", "Change", "Verdict"]
     title = f"{report.experiment}: {metric}, last {report.window} episode(s) per agent"
     rows = table(title, *columns, right=("Mean ± std", "vs baseline", "Change"))
     for row in report.agents:
@@ -73,8 +84,7 @@ def render_compare(report: CompareReport) -> None:
         )
     evaluated = [row.agent for row in report.agents if row.source == "evaluation"]
     if evaluated:
-        which = "the last evaluation" if report.eval_window == 1 else f"the last {report.eval_window} evaluations"
-        print_line(f"{', '.join(evaluated)}: scored by {which} (train.eval), not by training episodes")
+        print_line(f"{', '.join(evaluated)}: scored by {evaluations_scored(report.eval_window)}")
     if report.best_agent is not None:
         print_line(f"best: {report.best_agent}")
 
@@ -103,12 +113,12 @@ def _cells(row: CompareRow, report: CompareReport) -> list[str | Text]:
     ]
 
 
-def _compare_seeds(experiment: ExperimentConfig, window: int, metric: str | None, as_json: bool) -> None:
+def _compare_seeds(experiment: ExperimentConfig, window: int, metric: str | None, eval_window: int, as_json: bool) -> None:
     """One row per agent over its seeds (see :mod:`atheria_cli.reports.seeds`)."""
     from atheria_cli.cli.compare_seeds import render_seeds_compare
     from atheria_cli.reports.seeds import seeds_compare_report
 
-    report = seeds_compare_report(experiment, window=window, metric=metric)
+    report = seeds_compare_report(experiment, window=window, metric=metric, eval_window=eval_window)
     if as_json:
         print_json(asdict(report))
     else:

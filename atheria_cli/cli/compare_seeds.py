@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from atheria_cli.cli.tables import add_row, arrow, number, print_line, show, table, verdict_text
+from atheria_cli.cli.tables import add_row, arrow, evaluations_scored, number, print_line, show, table, verdict_text
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -18,7 +18,7 @@ def render_seeds_compare(report: SeedsCompareReport) -> None:
     metric = f"{report.metric.name} ({report.metric.goal})"
     columns = ["Agent", "Seeds", "Mean ± std", "SE", "IQM", "95 % CI mean", "95 % CI IQM", "Min–max"]
     if report.baseline is not None:
-        columns += ["vs baseline", "Change", ""]
+        columns += ["vs baseline", "Change", "Verdict"]
     columns.append("P(beats best)")
     seeds = ", ".join(str(seed) for seed in report.seeds)
     title = f"{report.experiment}: {metric}, mean of the last {report.window} episode(s) per seed; seeds {seeds}"
@@ -35,6 +35,9 @@ def render_seeds_compare(report: SeedsCompareReport) -> None:
     if report.baseline is None:
         name = report.metric.name
         print_line(f"no baseline for {name}: add `baseline: {{{name}: VALUE}}` to the config to compare with one")
+    evaluated = [label for row in report.agents if (label := _evaluated(row))]
+    if evaluated:
+        print_line(f"{', '.join(evaluated)}: scored by {evaluations_scored(report.eval_window)}")
     if report.best_agent is not None:
         print_line(f"best: {report.best_agent} (highest mean over seeds; P(beats best): over all pairs of seeds, ties ½)")
 
@@ -64,6 +67,16 @@ def _cells(row: SeedsRow, report: SeedsCompareReport) -> list[str | Text]:
             cells += [where, f"{arrow(moved)} {number(abs(moved))}{percent}", verdict_text(row.verdict)]
     cells.append("–" if row.agent == report.best_agent or row.beats_best is None else f"{row.beats_best:.2f}")
     return cells
+
+
+def _evaluated(row: SeedsRow) -> str | None:
+    """The agent, with its seeds when only some were scored by their evaluations; None when none was."""
+    seeds = [each.seed for each in row.seeds if each.source == "evaluation"]
+    if not seeds:
+        return None
+    if len(seeds) == len(row.scores):
+        return row.agent
+    return f"{row.agent} (seed{'s' if len(seeds) > 1 else ''} {', '.join(str(seed) for seed in seeds)})"
 
 
 def _interval(interval: tuple[float, float] | None) -> str:

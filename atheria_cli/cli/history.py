@@ -28,7 +28,9 @@ from atheria_cli.errors import UsageError
 from atheria_cli.run.seeds import config_for_seed, run_seeds
 
 if TYPE_CHECKING:
-    from atheria_cli.reports.history import HistoryReport
+    from rich.text import Text
+
+    from atheria_cli.reports.history import HistoryReport, SeedsHistoryReport
 
 DEFAULT_LAST = 20
 
@@ -49,9 +51,12 @@ def history(
     plot_path: Path | None = typer.Option(
         None, "--plot", metavar="FILE", help="Write the learning curve to FILE (.png, .svg or .pdf)."
     ),
-    seed: int | None = typer.Option(None, "--seed", min=0, help="The seed's run, in a multi-seed experiment."),
+    seed: int | None = typer.Option(
+        None, "--seed", min=0, help="The seed's run, in a multi-seed experiment (without it: a summary row per seed)."
+    ),
 ) -> None:
-    """Sessions, per-episode records and per-session convergence of one agent's run."""
+    """Sessions, per-episode records and per-session convergence of one agent's run (of a
+    multi-seed experiment: a summary row per seed, unless --seed picks one)."""
     from atheria_cli.reports.history import history_json, history_report  # here, not at start-up: other commands never need it
 
     if last is not None and all_episodes:
@@ -59,8 +64,8 @@ def history(
     shown = None if all_episodes else (last or DEFAULT_LAST)
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     experiment = load_config(resolve_config_path(config), overrides, check_extras=False)
-    if seed is None and plot_path is not None and run_seeds(experiment):
-        _plot_every_seed(experiment, agent, plot_path)
+    if seed is None and run_seeds(experiment):
+        _every_seed(experiment, agent, as_json, plot_path, _one_run_options(last, all_episodes, csv_path))
         return
     experiment = config_for_seed(experiment, seed)
     report = history_report(experiment, agent, csv_path=csv_path, plot_path=plot_path)
@@ -146,44 +151,68 @@ def render_episodes(report: HistoryReport, shown: int | None) -> None:
 
 
 def render_convergence(report: HistoryReport) -> None:
-    """The seed's hand-made table: each session's mean against the previous session's."""
-    convergence = table(
-        "Convergence: mean per session vs the previous session",
-        "Quantity",
-        "Session",
-        "Episodes",
-        "Mean",
-        "Change",
-        "%",
-        "",
-        right=("Session", "Mean", "Change", "%"),
-    )
+    """The seed's hand-made table: each session's mean against the previous session's. A run of
+    one session has nothing to compare yet: only its means are shown, no empty columns."""
+    compared = any(mean.change is not None for trend in report.convergence for mean in trend.sessions)
+    columns = ["Quantity", "Session", "Episodes", "Mean", *(["Change", "%", "Verdict"] if compared else [])]
+    title = "Convergence: mean per session" + (" vs the previous session" if compared else "")
+    convergence = table(title, *columns, right=("Session", "Mean", "Change", "%"))
     for trend in report.convergence:
         label = f"{trend.quantity} ({trend.goal})"
         for index, mean in enumerate(trend.sessions):
+            change: list[str | Text] = [
+                signed(mean.change) if mean.change is not None else "",
+                change_percent(mean.change, mean.change_percent),
+                verdict_text(mean.verdict),
+            ]
             add_row(
                 convergence,
                 label if index == 0 else "",
                 str(mean.session),
                 episode_span(mean.start_episode, mean.end_episode),
                 number(mean.mean),
-                signed(mean.change) if mean.change is not None else "",
-                change_percent(mean.change, mean.change_percent),
-                verdict_text(mean.verdict),
+                *(change if compared else []),
             )
         if trend is not report.convergence[-1]:
             convergence.add_section()
     show(convergence)
 
 
-def _plot_every_seed(experiment: ExperimentConfig, agent: str, plot_path: Path) -> None:
-    """A multi-seed run without --seed: each seed's curve in one figure (the tables need --seed)."""
-    from atheria_cli.reports.compare_plot import seeds_history_plot
-    from atheria_cli.reports.output import check_plot_path
-    from atheria_cli.reports.runs import check_agent
-    from atheria_cli.run.atomic import atomic_write_bytes
+def _one_run_options(last: int | None, all_episodes: bool, csv_path: Path | None) -> list[str]:
+    """The options given that show or write one run's episodes."""
+    return [name for name, given in (("--last", last is not None), ("--all", all_episodes), ("--csv", csv_path)) if given]
 
-    check_agent(experiment, agent)
-    check_plot_path(plot_path)
-    atomic_write_bytes(plot_path, seeds_history_plot(experiment, agent, plot_path.suffix.lower().lstrip(".")))
-    notice(f"wrote {plot_path}")
+
+def _every_seed(experiment: ExperimentConfig, agent: str, as_json: bool, plot_path: Path | None, one_run: list[str]) -> None:
+    """A multi-seed run without --seed: a summary row per seed (and with --plot each seed's
+    curve in one figure); the episodes and sessions of one seed need --seed."""
+    from dataclasses import asdict
+
+    from atheria_cli.reports.history import seeds_history_report
+
+    if one_run:
+        listed = ", ".join(str(each) for each in run_seeds(experiment))
+        raise UsageError(f"{one_run[0]} works on one seed's run: add --seed S ({experiment.experiment} has seeds {listed})")
+    report = seeds_history_report(experiment, agent, plot_path=plot_path)
+    if as_json:
+        print_json(asdict(report))
+    else:
+        render_seeds_history(report)
+    for path in report.written:
+        notice(f"wrote {path}")
+
+
+def render_seeds_history(report: SeedsHistoryReport) -> None:
+    metric = f"{report.metric.name} ({report.metric.goal})"
+    title = f"{report.agent} ({report.experiment}): one row per seed, main metric {metric}"
+    numbers = ("Seed", "Episodes", "Timesteps", "Sessions", "Evaluations", "Last", "Best (ep.)")
+    rows = table(title, *numbers, "Folder", right=numbers)
+    for row in report.seeds:
+        if row.state != "committed":
+            add_row(rows, str(row.seed), row.state, "", "", "", "", "", row.folder)
+            continue
+        best = f"{number(row.best_value)} ({row.best_episode})" if row.best_episode is not None else "–"
+        counts = (row.episodes, row.timesteps, row.sessions, row.evaluations)
+        add_row(rows, str(row.seed), *(str(count) for count in counts), number(row.last_value), best, row.folder)
+    show(rows)
+    print_line(f"one seed in full (sessions, episodes, convergence): atheria history {report.agent} --seed S")

@@ -24,13 +24,17 @@ def status(
     ),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of the table."),
-    seed: int | None = typer.Option(None, "--seed", min=0, help="The seed's run, in a multi-seed experiment."),
+    seed: int | None = typer.Option(
+        None, "--seed", min=0, help="Only this seed's runs, in a multi-seed experiment (default: every seed)."
+    ),
 ) -> None:
-    """Episodes, timesteps, main metric, last checkpoint, disk use and resumability of every agent."""
+    """Episodes, timesteps, main metric, last checkpoint, disk use and resumability of every agent
+    (of every agent and seed in a multi-seed experiment, unless --seed picks one)."""
     from atheria_cli.reports.status import status_report  # here, not at start-up: other commands never need it
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
-    report = status_report(config_for_seed(load_config(resolve_config_path(config), overrides, check_extras=False), seed))
+    experiment = load_config(resolve_config_path(config), overrides, check_extras=False)
+    report = status_report(experiment if seed is None else config_for_seed(experiment, seed))
     if as_json:
         print_json(asdict(report))
     else:
@@ -40,13 +44,14 @@ def status(
 def render_status(report: StatusReport) -> None:
     metric = f"{report.metric.name} ({report.metric.goal})"
     title = f"{report.experiment}: runs in {report.run_dir}, main metric {metric}"
-    numbers = ("Episodes", "Timesteps", "Last", "Best (ep.)", "Disk")
-    rows = table(
-        title, "Agent", "Episodes", "Timesteps", "Last", "Best (ep.)", "Last checkpoint", "Disk", "Resumable", right=numbers
-    )
+    numbers = ("Seed", "Episodes", "Timesteps", "Last", "Best (ep.)", "Disk")
+    seeded = ["Seed"] if report.seeds else []
+    columns = ["Agent", *seeded, "Episodes", "Timesteps", "Last", "Best (ep.)", "Last checkpoint", "Disk", "Resumable"]
+    rows = table(title, *columns, right=numbers)
     for row in report.agents:
+        seed = [str(row.seed)] if report.seeds else []
         if row.state != "committed":
-            add_row(rows, row.agent, row.state, "", "", "", "", size(row.disk_bytes) if row.disk_bytes else "", "no")
+            add_row(rows, row.agent, *seed, row.state, "", "", "", "", size(row.disk_bytes) if row.disk_bytes else "", "no")
             continue
         best = f"{number(row.best_value)} ({row.best_episode})" if row.best_episode is not None else "–"
         checkpoint = Path(row.last_checkpoint).name if row.last_checkpoint else "–"
@@ -54,6 +59,7 @@ def render_status(report: StatusReport) -> None:
         add_row(
             rows,
             row.agent,
+            *seed,
             str(row.episodes),
             str(row.timesteps),
             number(row.last_value),

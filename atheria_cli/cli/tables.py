@@ -77,6 +77,12 @@ def verdict_text(verdict: str | None) -> Text:
     return Text(verdict or "", style=VERDICT_STYLES.get(verdict or "", ""))
 
 
+def evaluations_scored(eval_window: int) -> str:
+    """How an evaluated run was scored, for the line under a comparison."""
+    which = "the last evaluation" if eval_window == 1 else f"the last {eval_window} evaluations"
+    return f"{which} (train.eval), not by training episodes"
+
+
 def episode_span(first: int | None, last: int | None) -> str:
     if first is None or last is None:
         return "–"

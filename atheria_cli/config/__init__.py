@@ -253,6 +253,17 @@ class ExperimentConfig(_Strict):
                 raise ValueError(f"baseline.{name}: not 'reward' or a metric of env.metrics (known: {', '.join(known)})")
         return self
 
+    @model_validator(mode="after")
+    def _keep_metric_known(self) -> ExperimentConfig:
+        # A misspelt name would rank no checkpoint and keep no "best" one, silently.
+        keep = self.train.keep
+        known = ["reward", *(metric.name for metric in self.env.metrics)]
+        if keep is not None and keep.metric is not None and keep.metric not in known:
+            raise ValueError(
+                f"train.keep.metric: {keep.metric!r} is not 'reward' or a metric of env.metrics (known: {', '.join(known)})"
+            )
+        return self
+
     def algo_of(self, agent_name: str) -> str:
         """The SB3 algorithm of an agent (its ``algo``, else its name)."""
         agent = self.agents[agent_name]

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import DamagedFileError, UsageError
-from atheria_cli.metrics import Goal, Quantity, Verdict, best, quantity_named, value_of, versus_baseline
-from atheria_cli.reports.evaluations import committed_evaluations, pooled
+from atheria_cli.metrics import Goal, Quantity, RunScore, Verdict, best, quantity_named, run_score, versus_baseline
+from atheria_cli.reports.evaluations import committed_evaluations
 from atheria_cli.reports.runs import AgentRun, read_run
 from atheria_cli.run.layout import REFERENCES_DIR
 from atheria_cli.run.store import RunState
@@ -95,46 +94,31 @@ def reference_rows(config: ExperimentConfig, metric: Quantity, baseline: float |
 
 
 def compare_row(run: AgentRun, metric: Quantity, window: int, baseline: float | None, eval_window: int = 1) -> CompareRow:
-    evaluations = committed_evaluations(run.history, run.latest)[-eval_window:] if run.history is not None else []
-    summary = pooled(evaluations, metric.name)
-    if summary is not None:
-        # Evaluations score the policy as deployed on fixed seeds: they, not exploring training
-        # episodes, say how good the agent is.
-        mean, std, _ = summary
-        gain, percent, judged = versus_baseline(mean, baseline, metric.goal)
-        return CompareRow(
-            agent=run.agent,
-            state=run.state,
-            episodes=sum(item.episodes for item in evaluations),
-            first_episode=evaluations[0].episode,
-            last_episode=evaluations[-1].episode,
-            mean=mean,
-            std=std,
-            improvement=gain,
-            improvement_percent=percent,
-            verdict=judged,
-            source="evaluation",
-            evaluations=len(evaluations),
-        )
-    recent = [(record.episode, value) for record in run.records[-window:] if (value := value_of(record, metric.name)) is not None]
-    if not recent:
+    score = agent_score(run, metric, window, eval_window)
+    if score is None:
         return CompareRow(run.agent, run.state, 0, None, None, None, None, None, None, None)
-    values = [value for _, value in recent]
-    mean = math.fsum(values) / len(values)
-    std = math.sqrt(math.fsum((value - mean) ** 2 for value in values) / len(values))
-    gain, percent, judged = versus_baseline(mean, baseline, metric.goal)
+    gain, percent, judged = versus_baseline(score.mean, baseline, metric.goal)
     return CompareRow(
         agent=run.agent,
         state=run.state,
-        episodes=len(values),
-        first_episode=recent[0][0],
-        last_episode=recent[-1][0],
-        mean=mean,
-        std=std,
+        episodes=score.episodes,
+        first_episode=score.first_episode,
+        last_episode=score.last_episode,
+        mean=score.mean,
+        std=score.std,
         improvement=gain,
         improvement_percent=percent,
         verdict=judged,
+        source=score.source,
+        evaluations=score.evaluations,
     )
+
+
+def agent_score(run: AgentRun, metric: Quantity, window: int, eval_window: int = 1) -> RunScore | None:
+    """The score of one agent's run (:func:`atheria_cli.metrics.run_score`, the one rule that
+    ``compare`` of a run and over seeds share): its committed evaluations, else its episodes."""
+    evaluations = committed_evaluations(run.history, run.latest) if run.history is not None else []
+    return run_score(run.records, evaluations, metric.name, window=window, eval_window=eval_window)
 
 
 def best_agent(rows: Sequence[CompareRow], goal: Goal) -> str | None:

@@ -8,9 +8,11 @@ checkpoint is best and how good an agent is.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
-from atheria_cli.run.formats import CheckpointEntry, EvaluationRecord, History, Stat
+# stat_of and pooled live with the scoring rule in metrics; imported here under their old home too.
+from atheria_cli.metrics import pooled as pooled
+from atheria_cli.metrics import stat_of as stat_of
+from atheria_cli.run.formats import CheckpointEntry, EvaluationRecord, History
 
 
 def committed_evaluations(history: History, latest: CheckpointEntry | None) -> list[EvaluationRecord]:
@@ -18,12 +20,6 @@ def committed_evaluations(history: History, latest: CheckpointEntry | None) -> l
     if latest is None:
         return []
     return [item for item in history.evaluations if item.episode <= latest.episode and item.timesteps <= latest.timesteps]
-
-
-def stat_of(evaluation: EvaluationRecord, name: str) -> Stat | None:
-    if name == "reward":
-        return evaluation.reward
-    return evaluation.metrics.get(name)
 
 
 def evaluation_scores(history: History, name: str, latest: CheckpointEntry | None = None) -> dict[int, float]:
@@ -37,19 +33,3 @@ def evaluation_scores(history: History, name: str, latest: CheckpointEntry | Non
         if stat is not None and stat.mean is not None and math.isfinite(stat.mean):
             scores[item.episode] = stat.mean
     return scores
-
-
-def pooled(evaluations: Sequence[EvaluationRecord], name: str) -> tuple[float, float, int] | None:
-    """Mean, population std and episode count of ``name`` over every episode of ``evaluations``,
-    recovered from each evaluation's mean and std (weighted by its episode count)."""
-    parts = [
-        (item.episodes, stat.mean, stat.std or 0.0)
-        for item in evaluations
-        if (stat := stat_of(item, name)) and stat.mean is not None
-    ]
-    count = sum(size for size, _, _ in parts)
-    if not count:
-        return None
-    mean = math.fsum(size * value for size, value, _ in parts) / count
-    second = math.fsum(size * (std * std + value * value) for size, value, std in parts) / count
-    return mean, math.sqrt(max(second - mean * mean, 0.0)), count

@@ -10,12 +10,25 @@ from pathlib import Path
 from typing import Any
 
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.metrics import Goal, Quantity, Verdict, improvement, percent_of, quantities, value_of, verdict
+from atheria_cli.metrics import (
+    Goal,
+    Quantity,
+    Verdict,
+    best_record,
+    improvement,
+    main_quantity,
+    percent_of,
+    quantities,
+    value_of,
+    verdict,
+)
 from atheria_cli.reports.evaluations import committed_evaluations
 from atheria_cli.reports.output import check_output_path, check_plot_path
-from atheria_cli.reports.runs import AgentRun, require_run
+from atheria_cli.reports.runs import AgentRun, check_agent, read_run, require_run
 from atheria_cli.run.atomic import atomic_write_bytes
 from atheria_cli.run.formats import EpisodeRecord, EvaluationRecord, SessionRecord
+from atheria_cli.run.seeds import run_seeds, seed_config
+from atheria_cli.run.store import RunState
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,68 @@ def build_history(config: ExperimentConfig, run: AgentRun) -> HistoryReport:
         convergence=[convergence(run.records, numbers, sessions, quantity) for quantity in measured],
         records=run.records,
         evaluations=committed_evaluations(run.history, run.latest),
+    )
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    """One seed's run of an agent in a line: how far it got and its main metric."""
+
+    seed: int
+    state: RunState
+    folder: str
+    episodes: int
+    timesteps: int
+    sessions: int
+    evaluations: int  # committed evaluations (train.eval)
+    last_value: float | None  # the main metric of the last episode
+    best_value: float | None
+    best_episode: int | None
+
+
+@dataclass(frozen=True)
+class SeedsHistoryReport:
+    """``atheria history AGENT`` of a multi-seed experiment without ``--seed``: a row per seed."""
+
+    agent: str
+    experiment: str
+    metric: Quantity
+    seeds: list[SeedSummary]
+    written: list[str] = field(default_factory=list)
+
+
+def seeds_history_report(config: ExperimentConfig, agent: str, *, plot_path: Path | None = None) -> SeedsHistoryReport:
+    """A summary row per seed of ``agent``'s runs, seeds without a run included; with
+    ``plot_path``, also every seed's learning curve in one figure (the path checked first)."""
+    check_agent(config, agent)
+    if plot_path is not None:
+        check_plot_path(plot_path)
+    metric = main_quantity(config)
+    rows = [seed_summary(seed, read_run(seed_config(config, seed), agent), metric) for seed in run_seeds(config)]
+    written = []
+    if plot_path is not None:
+        from atheria_cli.reports.compare_plot import seeds_history_plot  # matplotlib: only when asked
+
+        atomic_write_bytes(plot_path, seeds_history_plot(config, agent, plot_path.suffix.lower().lstrip(".")))
+        written.append(str(plot_path))
+    return SeedsHistoryReport(agent, config.experiment, metric, rows, written)
+
+
+def seed_summary(seed: int, run: AgentRun, metric: Quantity) -> SeedSummary:
+    if run.history is None or run.latest is None:
+        return SeedSummary(seed, run.state, str(run.folder), 0, 0, 0, 0, None, None, None)
+    best = best_record(run.records, metric)
+    return SeedSummary(
+        seed=seed,
+        state=run.state,
+        folder=str(run.folder),
+        episodes=run.history.total_episodes,
+        timesteps=run.latest.timesteps,
+        sessions=len(run.history.trainings),
+        evaluations=len(committed_evaluations(run.history, run.latest)),
+        last_value=value_of(run.records[-1], metric.name) if run.records else None,
+        best_value=value_of(best, metric.name) if best is not None else None,
+        best_episode=best.episode if best is not None else None,
     )
 
 

@@ -5,13 +5,13 @@ Torch-free and NumPy-free at import (the bootstrap of :mod:`.statistics` imports
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import UsageError
-from atheria_cli.metrics import Quantity, Verdict, best, quantity_named, value_of, versus_baseline
-from atheria_cli.reports.compare import CompareRow, reference_rows
+from atheria_cli.metrics import Quantity, Verdict, best, quantity_named, versus_baseline
+from atheria_cli.reports.compare import CompareRow, agent_score, reference_rows
 from atheria_cli.reports.runs import AgentRun, read_run
 from atheria_cli.reports.statistics import FEW_SEEDS, RESAMPLES, SeedStatistics, probability_of_improvement, seed_statistics
 from atheria_cli.run.seeds import run_seeds, seed_config
@@ -24,6 +24,9 @@ class SeedScore:
     score: float | None  # see seed_score
     episodes: int  # episodes that went into the score
     last_episode: int | None
+    # As in CompareRow: "evaluation" when the seed's evaluations scored it, then counting them.
+    source: Literal["episodes", "evaluation"] = "episodes"
+    evaluations: int = 0
 
 
 @dataclass(frozen=True)
@@ -54,25 +57,27 @@ class SeedsCompareReport:
     references: list[CompareRow] = field(default_factory=list)
     resamples: int = RESAMPLES
     few_seeds: bool = False  # fewer than FEW_SEEDS seeds: the intervals are wide
+    eval_window: int = 1  # evaluations pooled per seed, where a seed's run has them
 
 
-def seed_score(run: AgentRun, metric: Quantity, window: int) -> tuple[float | None, int, int | None]:
-    """A seed's score: the mean of its last ``window`` episodes of ``metric`` (with how many
-    had a value and the last episode). The one place that decides what a seed scored: once runs
-    carry evaluation scores, this is where they take precedence over training episodes."""
-    recent = [(record.episode, value) for record in run.records[-window:] if (value := value_of(record, metric.name)) is not None]
-    if not recent:
-        return None, 0, None
-    return math.fsum(value for _, value in recent) / len(recent), len(recent), recent[-1][0]
+def seed_score(run: AgentRun, metric: Quantity, window: int, eval_window: int = 1) -> tuple[float | None, int, int | None]:
+    """A seed's score, with how many episodes went into it and the last episode scored: the
+    score of its run by the rule single-run ``compare`` uses (:func:`.compare.agent_score`)."""
+    score = agent_score(run, metric, window, eval_window)
+    return (score.mean, score.episodes, score.last_episode) if score is not None else (None, 0, None)
 
 
-def seeds_compare_report(config: ExperimentConfig, *, window: int = 10, metric: str | None = None) -> SeedsCompareReport:
+def seeds_compare_report(
+    config: ExperimentConfig, *, window: int = 10, metric: str | None = None, eval_window: int = 1
+) -> SeedsCompareReport:
     if window < 1:
         raise UsageError(f"--window must be at least 1 (got {window})")
+    if eval_window < 1:
+        raise UsageError(f"--eval-window must be at least 1 (got {eval_window})")
     quantity = quantity_named(config, metric)
     baseline = config.baseline.get(quantity.name)
     seeds = run_seeds(config)
-    rows = [_agent_row(config, agent, seeds, quantity, window, baseline) for agent in config.agents]
+    rows = [_agent_row(config, agent, seeds, quantity, window, eval_window, baseline) for agent in config.agents]
     best = _best(rows, quantity)
     if best is not None:
         best_scores = next(row.scores for row in rows if row.agent == best)
@@ -87,17 +92,29 @@ def seeds_compare_report(config: ExperimentConfig, *, window: int = 10, metric: 
         best_agent=best,
         references=reference_rows(config, quantity, baseline),
         few_seeds=len(seeds) < FEW_SEEDS,
+        eval_window=eval_window,
     )
 
 
 def _agent_row(
-    config: ExperimentConfig, agent: str, seeds: list[int], metric: Quantity, window: int, baseline: float | None
+    config: ExperimentConfig,
+    agent: str,
+    seeds: list[int],
+    metric: Quantity,
+    window: int,
+    eval_window: int,
+    baseline: float | None,
 ) -> SeedsRow:
     scores = []
     for seed in seeds:
         run = read_run(seed_config(config, seed), agent)
-        score, count, last = seed_score(run, metric, window)
-        scores.append(SeedScore(seed, run.state, score, count, last))
+        score = agent_score(run, metric, window, eval_window)
+        if score is None:
+            scores.append(SeedScore(seed, run.state, None, 0, None))
+        else:
+            scores.append(
+                SeedScore(seed, run.state, score.mean, score.episodes, score.last_episode, score.source, score.evaluations)
+            )
     values = [each.score for each in scores if each.score is not None]
     if not values:
         return SeedsRow(agent, scores, None)

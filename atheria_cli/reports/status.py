@@ -1,14 +1,16 @@
-"""``atheria status``: one row per agent, what is committed and whether it can resume."""
+"""``atheria status``: one row per agent (per agent and seed in a multi-seed experiment), what
+is committed and whether it can resume."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.metrics import Quantity, best_record, main_quantity, value_of
 from atheria_cli.reports.runs import AgentRun, read_run
+from atheria_cli.run.seeds import run_seeds, seed_config
 from atheria_cli.run.store import RunState
 
 
@@ -26,6 +28,7 @@ class StatusRow:
     resumable: bool
     # Why the run cannot be resumed (None when it can).
     resume_problem: str | None
+    seed: int | None = None  # the seed's run, in a multi-seed experiment
 
 
 @dataclass(frozen=True)
@@ -33,21 +36,28 @@ class StatusReport:
     experiment: str
     run_dir: str
     metric: Quantity
-    agents: list[StatusRow]
+    agents: list[StatusRow]  # each agent's row; each agent's row per seed, seed by seed, under seeds
+    seeds: list[int] = field(default_factory=list)  # empty for a single-seed experiment
 
 
 def status_report(config: ExperimentConfig) -> StatusReport:
+    """Every agent's row; in a multi-seed experiment every (agent, seed) row, agent by agent."""
     metric = main_quantity(config)
-    rows = [status_row(read_run(config, agent), metric) for agent in config.agents]
-    return StatusReport(config.experiment, str(config.run_dir), metric, rows)
+    seeds = run_seeds(config)
+    if not seeds:
+        rows = [status_row(read_run(config, agent), metric) for agent in config.agents]
+    else:
+        replicates = {seed: seed_config(config, seed) for seed in seeds}
+        rows = [status_row(read_run(replicates[seed], agent), metric, seed) for agent in config.agents for seed in seeds]
+    return StatusReport(config.experiment, str(config.run_dir), metric, rows, seeds)
 
 
-def status_row(run: AgentRun, metric: Quantity) -> StatusRow:
+def status_row(run: AgentRun, metric: Quantity, seed: int | None = None) -> StatusRow:
     disk = folder_bytes(run.folder)
     latest = run.latest
     if latest is None:
         why = "no run" if run.state is RunState.EMPTY else "no committed checkpoint"
-        return StatusRow(run.agent, run.state, 0, 0, None, None, None, None, disk, False, why)
+        return StatusRow(run.agent, run.state, 0, 0, None, None, None, None, disk, False, why, seed)
     best = best_record(run.records, metric)
     problem = resume_problem(run.folder / latest.file, latest.size)
     return StatusRow(
@@ -62,6 +72,7 @@ def status_row(run: AgentRun, metric: Quantity) -> StatusRow:
         disk_bytes=disk,
         resumable=problem is None,
         resume_problem=problem,
+        seed=seed,
     )
 
 

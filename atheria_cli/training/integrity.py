@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from atheria_cli.agents.checkpoint import read_checkpoint
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import AtheriaError
-from atheria_cli.metrics import main_quantity
 from atheria_cli.reports.evaluations import evaluation_scores
 from atheria_cli.run.formats import CheckpointEntry
 from atheria_cli.run.layout import AgentLayout, episode_of
 from atheria_cli.run.locking import AgentLock
-from atheria_cli.run.retention import kept_checkpoints
+from atheria_cli.run.retention import kept_checkpoints, ranked_by
 from atheria_cli.run.segments import REPLAY_DIR, Segment
 from atheria_cli.run.store import AgentStore, RunState
 
@@ -105,7 +104,7 @@ def prune_agent(config: ExperimentConfig, agent: str) -> list[str]:
             metadata.checkpoints,
             policy,
             store.episodes(history),
-            main_quantity(config),
+            ranked_by(config),
             evaluated=lambda name: evaluation_scores(history, name, metadata.latest),
         )
         removed = store.forget(metadata, [entry for entry in metadata.checkpoints if entry not in kept])

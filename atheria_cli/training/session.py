@@ -29,12 +29,11 @@ from atheria_cli.agents.registry import build_model, resolved_hyperparams, valid
 from atheria_cli.config import ExperimentConfig, config_to_dict
 from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.errors import ConfigDriftError, RunExistsError, StorageError
-from atheria_cli.metrics import main_quantity
 from atheria_cli.reports.evaluations import evaluation_scores
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, EvaluationRecord, History, Metadata, RunConfig, SessionRecord
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.mirror import Mirror
-from atheria_cli.run.retention import kept_checkpoints
+from atheria_cli.run.retention import kept_checkpoints, ranked_by
 from atheria_cli.run.segments import live_rows
 from atheria_cli.run.store import AgentStore, now_iso
 from atheria_cli.tracking import RunTracking, start_tracking
@@ -455,7 +454,7 @@ def _apply_retention(session: _Session) -> None:
         session.metadata.checkpoints,
         policy,
         records,
-        main_quantity(session.plan.config),
+        ranked_by(session.plan.config),
         protected=protected,
         evaluated=lambda name: evaluation_scores(session.history, name),
     )

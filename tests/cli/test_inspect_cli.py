@@ -23,6 +23,8 @@ from typer.testing import CliRunner
 
 from atheria_cli.cli import app
 from tests.conftest import tiny_config, write_config
+from tests.unit.test_reports import commit_sessions, experiment
+from tests.unit.test_reports import record as made_record
 
 pytestmark = pytest.mark.integration
 
@@ -92,6 +94,17 @@ def one_line_error(result: Any, message: str) -> None:
     assert result.stdout == ""
 
 
+@pytest.fixture
+def hand_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """exp.yaml and runs committed from hand-made records (no training), so the exact tables can
+    be written down: PPO in one session (co2 90, 70), SAC in two (co2 120, then 110)."""
+    monkeypatch.chdir(tmp_path)
+    config = experiment(tmp_path, baseline={"co2_kg": 100}).model_copy(update={"checkpoints_dir": "checkpoints"})
+    commit_sessions(config, "PPO", [[made_record(1, -1.0, 90.0), made_record(2, -2.0, 70.0)]])
+    commit_sessions(config, "SAC", [[made_record(1, -1.0, 120.0)], [made_record(2, -1.0, 110.0)]])
+    return write_config(tmp_path / "exp.yaml", config.model_dump(mode="json"))
+
+
 # --- atheria history ----------------------------------------------------------------------------
 
 
@@ -119,6 +132,39 @@ def test_history_shows_sessions_episodes_and_convergence(run_root: Path) -> None
         assert f"{change:+.2f}" in line and f"{arrow} {abs(change) / abs(before) * 100:.1f} %" in line
         assert ("better" if better else "worse") in line
         assert f"{name} ({goal})" in out
+
+
+def test_history_of_one_session_shows_no_empty_convergence_columns(hand_made: Path) -> None:
+    result = invoke("history", "PPO", "--config", str(hand_made))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split("Convergence")[1] == (
+        ": mean per session\n"
+        "┏━━━━━━━━━━━━━━━┳━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━┓\n"
+        "┃ Quantity      ┃ Session ┃ Episodes ┃  Mean ┃\n"
+        "┡━━━━━━━━━━━━━━━╇━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━┩\n"
+        "│ reward (max)  │       1 │ 1–2      │ -1.50 │\n"
+        "├───────────────┼─────────┼──────────┼───────┤\n"
+        "│ co2_kg (min)  │       1 │ 1–2      │ 80.00 │\n"
+        "├───────────────┼─────────┼──────────┼───────┤\n"
+        "│ comfort (max) │       1 │ 1–2      │  1.00 │\n"
+        "└───────────────┴─────────┴──────────┴───────┘\n"
+    )
+    two = invoke("history", "SAC", "--config", str(hand_made))
+    assert two.stdout.split("Convergence")[1] == (
+        ": mean per session vs the previous session\n"
+        "┏━━━━━━━━━━━━━━━┳━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━┳━━━━━━━━┳━━━━━━━━━┳━━━━━━━━━┓\n"
+        "┃ Quantity      ┃ Session ┃ Episodes ┃   Mean ┃ Change ┃       % ┃ Verdict ┃\n"
+        "┡━━━━━━━━━━━━━━━╇━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━╇━━━━━━━━╇━━━━━━━━━╇━━━━━━━━━┩\n"
+        "│ reward (max)  │       1 │ 1        │  -1.00 │        │         │         │\n"
+        "│               │       2 │ 2        │  -1.00 │   0.00 │ = 0.0 % │ same    │\n"
+        "├───────────────┼─────────┼──────────┼────────┼────────┼─────────┼─────────┤\n"
+        "│ co2_kg (min)  │       1 │ 1        │ 120.00 │        │         │         │\n"
+        "│               │       2 │ 2        │ 110.00 │ -10.00 │ ↓ 8.3 % │ better  │\n"
+        "├───────────────┼─────────┼──────────┼────────┼────────┼─────────┼─────────┤\n"
+        "│ comfort (max) │       1 │ 1        │   1.00 │        │         │         │\n"
+        "│               │       2 │ 2        │   1.00 │   0.00 │ = 0.0 % │ same    │\n"
+        "└───────────────┴─────────┴──────────┴────────┴────────┴─────────┴─────────┘\n"
+    )
 
 
 def test_history_last_and_all_choose_the_episodes_shown() -> None:
@@ -306,7 +352,9 @@ def test_status_json(run_root: Path) -> None:
         "disk_bytes": 0,
         "resumable": False,
         "resume_problem": "no run",
+        "seed": None,
     }
+    assert document["seeds"] == []
 
 
 def test_status_tells_when_a_run_cannot_be_resumed(copy_root: Path) -> None:
@@ -335,6 +383,18 @@ def test_bad_baseline_in_config_is_a_field_error(tmp_path: Path) -> None:
     )
 
 
+def test_misspelt_keep_metric_exits_2_naming_the_known_ones_and_writes_nothing(tmp_path: Path) -> None:
+    config = inspect_config()
+    config["checkpoints_dir"] = str(tmp_path / "checkpoints")
+    config["train"]["keep"] = {"best": 1, "metric": "co2"}
+    path = write_config(tmp_path / "bad.yaml", config)
+    one_line_error(
+        invoke("train", "--config", str(path)),
+        f"{path}: train.keep.metric: 'co2' is not 'reward' or a metric of env.metrics (known: reward, co2_kg)",
+    )
+    assert sorted(item.name for item in tmp_path.iterdir()) == ["bad.yaml"]
+
+
 # --- atheria compare ----------------------------------------------------------------------------
 
 
@@ -356,6 +416,21 @@ def test_compare_against_the_baseline(run_root: Path) -> None:
         assert ("better" if moved < 0 else "worse") in row
     assert re.search(r"│ SAC\s+│ no run", out)
     assert out.splitlines()[-1] == f"best: {min(means, key=means.__getitem__)}"
+
+
+def test_compare_names_its_verdict_column(hand_made: Path) -> None:
+    result = invoke("compare", "--config", str(hand_made))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "unit: co2_kg (min), last 10 episode(s) per agent\n"
+        "┏━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━┳━━━━━━━━━┓\n"
+        "┃ Agent ┃ Episodes ┃    Mean ± std ┃     vs baseline ┃           Change ┃ Verdict ┃\n"
+        "┡━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━╇━━━━━━━━━┩\n"
+        "│ PPO   │ 1–2      │ 80.00 ± 10.00 │  100.00 → 80.00 │ ↓ 20.00 (20.0 %) │ better  │\n"
+        "│ SAC   │ 1–2      │ 115.00 ± 5.00 │ 100.00 → 115.00 │ ↑ 15.00 (15.0 %) │ worse   │\n"
+        "└───────┴──────────┴───────────────┴─────────────────┴──────────────────┴─────────┘\n"
+        "best: PPO\n"
+    )
 
 
 def test_compare_json_window_and_metric(run_root: Path) -> None:

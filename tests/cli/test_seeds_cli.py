@@ -7,6 +7,7 @@ numbers in the table can be checked by hand.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,10 @@ import yaml
 from typer.testing import CliRunner
 
 from atheria_cli.cli import app
+from atheria_cli.config import ExperimentConfig
+from atheria_cli.run.formats import write_document
 from atheria_cli.run.seeds import seed_config
+from tests.unit.test_evaluations import evaluation
 from tests.unit.test_reports import commit_sessions, experiment, record
 
 runner = CliRunner()
@@ -25,14 +29,65 @@ SCORES = {"PPO": (60.0, 70.0, 80.0), "SAC": (90.0, 95.0, 100.0)}
 @pytest.fixture
 def seeds_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    config = experiment(tmp_path, seeds=[0, 1, 2], baseline={"co2_kg": 100})
+    config = experiment(tmp_path, seeds=[0, 1, 2], baseline={"co2_kg": 100}).model_copy(update={"checkpoints_dir": "checkpoints"})
     for agent, scores in SCORES.items():
         for seed, score in enumerate(scores):
             episodes = [record(1, -1.0, 500.0), record(2, -1.0, score - 5), record(3, -1.0, score + 5)]
             commit_sessions(seed_config(config, seed), agent, [episodes])
-    path = tmp_path / "exp.yaml"
+    return config_file(config, tmp_path)
+
+
+def config_file(config: ExperimentConfig, folder: Path) -> Path:
+    path = folder / "exp.yaml"
     path.write_text(yaml.safe_dump(config.model_dump(mode="json")), encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def evaluated_seeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Seeds 0 and 1 of PPO and SAC, episodes co2 500, 55, 65 (the last 2 score 60). PPO's seed 0
+    was evaluated at episodes 2 and 3 (co2 means 10 and 30); SAC's seed 0 trained in two sessions."""
+    monkeypatch.chdir(tmp_path)
+    config = experiment(tmp_path, seeds=[0, 1], baseline={"co2_kg": 100}).model_copy(update={"checkpoints_dir": "checkpoints"})
+    episodes = [record(1, -1.0, 500.0), record(2, -1.0, 55.0), record(3, -1.0, 65.0)]
+    evaluated = commit_sessions(seed_config(config, 0), "PPO", [episodes])
+    history = evaluated.history()
+    history.evaluations = [evaluation(2, 10.0), evaluation(3, 30.0)]
+    write_document(evaluated.layout.history, history)
+    commit_sessions(seed_config(config, 1), "PPO", [episodes])
+    commit_sessions(seed_config(config, 0), "SAC", [episodes[:2], episodes[2:]])
+    commit_sessions(seed_config(config, 1), "SAC", [episodes])
+    return config_file(config, tmp_path)
+
+
+def test_compare_over_seeds_scores_an_evaluated_seed_by_its_last_evaluations(evaluated_seeds: Path) -> None:
+    result = runner.invoke(app, ["compare", "--config", str(evaluated_seeds), "--window", "2", "--eval-window", "2"])
+    assert result.exit_code == 0, result.output
+    # PPO: seed 0 scores 20 (both evaluations pooled), seed 1 its last 2 episodes (60).
+    assert result.stdout == (
+        "unit: co2_kg (min), mean of the last 2 episode(s) per seed; seeds 0, 1\n"
+        "┏━━━━━━━┳━━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━┳━━━━━━━┳━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━"
+        "━┳━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━┳━━━━━━━━━┳━━━━━━━━━━━━━━━┓\n"
+        "┃ Agent ┃ Seeds ┃    Mean ± std ┃    SE ┃   IQM ┃   95 % CI mean ┃    95 % CI IQM"
+        " ┃       Min–max ┃    vs baseline ┃           Change ┃ Verdict ┃ P(beats best) ┃\n"
+        "┡━━━━━━━╇━━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━╇━━━━━━━╇━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━"
+        "━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━╇━━━━━━━━━╇━━━━━━━━━━━━━━━┩\n"
+        "│ PPO   │     2 │ 40.00 ± 28.28 │ 20.00 │ 40.00 │ [20.00, 60.00] │ [20.00, 60.00]"
+        " │ 20.00 – 60.00 │ 100.00 → 40.00 │ ↓ 60.00 (60.0 %) │ better  │             – │\n"
+        "│ SAC   │     2 │  60.00 ± 0.00 │  0.00 │ 60.00 │ [60.00, 60.00] │ [60.00, 60.00]"
+        " │ 60.00 – 60.00 │ 100.00 → 60.00 │ ↓ 40.00 (40.0 %) │ better  │          0.25 │\n"
+        "└───────┴───────┴───────────────┴───────┴───────┴────────────────┴───────────────"
+        "─┴───────────────┴────────────────┴──────────────────┴─────────┴───────────────┘\n"
+        "only 2 seed(s): the confidence intervals are wide; 5 or more seeds make them useful\n"
+        "PPO (seed 0): scored by the last 2 evaluations (train.eval), not by training episodes\n"
+        "best: PPO (highest mean over seeds; P(beats best): over all pairs of seeds, ties ½)\n"
+    )
+    document = json.loads(runner.invoke(app, ["compare", "--config", str(evaluated_seeds), "--window", "2", "--json"]).stdout)
+    assert document["eval_window"] == 1
+    assert [(seed["seed"], seed["score"], seed["source"], seed["episodes"]) for seed in document["agents"][0]["seeds"]] == [
+        (0, 30.0, "evaluation", 2),
+        (1, 60.0, "episodes", 2),
+    ]
 
 
 def test_compare_over_seeds_prints_iqm_intervals_and_the_chance_to_beat_the_best(seeds_config: Path) -> None:
@@ -60,14 +115,88 @@ def test_compare_over_seeds_json_carries_every_seed(seeds_config: Path) -> None:
     assert document["best_agent"] == "PPO" and document["few_seeds"] is True
 
 
-@pytest.mark.parametrize("command", [["history", "PPO"], ["status"]])
-def test_a_multi_seed_run_without_seed_exits_2_listing_the_seeds(seeds_config: Path, command: list[str]) -> None:
-    result = runner.invoke(app, [*command, "--config", str(seeds_config)])
-    assert result.exit_code == 2
-    assert result.stderr == "atheria: error: unit has several seeds (0, 1, 2): pick one with --seed S\n"
-    chosen = runner.invoke(app, [*command, "--config", str(seeds_config), "--seed", "1", "--json"])
+def test_status_of_a_multi_seed_run_shows_every_agent_and_seed(seeds_config: Path) -> None:
+    shutil.rmtree(seeds_config.parent / "checkpoints/unit/seed_2/SAC")
+    result = runner.invoke(app, ["status", "--config", str(seeds_config)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "unit: runs in checkpoints/unit, main metric co2_kg (min)\n"
+        "┏━━━━━━━┳━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━┳━━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━┳━━━━━━━━┳━━━━━━━━━━━┓\n"
+        "┃ Agent ┃ Seed ┃ Episodes ┃ Timesteps ┃   Last ┃ Best (ep.) ┃ Last checkpoint ┃   Disk ┃ Resumable ┃\n"
+        "┡━━━━━━━╇━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━╇━━━━━━━━╇━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━╇━━━━━━━━╇━━━━━━━━━━━┩\n"
+        "│ PPO   │    0 │        3 │        30 │  65.00 │  55.00 (2) │ episode_0003.pt │ 1.7 KB │ yes       │\n"
+        "│ PPO   │    1 │        3 │        30 │  75.00 │  65.00 (2) │ episode_0003.pt │ 1.7 KB │ yes       │\n"
+        "│ PPO   │    2 │        3 │        30 │  85.00 │  75.00 (2) │ episode_0003.pt │ 1.7 KB │ yes       │\n"
+        "│ SAC   │    0 │        3 │        30 │  95.00 │  85.00 (2) │ episode_0003.pt │ 1.7 KB │ yes       │\n"
+        "│ SAC   │    1 │        3 │        30 │ 100.00 │  90.00 (2) │ episode_0003.pt │ 1.7 KB │ yes       │\n"
+        "│ SAC   │    2 │   no run │           │        │            │                 │        │ no        │\n"
+        "└───────┴──────┴──────────┴───────────┴────────┴────────────┴─────────────────┴────────┴───────────┘\n"
+    )
+    document = json.loads(runner.invoke(app, ["status", "--config", str(seeds_config), "--json"]).stdout)
+    assert (document["experiment"], document["run_dir"], document["seeds"]) == ("unit", "checkpoints/unit", [0, 1, 2])
+    rows = [(row["agent"], row["seed"], row["state"], row["episodes"], row["last_value"]) for row in document["agents"]]
+    assert rows == [
+        ("PPO", 0, "committed", 3, 65.0),
+        ("PPO", 1, "committed", 3, 75.0),
+        ("PPO", 2, "committed", 3, 85.0),
+        ("SAC", 0, "committed", 3, 95.0),
+        ("SAC", 1, "committed", 3, 100.0),
+        ("SAC", 2, "no run", 0, None),
+    ]
+    assert document["agents"][1]["last_checkpoint"] == "checkpoints/unit/seed_1/PPO/episode_0003.pt"
+    one = json.loads(runner.invoke(app, ["status", "--config", str(seeds_config), "--seed", "1", "--json"]).stdout)
+    assert (one["experiment"], one["seeds"]) == ("unit/seed_1", [])
+    assert [(row["agent"], row["seed"], row["last_value"]) for row in one["agents"]] == [
+        ("PPO", None, 75.0),
+        ("SAC", None, 100.0),
+    ]
+
+
+def test_history_of_a_multi_seed_run_without_seed_summarises_each_seed(evaluated_seeds: Path) -> None:
+    shutil.rmtree(evaluated_seeds.parent / "checkpoints/unit/seed_1/SAC")
+    result = runner.invoke(app, ["history", "SAC", "--config", str(evaluated_seeds)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "SAC (unit): one row per seed, main metric co2_kg (min)\n"
+        "┏━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━━━┳━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┓\n"
+        "┃ Seed ┃ Episodes ┃ Timesteps ┃ Sessions ┃ Evaluations ┃  Last ┃ Best (ep.) ┃ Folder                      ┃\n"
+        "┡━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━━━╇━━━━━━━╇━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┩\n"
+        "│    0 │        3 │        30 │        2 │           0 │ 65.00 │  55.00 (2) │ checkpoints/unit/seed_0/SAC │\n"
+        "│    1 │   no run │           │          │             │       │            │ checkpoints/unit/seed_1/SAC │\n"
+        "└──────┴──────────┴───────────┴──────────┴─────────────┴───────┴────────────┴─────────────────────────────┘\n"
+        "one seed in full (sessions, episodes, convergence): atheria history SAC --seed S\n"
+    )
+    document = json.loads(runner.invoke(app, ["history", "PPO", "--config", str(evaluated_seeds), "--json"]).stdout)
+    assert (document["agent"], document["experiment"], document["metric"]) == ("PPO", "unit", {"name": "co2_kg", "goal": "min"})
+    assert document["written"] == []
+    assert document["seeds"] == [
+        {
+            "seed": seed,
+            "state": "committed",
+            "folder": f"checkpoints/unit/seed_{seed}/PPO",
+            "episodes": 3,
+            "timesteps": 30,
+            "sessions": 1,
+            "evaluations": evaluations,
+            "last_value": 65.0,
+            "best_value": 55.0,
+            "best_episode": 2,
+        }
+        for seed, evaluations in ((0, 2), (1, 0))
+    ]
+    chosen = runner.invoke(app, ["history", "PPO", "--config", str(evaluated_seeds), "--seed", "1", "--json"])
     assert chosen.exit_code == 0, chosen.output
-    assert "seed_1" in chosen.stdout
+    assert json.loads(chosen.stdout)["folder"] == "checkpoints/unit/seed_1/PPO"
+    unknown = runner.invoke(app, ["history", "X", "--config", str(evaluated_seeds)])
+    assert (unknown.exit_code, unknown.stderr) == (2, "atheria: error: unknown agent 'X': the experiment has PPO, SAC\n")
+
+
+@pytest.mark.parametrize("option", [["--last", "3"], ["--all"], ["--csv", "episodes.csv"]])
+def test_history_options_of_one_run_need_a_seed_in_a_multi_seed_run(evaluated_seeds: Path, option: list[str]) -> None:
+    result = runner.invoke(app, ["history", "PPO", "--config", str(evaluated_seeds), *option, "--plot", "h.png"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"atheria: error: {option[0]} works on one seed's run: add --seed S (unit has seeds 0, 1)\n"
+    assert sorted(path.name for path in evaluated_seeds.parent.iterdir()) == ["checkpoints", "exp.yaml"]
 
 
 def test_compare_plot_draws_every_agent_with_a_band_over_seeds(seeds_config: Path, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from atheria_cli.reports.status import status_report
 from atheria_cli.run import atomic
 from atheria_cli.run.formats import EpisodeRecord, History, Metadata, SessionRecord
 from atheria_cli.run.layout import AgentLayout
-from atheria_cli.run.retention import kept_checkpoints
+from atheria_cli.run.retention import kept_checkpoints, ranked_by
 from atheria_cli.run.store import AgentStore, now_iso
 from tests.conftest import write_config
 
@@ -355,6 +355,35 @@ def test_status_checkpoint_best_and_retention_agree_on_a_tie(
     kept = kept_checkpoints(store.metadata().checkpoints, policy, store.episodes(store.history()), main_quantity(config))
     # The newest checkpoint is always kept; the other survivor is the best one.
     assert sorted(entry.episode for entry in kept) == sorted({best_episode, len(values)})
+
+
+def test_retention_ranks_a_non_main_metric_by_its_own_goal(tmp_path: Path) -> None:
+    # comfort (max) is the main metric; keep.metric names co2_kg, whose goal is min.
+    env = {"id": "Pendulum-v1", "metrics": ["comfort", {"name": "co2_kg", "goal": "min"}]}
+    config = experiment(tmp_path, env=env, train={"keep": {"best": 1, "metric": "co2_kg"}})
+    assert ranked_by(config) == Quantity("co2_kg", "min")
+    store = commit_sessions(config, "PPO", [[record(episode, -1.0, co2)] for episode, co2 in enumerate([5.0, 9.0, 1.0, 7.0], 1)])
+    policy = config.train.keep
+    assert policy is not None
+    kept = kept_checkpoints(store.metadata().checkpoints, policy, store.episodes(store.history()), ranked_by(config))
+    assert [entry.episode for entry in kept] == [3, 4]  # 3: the lowest co2; 4: the newest
+    overridden = experiment(tmp_path, env=env, train={"keep": {"best": 1, "metric": "co2_kg", "goal": "max"}})
+    assert ranked_by(overridden) == Quantity("co2_kg", "max")
+    assert ranked_by(experiment(tmp_path, env=env, train={"keep": {"best": 1}})) == Quantity("comfort", "max")
+
+
+def test_keep_metric_must_be_a_recorded_quantity(tmp_path: Path) -> None:
+    base = {"env": {"id": "X-v0", "metrics": [{"name": "co2_kg", "goal": "min"}]}, "agents": {"PPO": {}}}
+    for name in ("reward", "co2_kg"):
+        config = load_config(write_config(tmp_path / "good.yaml", {**base, "train": {"keep": {"best": 1, "metric": name}}}))
+        assert config.train.keep is not None and config.train.keep.metric == name
+    path = write_config(tmp_path / "bad.yaml", {**base, "train": {"keep": {"best": 1, "metric": "co2"}}})
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert (
+        str(caught.value)
+        == f"{path}: train.keep.metric: 'co2' is not 'reward' or a metric of env.metrics (known: reward, co2_kg)"
+    )
 
 
 def test_compare_against_baseline(config: ExperimentConfig, two_sessions: AgentStore) -> None:

@@ -14,9 +14,11 @@ from atheria_cli.errors import ConfigError, UsageError
 from atheria_cli.reports.compare import compare_report
 from atheria_cli.reports.seeds import seeds_compare_report
 from atheria_cli.reports.statistics import bootstrap_interval, iqm, probability_of_improvement, sample_std, seed_statistics
+from atheria_cli.run.formats import write_document
 from atheria_cli.run.seeds import config_for_seed, parse_seeds, seed_config
 from atheria_cli.training.threads import devices_for_jobs, threads_per_job
 from tests.conftest import write_config
+from tests.unit.test_evaluations import evaluation
 from tests.unit.test_reports import commit_sessions, experiment, record
 
 
@@ -88,6 +90,32 @@ def test_compare_over_seeds_breaks_a_tie_like_the_single_run_compare(tmp_path: P
     assert [row.agent for row in report.agents] == ["PPO", "SAC"]
     assert report.best_agent == "SAC"
     assert compare_report(seed_config(config, 0)).best_agent == "SAC"
+
+
+def test_compare_over_seeds_scores_a_seed_by_its_evaluations_like_the_single_run_compare(tmp_path: Path) -> None:
+    # Seed 0 was evaluated at episodes 2 and 3 (co2 means 10 and 30, 2 episodes each); seed 1
+    # never: its last 2 training episodes score it (co2 60).
+    config = experiment(tmp_path, seeds=[0, 1], baseline={"co2_kg": 100})
+    episodes = [record(1, -1.0, 500.0), record(2, -1.0, 55.0), record(3, -1.0, 65.0)]
+    evaluated = commit_sessions(seed_config(config, 0), "PPO", [episodes])
+    history = evaluated.history()
+    history.evaluations = [evaluation(2, 10.0), evaluation(3, 30.0)]
+    write_document(evaluated.layout.history, history)
+    commit_sessions(seed_config(config, 1), "PPO", [episodes])
+    for eval_window, evaluation_score in ((1, 30.0), (2, 20.0)):
+        report = seeds_compare_report(config, window=2, eval_window=eval_window)
+        ppo = report.agents[0]
+        assert [(seed.score, seed.source, seed.evaluations) for seed in ppo.seeds] == [
+            (evaluation_score, "evaluation", eval_window),
+            (60.0, "episodes", 0),
+        ]
+        assert [seed.episodes for seed in ppo.seeds] == [2 * eval_window, 2]
+        assert report.eval_window == eval_window
+        for seed in ppo.seeds:
+            single = compare_report(seed_config(config, seed.seed), window=2, eval_window=eval_window).agents[0]
+            assert (single.mean, single.source, single.episodes) == (seed.score, seed.source, seed.episodes)
+    with pytest.raises(UsageError, match=r"^--eval-window must be at least 1 \(got 0\)$"):
+        seeds_compare_report(config, eval_window=0)
 
 
 def test_seeds_in_the_config_and_on_the_command_line(tmp_path: Path) -> None:
