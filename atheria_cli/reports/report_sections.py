@@ -9,6 +9,7 @@ what it reads added to :func:`.report_data.gather_report`; the writers need no c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import yaml
 
@@ -359,15 +360,24 @@ def _throughput_row(run: RunInfo) -> list[str]:
 def configuration(report: ExperimentReport, config: ExperimentConfig) -> list[Block]:
     rows = [[library, _versions_of(report.committed, library)] for library in _libraries(report.committed)]
     note = f"The libraries each run's last session trained with (metadata.json); this report: atheria {report.atheria_version}."
-    text = yaml.safe_dump(report.config, sort_keys=False, allow_unicode=True, width=100)
+    text = yaml.safe_dump(_without_nulls(report.config), sort_keys=False, allow_unicode=True, width=100)
     return [
         Heading("Versions"),
         Table(["Library", "Version"], rows),
         Paragraph(note, note=True),
         Heading("Configuration"),
-        Paragraph("The resolved experiment config the report was made with (defaults filled in)."),
+        Paragraph("The resolved experiment config the report was made with: defaults filled in, unset (null) fields left out."),
         Preformatted(text, "yaml"),
     ]
+
+
+def _without_nulls(value: Any) -> Any:
+    """The config without its unset fields: most of them are null, and they would fill the page."""
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
 
 
 def _libraries(runs: Sequence[RunInfo]) -> list[str]:
