@@ -57,7 +57,7 @@ def _better(quantity: Quantity) -> str:
 def overview(report: ExperimentReport, config: ExperimentConfig) -> list[Block]:
     blocks: list[Block] = [
         Paragraph(
-            f"Run folder {report.run_dir}, reported {report.generated} by atheria {report.atheria_version}. "
+            f"Run folder {report.run_dir}, reported {report.generated.replace('T', ' ', 1)} by atheria {report.atheria_version}. "
             f"Agents are judged by {_better(report.main)}. Every number is as of each run's last committed checkpoint."
         )
     ]
@@ -135,7 +135,7 @@ def _compare_table(item: CompareReport) -> list[Block]:
 def _compare_notes(item: CompareReport | SeedsCompareReport) -> list[Block]:
     notes = []
     if item.baseline is None:
-        notes.append(f"No baseline for {item.metric.name}: `baseline: {{{item.metric.name}: VALUE}}` in the config adds one.")
+        notes.append(f"No baseline for {item.metric.name} (the config adds one with baseline: {{{item.metric.name}: VALUE}}).")
     if item.best_agent is not None:
         notes.append(f"Best: {item.best_agent}.")
     return [Paragraph(" ".join(notes), note=True)] if notes else []
@@ -226,7 +226,7 @@ def checkpoints(report: ExperimentReport, config: ExperimentConfig) -> list[Bloc
         rows += [_checkpoint_row(_label(run), which, info) for which, info in picked]
     kept = ", ".join(f"{_label(run)} {run.checkpoints}" for run in report.committed)
     note = (
-        f"Best: by evaluation (train.eval) where a run has them, else by training episode, as `--checkpoint best`. "
+        f"Best: by evaluation (train.eval) where a run has them, else by training episode, as --checkpoint best picks it. "
         f"Checkpoints kept per folder (train.keep): {kept}."
     )
     table = Table(
@@ -261,7 +261,7 @@ def exports(report: ExperimentReport, config: ExperimentConfig) -> list[Block]:
         return [
             Heading("Exports"),
             Paragraph(
-                "No exported policy in the agents' folders. `atheria export` writes one there with its .json sidecar "
+                "No exported policy in the agents' folders. atheria export writes one there with its .json sidecar "
                 "(a file written elsewhere with --output is not found here)."
             ),
         ]
