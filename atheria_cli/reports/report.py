@@ -17,7 +17,7 @@ from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import UsageError
 from atheria_cli.reports.output import check_output_path
 from atheria_cli.reports.report_data import gather_report
-from atheria_cli.reports.report_sections import compose
+from atheria_cli.reports.report_sections import compose, is_figure_name
 from atheria_cli.run.atomic import atomic_write_bytes
 
 Format = Literal["html", "md"]
@@ -78,9 +78,10 @@ def write_report(config: ExperimentConfig, *, output: Path | None = None, format
 
 
 def _remove_stale_figures(folder: Path, current: set[str]) -> None:
-    """PNGs of an earlier report (an agent since removed from the config) that this one no longer links."""
+    """Figures of an earlier report (an agent since removed from the config) that this one no
+    longer links. Only the names a report gives its figures: other files there are the user's."""
     if not folder.is_dir():
         return
     for stale in folder.glob("*.png"):
-        if stale.name not in current:
+        if stale.name not in current and is_figure_name(stale.name):
             stale.unlink(missing_ok=True)

@@ -33,6 +33,13 @@ from atheria_cli.reports.seeds import SeedsCompareReport, SeedsRow
 from atheria_cli.run.store import RunState
 
 Section = Callable[[ExperimentReport, ExperimentConfig], list[Block]]
+OVERVIEW_FIGURE = "all_agents.png"  # the names of the figures (Markdown: files beside the report)
+CURVE_PREFIX = "curve_"  # + agent + .png
+
+
+def is_figure_name(name: str) -> bool:
+    """Whether ``name`` is one a report gives a figure (and an earlier report's may be removed)."""
+    return name == OVERVIEW_FIGURE or (name.startswith(CURVE_PREFIX) and name.endswith(".png"))
 
 
 def compose(report: ExperimentReport, config: ExperimentConfig) -> list[Block]:
@@ -199,14 +206,14 @@ def learning_curves(report: ExperimentReport, config: ExperimentConfig) -> list[
     blocks: list[Block] = [Heading("Learning curves")]
     together = overview_png(config)
     if together is not None:
-        blocks.append(Image("all_agents.png", together, f"every agent's {report.main.name}, rolling mean"))
+        blocks.append(Image(OVERVIEW_FIGURE, together, f"every agent's {report.main.name}, rolling mean"))
     for agent in config.agents:
         blocks.append(Heading(agent, level=3))
         png = agent_png(report.runs_of(agent))
         if png is None:
             blocks.append(Paragraph(f"{agent} has no committed run.", note=True))
         else:
-            blocks.append(Image(f"curve_{agent}.png", png, f"learning curve of {agent}"))
+            blocks.append(Image(f"{CURVE_PREFIX}{agent}.png", png, f"learning curve of {agent}"))
     return blocks
 
 

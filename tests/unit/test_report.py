@@ -258,13 +258,16 @@ def test_markdown_report_writes_its_pngs_beside_it(config: ExperimentConfig, tmp
     assert "```yaml\n" in text
 
 
-def test_markdown_report_removes_figures_it_no_longer_links(config: ExperimentConfig, tmp_path: Path) -> None:
+def test_markdown_report_removes_its_own_figures_it_no_longer_links(config: ExperimentConfig, tmp_path: Path) -> None:
     target = tmp_path / "exp.md"
     write_report(config, output=target)
     stale = files_dir(target) / "curve_OLD.png"
     stale.write_bytes(b"an earlier report's figure")
+    users = files_dir(target) / "diagram.png"
+    users.write_bytes(b"the user's own picture")
     write_report(config, output=target)
     assert not stale.exists() and (files_dir(target) / "curve_PPO.png").is_file()
+    assert users.read_bytes() == b"the user's own picture"
 
 
 def test_markdown_escapes_what_markdown_would_read() -> None:
