@@ -41,6 +41,9 @@ def torch_free_modules() -> list[str]:
 def test_every_torch_free_package_is_covered() -> None:
     modules = torch_free_modules()
     assert {"atheria_cli.run.store", "atheria_cli.reports.history", "atheria_cli.cli.train"} <= set(modules)
+    # atheria report: every part of it, matplotlib being imported only when a figure is drawn.
+    report = {"report", "report_data", "report_document", "report_sections", "report_figures", "report_html", "report_markdown"}
+    assert {f"atheria_cli.reports.{name}" for name in report} | {"atheria_cli.cli.report"} <= set(modules)
 
 
 @pytest.mark.parametrize("module", torch_free_modules())
