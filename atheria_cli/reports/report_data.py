@@ -28,7 +28,7 @@ from atheria_cli.reports.evaluations import evaluation_scores
 from atheria_cli.reports.history import HistoryReport, SessionRow, build_history, session_rows
 from atheria_cli.reports.runs import AgentRun, read_run
 from atheria_cli.reports.seeds import SeedsCompareReport, seeds_compare_report
-from atheria_cli.run.formats import CheckpointEntry, SessionRecord
+from atheria_cli.run.formats import CheckpointEntry, ResourceSummary, SessionRecord
 from atheria_cli.run.layout import CONFIG_FILE, HISTORY_FILE, METADATA_FILE, AgentLayout
 from atheria_cli.run.seeds import run_seeds, seed_config
 from atheria_cli.run.store import AgentStore, RunState
@@ -45,6 +45,7 @@ class SessionInfo:
     threads: int | None
     atheria_version: str | None
     episodes_per_hour: float | None  # over the session's wall time, evaluations included
+    resources: ResourceSummary | None = None  # the monitor's readings, when train.monitor_every ran
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ def session_infos(trainings: list[SessionRecord]) -> list[SessionInfo]:
             threads=record.threads,
             atheria_version=record.atheria_version,
             episodes_per_hour=record.episodes_count / record.duration_seconds * 3600.0 if record.duration_seconds > 0 else None,
+            resources=record.resources,
         )
         for row, record in zip(session_rows(ordered), ordered, strict=True)
     ]

@@ -30,6 +30,7 @@ from atheria_cli.reports.report_document import (
     span,
 )
 from atheria_cli.reports.seeds import SeedsCompareReport, SeedsRow
+from atheria_cli.run.formats import ResourceSummary
 from atheria_cli.run.store import RunState
 
 Section = Callable[[ExperimentReport, ExperimentConfig], list[Block]]
@@ -335,21 +336,42 @@ def _session_row(session: SessionInfo) -> list[str]:
 
 
 def resources(report: ExperimentReport, config: ExperimentConfig) -> list[Block]:
-    if report.monitor_every:
-        text = (
-            f"The resource monitor ran every {report.monitor_every} episodes (train.monitor_every). Its readings "
-            "(RAM, CPU, GPU utilisation and memory) went to the training's stderr and are not stored in the run, "
-            "so this report cannot show them. What the run records: each session's device, threads and episodes per hour."
-        )
-    else:
-        text = (
-            "The resource monitor was off (train.monitor_every). What the run records: each session's device, "
-            "threads and episodes per hour."
-        )
+    readings = [
+        [_label(run), str(index), *_resource_cells(session.resources)]
+        for run in report.committed
+        for index, session in enumerate(run.sessions, start=1)
+        if session.resources is not None
+    ]
     columns = ["Run", "Devices", "Threads", "Episodes", "Time", "Episodes/hour"]
     rows = [_throughput_row(run) for run in report.committed]
     table = Table(columns, rows, numeric=frozenset(("Threads", "Episodes", "Time", "Episodes/hour")))
-    return [Heading("Resources"), Paragraph(text), table]
+    if not readings:
+        state = f"ran every {report.monitor_every} episodes" if report.monitor_every else "was off"
+        text = (
+            f"The resource monitor {state} (train.monitor_every) and no session recorded readings. "
+            "What the run records: each session's device, threads and episodes per hour."
+        )
+        return [Heading("Resources"), Paragraph(text), table]
+    monitored = Table(
+        ["Run", "Session", "Readings", "Peak RAM", "Mean CPU", "Mean GPU", "Peak GPU memory", "Last reading"],
+        readings,
+        numeric=frozenset(("Session", "Readings", "Peak RAM", "Mean CPU", "Mean GPU", "Peak GPU memory")),
+    )
+    note = "Per session, what the resource monitor read every train.monitor_every episodes: peaks and means of its readings."
+    return [Heading("Resources"), monitored, Paragraph(note, note=True), table]
+
+
+def _resource_cells(summary: ResourceSummary | None) -> list[str]:
+    assert summary is not None
+    gpu = "–" if summary.mean_gpu_utilization is None else f"{summary.mean_gpu_utilization:.0f} %"
+    memory = (
+        "–"
+        if summary.peak_gpu_memory_used is None
+        else f"{size(summary.peak_gpu_memory_used)} of {size(summary.gpu_memory_total)}"
+        if summary.gpu_memory_total
+        else size(summary.peak_gpu_memory_used)
+    )
+    return [str(summary.readings), size(summary.peak_rss_bytes), f"{summary.mean_cpu_percent:.0f} %", gpu, memory, summary.last]
 
 
 def _throughput_row(run: RunInfo) -> list[str]:

@@ -87,6 +87,19 @@ class SessionRecord(Document):
     threads: int | None = Field(default=None, ge=1)  # torch threads; float results may depend on them
     eval_seconds: float = Field(default=0.0, ge=0)  # part of duration_seconds spent evaluating
     forked_from: ForkOrigin | None = None  # the first session of a fork: where it came from
+    resources: ResourceSummary | None = None  # what the monitor read (train.monitor_every), when it ran
+
+
+class ResourceSummary(Document):
+    """The resource monitor's readings of one session, folded as they come (peaks and means)."""
+
+    readings: int = Field(ge=1)
+    peak_rss_bytes: int = Field(ge=0)
+    mean_cpu_percent: float = Field(ge=0)
+    mean_gpu_utilization: float | None = None  # percent, where NVML answered
+    peak_gpu_memory_used: int | None = None
+    gpu_memory_total: int | None = None
+    last: str  # the last line the monitor printed
 
 
 class ForkOrigin(Document):

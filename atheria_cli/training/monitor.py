@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import psutil
 
+from atheria_cli.run.formats import ResourceSummary
+
 
 @dataclass(frozen=True)
 class Readout:
@@ -55,6 +57,32 @@ class ResourceMonitor:
             gpu_memory_used=used,
             gpu_memory_total=total,
         )
+
+
+def fold_readout(summary: ResourceSummary | None, readout: Readout) -> ResourceSummary:
+    """``summary`` with one more reading: running means, peaks, and the readout's line as ``last``.
+
+    A session's history record carries this, so what the monitor saw outlives the terminal
+    (``atheria report`` shows it)."""
+    count = 1 if summary is None else summary.readings + 1
+
+    def mean(previous: float | None, value: float | None) -> float | None:
+        if value is None:
+            return previous
+        return value if previous is None else previous + (value - previous) / count
+
+    def peak(previous: int | None, value: int | None) -> int | None:
+        return previous if value is None else value if previous is None else max(previous, value)
+
+    return ResourceSummary(
+        readings=count,
+        peak_rss_bytes=max(readout.rss_bytes, summary.peak_rss_bytes if summary else 0),
+        mean_cpu_percent=round(mean(summary.mean_cpu_percent if summary else None, readout.cpu_percent) or 0.0, 3),
+        mean_gpu_utilization=mean(summary.mean_gpu_utilization if summary else None, readout.gpu_utilization),
+        peak_gpu_memory_used=peak(summary.peak_gpu_memory_used if summary else None, readout.gpu_memory_used),
+        gpu_memory_total=readout.gpu_memory_total or (summary.gpu_memory_total if summary else None),
+        last=readout.line(),
+    )
 
 
 def _gpu_index(device: str) -> int | None:

@@ -41,7 +41,7 @@ from atheria_cli.training import tensorboard
 from atheria_cli.training.episodes import EpisodeClock, episode_record
 from atheria_cli.training.evaluator import Evaluator, evaluation_due
 from atheria_cli.training.fork import ForkSource, ForkStart, fork_start
-from atheria_cli.training.monitor import ResourceMonitor
+from atheria_cli.training.monitor import ResourceMonitor, fold_readout
 from atheria_cli.training.planning import AgentPlan, TrainPlan, still_current
 from atheria_cli.training.stopping import StopSignals, TimeBudget
 
@@ -303,6 +303,7 @@ def _run_episodes(session: _Session, observer: TrainObserver, signals: StopSigna
                 tensorboard.log_episode(model, record)
             if monitor and train_config.monitor_every and session.record.episodes_count % train_config.monitor_every == 0:
                 readout = monitor.read(session.budget.elapsed(), session.budget.remaining(), session.record.episodes_count)
+                session.record.resources = fold_readout(session.record.resources, readout)  # committed with the history
                 observer.resources(session.name, readout.line())
         if signals.received is not None:
             _commit(session, started, observer, partial=not len(finished))

@@ -331,6 +331,20 @@ def test_resource_readout_every_n_episodes(in_tmp: Path) -> None:
     )
 
 
+def test_the_monitor_s_readings_are_kept_in_the_session_record(in_tmp: Path) -> None:
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"]})
+    config["train"]["monitor_every"] = 2
+    path = write_config(in_tmp / "exp.yaml", config)
+    result = invoke("train", "--config", str(path), "--episodes", "4")
+    assert result.exit_code == 0, result.output
+    printed = [line.removeprefix("A2C: ") for line in result.stderr.splitlines() if "episodes/h" in line]
+    session = json.loads((in_tmp / "checkpoints/test/A2C/history.json").read_text())["trainings"][-1]
+    resources = session["resources"]
+    assert resources["readings"] == 2 and resources["last"] == printed[-1]
+    assert resources["peak_rss_bytes"] > 2**20 and resources["mean_cpu_percent"] >= 0
+    assert resources["mean_gpu_utilization"] is None  # no GPU here: NVML is not asked on a CPU run
+
+
 def test_tensorboard_continues_without_duplicated_steps(in_tmp: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

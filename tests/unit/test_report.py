@@ -27,7 +27,7 @@ from atheria_cli.reports.report import files_dir, resolve_target, write_report
 from atheria_cli.reports.report_data import gather_report
 from atheria_cli.reports.report_markdown import escape
 from atheria_cli.reports.seeds import SeedsCompareReport
-from atheria_cli.run.formats import EpisodeRecord, EvaluationRecord, History, Metadata, SessionRecord, Stat
+from atheria_cli.run.formats import EpisodeRecord, EvaluationRecord, History, Metadata, ResourceSummary, SessionRecord, Stat
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.store import AgentStore, now_iso
 
@@ -72,6 +72,7 @@ def commit_run(
     evaluations: dict[int, float] | None = None,
     duration: float = 1.5,
     threads: int | None = 2,
+    resources: ResourceSummary | None = None,
 ) -> AgentStore:
     """Commit each session's co2 values (one episode each) through AgentStore.commit, as training
     does, with a checkpoint after every episode and the evaluations at their episodes."""
@@ -103,6 +104,7 @@ def commit_run(
             threads=threads,
             atheria_version="0.1.0",
             resumed_from=f"episode_{episode:04d}.pt" if episode else None,
+            resources=resources,
         )
         history.trainings.append(session)
         for co2 in values:
@@ -338,6 +340,25 @@ def test_exports_are_listed_with_their_sha256_and_checked(config: ExperimentConf
 def test_sessions_record_throughput_and_threads(config: ExperimentConfig) -> None:
     sessions = gather_report(config).runs_of("PPO")[0].sessions
     assert [(s.row.episodes, s.threads, s.episodes_per_hour) for s in sessions] == [(3, 2, 7200.0), (2, 2, 4800.0)]
+
+
+def test_the_monitor_s_readings_are_reported_per_session(tmp_path: Path) -> None:
+    config = experiment(tmp_path, train={"monitor_every": 2})
+    readings = ResourceSummary(
+        readings=3,
+        peak_rss_bytes=3_000_000_000,
+        mean_cpu_percent=187.5,
+        mean_gpu_utilization=64.0,
+        peak_gpu_memory_used=2_000_000_000,
+        gpu_memory_total=16_000_000_000,
+        last="elapsed 0:10:00, 30.0 episodes/h, RAM 3.00 GiB, CPU 190%, GPU 64%",
+    )
+    commit_run(config, "PPO", [[90.0, 80.0]], resources=readings)
+    html = write_report(config).path.read_text(encoding="utf-8")
+    resources = html[html.index('<h2 id="resources">') : html.index('<h2 id="versions">')]
+    for cell in ("3.0 GB", "188 %", "64 %", "2.0 GB of 16.0 GB", "elapsed 0:10:00, 30.0 episodes/h"):
+        assert cell in resources, cell
+    assert "no session recorded readings" not in html
 
 
 def test_best_checkpoint_without_evaluations_is_the_best_training_episode(tmp_path: Path) -> None:
