@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,10 +116,11 @@ def read_sb3_zip(path: Path) -> Sb3Zip:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
             if "data" not in names:
-                raise UsageError(f"--from-sb3: {path} is a zip but not SB3's (no 'data' entry)")
+                # A truncated SB3 zip can read as one of the torch zips inside it: no 'data' either.
+                raise UsageError(f"--from-sb3: {path} is not an SB3 zip (no 'data' entry: truncated, or another zip)")
             data = json.loads(archive.read("data").decode("utf-8"))
             tensors = {name: _weights(path, name, archive.read(name)) for name in names if name.endswith(".pth")}
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:  # truncated, not a zip, unreadable
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:  # truncated, damaged, not a zip, unreadable
         raise UsageError(f"--from-sb3: {path} is not a readable zip ({_first_line(exc)})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"--from-sb3: {path}: its 'data' is not JSON ({_first_line(exc)})") from None
@@ -150,7 +152,7 @@ def check_adoptable(name: str, archive: Sb3Zip, model: BaseAlgorithm) -> None:
     _check_spaces(name, archive, model)
     _check_files(name, archive, model)
     _ = archive.num_timesteps
-    load_into(model, archive, check=True)
+    load_into(name, model, archive, check=True)
 
 
 def _check_algorithm(name: str, archive: Sb3Zip, model: BaseAlgorithm) -> None:
@@ -196,20 +198,21 @@ def _check_files(name: str, archive: Sb3Zip, model: BaseAlgorithm) -> None:
         )
 
 
-def load_into(model: BaseAlgorithm, archive: Sb3Zip, *, check: bool = False) -> None:
-    """The zip's policy, optimizers, variables and plain counters, into ``model``."""
+def load_into(agent: str, model: BaseAlgorithm, archive: Sb3Zip, *, check: bool = False) -> None:
+    """The zip's policy, optimizers, variables and plain counters, into ``agent``'s ``model``;
+    with ``check``, every tensor name and shape is compared first (errors name the tensor)."""
     state_dicts, variables = model._get_torch_save_params()
     for item in state_dicts:
         target = recursive_getattr(model, item)
         state = archive.tensors[f"{item}.pth"]
         if check and isinstance(target, torch.nn.Module):
-            _check_tensors(model, item, state, target.state_dict())
+            _check_tensors(agent, item, state, target.state_dict())
         try:
             target.load_state_dict(state)
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigDriftError(f"{type(model).__name__}: {item}.pth does not fit the config ({_first_line(exc)})") from None
+            raise ConfigDriftError(f"{agent}: {item}.pth does not fit the config ({_first_line(exc)})") from None
         if check and isinstance(target, torch.optim.Optimizer):
-            _check_optimizer(model, item, target)
+            _check_optimizer(agent, item, target)
     if variables:
         saved = archive.tensors[VARIABLES_FILE]
         with torch.no_grad():
@@ -217,7 +220,7 @@ def load_into(model: BaseAlgorithm, archive: Sb3Zip, *, check: bool = False) -> 
                 tensor = recursive_getattr(model, item)
                 value = saved.get(item) if isinstance(saved, dict) else None
                 if not isinstance(value, torch.Tensor) or value.shape != tensor.shape:
-                    raise ConfigDriftError(f"{type(model).__name__}: {VARIABLES_FILE}: {item} is missing or of another shape")
+                    raise ConfigDriftError(f"{agent}: {VARIABLES_FILE}: {item} is missing or of another shape")
                 tensor.copy_(value.to(tensor.device))  # in place: the optimizer holds this very tensor
     for counter in COUNTERS:
         value = archive.data.get(counter)
@@ -225,31 +228,29 @@ def load_into(model: BaseAlgorithm, archive: Sb3Zip, *, check: bool = False) -> 
             setattr(model, counter, type(getattr(model, counter))(value))
 
 
-def _check_tensors(model: BaseAlgorithm, item: str, theirs: Any, ours: dict[str, torch.Tensor]) -> None:
+def _check_tensors(agent: str, item: str, theirs: Any, ours: dict[str, torch.Tensor]) -> None:
     if not isinstance(theirs, dict):
-        raise ConfigDriftError(f"{type(model).__name__}: {item}.pth is not a state dict")
-    for key in sorted(set(ours) | set(theirs)):
+        raise ConfigDriftError(f"{agent}: {item}.pth is not a state dict")
+    for key in [*ours, *(key for key in theirs if key not in ours)]:  # in the network's order
         if key not in theirs:
-            raise ConfigDriftError(f"{type(model).__name__}: {item}.pth has no tensor {key} (the config's network has it)")
+            raise ConfigDriftError(f"{agent}: {item}.pth has no tensor {key} (the config's network has it)")
         if key not in ours:
-            raise ConfigDriftError(f"{type(model).__name__}: {item}.pth has tensor {key}, which the config's network lacks")
+            raise ConfigDriftError(f"{agent}: {item}.pth has tensor {key}, which the config's network lacks")
         shape = tuple(getattr(theirs[key], "shape", ()))
         if shape != tuple(ours[key].shape):
             raise ConfigDriftError(
-                f"{type(model).__name__}: tensor {key} of {item}.pth has shape {list(shape)}, "
-                f"the config's network {list(ours[key].shape)}"
+                f"{agent}: tensor {key} of {item}.pth has shape {list(shape)}, the config's network has {list(ours[key].shape)}"
             )
 
 
-def _check_optimizer(model: BaseAlgorithm, item: str, optimizer: torch.optim.Optimizer) -> None:
+def _check_optimizer(agent: str, item: str, optimizer: torch.optim.Optimizer) -> None:
     """``load_state_dict`` checks only parameter counts: each moment must have its parameter's shape."""
     params = [param for group in optimizer.param_groups for param in group["params"]]
     for param in params:
         for key, value in optimizer.state.get(param, {}).items():
             if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != param.shape:
                 raise ConfigDriftError(
-                    f"{type(model).__name__}: {item}.pth holds {key} of shape {list(value.shape)} for a parameter "
-                    f"of shape {list(param.shape)}"
+                    f"{agent}: {item}.pth holds {key} of shape {list(value.shape)} for a parameter of shape {list(param.shape)}"
                 )
 
 

@@ -209,7 +209,7 @@ def _start(
         loop.start_fresh()
         history, metadata = History(agent=name), _new_metadata(config, name, loop, plan.device)
         if adopt is not None:
-            _adopt(loop, adopt)
+            _adopt(name, loop, adopt)
             metadata.adopted_from = adopt.origin
     else:
         _restore(name, loop, store, resume_from, observer)
@@ -258,9 +258,9 @@ def _start(
     )
 
 
-def _adopt(loop: TrainingLoop, adopt: AdoptSource) -> None:
+def _adopt(name: str, loop: TrainingLoop, adopt: AdoptSource) -> None:
     """The zip's weights and counters over the fresh model; its replay buffer when trusted."""
-    load_into(loop.model, adopt.archive)
+    load_into(name, loop.model, adopt.archive)
     if adopt.replay is not None:
         assert isinstance(loop, OffPolicyLoop)  # planning refuses a replay buffer for on-policy agents
         loop.journal.import_rows(adopt.replay)
