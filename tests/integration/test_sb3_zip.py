@@ -262,6 +262,8 @@ def test_a_plain_sb3_zip_is_adopted_with_its_weights_and_counters(plain: Path, t
     assert session.start_timesteps == 300 and session.start_episode == 1
     metadata = read_metadata(folder / "metadata.json")
     assert metadata.adopted_from is not None and metadata.adopted_from.model_dump() == origin
+    history = runner.invoke(app, ["history", "Still", "--config", str(tmp_path / "checkpoints.yaml")])
+    assert f"session 1 adopted from {zip_path} (SB3, 300 timesteps); not exact" in history.stdout
 
 
 def test_an_adopted_run_trains_and_its_resume_is_exact(plain: Path, tmp_path: Path) -> None:
