@@ -288,6 +288,12 @@ def export_agent(
         extra_files=extra_files,
     )
     side = write_export(output, data, description, extra_files)
+    if format_name in MODEL_FORMATS:
+        # An extra file of an earlier export that this one did not write (--with-replay then
+        # without) belongs to another checkpoint: the sidecar no longer vouches for it.
+        for role, stale in model_format(format_name).extra_files(output).items():
+            if role not in extra_files:
+                stale.unlink(missing_ok=True)
     return ExportResult(
         agent=agent, format=format_name, path=output, sidecar=side, checkpoint=checkpoint.name, verification=verification
     )

@@ -143,6 +143,15 @@ def test_the_sidecar_names_the_checkpoint_and_every_extra_file_with_its_sha256(r
     }
 
 
+def test_an_export_without_replay_removes_the_replay_file_of_an_earlier_one(runs: Path) -> None:
+    folder = runs / "checkpoints" / "test" / "SAC"
+    assert invoke(runs, "normalized", "export", "SAC", "--format", "sb3", "--with-replay").exit_code == 0
+    assert (folder / "model_sb3_replay_buffer.pkl").is_file()
+    assert invoke(runs, "normalized", "export", "SAC", "--format", "sb3", "--checkpoint", "1").exit_code == 0
+    assert not (folder / "model_sb3_replay_buffer.pkl").exists()
+    assert set(json.loads((folder / "model_sb3.json").read_text())["extra_files"]) == {"vec_normalize"}
+
+
 def test_eval_of_the_sb3_export_matches_eval_of_the_checkpoint(runs: Path) -> None:
     assert invoke(runs, "normalized", "export", "SAC", "--format", "sb3").exit_code == 0
     exported = runs / "checkpoints" / "test" / "SAC" / "model_sb3.zip"

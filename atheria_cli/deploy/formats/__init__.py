@@ -11,6 +11,7 @@ from the ExportedPolicy module, so instead of ``build`` it provides::
 
     write(model, normalizer, path, *, with_replay) -> dict[str, Path]  # role -> extra file beside ``path``
     policy(path, algorithm) -> Policy     # load ``path`` as ``algorithm`` (no sidecar needed: verification)
+    extra_files(path) -> dict[str, Path]  # every extra file it may write beside ``path``, by role
 
 ``torchscript`` is the only one that touches ``torch.jit`` (deprecated since torch 2.13).
 """
@@ -65,6 +66,8 @@ class ModelFormat(LoadableFormat, Protocol):
     ) -> dict[str, Path]: ...
 
     def policy(self, path: Path, algorithm: type[BaseAlgorithm]) -> Policy: ...
+
+    def extra_files(self, path: Path) -> dict[str, Path]: ...
 
 
 def loadable_format(name: str) -> LoadableFormat:

@@ -30,6 +30,11 @@ def require() -> None:
     """Nothing beyond SB3."""
 
 
+def extra_files(path: Path) -> dict[str, Path]:
+    """Every extra file an export to ``path`` may write, by role."""
+    return {role: extra_file(path, role) for role in (REPLAY_BUFFER, VEC_NORMALIZE)}
+
+
 def extra_file(path: Path, role: str) -> Path:
     """Where an extra file of the zip ``path`` lives: ``<stem>_replay_buffer.pkl``, ``<stem>_vecnormalize.pkl``."""
     suffix = {REPLAY_BUFFER: "_replay_buffer.pkl", VEC_NORMALIZE: "_vecnormalize.pkl"}[role]
