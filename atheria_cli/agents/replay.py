@@ -45,6 +45,17 @@ class ReplayJournal:
         arrays = {name: array[positions] for name, array in _arrays(self.buffer).items()}
         return segment_name(checkpoint_file), start, end, encode_segment(start, end, arrays)
 
+    def import_rows(self, source: ReplayBuffer) -> None:
+        """Fill the buffer with ``source``'s rows (same capacity and layout), as unsaved rows that
+        the next checkpoint writes as its segment (``train --from-sb3-replay``)."""
+        for name, target in _arrays(self.buffer).items():
+            target[...] = _arrays(source)[name]
+        self.buffer.pos, self.buffer.full = int(source.pos), bool(source.full)
+        # Rows ever added, as the ring's live rows see them: a full ring holds capacity rows ending at pos.
+        self.rows_total = self.capacity + self.buffer.pos if self.buffer.full else self.buffer.pos
+        self.rows_saved = 0
+        self.segments = []
+
     def saved(self, segment: Segment | None) -> None:
         """Record a committed checkpoint that wrote ``segment`` (None: no new rows)."""
         known = self.segments + ([segment] if segment is not None else [])

@@ -16,7 +16,10 @@ from atheria_cli.run.seeds import config_for_seed
 if TYPE_CHECKING:
     from atheria_cli.deploy.export import ExportResult
 
-FORMAT_HELP = "torchscript (torch.jit, deprecated by torch), exported (torch.export .pt2), aoti (AOTInductor package), onnx."
+FORMAT_HELP = (
+    "torchscript (torch.jit, deprecated by torch), exported (torch.export .pt2), aoti (AOTInductor package), onnx, "
+    "sb3 (SB3's own model.save zip, for ALGO.load)."
+)
 
 
 @app.command("export")
@@ -35,9 +38,12 @@ def export_command(
     ),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
     seed: int | None = typer.Option(None, "--seed", min=0, help="The seed's run, in a multi-seed experiment."),
+    with_replay: bool = typer.Option(
+        False, "--with-replay", help="--format sb3: also SB3's replay-buffer file (save_replay_buffer), beside the zip."
+    ),
 ) -> None:
     """Export trained policies (raw observations in, environment actions out), verified against predict."""
-    run_export(agents, config, checkpoint, output, verify, checkpoints_dir, [format_name], seed)
+    run_export(agents, config, checkpoint, output, verify, checkpoints_dir, [format_name], seed, with_replay)
 
 
 def run_export(
@@ -49,12 +55,13 @@ def run_export(
     checkpoints_dir: Path | None,
     formats: list[str],
     seed: int | None = None,
+    with_replay: bool = False,
 ) -> None:
     from atheria_cli.deploy.export import export_experiment
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     experiment = config_for_seed(load_config(resolve_config_path(config), overrides), seed)
-    render(export_experiment(experiment, agents or [], checkpoint, output, verify, formats))
+    render(export_experiment(experiment, agents or [], checkpoint, output, verify, formats, with_replay))
 
 
 def render(results: Sequence[ExportResult]) -> None:

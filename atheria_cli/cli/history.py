@@ -108,6 +108,8 @@ def render_sessions(report: HistoryReport) -> None:
     for row in report.sessions:
         if row.forked_from:
             print_line(f"session {row.session} forked from {row.forked_from}")
+        if row.adopted_from:
+            print_line(f"session {row.session} adopted from {row.adopted_from}; not exact (no RNG, env or buffer state)")
 
 
 def render_evaluations(report: HistoryReport) -> None:

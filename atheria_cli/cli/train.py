@@ -66,6 +66,18 @@ def train(
         metavar="RUN/AGENT/episode_XXXX.pt",
         help="Fork: start a new run of --agent NEW from this checkpoint's full training state, under NEW's config.",
     ),
+    from_sb3: Path | None = typer.Option(
+        None,
+        "--from-sb3",
+        metavar="FILE.zip",
+        help="Adopt: start a new run of --agent NAME from the weights of a zip SB3's model.save wrote (never unpickled).",
+    ),
+    from_sb3_replay: Path | None = typer.Option(
+        None, "--from-sb3-replay", metavar="FILE.pkl", help="With --from-sb3: SB3's replay-buffer file (needs --trust-pickle)."
+    ),
+    trust_pickle: bool = typer.Option(
+        False, "--trust-pickle", help="Import --from-sb3-replay although it is a pickle (loading it runs any code it names)."
+    ),
 ) -> None:
     """Train every agent of the experiment for N more complete episodes."""
     # Torch and SB3 load only once the command is known to be `train`.
@@ -92,6 +104,9 @@ def train(
         max_hours=max_hours,
         until_timesteps=until_timesteps,
         from_checkpoint=from_checkpoint,
+        from_sb3=from_sb3,
+        from_sb3_replay=from_sb3_replay,
+        trust_pickle=trust_pickle,
     )
     outcome = run_jobs(plan, ProgressObserver())
     for replicate, results in outcome.results:

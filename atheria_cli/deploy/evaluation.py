@@ -13,7 +13,7 @@ from stable_baselines3.common.vec_env.stacked_observations import StackedObserva
 from atheria_cli.agents.acting import ModelActor
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.deploy.export import check_same_spaces, space_description
-from atheria_cli.deploy.formats import export_format
+from atheria_cli.deploy.formats import loadable_format
 from atheria_cli.deploy.loading import load_agent
 from atheria_cli.deploy.selection import select_checkpoint
 from atheria_cli.deploy.sidecar import read_sidecar
@@ -158,7 +158,7 @@ def _exported_policy(agent: str, path: Path, env, *, option: str) -> tuple[Polic
             raise UsageError(
                 f"{agent}: {path.name} was exported for another {kind} space ({recorded}), the config's env has {space}"
             )
-    exporter = export_format(described.format)
+    exporter = loadable_format(described.format)
     try:
         run = exporter.load(path)
     except UsageError as exc:

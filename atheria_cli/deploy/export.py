@@ -4,7 +4,8 @@ The exported module does what ``model.predict(obs, deterministic=True)`` does *p
 forget when they trace SB3 networks by hand: VecNormalize's observation normalization, and the
 action post-processing (rescale a squashed action from [-1, 1] to the Box bounds, or clip an
 unsquashed one; argmax for Discrete). It wraps SB3's own ``policy._predict``; each format
-(``deploy/formats/``: torchscript, exported, aoti, onnx) captures that one module, and the result
+(``deploy/formats/``: torchscript, exported, aoti, onnx) captures that one module. The ``sb3``
+format is SB3's own zip, written by ``model.save`` from the model itself. Either way the result
 is loaded back and verified against ``predict`` on observations sampled from the space and from
 real resets before anything is written.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +29,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from atheria_cli import __version__
 from atheria_cli.agents.registry import export_refusal
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.deploy.formats import DEFAULT_FILES, Policy, export_format
+from atheria_cli.deploy.formats import DEFAULT_FILES, MODEL_FORMATS, Policy, export_format, loadable_format, model_format
 from atheria_cli.deploy.sidecar import SIDECAR_SCHEMA_VERSION, sidecar_path
 from atheria_cli.errors import ExportError, UsageError
 from atheria_cli.run.atomic import atomic_write_bytes, atomic_write_json
@@ -176,6 +178,7 @@ def sidecar(
     normalized: bool,
     verification: Verification | None,
     versions: dict[str, str],
+    extra_files: dict[str, tuple[Path, bytes]] | None = None,
 ) -> dict[str, Any]:
     """The sidecar document (layout and reader: ``deploy/sidecar.py``, docs/file-layout.md)."""
     return {
@@ -202,12 +205,21 @@ def sidecar(
         },
         "versions": {**versions, "atheria": __version__},
         "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "extra_files": {
+            role: {"file": path.name, "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+            for role, (path, content) in (extra_files or {}).items()
+        },
     }
 
 
-def write_export(path: Path, data: bytes, description: dict[str, Any]) -> Path:
-    """The exported file, then its sidecar ``<stem>.json`` beside it; returns the sidecar path."""
+def write_export(
+    path: Path, data: bytes, description: dict[str, Any], extra_files: dict[str, tuple[Path, bytes]] | None = None
+) -> Path:
+    """The exported file and its extra files, then its sidecar ``<stem>.json`` beside it (last:
+    it vouches for the others); returns the sidecar path."""
     atomic_write_bytes(path, data)
+    for extra, content in (extra_files or {}).values():
+        atomic_write_bytes(extra, content)
     side = sidecar_path(path)
     atomic_write_json(side, description)
     return side
@@ -234,23 +246,23 @@ def export_agent(
     seed: int,
     check: bool,
     versions: dict[str, str],
+    with_replay: bool = False,
 ) -> ExportResult:
     """Export, load the result back and verify it (unless told not to), then write it and its sidecar.
 
     The format writes into a temporary folder; nothing is written beside the run when verification fails.
     """
     check_exportable(model)
-    exporter = export_format(format_name)
-    exporter.require()
+    loadable_format(format_name).require()
     env = model.get_env()
     normalizer = env if isinstance(env, VecNormalize) else None
     observations = sample_observations(model, seed)
-    module = policy_module(model, normalizer)
     with tempfile.TemporaryDirectory(prefix="atheria-export-") as staging:
         staged = Path(staging) / output.name
-        exporter.build(module, torch.as_tensor(observations[:8]), staged)
-        verification = verify(exporter.load(staged), model, normalizer, observations) if check else None
+        policy, extras = _build(model, normalizer, format_name, staged, observations, with_replay=with_replay)
+        verification = verify(policy(), model, normalizer, observations) if check else None
         data = staged.read_bytes()
+        extra_files = {role: (output.with_name(path.name), path.read_bytes()) for role, path in extras.items()}
     if verification is not None and verification.mismatches:
         unit = (
             "actions differ"
@@ -273,15 +285,47 @@ def export_agent(
         normalized=normalized,
         verification=verification,
         versions=versions,
+        extra_files=extra_files,
     )
-    side = write_export(output, data, description)
+    side = write_export(output, data, description, extra_files)
+    if format_name in MODEL_FORMATS:
+        # An extra file of an earlier export that this one did not write (--with-replay then
+        # without) belongs to another checkpoint: the sidecar no longer vouches for it.
+        for role, stale in model_format(format_name).extra_files(output).items():
+            if role not in extra_files:
+                stale.unlink(missing_ok=True)
     return ExportResult(
         agent=agent, format=format_name, path=output, sidecar=side, checkpoint=checkpoint.name, verification=verification
     )
 
 
+def _build(
+    model: BaseAlgorithm,
+    normalizer: VecNormalize | None,
+    format_name: str,
+    staged: Path,
+    observations: np.ndarray,
+    *,
+    with_replay: bool,
+) -> tuple[Callable[[], Policy], dict[str, Path]]:
+    """Write the format to ``staged``: a loader of the written policy, and the extra files written beside."""
+    if format_name in MODEL_FORMATS:
+        writer = model_format(format_name)
+        extras = writer.write(model, normalizer, staged, with_replay=with_replay)
+        return (lambda: writer.policy(staged, type(model))), extras
+    exporter = export_format(format_name)
+    exporter.build(policy_module(model, normalizer), torch.as_tensor(observations[:8]), staged)
+    return (lambda: exporter.load(staged)), {}
+
+
 def export_experiment(
-    config: ExperimentConfig, agents: list[str], checkpoint_spec: str, output: Path | None, check: bool, formats: list[str]
+    config: ExperimentConfig,
+    agents: list[str],
+    checkpoint_spec: str,
+    output: Path | None,
+    check: bool,
+    formats: list[str],
+    with_replay: bool = False,
 ) -> list[ExportResult]:
     """``atheria export`` / ``export-jit``: export each agent's selected checkpoint (all agents when none named).
 
@@ -300,9 +344,13 @@ def export_experiment(
     if output is not None and len(selected) > 1:
         raise UsageError("--output names one file: give exactly one AGENT with it")
     for name in formats:
-        export_format(name).require()
+        loadable_format(name).require()
+    if with_replay and formats != ["sb3"]:
+        raise UsageError("--with-replay writes SB3's replay-buffer file: only with --format sb3")
     if output is not None and not output.parent.is_dir():
         raise UsageError(f"--output: folder {output.parent} does not exist")
+    if with_replay:
+        _check_replay_buffers(config, selected)
     plans = []
     for agent in selected:
         store = AgentStore(AgentLayout.of(config.run_dir, agent))
@@ -333,9 +381,21 @@ def export_experiment(
                     seed=config.seed,
                     check=check,
                     versions=library_versions(),
+                    with_replay=with_replay,
                 )
             )
     return results
+
+
+def _check_replay_buffers(config: ExperimentConfig, agents: list[str]) -> None:
+    """--with-replay: every agent must have a replay buffer (checked before any agent is exported)."""
+    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+
+    from atheria_cli.agents.registry import algorithm_class
+
+    for agent in agents:
+        if not issubclass(algorithm_class(config.algo_of(agent)), OffPolicyAlgorithm):
+            raise UsageError(f"--with-replay: {agent} ({config.algo_of(agent)}) is on-policy and has no replay buffer")
 
 
 def _target(agent_dir: Path, output: Path | None, format_name: str, *, first: bool) -> Path:

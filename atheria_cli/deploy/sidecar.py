@@ -20,8 +20,8 @@ from atheria_cli.errors import DamagedFileError
 from atheria_cli.run.store import file_sha256
 
 SIDECAR_SCHEMA_VERSION = 2
-FormatName = Literal["torchscript", "exported", "aoti", "onnx"]
-FORMAT_NAMES: tuple[str, ...] = ("torchscript", "exported", "aoti", "onnx")
+FormatName = Literal["torchscript", "exported", "aoti", "onnx", "sb3"]
+FORMAT_NAMES: tuple[str, ...] = ("torchscript", "exported", "aoti", "onnx", "sb3")
 
 
 class Verification(BaseModel):
@@ -29,6 +29,15 @@ class Verification(BaseModel):
     samples: int = Field(ge=1)
     max_abs_diff: float
     tolerance: float
+
+
+class ExtraFile(BaseModel):
+    """A file written with the export, beside it (the sb3 format's replay buffer and VecNormalize)."""
+
+    model_config = ConfigDict(extra="allow")
+    file: str
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class ExportSidecar(BaseModel):
@@ -51,6 +60,8 @@ class ExportSidecar(BaseModel):
     verification: Verification | None
     versions: dict[str, str]
     exported: str
+    # Added within schema 2 (absent: none): role ("replay_buffer", "vec_normalize") -> file beside.
+    extra_files: dict[str, ExtraFile] = Field(default_factory=dict)
 
 
 def sidecar_path(exported_file: Path) -> Path:
@@ -96,13 +107,21 @@ def parse_sidecar(document: Any, side: Path) -> ExportSidecar:
 
 
 def check_file_matches(exported_file: Path, described: ExportSidecar) -> None:
+    """The exported file and every extra file beside it hash as the sidecar recorded."""
     if described.sha256 is None:
         return  # schema 1 recorded no hash of the exported file
-    if file_sha256(exported_file) != described.sha256:
-        raise DamagedFileError(
-            exported_file,
-            f"sha256 differs from the one in {sidecar_path(exported_file).name}: the file changed after export; re-export it",
-        )
+    expected = [(exported_file, described.sha256)]
+    expected += [(exported_file.with_name(extra.file), extra.sha256) for extra in described.extra_files.values()]
+    for path, sha256 in expected:
+        if not path.is_file():
+            raise DamagedFileError(
+                path, f"not found: {sidecar_path(exported_file).name} lists it; re-export {exported_file.name}"
+            )
+        if file_sha256(path) != sha256:
+            raise DamagedFileError(
+                path,
+                f"sha256 differs from the one in {sidecar_path(exported_file).name}: the file changed after export; re-export it",
+            )
 
 
 def _migrate_v1(document: dict[str, Any]) -> dict[str, Any]:

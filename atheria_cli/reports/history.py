@@ -43,6 +43,7 @@ class SessionRow:
     resumed_from: str | None
     eval_seconds: float = 0.0  # part of duration_seconds spent evaluating (train.eval)
     forked_from: str | None = None  # "RUN/AGENT/episode_XXXX.pt (run <run id>)" for a fork's first session
+    adopted_from: str | None = None  # "FILE.zip (SB3, N timesteps)" for an adopted run's first session (not exact)
 
 
 @dataclass  # not frozen: --all and --json build one per episode, and frozen __init__ is 3x slower
@@ -221,6 +222,9 @@ def session_rows(trainings: Sequence[SessionRecord]) -> list[SessionRow]:
             resumed_from=record.resumed_from,
             eval_seconds=record.eval_seconds,
             forked_from=f"{record.forked_from.file} (run {record.forked_from.run_id})" if record.forked_from else None,
+            adopted_from=f"{record.adopted_from.file} (SB3, {record.adopted_from.num_timesteps} timesteps)"
+            if record.adopted_from
+            else None,
         )
         for number, record in enumerate(ordered, start=1)
     ]

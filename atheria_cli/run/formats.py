@@ -16,13 +16,17 @@ history.json (schema 1)::
      "trainings": [{"session_timestamp", "start_episode", "end_episode", "episodes_count",
                     "device", "duration_seconds", "start_timesteps", "end_timesteps",
                     "resumed_from", "atheria_version", "eval_seconds",
-                    "forked_from": null | {"run_id", "agent", "file", "sha256", "episode", "timesteps"}}],
+                    "forked_from": null | {"run_id", "agent", "file", "sha256", "episode", "timesteps"},
+                    "adopted_from": null | {"file", "sha256", "num_timesteps"}, "exact": true | false}],
      "episodes_file": "episodes.jsonl", "episodes_bytes": 1234,
      "evaluations": [{"episode", "timesteps", "episodes", "seeds", "deterministic", "seconds",
                       "reward": {"mean", "std"}, "length": {"mean", "std"},
                       "metrics": {name: {"mean", "std"}}}]}
 
-``eval_seconds``, ``forked_from`` and ``evaluations`` were added within schema 1 (absent: 0, null, []).
+``eval_seconds``, ``forked_from`` and ``evaluations`` were added within schema 1 (absent: 0, null, []),
+and so were ``adopted_from`` and ``exact`` (absent: null, true): the first session of a run adopted
+from an SB3 zip (``train --from-sb3``) names the zip and is not exact (the zip holds no RNG, env or
+buffer state); its later sessions are exact again.
 An evaluation is written in the same history.json as the checkpoint it evaluates, so it is
 committed by that checkpoint's metadata.json; readers keep only evaluations up to the newest
 committed checkpoint (history.json may run one commit ahead after a crash).
@@ -35,7 +39,8 @@ commit are ignored by readers and cut off by the next commit).
 metadata.json (schema 1): agent, algo, policy, env_id, experiment, last_episode, total_timesteps,
 device, hyperparams (resolved, with SB3's defaults), versions, run_id, created, updated and
 ``checkpoints: [{file, episode, partial, timesteps, size, sha256, created, replay_rows}]`` and
-``replay_segments: [{file, start, end, sha256, size}]`` (each written segment once). It is
+``replay_segments: [{file, start, end, sha256, size}]`` (each written segment once), and
+``adopted_from`` (added within schema 1, absent: null) for a run adopted from an SB3 zip. It is
 written last: a checkpoint exists for atheria only once its entry is here.
 
 config.json (schema 1): ``{"schema_version": 1, "config": <the resolved experiment config>}``.
@@ -88,6 +93,8 @@ class SessionRecord(Document):
     eval_seconds: float = Field(default=0.0, ge=0)  # part of duration_seconds spent evaluating
     forked_from: ForkOrigin | None = None  # the first session of a fork: where it came from
     resources: ResourceSummary | None = None  # what the monitor read (train.monitor_every), when it ran
+    adopted_from: AdoptOrigin | None = None  # the first session of an adopted run (train --from-sb3)
+    exact: bool = True  # False: this session did not start from a complete training state (adoption)
 
 
 class ResourceSummary(Document):
@@ -111,6 +118,14 @@ class ForkOrigin(Document):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     episode: int = Field(ge=0)
     timesteps: int = Field(ge=0)
+
+
+class AdoptOrigin(Document):
+    """The SB3 zip an adopted run started from (``train --from-sb3``)."""
+
+    file: str  # as given
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    num_timesteps: int = Field(ge=0)  # the zip's, where the adopted run's timesteps go on from
 
 
 class Stat(Document):
@@ -184,6 +199,7 @@ class Metadata(Document):
     updated: str
     checkpoints: list[CheckpointEntry] = Field(default_factory=list)
     replay_segments: list[SegmentEntry] = Field(default_factory=list)
+    adopted_from: AdoptOrigin | None = None  # a run started from an SB3 zip (train --from-sb3)
 
     @property
     def latest(self) -> CheckpointEntry | None:

@@ -102,6 +102,8 @@ def plan_jobs(
         from atheria_cli.training.ray_backend import check_ray
 
         check_ray(config, address)
+        if request.get("from_sb3") is not None:
+            raise UsageError("--from-sb3 adopts a zip in this machine's processes: not with --backend ray")
     elif backend != "local":
         raise UsageError(f"unknown --backend {backend!r}: use local or ray")
     if address is None:  # the jobs share this machine's memory (a cluster's nodes have their own)

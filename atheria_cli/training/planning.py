@@ -28,6 +28,7 @@ from atheria_cli.tracking import check_trackers
 from atheria_cli.training.devices import resolve_device
 
 if TYPE_CHECKING:
+    from atheria_cli.training.adopt import AdoptSource
     from atheria_cli.training.fork import ForkSource
 
 # Config sections whose change makes a resumed run a different experiment ({agent}: its own).
@@ -44,6 +45,7 @@ class AgentPlan:
     move_mirror_aside: bool = False  # --fresh: the mirror's copy of the old run goes aside too
     seen: str | None = None  # the latest commit on disk when planned ("file sha256"), re-checked under the lock
     fork: ForkSource | None = None  # --from-checkpoint: a new run starting from another run's checkpoint
+    adopt: AdoptSource | None = None  # --from-sb3: a new run starting from an SB3 zip's weights
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ def plan_training(
     max_hours: float | None = None,
     until_timesteps: int | None = None,
     from_checkpoint: Path | None = None,
+    from_sb3: Path | None = None,
+    from_sb3_replay: Path | None = None,
+    trust_pickle: bool = False,
 ) -> TrainPlan:
     """Validate a training request against the config and the disk; writes nothing.
 
@@ -98,9 +103,10 @@ def plan_training(
         from atheria_cli.training.fork import plan_fork
 
         fork = plan_fork(config, from_checkpoint, agents, resume=resume, fresh=fresh)
+    adopt = _plan_adopt(config, agents, from_sb3, from_sb3_replay, trust_pickle, resume, fresh, fork is not None, notices)
     for name in selected:
         plan = plan_agent(config, name, resume=resume, fresh=fresh, allow_config_change=allow_config_change, notices=notices)
-        plans.append(replace(plan, fork=fork))
+        plans.append(replace(plan, fork=fork, adopt=adopt))
     _check_env_and_agents(config, selected, device)
     return TrainPlan(
         config=config,
@@ -112,6 +118,30 @@ def plan_training(
         max_hours=hours,
         notices=tuple(notices),
         until_timesteps=until,
+    )
+
+
+def _plan_adopt(
+    config: ExperimentConfig,
+    agents: Sequence[str],
+    from_sb3: Path | None,
+    replay: Path | None,
+    trust_pickle: bool,
+    resume: bool,
+    fresh: bool,
+    forking: bool,
+    notices: list[str],
+) -> AdoptSource | None:
+    if from_sb3 is None:
+        if replay is not None or trust_pickle:
+            raise UsageError("--from-sb3-replay and --trust-pickle go with --from-sb3 FILE.zip")
+        return None
+    if forking:
+        raise UsageError("--from-sb3 and --from-checkpoint both name where a new run starts: give one")
+    from atheria_cli.training.adopt import plan_adopt
+
+    return plan_adopt(
+        config, from_sb3, agents, resume=resume, fresh=fresh, replay=replay, trust_pickle=trust_pickle, notices=notices
     )
 
 

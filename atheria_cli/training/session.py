@@ -23,7 +23,7 @@ import torch
 
 from atheria_cli import __version__
 from atheria_cli.agents.checkpoint import checkpoint_payload, encode_checkpoint, read_checkpoint, restore_training_state
-from atheria_cli.agents.loops import TrainingLoop, make_loop
+from atheria_cli.agents.loops import OffPolicyLoop, TrainingLoop, make_loop
 from atheria_cli.agents.names import installed_extra_versions
 from atheria_cli.agents.registry import build_model, resolved_hyperparams, validate_hyperparams
 from atheria_cli.config import ExperimentConfig, config_to_dict
@@ -38,6 +38,7 @@ from atheria_cli.run.segments import live_rows
 from atheria_cli.run.store import AgentStore, now_iso
 from atheria_cli.tracking import RunTracking, start_tracking
 from atheria_cli.training import tensorboard
+from atheria_cli.training.adopt import AdoptSource, load_into
 from atheria_cli.training.episodes import EpisodeClock, episode_record
 from atheria_cli.training.evaluator import Evaluator, evaluation_due
 from atheria_cli.training.fork import ForkSource, ForkStart, fork_start
@@ -159,7 +160,7 @@ def train_one_agent(
     loop = make_loop(model, config.schedule_timesteps_of(name))
     session: _Session | None = None
     try:
-        session = _start(plan, name, loop, store, resume_from, observer, budget, agent_plan.fork)
+        session = _start(plan, name, loop, store, resume_from, observer, budget, agent_plan.fork, agent_plan.adopt)
         if config.train.eval is not None:
             session.evaluator = Evaluator(config.env_of(name), config.train.eval)
         if config.train.tensorboard:
@@ -193,8 +194,9 @@ def _start(
     observer: TrainObserver,
     budget: TimeBudget,
     fork: ForkSource | None = None,
+    adopt: AdoptSource | None = None,
 ) -> _Session:
-    """Restore the planned checkpoint, or reset for a new run."""
+    """Restore the planned checkpoint, or reset for a new run (adopting an SB3 zip's weights)."""
     config = plan.config
     started: ForkStart | None = None
     if fork is not None:
@@ -205,6 +207,9 @@ def _start(
     elif resume_from is None:
         loop.start_fresh()
         history, metadata = History(agent=name), _new_metadata(config, name, loop, plan.device)
+        if adopt is not None:
+            _adopt(name, loop, adopt)
+            metadata.adopted_from = adopt.origin
     else:
         _restore(name, loop, store, resume_from, observer)
         history = store.history_up_to(store.history(), resume_from.episode, resume_from.timesteps)
@@ -231,6 +236,8 @@ def _start(
         atheria_version=__version__,
         threads=torch.get_num_threads(),
         forked_from=fork.origin if fork is not None else None,
+        adopted_from=adopt.origin if adopt is not None else None,
+        exact=adopt is None,
     )
     history.trainings.append(record)
     observer.agent_started(name, record.start_episode, plan.episodes, record.resumed_from)
@@ -248,6 +255,14 @@ def _start(
         last_commit_timesteps=model.num_timesteps,
         uncommitted=started.episodes if started is not None else [],  # a fork's first commit writes the source's episodes
     )
+
+
+def _adopt(name: str, loop: TrainingLoop, adopt: AdoptSource) -> None:
+    """The zip's weights and counters over the fresh model; its replay buffer when trusted."""
+    load_into(name, loop.model, adopt.archive)
+    if adopt.replay is not None:
+        assert isinstance(loop, OffPolicyLoop)  # planning refuses a replay buffer for on-policy agents
+        loop.journal.import_rows(adopt.replay)
 
 
 def _warn_if_threads_changed(name: str, history: History, observer: TrainObserver) -> None:

@@ -134,6 +134,7 @@ def test_jit_refuses_another_format(config: Path, tmp_path: Path) -> None:
         ("--jit", "model_jit.pt", "torchscript", "is not a TorchScript file ("),
         ("--export", "model_exported.pt2", "exported", "is not a torch.export program ("),
         ("--export", "model_aoti.pt2", "aoti", "is not an AOTInductor package ("),
+        ("--export", "model_sb3.zip", "sb3", "is not an SB3 PPO zip ("),
     ],
 )
 def test_file_of_another_kind_behind_a_good_sidecar(
@@ -152,4 +153,4 @@ def test_jit_and_export_together_are_refused(config: Path, tmp_path: Path) -> No
 def test_unknown_format_is_refused(config: Path) -> None:
     result = runner.invoke(app, ["export", "PPO", "--config", str(config), "--format", "pickle"])
     assert result.exit_code == 2
-    assert result.stderr == "atheria: error: --format must be one of torchscript, exported, aoti, onnx (got 'pickle')\n"
+    assert result.stderr == "atheria: error: --format must be one of torchscript, exported, aoti, onnx, sb3 (got 'pickle')\n"

@@ -85,7 +85,7 @@ def test_truncated_sidecar_is_damaged(tmp_path: Path) -> None:
         ({"schema_version": "2"}, "not an export sidecar (no integer schema_version)"),
         (
             {"format": "pickle"},
-            "does not match the export sidecar schema (format: Input should be 'torchscript', 'exported', 'aoti' or 'onnx')",
+            "does not match the export sidecar schema (format: Input should be 'torchscript', 'exported', 'aoti', 'onnx' or 'sb3')",
         ),
         ({"sha256": "abc"}, "does not match the export sidecar schema (sha256: String should match pattern '^[0-9a-f]{64}$')"),
         ({"agent": None}, "does not match the export sidecar schema (agent: Input should be a valid string)"),
@@ -125,3 +125,20 @@ def test_sidecar_reader_imports_without_torch() -> None:
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == ""
+
+
+def test_the_extra_files_a_sidecar_lists_are_checked_too(tmp_path: Path) -> None:
+    statistics = b"pretend VecNormalize statistics"
+    extra = {
+        "vec_normalize": {"file": "model_exported_vecnormalize.pkl", "size": 31, "sha256": hashlib.sha256(statistics).hexdigest()}
+    }
+    exported = export_files(tmp_path, document(extra_files=extra))
+    listed = tmp_path / "model_exported_vecnormalize.pkl"
+    assert problem(exported) == f"{listed}: not found: model_exported.json lists it; re-export model_exported.pt2"
+    listed.write_bytes(statistics + b"!")
+    assert problem(exported) == (
+        f"{listed}: sha256 differs from the one in model_exported.json: the file changed after export; re-export it"
+    )
+    listed.write_bytes(statistics)
+    assert read_sidecar(exported).extra_files["vec_normalize"].file == listed.name
+    assert read_sidecar(export_files(tmp_path, document())).extra_files == {}  # absent before the sb3 format

@@ -248,3 +248,42 @@ def test_a_damaged_evaluation_is_reported_with_its_field(tmp_path: Path) -> None
     (tmp_path / "history.json").write_text(json.dumps(document))
     with pytest.raises(DamagedFileError, match="evaluations.0.episodes: Input should be greater than or equal to 1"):
         read_history(tmp_path / "history.json")
+
+
+def test_an_adopted_session_and_run_round_trip_and_old_files_read_as_exact(tmp_path: Path) -> None:
+    from atheria_cli.run.formats import AdoptOrigin
+
+    origin = AdoptOrigin(file="sac_checkpoint_300000.zip", sha256="c" * 64, num_timesteps=300000)
+    history = History(agent="SAC", total_episodes=0)
+    history.trainings.append(
+        SessionRecord(
+            session_timestamp="t",
+            start_episode=1,
+            end_episode=0,
+            episodes_count=0,
+            device="cpu",
+            duration_seconds=1.0,
+            start_timesteps=300000,
+            end_timesteps=300000,
+            adopted_from=origin,
+            exact=False,
+        )
+    )
+    write_document(tmp_path / "history.json", history)
+    raw = json.loads((tmp_path / "history.json").read_text())
+    assert raw["trainings"][0]["adopted_from"] == {
+        "file": "sac_checkpoint_300000.zip",
+        "sha256": "c" * 64,
+        "num_timesteps": 300000,
+    }
+    assert raw["trainings"][0]["exact"] is False
+    assert read_history(tmp_path / "history.json") == history
+    (tmp_path / "old.json").write_text(json.dumps(SEED_HISTORY))
+    old = read_history(tmp_path / "old.json").trainings[0]
+    assert old.adopted_from is None and old.exact is True
+    write_document(tmp_path / "metadata.json", _metadata())
+    assert read_metadata(tmp_path / "metadata.json").adopted_from is None
+    adopted = _metadata()
+    adopted.adopted_from = origin
+    write_document(tmp_path / "adopted.json", adopted)
+    assert read_metadata(tmp_path / "adopted.json").adopted_from == origin

@@ -6,6 +6,13 @@ Each format module provides::
     build(module, examples, path) -> None # write the exported ``module`` (an ExportedPolicy) to ``path``
     load(path) -> Policy                  # a callable: raw observations (numpy) -> actions (numpy)
 
+A *model format* (``sb3``: SB3's own zip) is written from the restored SB3 model rather than
+from the ExportedPolicy module, so instead of ``build`` it provides::
+
+    write(model, normalizer, path, *, with_replay) -> dict[str, Path]  # role -> extra file beside ``path``
+    policy(path, algorithm) -> Policy     # load ``path`` as ``algorithm`` (no sidecar needed: verification)
+    extra_files(path) -> dict[str, Path]  # every extra file it may write beside ``path``, by role
+
 ``torchscript`` is the only one that touches ``torch.jit`` (deprecated since torch 2.13).
 """
 
@@ -22,6 +29,8 @@ from atheria_cli.errors import UsageError
 if TYPE_CHECKING:
     import numpy as np
     import torch
+    from stable_baselines3.common.base_class import BaseAlgorithm
+    from stable_baselines3.common.vec_env import VecNormalize
 
     Policy = Callable[[np.ndarray], np.ndarray]
 else:
@@ -33,19 +42,49 @@ DEFAULT_FILES = {
     "exported": "model_exported.pt2",
     "aoti": "model_aoti.pt2",
     "onnx": "model_onnx.onnx",
+    "sb3": "model_sb3.zip",
 }
+# Formats written from the SB3 model itself (ModelFormat), not from the exported module.
+MODEL_FORMATS = frozenset({"sb3"})
 
 
-class ExportFormat(Protocol):
+class LoadableFormat(Protocol):
+    """What every format offers: its requirements, and loading an exported file to act."""
+
     def require(self) -> None: ...
-
-    def build(self, module: torch.nn.Module, examples: torch.Tensor, path: Path) -> None: ...
 
     def load(self, path: Path) -> Policy: ...
 
 
-def export_format(name: str) -> ExportFormat:
+class ExportFormat(LoadableFormat, Protocol):
+    def build(self, module: torch.nn.Module, examples: torch.Tensor, path: Path) -> None: ...
+
+
+class ModelFormat(LoadableFormat, Protocol):
+    def write(
+        self, model: BaseAlgorithm, normalizer: VecNormalize | None, path: Path, *, with_replay: bool
+    ) -> dict[str, Path]: ...
+
+    def policy(self, path: Path, algorithm: type[BaseAlgorithm]) -> Policy: ...
+
+    def extra_files(self, path: Path) -> dict[str, Path]: ...
+
+
+def loadable_format(name: str) -> LoadableFormat:
     if name not in FORMAT_NAMES:
         raise UsageError(f"--format must be one of {', '.join(FORMAT_NAMES)} (got {name!r})")
     module: Any = importlib.import_module(f"atheria_cli.deploy.formats.{name}")
+    return module
+
+
+def export_format(name: str) -> ExportFormat:
+    """A format that exports the ExportedPolicy module (every format but the MODEL_FORMATS)."""
+    module: Any = loadable_format(name)
+    assert name not in MODEL_FORMATS, f"{name} is written from the model: use model_format"
+    return module
+
+
+def model_format(name: str) -> ModelFormat:
+    module: Any = loadable_format(name)
+    assert name in MODEL_FORMATS, f"{name} is exported from the policy module: use export_format"
     return module
