@@ -268,6 +268,40 @@ def test_bad_config_exits_2_with_one_line_and_writes_nothing(case: str, in_tmp: 
     assert listing(in_tmp) == ["bad.yaml"]
 
 
+def test_an_unknown_policy_keyword_is_refused_before_any_agent_trains(in_tmp: Path) -> None:
+    # SAC trains after A2C: found only when SAC's networks were built, A2C's run was on disk.
+    config = tiny_config()
+    config["agents"]["SAC"]["hyperparams"]["policy_kwargs"] = {"net_archx": [4]}
+    path = write_config(in_tmp / "bad.yaml", config)
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "atheria: error: agents.SAC.hyperparams.policy_kwargs.net_archx: SACPolicy does not accept 'net_archx' "
+        "(did you mean 'net_arch'? accepted: activation_fn, clip_mean, log_std_init, n_critics, net_arch, "
+        "normalize_images, optimizer_class, optimizer_kwargs, share_features_extractor, use_expln)\n"
+    )
+    assert listing(in_tmp) == ["bad.yaml"]
+
+
+@pytest.mark.parametrize(
+    "size, message",
+    [
+        ([1, 2], "Input should be a valid integer (got [1, 2])"),
+        ("💥", "Input should be a valid integer, unable to parse string as an integer (got '💥')"),
+        (1.5, "Input should be a valid integer, got a number with a fractional part (got 1.5)"),
+        (True, "Input should be a number, not a boolean (got True)"),
+    ],
+)
+def test_a_buffer_size_that_is_not_an_integer_exits_2_before_the_memory_check(size: object, message: str, in_tmp: Path) -> None:
+    config = tiny_config()
+    config["agents"]["SAC"]["hyperparams"]["buffer_size"] = size
+    path = write_config(in_tmp / "bad.yaml", config)
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"atheria: error: agents.SAC.hyperparams.buffer_size: {message}\n"
+    assert listing(in_tmp) == ["bad.yaml"]
+
+
 def test_yaml_syntax_error_names_the_line(in_tmp: Path) -> None:
     path = in_tmp / "broken.yaml"
     path.write_text("experiment: x\nenv:\n  id: Pendulum-v1\n  kwargs: {a: 1\nagents: {}\n")
