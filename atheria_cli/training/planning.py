@@ -20,11 +20,11 @@ from atheria_cli.config import ExperimentConfig, config_to_dict, config_value
 from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.envs.probe import check_metric_names
 from atheria_cli.errors import ConfigDriftError, ConfigError, RunExistsError, UsageError
+from atheria_cli.extras import check_extras
 from atheria_cli.run.formats import CheckpointEntry
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.mirror import Mirror
 from atheria_cli.run.store import AgentStore, RunState
-from atheria_cli.tracking import check_trackers
 from atheria_cli.training.devices import resolve_device
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def plan_training(
     if hours is not None and hours <= 0:
         raise UsageError(f"--max-hours must be positive (got {hours})")
     selected = select_agents(config, agents)
-    check_trackers(config)
+    check_extras(config)  # before --fresh moves anything
     device = resolve_device(config.device)
     notices: list[str] = [line for name in selected for line in zoo_notices(config, name)]
     plans = []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -300,6 +302,27 @@ def test_a_buffer_size_that_is_not_an_integer_exits_2_before_the_memory_check(si
     assert result.exit_code == 2, result.output
     assert result.stderr == f"atheria: error: agents.SAC.hyperparams.buffer_size: {message}\n"
     assert listing(in_tmp) == ["bad.yaml"]
+
+
+def test_a_missing_tensorboard_extra_is_reported_before_fresh_moves_the_old_run(in_tmp: Path) -> None:
+    path = write_config(in_tmp / "exp.yaml", tiny_config({"PPO": TINY_AGENTS["PPO"]}, train={"tensorboard": True}))
+    old_run = in_tmp / "checkpoints/test/PPO"
+    old_run.mkdir(parents=True)
+    (old_run / "episode_0001.pt").write_bytes(b"the old run's checkpoint")
+    code = "import sys; sys.modules['tensorboard'] = None; from atheria_cli.cli import main; sys.argv[0] = 'atheria'; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "train", "--config", str(path), "--episodes", "1", "--fresh"],
+        capture_output=True,
+        text=True,
+        cwd=in_tmp,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert (
+        done.stderr == "atheria: error: train.tensorboard needs the 'tensorboard' extra: pip install 'atheria-cli[tensorboard]'\n"
+    )
+    assert listing(in_tmp / "checkpoints/test") == ["PPO"]
+    assert listing(old_run) == ["episode_0001.pt"]
 
 
 def test_yaml_syntax_error_names_the_line(in_tmp: Path) -> None:
