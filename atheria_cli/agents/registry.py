@@ -140,8 +140,39 @@ def validate_hyperparams(
         elif key == "action_noise":
             converted[key] = _action_noise(where, value, action_dim)
         else:
-            converted[key] = _validated(where, hints.get(key), value)
+            converted[key] = _within_bounds(where, key, _validated(where, hints.get(key), value))
     return converted
+
+
+# Ranges SB3 does not check, where a value outside ends a run with a traceback mid-training
+# (gamma: 1e30 turns the actions into NaN; n_epochs: 0 an UnboundLocalError): (lowest, highest).
+BOUNDS: dict[str, tuple[float, float | None]] = {
+    "gamma": (0, 1),
+    "gae_lambda": (0, 1),
+    "tau": (0, 1),
+    "exploration_fraction": (0, 1),
+    "exploration_initial_eps": (0, 1),
+    "exploration_final_eps": (0, 1),
+    "learning_rate": (0, None),
+    "n_steps": (1, None),
+    "n_epochs": (1, None),
+    "batch_size": (1, None),
+    "buffer_size": (1, None),
+    "learning_starts": (0, None),
+    "target_update_interval": (1, None),
+    "stats_window_size": (1, None),
+}
+
+
+def _within_bounds(where: str, key: str, value: Any) -> Any:
+    if key not in BOUNDS or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value  # a schedule, "auto", or a hyperparameter without a range
+    low, high = BOUNDS[key]
+    if high is not None and not low <= value <= high:
+        raise ConfigError(f"{where}: must be between {low} and {high} (got {value!r})")
+    if value < low:
+        raise ConfigError(f"{where}: must be at least {low} (got {value!r})")
+    return value
 
 
 def build_model(
@@ -296,6 +327,7 @@ def _policy_kwargs(where: str, value: Any, policy: type | None) -> dict[str, Any
     return kwargs if policy is None else _validated_policy_values(where, policy, kwargs)
 
 
+POLICY_COUNTS = ("n_critics", "n_quantiles", "lstm_hidden_size", "n_lstm_layers")
 NAMED_CLASSES = ("activation_fn", "optimizer_class")  # resolved from names by _named_class
 NOT_FROM_YAML = ("features_extractor_class", "features_extractor_kwargs")
 # Policy constructor arguments the algorithm passes itself.
@@ -322,6 +354,9 @@ def _check_policy_keys(where: str, policy: type, kwargs: dict[str, Any]) -> None
 def _validated_policy_values(where: str, policy: type, kwargs: dict[str, Any]) -> dict[str, Any]:
     """``kwargs`` validated against the policy constructor's type hints, as the algorithm's are."""
     hints = policy_parameters(policy)
+    for key in POLICY_COUNTS:
+        if isinstance(value := kwargs.get(key), int) and value < 1:  # SAC with n_critics 0 builds no critic at all
+            raise ConfigError(f"{where}.{key}: must be at least 1 (got {value!r})")
     checked = {
         key: value if key in NAMED_CLASSES else _validated(f"{where}.{key}", hints.get(key), value)
         for key, value in kwargs.items()

@@ -304,6 +304,28 @@ def test_a_buffer_size_that_is_not_an_integer_exits_2_before_the_memory_check(si
     assert listing(in_tmp) == ["bad.yaml"]
 
 
+@pytest.mark.parametrize(
+    "agent, key, value, message",
+    [
+        ("A2C", "gamma", 1e30, "agents.A2C.hyperparams.gamma: must be between 0 and 1 (got 1e+30)"),
+        ("PPO", "n_epochs", 0, "agents.PPO.hyperparams.n_epochs: must be at least 1 (got 0)"),
+        ("SAC", "policy_kwargs", {"n_critics": 0}, "agents.SAC.hyperparams.policy_kwargs.n_critics: must be at least 1 (got 0)"),
+    ],
+)
+def test_a_hyperparameter_outside_its_range_exits_2_before_any_agent_trains(
+    agent: str, key: str, value: object, message: str, in_tmp: Path
+) -> None:
+    # SB3 checks none of these: gamma 1e30 made A2C's actions NaN (a traceback mid-episode),
+    # n_epochs 0 an UnboundLocalError in PPO's train(), n_critics 0 an empty optimizer.
+    config = tiny_config()
+    config["agents"][agent]["hyperparams"][key] = value
+    path = write_config(in_tmp / "bad.yaml", config)
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"atheria: error: {message}\n"
+    assert listing(in_tmp) == ["bad.yaml"]
+
+
 def test_a_missing_tensorboard_extra_is_reported_before_fresh_moves_the_old_run(in_tmp: Path) -> None:
     path = write_config(in_tmp / "exp.yaml", tiny_config({"PPO": TINY_AGENTS["PPO"]}, train={"tensorboard": True}))
     old_run = in_tmp / "checkpoints/test/PPO"
