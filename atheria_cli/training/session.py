@@ -14,6 +14,7 @@ import json
 import platform
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import gymnasium
@@ -108,6 +109,7 @@ def run_training(plan: TrainPlan, observer: TrainObserver) -> TrainOutcome:
     outcome = TrainOutcome(results=[])
     budget = TimeBudget(plan.max_hours)
     acquired: list[AgentLock] = []
+    created = _missing_folders(plan.config.run_dir)  # the locks create them
     try:
         for lock in locks:
             lock.acquire()
@@ -128,7 +130,25 @@ def run_training(plan: TrainPlan, observer: TrainObserver) -> TrainOutcome:
     finally:
         for lock in acquired:
             lock.release()
+        _remove_if_empty(created)  # a session that wrote nothing (a setting SB3's setup refused) leaves nothing
     return outcome
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (the run is there) or already gone
+            return
 
 
 def train_one_agent(

@@ -326,6 +326,15 @@ def test_a_hyperparameter_outside_its_range_exits_2_before_any_agent_trains(
     assert listing(in_tmp) == ["bad.yaml"]
 
 
+def test_a_setting_only_the_model_setup_rejects_leaves_no_folder_behind(in_tmp: Path) -> None:
+    agent = {"hyperparams": {**TINY_AGENTS["SAC"]["hyperparams"], "policy_kwargs": {"optimizer_kwargs": {"momentum": 0.9}}}}
+    path = write_config(in_tmp / "bad.yaml", tiny_config({"SAC": agent}))
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("atheria: error: agents.SAC: SAC rejected its settings: TypeError: ")
+    assert listing(in_tmp) == ["bad.yaml"]  # the locks' folders (checkpoints/test) are gone too
+
+
 def test_a_missing_tensorboard_extra_is_reported_before_fresh_moves_the_old_run(in_tmp: Path) -> None:
     path = write_config(in_tmp / "exp.yaml", tiny_config({"PPO": TINY_AGENTS["PPO"]}, train={"tensorboard": True}))
     old_run = in_tmp / "checkpoints/test/PPO"
