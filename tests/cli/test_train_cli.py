@@ -356,6 +356,22 @@ def test_a_missing_tensorboard_extra_is_reported_before_fresh_moves_the_old_run(
     assert listing(old_run) == ["episode_0001.pt"]
 
 
+@pytest.mark.integration
+def test_a_run_whose_policy_diverges_ends_with_one_line_not_a_traceback(in_tmp: Path) -> None:
+    # Found by the config fuzzer: a learning rate of 1e30 is a valid number, and A2C's actions
+    # became NaN mid-episode; torch.distributions' ValueError ended the run with a traceback.
+    agent = {"hyperparams": {**TINY_AGENTS["A2C"]["hyperparams"], "learning_rate": 1e30}}
+    path = write_config(in_tmp / "exp.yaml", tiny_config({"A2C": agent}))
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "atheria: error: agents.A2C: training diverged in episode 1: the policy's outputs are no longer finite "
+        "(NaN or inf); lower the learning rate or scale the rewards (the run keeps its last checkpoint: none yet)"
+    )
+    assert [line for line in result.stderr.splitlines() if line.startswith("atheria: error:")] == result.stderr.splitlines()[-1:]
+
+
 def test_yaml_syntax_error_names_the_line(in_tmp: Path) -> None:
     path = in_tmp / "broken.yaml"
     path.write_text("experiment: x\nenv:\n  id: Pendulum-v1\n  kwargs: {a: 1\nagents: {}\n")
