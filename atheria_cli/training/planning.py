@@ -90,6 +90,7 @@ def plan_training(
         raise UsageError(f"--max-hours must be positive (got {hours})")
     selected = select_agents(config, agents)
     check_extras(config)  # before --fresh moves anything
+    check_run_paths(config, selected)
     device = resolve_device(config.device)
     notices: list[str] = [line for name in selected for line in zoo_notices(config, name)]
     plans = []
@@ -113,6 +114,23 @@ def plan_training(
         notices=tuple(notices),
         until_timesteps=until,
     )
+
+
+def check_run_paths(config: ExperimentConfig, agents: Sequence[str]) -> None:
+    """The run's folders must be paths this machine can create: no file in the way, no name
+    longer than the filesystem allows (checkpoints_dir, experiment and agent names make them)."""
+    for path in (config.run_dir, *(AgentLayout.of(config.run_dir, name).root for name in agents)):
+        shown = str(path) if len(str(path)) <= 80 else f"{str(path)[:77]}..."
+        try:
+            folder = path
+            while not folder.exists() and folder != folder.parent:
+                folder = folder.parent
+            # The lock beside each agent's folder is the longest name atheria creates there.
+            (path.parent / f".{path.name}.lock").exists()
+        except OSError as exc:
+            raise ConfigError(f"cannot create the run folder {shown}: {exc.strerror or exc}") from None
+        if not folder.is_dir():
+            raise ConfigError(f"cannot create the run folder {shown}: {folder} is a file, not a folder")
 
 
 def zoo_notices(config: ExperimentConfig, name: str) -> list[str]:

@@ -356,6 +356,22 @@ def test_a_missing_tensorboard_extra_is_reported_before_fresh_moves_the_old_run(
     assert listing(old_run) == ["episode_0001.pt"]
 
 
+@pytest.mark.parametrize(
+    "checkpoints_dir, message",
+    [
+        ("x" * 300, f"cannot create the run folder {'x' * 77}...: File name too long"),
+        ("bad.yaml", "cannot create the run folder bad.yaml/test: bad.yaml is a file, not a folder"),
+    ],
+)
+def test_a_run_folder_this_machine_cannot_create_exits_2(checkpoints_dir: str, message: str, in_tmp: Path) -> None:
+    # Found by the config fuzzer: a 300-character checkpoints_dir ended in an OSError traceback.
+    path = write_config(in_tmp / "bad.yaml", tiny_config(checkpoints_dir=checkpoints_dir))
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"atheria: error: {message}\n"
+    assert listing(in_tmp) == ["bad.yaml"]
+
+
 @pytest.mark.integration
 def test_a_run_whose_policy_diverges_ends_with_one_line_not_a_traceback(in_tmp: Path) -> None:
     # Found by the config fuzzer: a learning rate of 1e30 is a valid number, and A2C's actions
