@@ -392,7 +392,8 @@ def policy_parameters(policy: type) -> dict[str, Any]:
 
 def _schedule(where: str, value: dict[str, Any], hint: Any) -> LinearSchedule:
     """``{schedule: linear, start: 3e-4, end: 0.0, end_fraction: 1.0}`` over train.schedule_timesteps."""
-    if not any(typing.get_origin(arg) is collections.abc.Callable for arg in typing.get_args(hint)):
+    # A bare Callable counts too: sb3-contrib's TQC annotates learning_rate as Union[float, Callable].
+    if not any(collections.abc.Callable in (arg, typing.get_origin(arg)) for arg in typing.get_args(hint)):
         raise ConfigError(f"{where}: this hyperparameter takes no schedule")
     if value.get("schedule") != "linear" or set(value) - {"schedule", "start", "end", "end_fraction"}:
         raise ConfigError(

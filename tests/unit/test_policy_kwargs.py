@@ -54,3 +54,14 @@ def test_policy_keyword_values_are_checked_against_the_constructors_hints(kwargs
     with pytest.raises(ConfigError) as caught:
         validate_hyperparams("X", "PPO", {"policy_kwargs": kwargs}, 1, policy=policy)
     assert str(caught.value).startswith(f"agents.X.hyperparams.{message}")
+
+
+@pytest.mark.parametrize("algo", ["SAC", "TQC"])
+def test_a_learning_rate_schedule_is_accepted_where_the_hint_is_a_bare_callable(algo: str) -> None:
+    # TQC annotates learning_rate as Union[float, Callable], without its argument types: its
+    # rl-zoo3 entries with lin_ schedules were refused ("this hyperparameter takes no schedule").
+    if algo in CONTRIB_ALGORITHMS:
+        pytest.importorskip("sb3_contrib")
+    schedule = {"schedule": "linear", "start": 1e-3, "end": 0.0}
+    given = validate_hyperparams("X", algo, {"learning_rate": schedule}, 1)
+    assert given["learning_rate"](1.0) == 1e-3 and given["learning_rate"](0.0) == 0.0
