@@ -65,3 +65,8 @@ class ConfigDriftError(InputError):
 
 class StorageError(AtheriaError):
     """A file could not be written (disk full, permissions); what was committed before is intact."""
+
+
+class TrainingDivergedError(AtheriaError):
+    """The model's numbers stopped being finite mid-training (NaN or infinite actions): a run
+    failure, not bad input found at planning; what was committed before is intact."""

@@ -20,6 +20,10 @@ EXTRAS: dict[str, str | None] = {
     **{name: "contrib" for name in CONTRIB_ALGORITHMS},
 }
 ALGORITHMS = tuple(EXTRAS)
+# The policy an agent gets when its config names none: SB3's MlpPolicy, except where the
+# algorithm has no policy of that name.
+DEFAULT_POLICY = "MlpPolicy"
+DEFAULT_POLICIES = {**{name: DEFAULT_POLICY for name in ALGORITHMS}, "RecurrentPPO": "MlpLstmPolicy"}
 # torch.nn activations and torch.optim optimizers a config (or a zoo string) may name.
 ACTIVATIONS = ("ReLU", "Tanh", "ELU", "LeakyReLU", "SiLU", "GELU", "Sigmoid", "Softplus", "Mish", "SELU")
 OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "SGD")

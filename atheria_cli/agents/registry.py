@@ -19,6 +19,7 @@ import collections.abc
 import difflib
 import importlib
 import inspect
+import math
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -114,10 +115,13 @@ RESERVED = {
 }
 
 
-def validate_hyperparams(agent: str, algo: str, hyperparams: dict[str, Any], action_dim: int | None) -> dict[str, Any]:
+def validate_hyperparams(
+    agent: str, algo: str, hyperparams: dict[str, Any], action_dim: int | None, *, policy: type | None = None
+) -> dict[str, Any]:
     """Check every hyperparameter against ``algo``'s constructor; return SB3-ready values.
 
-    Raises :class:`ConfigError` naming ``agents.<agent>.hyperparams.<key>``.
+    ``policy``, the policy class the model will build, also checks ``policy_kwargs`` against
+    that class's constructor. Raises :class:`ConfigError` naming ``agents.<agent>.hyperparams.<key>``.
     """
     cls = algorithm_class(algo)
     parameters = inspect.signature(cls.__init__).parameters
@@ -128,19 +132,47 @@ def validate_hyperparams(agent: str, algo: str, hyperparams: dict[str, Any], act
         if key in RESERVED:
             raise ConfigError(f"{where}: set by {RESERVED[key]}, not a hyperparameter")
         if key not in parameters or key == "self":
-            accepted = sorted(name for name in parameters if name not in RESERVED and name != "self")
-            close = difflib.get_close_matches(key, accepted, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(f"{where}: {algo} does not accept {key!r} ({hint}accepted: {', '.join(accepted)})")
+            raise _not_accepted(where, algo, key, [name for name in parameters if name not in RESERVED and name != "self"])
         if isinstance(value, dict) and "schedule" in value:
             converted[key] = _schedule(where, value, hints.get(key))
         elif key == "policy_kwargs":
-            converted[key] = _policy_kwargs(where, value)
+            converted[key] = _policy_kwargs(where, value, policy)
         elif key == "action_noise":
             converted[key] = _action_noise(where, value, action_dim)
         else:
-            converted[key] = _validated(where, hints.get(key), value)
+            converted[key] = _within_bounds(where, key, _validated(where, hints.get(key), value))
     return converted
+
+
+# Ranges SB3 does not check, where a value outside ends a run with a traceback mid-training
+# (gamma: 1e30 turns the actions into NaN; n_epochs: 0 an UnboundLocalError): (lowest, highest).
+BOUNDS: dict[str, tuple[float, float | None]] = {
+    "gamma": (0, 1),
+    "gae_lambda": (0, 1),
+    "tau": (0, 1),
+    "exploration_fraction": (0, 1),
+    "exploration_initial_eps": (0, 1),
+    "exploration_final_eps": (0, 1),
+    "learning_rate": (0, None),
+    "n_steps": (1, None),
+    "n_epochs": (1, None),
+    "batch_size": (1, None),
+    "buffer_size": (1, None),
+    "learning_starts": (0, None),
+    "target_update_interval": (1, None),
+    "stats_window_size": (1, None),
+}
+
+
+def _within_bounds(where: str, key: str, value: Any) -> Any:
+    if key not in BOUNDS or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value  # a schedule, "auto", or a hyperparameter without a range
+    low, high = BOUNDS[key]
+    if high is not None and not low <= value <= high:
+        raise ConfigError(f"{where}: must be between {low} and {high} (got {value!r})")
+    if value < low:
+        raise ConfigError(f"{where}: must be at least {low} (got {value!r})")
+    return value
 
 
 def build_model(
@@ -154,14 +186,24 @@ def build_model(
     algo = config.algo_of(agent)
     cls = algorithm_class(algo)
     _check_env(agent, algo, env, config.env.id)
-    _check_policy(agent, algo, cls, config.agents[agent].policy)
-    action_dim = int(np.prod(env.action_space.shape)) if isinstance(env.action_space, spaces.Box) else None
-    kwargs = validate_hyperparams(agent, algo, config.agents[agent].hyperparams, action_dim)
+    kwargs = checked_hyperparams(config, agent, env.action_space)
     try:
         # Every algorithm of the registry takes _init_setup_model; BaseAlgorithm does not declare it.
         return cls(_policy(config, agent), env, device=device, seed=seed, verbose=0, _init_setup_model=setup, **kwargs)  # type: ignore[call-arg]
-    except (TypeError, ValueError, AssertionError, KeyError) as exc:
+    except (TypeError, ValueError, AssertionError, KeyError, RuntimeError) as exc:
         raise ConfigError(f"agents.{agent}: {algo} rejected its settings: {type(exc).__name__}: {exc}") from None
+
+
+def checked_hyperparams(config: ExperimentConfig, agent: str, action_space: spaces.Space) -> dict[str, Any]:
+    """The agent's hyperparameters checked against its algorithm's constructor, and its
+    ``policy_kwargs`` against its policy's, as SB3-ready values (no env, no model needed)."""
+    algo = config.algo_of(agent)
+    cls = algorithm_class(algo)
+    _check_policy(agent, algo, cls, config.agents[agent].policy)
+    policy = _policy(config, agent)
+    policy_class = cls.policy_aliases[policy] if isinstance(policy, str) else policy
+    action_dim = int(np.prod(action_space.shape)) if isinstance(action_space, spaces.Box) else None
+    return validate_hyperparams(agent, algo, config.agents[agent].hyperparams, action_dim, policy=policy_class)
 
 
 def resolved_hyperparams(model: BaseAlgorithm, given: dict[str, Any]) -> dict[str, Any]:
@@ -231,12 +273,24 @@ def _validated(where: str, hint: Any, value: Any) -> Any:
         adapter = TypeAdapter(hint, config=ConfigDict(arbitrary_types_allowed=True))
     except Exception:
         return value
+    if isinstance(value, bool) and not _takes_bool(hint):
+        # pydantic's lax mode reads true as 1: a boolean given for a number is a mistake.
+        raise ConfigError(f"{where}: Input should be a number, not a boolean (got {value!r})")
     try:
-        return adapter.validate_python(value)
+        validated = adapter.validate_python(value)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         return_msg = first["msg"]
         raise ConfigError(f"{where}: {return_msg} (got {value!r})") from None
+    if isinstance(validated, float) and not math.isfinite(validated):
+        raise ConfigError(f"{where}: Input should be a finite number (got {value!r})")
+    return validated
+
+
+def _takes_bool(hint: Any) -> bool:
+    if hint is bool or hint is Any:
+        return True
+    return any(_takes_bool(arg) for arg in typing.get_args(hint))
 
 
 def _named_class(where: str, name: Any, module: Any, allowed: tuple[str, ...]) -> type:
@@ -249,23 +303,97 @@ def _named_class(where: str, name: Any, module: Any, allowed: tuple[str, ...]) -
     return getattr(module, match)
 
 
-def _policy_kwargs(where: str, value: Any) -> dict[str, Any]:
+def _not_accepted(where: str, owner: str, key: str, accepted: list[str]) -> ConfigError:
+    """``key`` is no keyword argument of ``owner``: say which are, and the closest one."""
+    accepted = sorted(accepted)
+    close = difflib.get_close_matches(key, accepted, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return ConfigError(f"{where}: {owner} does not accept {key!r} ({hint}accepted: {', '.join(accepted)})")
+
+
+def _policy_kwargs(where: str, value: Any, policy: type | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: must be a mapping (got {value!r})")
     kwargs = dict(value)
+    for key in NOT_FROM_YAML:
+        if key in kwargs:
+            raise ConfigError(f"{where}.{key}: custom feature extractors are not configurable from YAML")
+    if policy is not None:
+        _check_policy_keys(where, policy, kwargs)
     if "activation_fn" in kwargs:
         kwargs["activation_fn"] = _named_class(f"{where}.activation_fn", kwargs["activation_fn"], torch.nn, ACTIVATIONS)
     if "optimizer_class" in kwargs:
         kwargs["optimizer_class"] = _named_class(f"{where}.optimizer_class", kwargs["optimizer_class"], torch.optim, OPTIMIZERS)
-    for key in ("features_extractor_class", "features_extractor_kwargs"):
-        if key in kwargs:
-            raise ConfigError(f"{where}.{key}: custom feature extractors are not configurable from YAML")
-    return kwargs
+    return kwargs if policy is None else _validated_policy_values(where, policy, kwargs)
+
+
+POLICY_COUNTS = ("n_critics", "n_quantiles", "lstm_hidden_size", "n_lstm_layers")
+NAMED_CLASSES = ("activation_fn", "optimizer_class")  # resolved from names by _named_class
+NOT_FROM_YAML = ("features_extractor_class", "features_extractor_kwargs")
+# Policy constructor arguments the algorithm passes itself.
+POLICY_RESERVED = {
+    "observation_space": "the environment",
+    "action_space": "the environment",
+    "lr_schedule": "the learning_rate hyperparameter",
+    "use_sde": "the use_sde hyperparameter",
+}
+
+
+def _check_policy_keys(where: str, policy: type, kwargs: dict[str, Any]) -> None:
+    """Every key of ``policy_kwargs`` must be a keyword argument of ``policy``'s constructor,
+    found without building it (planning builds no network)."""
+    accepted = policy_parameters(policy)
+    for key in kwargs:
+        if key in POLICY_RESERVED:
+            raise ConfigError(f"{where}.{key}: set by {POLICY_RESERVED[key]}, not a policy keyword argument")
+        if not isinstance(key, str) or key not in accepted:
+            offered = [name for name in accepted if name not in POLICY_RESERVED and name not in NOT_FROM_YAML]
+            raise _not_accepted(f"{where}.{key}", policy.__name__, str(key), offered)
+
+
+def _validated_policy_values(where: str, policy: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` validated against the policy constructor's type hints, as the algorithm's are."""
+    hints = policy_parameters(policy)
+    for key in POLICY_COUNTS:
+        if isinstance(value := kwargs.get(key), int) and value < 1:  # SAC with n_critics 0 builds no critic at all
+            raise ConfigError(f"{where}.{key}: must be at least 1 (got {value!r})")
+    checked = {
+        key: value if key in NAMED_CLASSES else _validated(f"{where}.{key}", hints.get(key), value)
+        for key, value in kwargs.items()
+    }
+    widths = checked.get("net_arch")
+    layers = [width for part in widths.values() for width in part] if isinstance(widths, dict) else widths or []
+    if any(width < 1 for width in layers):
+        raise ConfigError(f"{where}.net_arch: layer widths must be at least 1 (got {kwargs['net_arch']!r})")
+    return checked
+
+
+def policy_parameters(policy: type) -> dict[str, Any]:
+    """The keyword arguments ``policy(...)`` takes, with their type hints (None where unknown):
+    its ``__init__``'s, and while a constructor passes ``**kwargs`` on, those of the next one up
+    the MRO (as a subclass hands them to ``super``)."""
+    names: dict[str, Any] = {}
+    for klass in policy.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        try:
+            hints = typing.get_type_hints(init)
+        except Exception:  # an annotation naming what only type checkers import
+            hints = {}
+        parameters = inspect.signature(init).parameters.values()
+        for parameter in parameters:
+            if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD) and parameter.name != "self":
+                names.setdefault(parameter.name, hints.get(parameter.name))
+        if not any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters):
+            break
+    return names
 
 
 def _schedule(where: str, value: dict[str, Any], hint: Any) -> LinearSchedule:
     """``{schedule: linear, start: 3e-4, end: 0.0, end_fraction: 1.0}`` over train.schedule_timesteps."""
-    if not any(typing.get_origin(arg) is collections.abc.Callable for arg in typing.get_args(hint)):
+    # A bare Callable counts too: sb3-contrib's TQC annotates learning_rate as Union[float, Callable].
+    if not any(collections.abc.Callable in (arg, typing.get_origin(arg)) for arg in typing.get_args(hint)):
         raise ConfigError(f"{where}: this hyperparameter takes no schedule")
     if value.get("schedule") != "linear" or set(value) - {"schedule", "start", "end", "end_fraction"}:
         raise ConfigError(

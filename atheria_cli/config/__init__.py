@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from atheria_cli.agents.names import ALGORITHMS, missing_extra, needs_extra_message
+from atheria_cli.agents.names import ALGORITHMS, DEFAULT_POLICIES, DEFAULT_POLICY, missing_extra, needs_extra_message
 from atheria_cli.errors import ConfigError
 
 DEFAULT_CONFIG_RELATIVE = Path("configs") / "default.yaml"
@@ -107,7 +107,7 @@ class AgentEnvConfig(_Strict):
 
 class AgentConfig(_Strict):
     algo: Literal[ALGORITHMS] | None = None  # type: ignore[valid-type]
-    policy: str = "MlpPolicy"
+    policy: str = DEFAULT_POLICY  # an agent read from YAML without one gets its algorithm's default
     seed: int | None = Field(default=None, ge=0, lt=2**32)
     hyperparams: dict[str, Any] = Field(default_factory=dict)
     zoo: str | None = None  # an rl-zoo3 entry, "sac/Pendulum-v1" or "path/sac.yml#Pendulum-v1", filled in at load
@@ -213,7 +213,7 @@ class ExperimentConfig(_Strict):
     @classmethod
     def _empty_agent_is_default(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return {name: ({} if agent is None else agent) for name, agent in value.items()}
+            return {name: _with_default_policy(name, {} if agent is None else agent) for name, agent in value.items()}
         return value
 
     @model_validator(mode="after")
@@ -296,6 +296,15 @@ class ExperimentConfig(_Strict):
     @property
     def run_dir(self) -> Path:
         return Path(self.checkpoints_dir) / self.experiment
+
+
+def _with_default_policy(name: Any, agent: Any) -> Any:
+    """An agent mapping without ``policy`` gets its algorithm's default (``MlpLstmPolicy`` for
+    RecurrentPPO). Filled in before validation, so config.json records the policy in force."""
+    if not isinstance(agent, dict) or "policy" in agent:
+        return agent
+    algo = agent.get("algo") or name
+    return {**agent, "policy": DEFAULT_POLICIES[algo]} if isinstance(algo, str) and algo in DEFAULT_POLICIES else agent
 
 
 def resolve_config_path(explicit: Path | None, cwd: Path | None = None) -> Path | None:

@@ -16,18 +16,15 @@ again for that key. Each adapter module is the only place its library is importe
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.errors import ConfigError
 from atheria_cli.run.formats import EpisodeRecord, EvaluationRecord, Metadata
 from atheria_cli.tracking.sb3_values import BufferedValues
 
 Rows = dict[int, dict[str, float]]  # step (timesteps) -> key -> value
-EXTRAS = {"wandb": "wandb", "mlflow": "mlflow"}  # config section -> extra (and module) name
 
 
 class Tracker(Protocol):
@@ -36,20 +33,6 @@ class Tracker(Protocol):
     def log(self, rows: Rows) -> None: ...
 
     def close(self) -> None: ...
-
-
-def check_trackers(config: ExperimentConfig) -> None:
-    """Exit 2 naming the extra when a configured tracker's library is missing (no import)."""
-    for section, extra in EXTRAS.items():
-        if getattr(config.train, section) is not None and not _installed(extra):
-            raise ConfigError(f"train.{section} needs the '{extra}' extra: pip install 'atheria-cli[{extra}]'")
-
-
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ValueError:  # sys.modules[module] is None: imports of it are blocked
-        return False
 
 
 def episode_values(record: EpisodeRecord) -> dict[str, float]:

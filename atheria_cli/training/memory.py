@@ -52,8 +52,12 @@ def buffer_estimate(
     algorithm has no replay buffer, and its rollout buffer is small)."""
     if default_size is None:
         return None
-    hyperparams = config.agents[agent].hyperparams
-    size = int(hyperparams.get("buffer_size", default_size))
+    from atheria_cli.agents.registry import checked_hyperparams
+
+    # Checked first: the estimate may only use values SB3 would accept (a list is no size).
+    hyperparams = checked_hyperparams(config, agent, action)
+    # SB3 keeps at least one row whatever the size asked for.
+    size = max(int(hyperparams.get("buffer_size", default_size)), 1)
     optimize = bool(hyperparams.get("optimize_memory_usage", False))
     return BufferEstimate(agent, size, size * transition_bytes(observation, action, optimize))
 

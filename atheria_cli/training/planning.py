@@ -20,11 +20,11 @@ from atheria_cli.config import ExperimentConfig, config_to_dict, config_value
 from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.envs.probe import check_metric_names
 from atheria_cli.errors import ConfigDriftError, ConfigError, RunExistsError, UsageError
+from atheria_cli.extras import check_extras
 from atheria_cli.run.formats import CheckpointEntry
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.mirror import Mirror
 from atheria_cli.run.store import AgentStore, RunState
-from atheria_cli.tracking import check_trackers
 from atheria_cli.training.devices import resolve_device
 
 if TYPE_CHECKING:
@@ -94,7 +94,8 @@ def plan_training(
     if hours is not None and hours <= 0:
         raise UsageError(f"--max-hours must be positive (got {hours})")
     selected = select_agents(config, agents)
-    check_trackers(config)
+    check_extras(config)  # before --fresh moves anything
+    check_run_paths(config, selected)
     device = resolve_device(config.device)
     notices: list[str] = [line for name in selected for line in zoo_notices(config, name)]
     plans = []
@@ -143,6 +144,23 @@ def _plan_adopt(
     return plan_adopt(
         config, from_sb3, agents, resume=resume, fresh=fresh, replay=replay, trust_pickle=trust_pickle, notices=notices
     )
+
+
+def check_run_paths(config: ExperimentConfig, agents: Sequence[str]) -> None:
+    """The run's folders must be paths this machine can create: no file in the way, no name
+    longer than the filesystem allows (checkpoints_dir, experiment and agent names make them)."""
+    for path in (config.run_dir, *(AgentLayout.of(config.run_dir, name).root for name in agents)):
+        shown = str(path) if len(str(path)) <= 80 else f"{str(path)[:77]}..."
+        try:
+            folder = path
+            while not folder.exists() and folder != folder.parent:
+                folder = folder.parent
+            # The lock beside each agent's folder is the longest name atheria creates there.
+            (path.parent / f".{path.name}.lock").exists()
+        except OSError as exc:
+            raise ConfigError(f"cannot create the run folder {shown}: {exc.strerror or exc}") from None
+        if not folder.is_dir():
+            raise ConfigError(f"cannot create the run folder {shown}: {folder} is a file, not a folder")
 
 
 def zoo_notices(config: ExperimentConfig, name: str) -> list[str]:

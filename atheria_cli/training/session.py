@@ -14,6 +14,7 @@ import json
 import platform
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import gymnasium
@@ -28,7 +29,7 @@ from atheria_cli.agents.names import installed_extra_versions
 from atheria_cli.agents.registry import build_model, resolved_hyperparams, validate_hyperparams
 from atheria_cli.config import ExperimentConfig, config_to_dict
 from atheria_cli.envs.factory import make_vec_env
-from atheria_cli.errors import ConfigDriftError, RunExistsError, StorageError
+from atheria_cli.errors import ConfigDriftError, RunExistsError, StorageError, TrainingDivergedError
 from atheria_cli.reports.evaluations import evaluation_scores
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, EvaluationRecord, History, Metadata, RunConfig, SessionRecord
 from atheria_cli.run.locking import AgentLock
@@ -108,6 +109,7 @@ def run_training(plan: TrainPlan, observer: TrainObserver) -> TrainOutcome:
     outcome = TrainOutcome(results=[])
     budget = TimeBudget(plan.max_hours)
     acquired: list[AgentLock] = []
+    created = _missing_folders(plan.config.run_dir)  # the locks create them
     try:
         for lock in locks:
             lock.acquire()
@@ -128,7 +130,36 @@ def run_training(plan: TrainPlan, observer: TrainObserver) -> TrainOutcome:
     finally:
         for lock in acquired:
             lock.release()
+        _remove_if_empty(created)  # a session that wrote nothing (a setting SB3's setup refused) leaves nothing
     return outcome
+
+
+def _raised_in(exc: BaseException, package: str) -> bool:
+    """Whether any frame ``exc`` passed through belongs to ``package`` (torch.distributions
+    validates its parameters: NaN actions raise a ValueError there)."""
+    trace = exc.__traceback__
+    while trace is not None:
+        if str(trace.tb_frame.f_globals.get("__name__", "")).startswith(package):
+            return True
+        trace = trace.tb_next
+    return False
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (the run is there) or already gone
+            return
 
 
 def train_one_agent(
@@ -169,6 +200,14 @@ def train_one_agent(
         session.tracking = _start_tracking(session)
         try:
             _run_episodes(session, observer, signals, outcome)
+        except ValueError as exc:
+            if not _raised_in(exc, "torch.distributions"):
+                raise
+            raise TrainingDivergedError(
+                f"agents.{name}: training diverged in episode {session.history.total_episodes + 1}: the policy's outputs "
+                "are no longer finite (NaN or inf); lower the learning rate or scale the rewards "
+                f"(the run keeps its last checkpoint: {session.last_entry.file if session.last_entry else 'none yet'})"
+            ) from None
         finally:
             if config.train.tensorboard:
                 tensorboard.detach(model)

@@ -8,6 +8,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 
 from atheria_cli.errors import ConfigError
+from atheria_cli.extras import installed, needs_extra
 from atheria_cli.run.formats import EpisodeRecord, EvaluationRecord
 
 TENSORBOARD_DIR = "tensorboard"
@@ -26,10 +27,8 @@ class _ResumableTensorBoard(TensorBoardOutputFormat):
 
 def attach(model: BaseAlgorithm, agent_dir: Path, resumed_at: int | None) -> None:
     """Log the model's training values to ``<agent dir>/tensorboard``."""
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        raise ConfigError("train.tensorboard needs the tensorboard package: pip install 'atheria-cli[tensorboard]'") from None
+    if not installed("tensorboard"):  # planning checked it; an uninstall since is still one line
+        raise ConfigError(needs_extra("train.tensorboard", "tensorboard"))
     folder = agent_dir / TENSORBOARD_DIR
     folder.mkdir(parents=True, exist_ok=True)
     model.set_logger(Logger(folder=str(folder), output_formats=[_ResumableTensorBoard(folder, resumed_at)]))

@@ -80,7 +80,8 @@ def test_maskable_ppo_on_an_env_without_action_masks_exits_2(in_tmp: Path) -> No
 
 def test_recurrent_ppo_with_a_non_recurrent_policy_exits_2_naming_its_policies(in_tmp: Path) -> None:
     pytest.importorskip("sb3_contrib")
-    path = write_config(in_tmp / "exp.yaml", tiny_config({"RecurrentPPO": {}}))  # policy defaults to MlpPolicy
+    # Named explicitly: an unset policy is RecurrentPPO's own default, MlpLstmPolicy.
+    path = write_config(in_tmp / "exp.yaml", tiny_config({"RecurrentPPO": {"policy": "MlpPolicy"}}))
     result = runner.invoke(app, ["train", "--config", str(path)])
     assert result.exit_code == 2, result.output
     assert result.stderr == (

@@ -32,7 +32,8 @@ def test_planning_builds_no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 
 def test_a_setting_only_the_model_setup_rejects_moves_nothing(in_tmp: Path) -> None:
-    agent = {"hyperparams": {**TINY_AGENTS["PPO"]["hyperparams"], "policy_kwargs": {"net_arch": "big"}}}
+    optimizer = {"optimizer_kwargs": {"momentum": 0.9}}  # Adam takes no momentum
+    agent = {"hyperparams": {**TINY_AGENTS["PPO"]["hyperparams"], "policy_kwargs": optimizer}}
     config = write_config(in_tmp / "exp.yaml", tiny_config({"PPO": agent}))
     old_run = in_tmp / "checkpoints/test/PPO"
     old_run.mkdir(parents=True)

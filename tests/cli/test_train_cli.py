@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -266,6 +268,124 @@ def test_bad_config_exits_2_with_one_line_and_writes_nothing(case: str, in_tmp: 
         f"atheria: error: {expected}"
     ), result.stderr
     assert listing(in_tmp) == ["bad.yaml"]
+
+
+def test_an_unknown_policy_keyword_is_refused_before_any_agent_trains(in_tmp: Path) -> None:
+    # SAC trains after A2C: found only when SAC's networks were built, A2C's run was on disk.
+    config = tiny_config()
+    config["agents"]["SAC"]["hyperparams"]["policy_kwargs"] = {"net_archx": [4]}
+    path = write_config(in_tmp / "bad.yaml", config)
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "atheria: error: agents.SAC.hyperparams.policy_kwargs.net_archx: SACPolicy does not accept 'net_archx' "
+        "(did you mean 'net_arch'? accepted: activation_fn, clip_mean, log_std_init, n_critics, net_arch, "
+        "normalize_images, optimizer_class, optimizer_kwargs, share_features_extractor, use_expln)\n"
+    )
+    assert listing(in_tmp) == ["bad.yaml"]
+
+
+@pytest.mark.parametrize(
+    "size, message",
+    [
+        ([1, 2], "Input should be a valid integer (got [1, 2])"),
+        ("💥", "Input should be a valid integer, unable to parse string as an integer (got '💥')"),
+        (1.5, "Input should be a valid integer, got a number with a fractional part (got 1.5)"),
+        (True, "Input should be a number, not a boolean (got True)"),
+    ],
+)
+def test_a_buffer_size_that_is_not_an_integer_exits_2_before_the_memory_check(size: object, message: str, in_tmp: Path) -> None:
+    config = tiny_config()
+    config["agents"]["SAC"]["hyperparams"]["buffer_size"] = size
+    path = write_config(in_tmp / "bad.yaml", config)
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"atheria: error: agents.SAC.hyperparams.buffer_size: {message}\n"
+    assert listing(in_tmp) == ["bad.yaml"]
+
+
+@pytest.mark.parametrize(
+    "agent, key, value, message",
+    [
+        ("A2C", "gamma", 1e30, "agents.A2C.hyperparams.gamma: must be between 0 and 1 (got 1e+30)"),
+        ("PPO", "n_epochs", 0, "agents.PPO.hyperparams.n_epochs: must be at least 1 (got 0)"),
+        ("SAC", "policy_kwargs", {"n_critics": 0}, "agents.SAC.hyperparams.policy_kwargs.n_critics: must be at least 1 (got 0)"),
+    ],
+)
+def test_a_hyperparameter_outside_its_range_exits_2_before_any_agent_trains(
+    agent: str, key: str, value: object, message: str, in_tmp: Path
+) -> None:
+    # SB3 checks none of these: gamma 1e30 made A2C's actions NaN (a traceback mid-episode),
+    # n_epochs 0 an UnboundLocalError in PPO's train(), n_critics 0 an empty optimizer.
+    config = tiny_config()
+    config["agents"][agent]["hyperparams"][key] = value
+    path = write_config(in_tmp / "bad.yaml", config)
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"atheria: error: {message}\n"
+    assert listing(in_tmp) == ["bad.yaml"]
+
+
+def test_a_setting_only_the_model_setup_rejects_leaves_no_folder_behind(in_tmp: Path) -> None:
+    agent = {"hyperparams": {**TINY_AGENTS["SAC"]["hyperparams"], "policy_kwargs": {"optimizer_kwargs": {"momentum": 0.9}}}}
+    path = write_config(in_tmp / "bad.yaml", tiny_config({"SAC": agent}))
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("atheria: error: agents.SAC: SAC rejected its settings: TypeError: ")
+    assert listing(in_tmp) == ["bad.yaml"]  # the locks' folders (checkpoints/test) are gone too
+
+
+def test_a_missing_tensorboard_extra_is_reported_before_fresh_moves_the_old_run(in_tmp: Path) -> None:
+    path = write_config(in_tmp / "exp.yaml", tiny_config({"PPO": TINY_AGENTS["PPO"]}, train={"tensorboard": True}))
+    old_run = in_tmp / "checkpoints/test/PPO"
+    old_run.mkdir(parents=True)
+    (old_run / "episode_0001.pt").write_bytes(b"the old run's checkpoint")
+    code = "import sys; sys.modules['tensorboard'] = None; from atheria_cli.cli import main; sys.argv[0] = 'atheria'; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "train", "--config", str(path), "--episodes", "1", "--fresh"],
+        capture_output=True,
+        text=True,
+        cwd=in_tmp,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert (
+        done.stderr == "atheria: error: train.tensorboard needs the 'tensorboard' extra: pip install 'atheria-cli[tensorboard]'\n"
+    )
+    assert listing(in_tmp / "checkpoints/test") == ["PPO"]
+    assert listing(old_run) == ["episode_0001.pt"]
+
+
+@pytest.mark.parametrize(
+    "checkpoints_dir, message",
+    [
+        ("x" * 300, f"cannot create the run folder {'x' * 77}...: File name too long"),
+        ("bad.yaml", "cannot create the run folder bad.yaml/test: bad.yaml is a file, not a folder"),
+    ],
+)
+def test_a_run_folder_this_machine_cannot_create_exits_2(checkpoints_dir: str, message: str, in_tmp: Path) -> None:
+    # Found by the config fuzzer: a 300-character checkpoints_dir ended in an OSError traceback.
+    path = write_config(in_tmp / "bad.yaml", tiny_config(checkpoints_dir=checkpoints_dir))
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"atheria: error: {message}\n"
+    assert listing(in_tmp) == ["bad.yaml"]
+
+
+@pytest.mark.integration
+def test_a_run_whose_policy_diverges_ends_with_one_line_not_a_traceback(in_tmp: Path) -> None:
+    # Found by the config fuzzer: a learning rate of 1e30 is a valid number, and A2C's actions
+    # became NaN mid-episode; torch.distributions' ValueError ended the run with a traceback.
+    agent = {"hyperparams": {**TINY_AGENTS["A2C"]["hyperparams"], "learning_rate": 1e30}}
+    path = write_config(in_tmp / "exp.yaml", tiny_config({"A2C": agent}))
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "atheria: error: agents.A2C: training diverged in episode 1: the policy's outputs are no longer finite "
+        "(NaN or inf); lower the learning rate or scale the rewards (the run keeps its last checkpoint: none yet)"
+    )
+    assert [line for line in result.stderr.splitlines() if line.startswith("atheria: error:")] == result.stderr.splitlines()[-1:]
 
 
 def test_yaml_syntax_error_names_the_line(in_tmp: Path) -> None:

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from atheria_cli.agents.names import ALGORITHMS, CONTRIB_ALGORITHMS, CORE_ALGORITHMS, installed_extra_versions, missing_extra
+from atheria_cli.agents.names import (
+    ALGORITHMS,
+    CONTRIB_ALGORITHMS,
+    CORE_ALGORITHMS,
+    DEFAULT_POLICIES,
+    installed_extra_versions,
+    missing_extra,
+)
 from atheria_cli.config import load_config
 from atheria_cli.errors import ConfigError
 from tests.conftest import tiny_config, write_config
@@ -53,3 +60,25 @@ def test_an_installed_extra_records_its_version() -> None:
     if importlib.util.find_spec("sb3_contrib") is None:
         pytest.skip("the contrib extra is not installed")
     assert installed_extra_versions()["sb3_contrib"] == importlib.metadata.version("sb3-contrib")
+
+
+@pytest.mark.parametrize("algo", ALGORITHMS)
+def test_every_algorithms_default_policy_is_one_of_its_own(algo: str) -> None:
+    from atheria_cli.agents.registry import algorithm_class  # torch: only this test needs the classes
+
+    if algo in CONTRIB_ALGORITHMS:
+        pytest.importorskip("sb3_contrib")
+    assert DEFAULT_POLICIES[algo] in algorithm_class(algo).policy_aliases
+
+
+def test_an_agent_without_a_policy_gets_its_algorithms_default(tmp_path: Path) -> None:
+    agents = {"RecurrentPPO": {}, "lstm": {"algo": "RecurrentPPO"}, "A2C": {}, "mask": {"algo": "MaskablePPO"}}
+    agents["explicit"] = {"algo": "RecurrentPPO", "policy": "MlpPolicy"}  # kept as given, and refused at planning
+    config = load_config(write_config(tmp_path / "exp.yaml", tiny_config(agents)))
+    assert {name: agent.policy for name, agent in config.agents.items()} == {
+        "RecurrentPPO": "MlpLstmPolicy",
+        "lstm": "MlpLstmPolicy",
+        "A2C": "MlpPolicy",  # what every run's config.json already records: no drift on resume
+        "mask": "MlpPolicy",
+        "explicit": "MlpPolicy",
+    }
