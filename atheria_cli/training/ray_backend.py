@@ -30,7 +30,8 @@ from typing import Any
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import AtheriaError, UsageError
 from atheria_cli.run.mirror import Mirror
-from atheria_cli.training.jobs import Job, JobsOutcome, JobsPlan, _JobResult, _label, _where, train_job
+from atheria_cli.training.events import Event, EventSender, dispatch, relabelled, run_label
+from atheria_cli.training.jobs import Job, JobsOutcome, JobsPlan, _JobResult, _where, train_job
 from atheria_cli.training.planning import plan_agent
 from atheria_cli.training.session import AgentResult, TrainObserver
 from atheria_cli.training.stopping import StopSignals, TimeBudget
@@ -120,13 +121,13 @@ def _drive(ray: Any, plan: JobsPlan, observer: TrainObserver, scratch: bool) -> 
                 hub.stop.remote(signals.received)
                 stop_sent = True
             ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS) if running else ([], [])
-            _forward(ray.get(hub.drain.remote()), observer, running, plan)
+            _forward(ray.get(hub.drain.remote()), observer)
             for ref in ready:
                 entry = running.pop(ref)
                 retried = _finish(ray, ref, entry, results, outcome, max_retries, observer)
                 if retried and signals.received is None and _launch(ray, job_class, hub, entry, plan, budget, scratch, outcome):
                     running[entry.actor.run.remote(*_run_args(entry, hub, plan, budget, scratch))] = entry
-        _forward(ray.get(hub.drain.remote()), observer, running, plan)
+        _forward(ray.get(hub.drain.remote()), observer)
         if signals.received is not None:
             outcome.stopped_by, outcome.exit_code = signals.name, signals.exit_code
     if outcome.failed and not outcome.exit_code:
@@ -134,7 +135,8 @@ def _drive(ray: Any, plan: JobsPlan, observer: TrainObserver, scratch: bool) -> 
     if not outcome.stopped_by and any(result.stopped_by == "time budget" for result in results.values()):
         outcome.stopped_by = "time budget"
     for replicate, seed in zip(plan.plans, plan.seeds, strict=True):
-        done: list[AgentResult] = [results[_label(a.name, seed)] for a in replicate.agents if _label(a.name, seed) in results]
+        labels = [run_label(agent.name, seed) for agent in replicate.agents]
+        done: list[AgentResult] = [results[label] for label in labels if label in results]
         outcome.results.append((replicate, done))
     outcome.committed = sum(1 for _, done in outcome.results for result in done if result.last_checkpoint)
     return outcome
@@ -206,20 +208,9 @@ def _finish(
     return False
 
 
-def _forward(
-    events: list[tuple[str, str, tuple[Any, ...]]], observer: TrainObserver, running: dict[Any, _Running], plan: JobsPlan
-) -> None:
-    seeds = {
-        _label(agent.name, seed): seed
-        for seed, replicate in zip(plan.seeds, plan.plans, strict=True)
-        for agent in replicate.agents
-    }
-    for label, method, args in events:
-        seed = seeds.get(label)
-        if method == "warn":
-            observer.warn(args[0] if seed is None else f"seed_{seed}/{args[0]}")
-        else:
-            getattr(observer, method)(label, *args[1:])
+def _forward(events: list[Event], observer: TrainObserver) -> None:
+    for event in events:
+        dispatch(event, observer)  # the job labelled it
 
 
 def target_episode(job: Job) -> int | None:
@@ -241,17 +232,10 @@ def target_episode(job: Job) -> int | None:
 # --- the workers --------------------------------------------------------------------------------
 
 
-class _HubObserver:
-    """A job's observer: each event goes to the hub, fire-and-forget (one caller's calls stay in order)."""
-
-    def __init__(self, hub: Any, label: str) -> None:
-        self.hub, self.label = hub, label
-
-    def __getattr__(self, method: str) -> Any:
-        def send(*args: Any) -> None:
-            self.hub.push.remote(self.label, method, args)
-
-        return send
+def _hub_observer(hub: Any, seed: int | None) -> EventSender:
+    """A job's observer: each event goes to the hub labelled for the seed, fire-and-forget (one
+    caller's calls stay in order)."""
+    return EventSender(lambda event: hub.push.remote(relabelled(event, seed)))
 
 
 def run_job(
@@ -266,7 +250,7 @@ def run_job(
     signals = StopSignals()  # never entered: the stop comes from the hub, not an OS signal
     watcher = threading.Thread(target=_watch, args=(ray, hub, signals), daemon=True)
     watcher.start()
-    observer = _HubObserver(hub, job.label)
+    observer = _hub_observer(hub, job.seed)
     try:
         prepared = _prepare(job, target, attempt, scratch, observer)
         if prepared is None:  # an earlier attempt reached the target and died after its last commit
@@ -284,7 +268,7 @@ def run_job(
     return result
 
 
-def _prepare(job: Job, target: int | None, attempt: int, scratch: bool, observer: _HubObserver) -> Job | None:
+def _prepare(job: Job, target: int | None, attempt: int, scratch: bool, observer: TrainObserver) -> Job | None:
     """The job to run now: as planned, or (retry, scratch) planned again on this node as a resume."""
     config = job.plan.config
     if scratch:
@@ -347,13 +331,13 @@ def _classes(ray: Any) -> tuple[Any, Any]:
         """Observer events on their way to the driver, and the driver's stop request."""
 
         def __init__(self) -> None:
-            self.events: list[tuple[str, str, tuple[Any, ...]]] = []
+            self.events: list[Event] = []
             self.signal = 0
 
-        def push(self, label: str, method: str, args: tuple[Any, ...]) -> None:
-            self.events.append((label, method, args))
+        def push(self, event: Event) -> None:
+            self.events.append(event)
 
-        def drain(self) -> list[tuple[str, str, tuple[Any, ...]]]:
+        def drain(self) -> list[Event]:
             events, self.events = self.events, []
             return events
 

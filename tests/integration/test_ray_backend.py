@@ -1,5 +1,6 @@
 """--backend ray on a real local Ray: the same bits as a sequential run, a killed worker retried
-to an exact finish, a stop that commits and resumes exactly, and bad storage refused (exit 2)."""
+to an exact finish, a stop that commits and resumes exactly, evaluations recorded as in a
+sequential run, and bad storage refused (exit 2)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 from atheria_cli.run.formats import read_history, read_metadata
 from tests.conftest import TINY_AGENTS, tiny_config
-from tests.integration.test_jobs import assert_same_run, train_jobs
+from tests.integration.test_jobs import EVALUATED, assert_same_evaluations, assert_same_run, train_jobs
 
 ray = pytest.importorskip("ray", reason="the Ray backend needs the 'ray' extra: pip install 'atheria-cli[ray]'")
 
@@ -119,3 +120,11 @@ def test_a_job_out_of_retries_is_reported_and_exits_1(tmp_path: Path) -> None:
     killer.join()
     assert (on_ray.exit_code, on_ray.failed) == (1, ["A2C: its Ray worker died 1 time(s) (train.max_retries: 0)"])
     assert 1 <= read_history(folder / "history.json").total_episodes < 8  # what it committed stays, for --resume
+
+
+def test_evaluations_on_ray_are_recorded_as_in_a_sequential_run(tmp_path: Path) -> None:
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"]}, seeds=[0, 1], train=EVALUATED)
+    sequential, seen_sequentially = train_jobs(config, tmp_path / "sequential", episodes=4, jobs=1)
+    on_ray, seen_on_ray = train_jobs(config, tmp_path / "ray", episodes=4, jobs=2, backend="ray")
+    assert (sequential.exit_code, on_ray.exit_code, on_ray.failed) == (0, 0, [])
+    assert_same_evaluations(tmp_path / "sequential", seen_sequentially, tmp_path / "ray", seen_on_ray)
