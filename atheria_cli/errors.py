@@ -65,3 +65,7 @@ class ConfigDriftError(InputError):
 
 class StorageError(AtheriaError):
     """A file could not be written (disk full, permissions); what was committed before is intact."""
+
+
+class ClusterError(AtheriaError):
+    """A part of the Ray cluster that the run needs died for good; what was committed is intact."""
