@@ -67,6 +67,7 @@ class JobsPlan:
     threads: int | None
     backend: str = "local"  # "ray": training.ray_backend places the jobs on a Ray cluster
     address: str | None = None  # --address of the Ray cluster; None starts a local one
+    verbose: bool = False  # Ray's own log lines on the terminal too (else only in its driver log)
 
     def job_list(self) -> list[Job]:
         devices = devices_for_jobs(self.plans[0].device, sum(len(plan.agents) for plan in self.plans), _gpu_count())
@@ -91,7 +92,13 @@ class JobsOutcome:
 
 
 def plan_jobs(
-    config: ExperimentConfig, *, jobs: int | None = None, backend: str | None = None, address: str | None = None, **request: Any
+    config: ExperimentConfig,
+    *,
+    jobs: int | None = None,
+    backend: str | None = None,
+    address: str | None = None,
+    verbose: bool = False,
+    **request: Any,
 ) -> JobsPlan:
     """Plan every replicate (each seed) before anything trains; ``request`` as :func:`plan_training`."""
     count = config.train.jobs if jobs is None else jobs
@@ -112,7 +119,9 @@ def plan_jobs(
         seeds.append(seed)
         plans.append(plan_training(replicate, **request))
     threads = threads_per_job(config.train.threads, count)
-    return JobsPlan(plans=tuple(plans), seeds=tuple(seeds), jobs=count, threads=threads, backend=backend, address=address)
+    return JobsPlan(
+        plans=tuple(plans), seeds=tuple(seeds), jobs=count, threads=threads, backend=backend, address=address, verbose=verbose
+    )
 
 
 def _check_memory(config: ExperimentConfig, agents: Sequence[str], jobs: int) -> None:

@@ -12,7 +12,8 @@ jobs nothing: the driver's next poll hands it the stop again, each job resends i
 to the new hub, and the driver shows each event once and in order.
 
 A Ray failure that still ends the run is one line for the user (exit 1, ``--resume`` continues);
-its traceback goes to ``<checkpoints_dir>/<experiment>/ray-driver.log``.
+its traceback, and Ray's own driver log lines (shown on the terminal only with ``--verbose``),
+go to ``<checkpoints_dir>/<experiment>/ray-driver.log``.
 
 Storage: with a local Ray (no address) the workers see this machine's disk. With an address the
 cluster may span machines, so the run must be on a filesystem every node sees
@@ -25,6 +26,7 @@ This is the only module that imports ``ray`` (the 'ray' extra).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import shutil
 import tempfile
@@ -32,6 +34,8 @@ import threading
 import traceback
 import uuid
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -101,35 +105,54 @@ class _Lost(Exception):
 
 def run_ray(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
     """Run the plan's jobs as Ray actors. A Ray failure that ends the run is one :class:`ClusterError`
-    (exit 1); its detail goes to ``<run_dir>/ray-driver.log``."""
+    (exit 1); Ray's own log lines and the failure's detail go to ``<run_dir>/ray-driver.log``."""
     ray = _ray()
     config = plan.plans[0].config
     log = Path(config.run_dir) / RAY_DRIVER_LOG
-    try:
-        started_here = _connect(ray, plan)
-    except Exception as exc:  # ray.init raises ConnectionError, RuntimeError, ValueError, ...
-        where = f"connect to the Ray cluster at {plan.address}" if is_remote(plan.address) else "start a local Ray"
-        raise _failure(log, f"could not {where}", exc) from None
-    try:
-        return _drive(ray, plan, observer, log, scratch=is_remote(plan.address) and not config.train.shared_storage)
-    except _Lost as lost:
-        raise _failure(log, lost.what, lost.cause) from None
-    except (ray.exceptions.RayError, ConnectionError) as exc:
-        raise _failure(log, "Ray failed", exc) from None
-    finally:
-        if started_here:
-            ray.shutdown()
+    with _ray_logging(log, plan.verbose):
+        try:
+            started_here = _connect(ray, plan)
+        except Exception as exc:  # ray.init raises ConnectionError, RuntimeError, ValueError, ...
+            where = f"connect to the Ray cluster at {plan.address}" if is_remote(plan.address) else "start a local Ray"
+            raise _failure(log, f"could not {where}", exc) from None
+        try:
+            return _drive(ray, plan, observer, log, scratch=is_remote(plan.address) and not config.train.shared_storage)
+        except _Lost as lost:
+            raise _failure(log, lost.what, lost.cause) from None
+        except (ray.exceptions.RayError, ConnectionError) as exc:
+            raise _failure(log, "Ray failed", exc) from None
+        finally:
+            if started_here:
+                ray.shutdown()
 
 
 def _connect(ray: Any, plan: JobsPlan) -> bool:
     """Start (or join) Ray; True when this call started it, so it also shuts it down."""
     if ray.is_initialized():
         return False
+    shown = plan.verbose  # else the actors' own output stays in Ray's session logs
     if is_remote(plan.address):
-        ray.init(address=plan.address, namespace=NAMESPACE, log_to_driver=False)
+        ray.init(address=plan.address, namespace=NAMESPACE, log_to_driver=shown)
     else:
-        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, namespace=NAMESPACE, log_to_driver=shown)
     return True
+
+
+@contextmanager
+def _ray_logging(log: Path, verbose: bool) -> Iterator[None]:
+    """Ray's driver-side log lines (its token-authentication warning, "Started a local Ray
+    instance", unhandled task errors) go to ``log``, and to the terminal only when ``verbose``."""
+    ray_logger = logging.getLogger("ray")  # ray sets its stderr handler on import
+    previous = list(ray_logger.handlers)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(log, delay=True)
+    to_file.setFormatter(logging.Formatter("%(asctime)s\t%(levelname)s %(filename)s:%(lineno)s -- %(message)s"))
+    ray_logger.handlers = [*previous, to_file] if verbose else [to_file]
+    try:
+        yield
+    finally:
+        ray_logger.handlers = previous
+        to_file.close()
 
 
 def _failure(log: Path, what: str, exc: BaseException) -> ClusterError:

@@ -1,9 +1,11 @@
 """`atheria train --backend ray`: bad input exits 2 with one line, before anything is written; a
-Ray part that dies for good ends the run with one line and its detail in the driver log."""
+Ray part that dies for good ends the run with one line and its detail in the driver log; Ray's
+own log lines stay off the terminal unless --verbose."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -49,6 +51,10 @@ def test_the_ray_backend_without_the_extra_exits_2_naming_it(tmp_path: Path) -> 
     assert not (tmp_path / "ck").exists()
 
 
+# What atheria itself prints on stderr when it is not a terminal (no bars): nothing of Ray's.
+ATHERIA_LINE = re.compile(r"^A2C: episodes \d+–\d+ \((new run|resuming from episode_\d+\.pt)\)$|^A2C episode \d+: reward=\S+$")
+
+
 def _train(
     tmp_path: Path, config: dict[str, Any], *args: str, on_first_commit: Callable[[int], None] | None = None
 ) -> tuple[int, str]:
@@ -91,6 +97,7 @@ def test_a_hub_that_dies_for_good_ends_the_run_with_one_line_and_resume_continue
         "allows no more restarts (ActorDiedError: The actor died unexpectedly before finishing this task); every "
         f"committed checkpoint is intact: continue with --resume (Ray's report: {log})"
     ]
+    assert all(ATHERIA_LINE.match(line) for line in stderr.splitlines() if line not in errors), stderr
     detail = log.read_text(encoding="utf-8")
     assert "Traceback (most recent call last)" in detail and "ray.exceptions.ActorDiedError" in detail
     # As the line says: --resume continues to the episode target.
@@ -99,3 +106,16 @@ def test_a_hub_that_dies_for_good_ends_the_run_with_one_line_and_resume_continue
     code, stderr = _train(tmp_path, config, "--resume", "--episodes", str(8 - trained))
     assert code == 0, stderr
     assert read_history(tmp_path / "ck/test/A2C/history.json").total_episodes == 8
+
+
+def test_rays_own_log_lines_stay_off_the_terminal_unless_verbose(tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="the Ray backend needs the 'ray' extra: pip install 'atheria-cli[ray]'")
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"]}, train={"schedule_timesteps": 2000, "threads": 1})
+    code, stderr = _train(tmp_path, config, "--episodes", "1")
+    assert code == 0, stderr
+    assert stderr.splitlines() and all(ATHERIA_LINE.match(line) for line in stderr.splitlines()), stderr
+    started = "Started a local Ray instance."
+    assert started in (tmp_path / "ck/test/ray-driver.log").read_text(encoding="utf-8")  # kept, not shown
+    code, stderr = _train(tmp_path, config, "--episodes", "1", "--resume", "--verbose")
+    assert code == 0, stderr
+    assert started in stderr
