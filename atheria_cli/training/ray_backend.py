@@ -181,13 +181,13 @@ class _Driver:
     observer: TrainObserver
     log: Path
     scratch: bool
+    budget: TimeBudget
+    inbox: _Inbox
     hub: Any = None
     job_class: Any = None
-    budget: TimeBudget = dataclasses.field(default_factory=lambda: TimeBudget(None))
     running: dict[Any, _Running] = dataclasses.field(default_factory=dict)
     results: dict[str, _JobResult] = dataclasses.field(default_factory=dict)
     outcome: JobsOutcome = dataclasses.field(default_factory=lambda: JobsOutcome(results=[]))
-    inbox: _Inbox | None = None
     hub_incarnation: str | None = None
 
     @property
@@ -196,7 +196,7 @@ class _Driver:
 
 
 def _drive(ray: Any, plan: JobsPlan, observer: TrainObserver, log: Path, scratch: bool) -> JobsOutcome:
-    driver = _Driver(ray, plan, observer, log, scratch, budget=TimeBudget(plan.plans[0].max_hours), inbox=_Inbox(observer))
+    driver = _Driver(ray, plan, observer, log, scratch, TimeBudget(plan.plans[0].max_hours), _Inbox(observer))
     hub_class, driver.job_class = _classes(ray)
     driver.hub = _start_hub(ray, hub_class, driver.max_retries)
     for replicate, seed in zip(plan.plans, plan.seeds, strict=True):
@@ -256,7 +256,6 @@ def _drain(driver: _Driver, stop: int | None) -> None:
     if driver.hub_incarnation not in (None, incarnation):
         driver.observer.warn("the Ray hub actor (ray::Hub) died and was restarted; the jobs resend their progress to it")
     driver.hub_incarnation = incarnation
-    assert driver.inbox is not None
     for key, first, events in batches:
         driver.inbox.take(key, first, events)
 
@@ -335,7 +334,6 @@ def _finish(driver: _Driver, ref: Any, entry: _Running) -> bool:
         driver.outcome.failed.append(f"{label}: {_first_line(exc)} (Ray's report: {driver.log})")
         return False
     ray.kill(entry.actor, no_restart=True)
-    assert driver.inbox is not None
     driver.inbox.take(entry.key, 0, events)  # whatever a restarted hub lost on the way
     if kind == "done":
         driver.results[label] = payload
