@@ -70,3 +70,7 @@ class StorageError(AtheriaError):
 class TrainingDivergedError(AtheriaError):
     """The model's numbers stopped being finite mid-training (NaN or infinite actions): a run
     failure, not bad input found at planning; what was committed before is intact."""
+
+
+class ClusterError(AtheriaError):
+    """A part of the Ray cluster that the run needs died for good; what was committed is intact."""

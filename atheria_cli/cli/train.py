@@ -60,6 +60,9 @@ def train(
         None, "--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:10001; default a local Ray (train.address)."
     ),
     seeds: str | None = typer.Option(None, "--seeds", help="Run every agent once per seed: 0-4 or 0,3 (overrides seeds)."),
+    verbose: bool = typer.Option(
+        False, "--verbose", help="--backend ray: show Ray's own log lines too (always in <run>/ray-driver.log)."
+    ),
     from_checkpoint: Path | None = typer.Option(
         None,
         "--from-checkpoint",
@@ -96,6 +99,7 @@ def train(
         jobs=jobs,
         backend=backend,
         address=address,
+        verbose=verbose,
         agents=agent or (),
         episodes=episodes,
         resume=resume,

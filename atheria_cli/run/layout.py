@@ -12,6 +12,7 @@
         config.json           the resolved config of the run, for comparison on resume
     <checkpoints_dir>/<experiment>/<AGENT>.old-<UTC timestamp>/   a run moved aside by --fresh
     <checkpoints_dir>/<experiment>/references/<name>.json        a reference policy's eval score
+    <checkpoints_dir>/<experiment>/ray-driver.log                 --backend ray: Ray's driver log lines, failures' detail
 
 With ``seeds: [0, 1, ...]`` every seed is a replicate of the whole experiment, one level down:
 ``<checkpoints_dir>/<experiment>/seed_<S>/<AGENT>/`` holds the same files as above.
@@ -27,6 +28,7 @@ from pathlib import Path
 HISTORY_FILE = "history.json"
 METADATA_FILE = "metadata.json"
 CONFIG_FILE = "config.json"
+RAY_DRIVER_LOG = "ray-driver.log"  # <run_dir>/ray-driver.log, appended by every --backend ray run
 REFERENCES_DIR = "references"  # <run_dir>/references/<name>.json: scores of reference policies
 CHECKPOINT_PATTERN = re.compile(r"^episode_(\d{4,})(?:\.t(\d+))?\.pt$")
 SEED_DIR_PATTERN = re.compile(r"^seed_(\d+)$")

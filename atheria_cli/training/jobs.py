@@ -39,6 +39,7 @@ from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.errors import AtheriaError, RunExistsError, UsageError
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.seeds import replicates
+from atheria_cli.training.events import Event, EventSender, dispatch, labelled, relabelled, run_label
 from atheria_cli.training.memory import available_memory, buffer_estimate, check_fits
 from atheria_cli.training.planning import AgentPlan, TrainPlan, plan_training, select_agents, still_current
 from atheria_cli.training.session import AgentResult, TrainObserver, TrainOutcome, run_training, train_one_agent
@@ -66,11 +67,12 @@ class JobsPlan:
     threads: int | None
     backend: str = "local"  # "ray": training.ray_backend places the jobs on a Ray cluster
     address: str | None = None  # --address of the Ray cluster; None starts a local one
+    verbose: bool = False  # Ray's own log lines on the terminal too (else only in its driver log)
 
     def job_list(self) -> list[Job]:
         devices = devices_for_jobs(self.plans[0].device, sum(len(plan.agents) for plan in self.plans), _gpu_count())
         listed = [
-            Job(_label(agent.name, seed), seed, plan, agent)
+            Job(run_label(agent.name, seed), seed, plan, agent)
             for seed, plan in zip(self.seeds, self.plans, strict=True)
             for agent in plan.agents
         ]
@@ -90,7 +92,13 @@ class JobsOutcome:
 
 
 def plan_jobs(
-    config: ExperimentConfig, *, jobs: int | None = None, backend: str | None = None, address: str | None = None, **request: Any
+    config: ExperimentConfig,
+    *,
+    jobs: int | None = None,
+    backend: str | None = None,
+    address: str | None = None,
+    verbose: bool = False,
+    **request: Any,
 ) -> JobsPlan:
     """Plan every replicate (each seed) before anything trains; ``request`` as :func:`plan_training`."""
     count = config.train.jobs if jobs is None else jobs
@@ -113,7 +121,9 @@ def plan_jobs(
         seeds.append(seed)
         plans.append(plan_training(replicate, **request))
     threads = threads_per_job(config.train.threads, count)
-    return JobsPlan(plans=tuple(plans), seeds=tuple(seeds), jobs=count, threads=threads, backend=backend, address=address)
+    return JobsPlan(
+        plans=tuple(plans), seeds=tuple(seeds), jobs=count, threads=threads, backend=backend, address=address, verbose=verbose
+    )
 
 
 def _check_memory(config: ExperimentConfig, agents: Sequence[str], jobs: int) -> None:
@@ -164,35 +174,13 @@ def _run_sequential(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
                 outcome.stopped_by = "time budget"
                 break
             hours = None if remaining is None else remaining / 3600.0
-            session = run_training(dataclasses.replace(replicate, max_hours=hours), _Labelled(observer, seed))
+            session = run_training(dataclasses.replace(replicate, max_hours=hours), labelled(observer, seed))
             outcome.results.append((replicate, session.results))
             outcome.committed += sum(1 for result in session.results if result.last_checkpoint)
             if session.stopped_by:
                 outcome.stopped_by, outcome.exit_code = session.stopped_by, session.exit_code
                 break
     return outcome
-
-
-class _Labelled:
-    """Names each run ``seed_<S>/<AGENT>`` in a multi-seed experiment."""
-
-    def __init__(self, observer: TrainObserver, seed: int | None) -> None:
-        self.observer, self.seed = observer, seed
-
-    def __getattr__(self, method: str) -> Any:
-        forward = getattr(self.observer, method)
-
-        def relabelled(*args: Any) -> None:
-            if method == "warn":
-                forward(args[0] if self.seed is None else f"seed_{self.seed}/{args[0]}")
-            else:
-                forward(_label(args[0], self.seed), *args[1:])
-
-        return relabelled
-
-
-def _label(agent: str, seed: int | None) -> str:
-    return agent if seed is None else f"seed_{seed}/{agent}"
 
 
 @contextmanager
@@ -263,7 +251,7 @@ def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
     if not outcome.stopped_by and (skipped or any(result.stopped_by == "time budget" for result in results.values())):
         outcome.stopped_by = "time budget"
     for replicate, seed in zip(plan.plans, plan.seeds, strict=True):
-        labels = [_label(agent.name, seed) for agent in replicate.agents]
+        labels = [run_label(agent.name, seed) for agent in replicate.agents]
         done: list[AgentResult] = [results[label] for label in labels if label in results]
         outcome.results.append((replicate, done))
     outcome.committed = sum(1 for _, done in outcome.results for result in done if result.last_checkpoint)
@@ -287,11 +275,7 @@ def _receive(
     kind, payload = message
     label = entry.job.label
     if kind == "event":
-        method, args = payload
-        if method == "warn":
-            getattr(observer, method)(args[0] if entry.job.seed is None else f"seed_{entry.job.seed}/{args[0]}")
-        else:
-            getattr(observer, method)(label, *args[1:])
+        dispatch(payload, observer)  # the child labelled it
     elif kind == "done":
         entry.done = True
         results[label] = payload
@@ -348,24 +332,20 @@ class _ChildSignals(StopSignals):
         super()._handle(signum, frame)
 
 
-class _PipeObserver:
-    """The child's observer: every event goes to the parent. A parent that died stops the job
-    as a SIGTERM would (commit, then exit)."""
+def _pipe_observer(conn: Connection, signals: StopSignals, parent: int, seed: int | None) -> EventSender:
+    """The child's observer: every event goes to the parent, labelled for the seed. A parent that
+    died stops the job as a SIGTERM would (commit, then exit)."""
 
-    def __init__(self, conn: Connection, signals: StopSignals, parent: int) -> None:
-        self.conn, self.signals, self.parent = conn, signals, parent
+    def send(event: Event) -> None:
+        if os.getppid() != parent and signals.received is None:
+            signals.received = signal.SIGTERM
+        try:
+            conn.send(("event", relabelled(event, seed)))
+        except (BrokenPipeError, OSError):
+            if signals.received is None:
+                signals.received = signal.SIGTERM
 
-    def __getattr__(self, method: str) -> Any:
-        def send(*args: Any) -> None:
-            if os.getppid() != self.parent and self.signals.received is None:
-                self.signals.received = signal.SIGTERM
-            try:
-                self.conn.send(("event", (method, args)))
-            except (BrokenPipeError, OSError):
-                if self.signals.received is None:
-                    self.signals.received = signal.SIGTERM
-
-        return send
+    return EventSender(send)
 
 
 def job_main(job: Job, conn: Connection, deadline: float | None, started: float, threads: int | None, parent: int) -> None:
@@ -391,7 +371,7 @@ def _train_locked(
 ) -> _JobResult:
     budget = TimeBudget(None, started)
     budget.deadline = deadline
-    return train_job(job, _PipeObserver(conn, signals, parent), signals, budget)
+    return train_job(job, _pipe_observer(conn, signals, parent, job.seed), signals, budget)
 
 
 def train_job(job: Job, observer: TrainObserver, signals: StopSignals, budget: TimeBudget) -> _JobResult:

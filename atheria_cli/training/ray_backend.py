@@ -6,7 +6,14 @@ newest intact commit, until the episode target fixed at planning (start episode 
 run equals one that never failed. Ray keeps SIGINT blocked in its workers and does not interrupt
 a running sync actor task, so a stop travels through a small hub actor: a watcher thread in each
 job polls it and sets the job's stop flag, and the step loop commits a checkpoint of that moment.
-The same hub carries the jobs' observer events to the driver.
+The same hub carries the jobs' observer events (typed values, ``training.events``) to the driver.
+A hub whose process dies is restarted by Ray (up to ``train.max_retries`` times) and costs the
+jobs nothing: the driver's next poll hands it the stop again, each job resends its numbered events
+to the new hub, and the driver shows each event once and in order.
+
+A Ray failure that still ends the run is one line for the user (exit 1, ``--resume`` continues);
+its traceback, and Ray's own driver log lines (shown on the terminal only with ``--verbose``),
+go to ``<checkpoints_dir>/<experiment>/ray-driver.log``.
 
 Storage: with a local Ray (no address) the workers see this machine's disk. With an address the
 cluster may span machines, so the run must be on a filesystem every node sees
@@ -19,18 +26,27 @@ This is the only module that imports ``ray`` (the 'ray' extra).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import shutil
 import tempfile
 import threading
+import traceback
+import uuid
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.errors import AtheriaError, UsageError
+from atheria_cli.errors import AtheriaError, ClusterError, UsageError
+from atheria_cli.run.layout import RAY_DRIVER_LOG
 from atheria_cli.run.mirror import Mirror
-from atheria_cli.training.jobs import Job, JobsOutcome, JobsPlan, _JobResult, _label, _where, train_job
+from atheria_cli.training.events import Event, EventSender, dispatch, relabelled, run_label
+from atheria_cli.training.jobs import Job, JobsOutcome, JobsPlan, _JobResult, _where, train_job
 from atheria_cli.training.planning import plan_agent
 from atheria_cli.training.session import AgentResult, TrainObserver
 from atheria_cli.training.stopping import StopSignals, TimeBudget
@@ -74,70 +90,195 @@ class _Running:
     target: int | None  # the job's last episode, fixed at planning
     attempt: int = 0
 
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.job.label, self.attempt
+
+
+class _Lost(Exception):
+    """A part of Ray the run needs is gone for good; ``what`` names it for the user."""
+
+    def __init__(self, what: str, cause: BaseException) -> None:
+        super().__init__(what)
+        self.what, self.cause = what, cause
+
 
 def run_ray(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
+    """Run the plan's jobs as Ray actors. A Ray failure that ends the run is one :class:`ClusterError`
+    (exit 1); Ray's own log lines and the failure's detail go to ``<run_dir>/ray-driver.log``."""
     ray = _ray()
     config = plan.plans[0].config
-    started_here = not ray.is_initialized()
-    if started_here:
-        if is_remote(plan.address):
-            ray.init(address=plan.address, namespace=NAMESPACE, log_to_driver=False)
-        else:
-            ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
+    log = Path(config.run_dir) / RAY_DRIVER_LOG
+    with _ray_logging(log, plan.verbose):
+        try:
+            started_here = _connect(ray, plan)
+        except Exception as exc:  # ray.init raises ConnectionError, RuntimeError, ValueError, ...
+            where = f"connect to the Ray cluster at {plan.address}" if is_remote(plan.address) else "start a local Ray"
+            raise _failure(log, f"could not {where}", exc) from None
+        try:
+            return _drive(ray, plan, observer, log, scratch=is_remote(plan.address) and not config.train.shared_storage)
+        except _Lost as lost:
+            raise _failure(log, lost.what, lost.cause) from None
+        except (ray.exceptions.RayError, ConnectionError) as exc:
+            raise _failure(log, "Ray failed", exc) from None
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def _connect(ray: Any, plan: JobsPlan) -> bool:
+    """Start (or join) Ray; True when this call started it, so it also shuts it down."""
+    if ray.is_initialized():
+        return False
+    shown = plan.verbose  # else the actors' own output stays in Ray's session logs
+    if is_remote(plan.address):
+        ray.init(address=plan.address, namespace=NAMESPACE, log_to_driver=shown)
+    else:
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, namespace=NAMESPACE, log_to_driver=shown)
+    return True
+
+
+@contextmanager
+def _ray_logging(log: Path, verbose: bool) -> Iterator[None]:
+    """Ray's driver-side log lines (its token-authentication warning, "Started a local Ray
+    instance", unhandled task errors) go to ``log``, and to the terminal only when ``verbose``."""
+    ray_logger = logging.getLogger("ray")  # ray sets its stderr handler on import
+    previous = list(ray_logger.handlers)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(log, delay=True)
+    to_file.setFormatter(logging.Formatter("%(asctime)s\t%(levelname)s %(filename)s:%(lineno)s -- %(message)s"))
+    ray_logger.handlers = [*previous, to_file] if verbose else [to_file]
     try:
-        return _drive(ray, plan, observer, scratch=is_remote(plan.address) and not config.train.shared_storage)
+        yield
     finally:
-        if started_here:
-            ray.shutdown()
+        ray_logger.handlers = previous
+        to_file.close()
 
 
-def _drive(ray: Any, plan: JobsPlan, observer: TrainObserver, scratch: bool) -> JobsOutcome:
-    hub_class, job_class = _classes(ray)
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+def _failure(log: Path, what: str, exc: BaseException) -> ClusterError:
+    """The one line the user sees; the traceback goes to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as file:
+        file.write(f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} atheria: the run ended: {what}\n")
+        traceback.print_exception(exc, file=file)
+    return ClusterError(
+        f"{what} ({_first_line(exc)}); every committed checkpoint is intact: continue with --resume (Ray's report: {log})"
+    )
 
-    # The hub lives on the driver's node: a worker node's death must not take the events and the stop with it.
-    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
-    hub = hub_class.options(num_cpus=0, scheduling_strategy=here).remote()
+
+def _first_line(exc: BaseException) -> str:
+    """``ActorDiedError: The actor died ...``: Ray's messages run to many lines and embed tracebacks."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0].rstrip('.')}" if lines else type(exc).__name__
+
+
+@dataclass
+class _Driver:
+    """The driver's state between polls: what runs, what is done, what the user has been shown."""
+
+    ray: Any
+    plan: JobsPlan
+    observer: TrainObserver
+    log: Path
+    scratch: bool
+    budget: TimeBudget
+    inbox: _Inbox
+    hub: Any = None
+    job_class: Any = None
+    running: dict[Any, _Running] = dataclasses.field(default_factory=dict)
+    results: dict[str, _JobResult] = dataclasses.field(default_factory=dict)
+    outcome: JobsOutcome = dataclasses.field(default_factory=lambda: JobsOutcome(results=[]))
+    hub_incarnation: str | None = None
+
+    @property
+    def max_retries(self) -> int:
+        return self.plan.plans[0].config.train.max_retries
+
+
+def _drive(ray: Any, plan: JobsPlan, observer: TrainObserver, log: Path, scratch: bool) -> JobsOutcome:
+    driver = _Driver(ray, plan, observer, log, scratch, TimeBudget(plan.plans[0].max_hours), _Inbox(observer))
+    hub_class, driver.job_class = _classes(ray)
+    driver.hub = _start_hub(ray, hub_class, driver.max_retries)
     for replicate, seed in zip(plan.plans, plan.seeds, strict=True):
         for notice in replicate.notices:
             observer.warn(notice if seed is None else f"seed_{seed}/{notice}")
-    budget = TimeBudget(plan.plans[0].max_hours)
     pending = deque(plan.job_list())
-    running: dict[Any, _Running] = {}
-    results: dict[str, _JobResult] = {}
-    outcome = JobsOutcome(results=[])
-    max_retries = plan.plans[0].config.train.max_retries
-    stop_sent = False
+    running, outcome = driver.running, driver.outcome
     with StopSignals() as signals:
         while pending or running:
             while pending and len(running) < plan.jobs and signals.received is None:
                 job = pending.popleft()
-                entry = _Running(job, None, target_episode(job))
-                if _launch(ray, job_class, hub, entry, plan, budget, scratch, outcome):
-                    running[entry.actor.run.remote(*_run_args(entry, hub, plan, budget, scratch))] = entry
-            if signals.received is not None and not stop_sent:
+                _launch(driver, _Running(job, None, target_episode(job)))
+            if signals.received is not None:
                 pending.clear()
-                hub.stop.remote(signals.received)
-                stop_sent = True
             ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS) if running else ([], [])
-            _forward(ray.get(hub.drain.remote()), observer, running, plan)
+            _drain(driver, signals.received)
             for ref in ready:
                 entry = running.pop(ref)
-                retried = _finish(ray, ref, entry, results, outcome, max_retries, observer)
-                if retried and signals.received is None and _launch(ray, job_class, hub, entry, plan, budget, scratch, outcome):
-                    running[entry.actor.run.remote(*_run_args(entry, hub, plan, budget, scratch))] = entry
-        _forward(ray.get(hub.drain.remote()), observer, running, plan)
+                if _finish(driver, ref, entry) and signals.received is None:
+                    _launch(driver, entry)
+        _drain(driver, signals.received)
         if signals.received is not None:
             outcome.stopped_by, outcome.exit_code = signals.name, signals.exit_code
     if outcome.failed and not outcome.exit_code:
         outcome.exit_code = 1
-    if not outcome.stopped_by and any(result.stopped_by == "time budget" for result in results.values()):
+    if not outcome.stopped_by and any(result.stopped_by == "time budget" for result in driver.results.values()):
         outcome.stopped_by = "time budget"
     for replicate, seed in zip(plan.plans, plan.seeds, strict=True):
-        done: list[AgentResult] = [results[_label(a.name, seed)] for a in replicate.agents if _label(a.name, seed) in results]
+        labels = [run_label(agent.name, seed) for agent in replicate.agents]
+        done: list[AgentResult] = [driver.results[label] for label in labels if label in driver.results]
         outcome.results.append((replicate, done))
     outcome.committed = sum(1 for _, done in outcome.results for result in done if result.last_checkpoint)
     return outcome
+
+
+def _start_hub(ray: Any, hub_class: Any, max_retries: int) -> Any:
+    """The hub lives on the driver's node: a worker node's death must not take the events and the stop with it.
+    Ray restarts a hub whose process died (up to ``train.max_retries`` times) and retries the calls
+    made to it meanwhile; the hub's contents are rebuilt (:class:`_HubLink`, :func:`_drain`)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+    return hub_class.options(num_cpus=0, scheduling_strategy=here, max_restarts=max_retries, max_task_retries=-1).remote()
+
+
+def _drain(driver: _Driver, stop: int | None) -> None:
+    """Hand the hub's events to the observer, and the driver's stop (if any) to the hub: every poll
+    carries it, so a restarted hub learns it again at once."""
+    try:
+        incarnation, batches = driver.ray.get(driver.hub.drain.remote(stop or 0))
+    except driver.ray.exceptions.RayActorError as exc:
+        what = (
+            "the Ray hub actor (ray::Hub, the jobs' progress and stop channel) died, and "
+            f"train.max_retries ({driver.max_retries}) allows no more restarts"
+        )
+        raise _Lost(what, exc) from exc
+    if driver.hub_incarnation not in (None, incarnation):
+        driver.observer.warn("the Ray hub actor (ray::Hub) died and was restarted; the jobs resend their progress to it")
+    driver.hub_incarnation = incarnation
+    for key, first, events in batches:
+        driver.inbox.take(key, first, events)
+
+
+class _Inbox:
+    """Each job attempt's events reach the observer in order and exactly once, although a
+    restarted hub lost what it held (its jobs resend everything, and a job's result carries all
+    its events) and Ray may run a retried push twice."""
+
+    def __init__(self, observer: TrainObserver) -> None:
+        self.observer = observer
+        self.next: dict[tuple[str, int], int] = {}  # the index of the next event to show
+        self.held: dict[tuple[str, int], dict[int, Event]] = {}  # arrived ahead of a gap
+
+    def take(self, key: tuple[str, int], first: int, events: list[Event]) -> None:
+        shown, held = self.next.get(key, 0), self.held.setdefault(key, {})
+        for index, event in enumerate(events, first):
+            if index >= shown:
+                held[index] = event
+        while shown in held:
+            dispatch(held.pop(shown), self.observer)
+            shown += 1
+        self.next[key] = shown
 
 
 def actor_name(job: Job, attempt: int) -> str:
@@ -147,79 +288,58 @@ def actor_name(job: Job, attempt: int) -> str:
     return name if attempt == 0 else f"{name}#retry{attempt}"
 
 
-def _launch(
-    ray: Any, job_class: Any, hub: Any, entry: _Running, plan: JobsPlan, budget: TimeBudget, scratch: bool, outcome: JobsOutcome
-) -> bool:
-    name = actor_name(entry.job, entry.attempt)
+def _launch(driver: _Driver, entry: _Running) -> None:
+    """Create the job's actor and start its run; a name already taken is another driver's job."""
+    ray, job = driver.ray, entry.job
+    name = actor_name(job, entry.attempt)
+    taken = f"{job.label}: another atheria is training it (the Ray actor {name!r} exists)"
     try:
         ray.get_actor(name, namespace=NAMESPACE)
-        outcome.failed.append(f"{entry.job.label}: another atheria is training it (the Ray actor {name!r} exists)")
-        return False
+        driver.outcome.failed.append(taken)
+        return
     except ValueError:
         pass
-    gpus = 1 if entry.job.plan.device.startswith("cuda") else 0
+    gpus = 1 if job.plan.device.startswith("cuda") else 0
     try:
-        entry.actor = job_class.options(
-            name=name, namespace=NAMESPACE, num_cpus=plan.threads or 1, num_gpus=gpus, max_restarts=0, max_task_retries=0
+        entry.actor = driver.job_class.options(
+            name=name, namespace=NAMESPACE, num_cpus=driver.plan.threads or 1, num_gpus=gpus, max_restarts=0, max_task_retries=0
         ).remote()
     except ValueError:  # created by another driver since the look-up
-        outcome.failed.append(f"{entry.job.label}: another atheria is training it (the Ray actor {name!r} exists)")
-        return False
-    return True
+        driver.outcome.failed.append(taken)
+        return
+    args = (job, entry.target, entry.attempt, driver.hub, driver.plan.threads, driver.budget.remaining(), driver.scratch)
+    driver.running[entry.actor.run.remote(*args)] = entry
 
 
-def _run_args(entry: _Running, hub: Any, plan: JobsPlan, budget: TimeBudget, scratch: bool) -> tuple[Any, ...]:
-    remaining = budget.remaining()
-    return (entry.job, entry.target, entry.attempt, hub, plan.threads, remaining, scratch)
-
-
-def _finish(
-    ray: Any,
-    ref: Any,
-    entry: _Running,
-    results: dict[str, _JobResult],
-    outcome: JobsOutcome,
-    max_retries: int,
-    observer: TrainObserver,
-) -> bool:
+def _finish(driver: _Driver, ref: Any, entry: _Running) -> bool:
     """Record a job that ended; True when it should run again (its worker or node died)."""
-    label = entry.job.label
+    ray, label, max_retries = driver.ray, entry.job.label, driver.max_retries
     try:
-        kind, payload = ray.get(ref)
+        kind, payload, events = ray.get(ref)
     except ray.exceptions.RayActorError as exc:
         ray.kill(entry.actor, no_restart=True)
         if entry.attempt >= max_retries:
-            outcome.failed.append(f"{label}: its Ray worker died {entry.attempt + 1} time(s) (train.max_retries: {max_retries})")
+            driver.outcome.failed.append(
+                f"{label}: its Ray worker died {entry.attempt + 1} time(s) (train.max_retries: {max_retries})"
+            )
             return False
         entry.attempt += 1
         why = type(exc).__name__
-        observer.warn(f"{label}: its Ray worker died ({why}); retry {entry.attempt} of {max_retries} resumes its newest commit")
+        driver.observer.warn(
+            f"{label}: its Ray worker died ({why}); retry {entry.attempt} of {max_retries} resumes its newest commit"
+        )
         return True
     except ray.exceptions.RayError as exc:
-        outcome.failed.append(f"{label}: {type(exc).__name__}: {exc}")
+        _failure(driver.log, f"job {label}", exc)  # the detail, for the log
+        driver.outcome.failed.append(f"{label}: {_first_line(exc)} (Ray's report: {driver.log})")
         return False
     ray.kill(entry.actor, no_restart=True)
+    driver.inbox.take(entry.key, 0, events)  # whatever a restarted hub lost on the way
     if kind == "done":
-        results[label] = payload
+        driver.results[label] = payload
     else:
-        outcome.failed.append(f"{label}: {payload}")
+        driver.outcome.failed.append(f"{label}: {payload}")
     return False
-
-
-def _forward(
-    events: list[tuple[str, str, tuple[Any, ...]]], observer: TrainObserver, running: dict[Any, _Running], plan: JobsPlan
-) -> None:
-    seeds = {
-        _label(agent.name, seed): seed
-        for seed, replicate in zip(plan.seeds, plan.plans, strict=True)
-        for agent in replicate.agents
-    }
-    for label, method, args in events:
-        seed = seeds.get(label)
-        if method == "warn":
-            observer.warn(args[0] if seed is None else f"seed_{seed}/{args[0]}")
-        else:
-            getattr(observer, method)(label, *args[1:])
 
 
 def target_episode(job: Job) -> int | None:
@@ -241,36 +361,50 @@ def target_episode(job: Job) -> int | None:
 # --- the workers --------------------------------------------------------------------------------
 
 
-class _HubObserver:
-    """A job's observer: each event goes to the hub, fire-and-forget (one caller's calls stay in order)."""
+class _HubLink:
+    """A job attempt's end of the hub: its events, labelled and numbered, each pushed once
+    (fire-and-forget: one caller's calls stay in order), and all pushed again to a hub that
+    restarted, which lost what it held. The driver's :class:`_Inbox` drops what it has shown."""
 
-    def __init__(self, hub: Any, label: str) -> None:
-        self.hub, self.label = hub, label
+    def __init__(self, hub: Any, key: tuple[str, int], seed: int | None) -> None:
+        self.hub, self.key, self.seed = hub, key, seed
+        self.sent: list[Event] = []
+        self._lock = threading.Lock()  # the job's thread sends, the watcher resends
 
-    def __getattr__(self, method: str) -> Any:
-        def send(*args: Any) -> None:
-            self.hub.push.remote(self.label, method, args)
+    def send(self, event: Event) -> None:
+        with self._lock:
+            self.sent.append(relabelled(event, self.seed))
+            self.hub.push.remote(self.key, len(self.sent) - 1, self.sent[-1:])
 
-        return send
+    def resend(self) -> None:
+        with self._lock:
+            self.hub.push.remote(self.key, 0, list(self.sent))
+
+    def everything(self) -> list[Event]:
+        with self._lock:
+            return list(self.sent)
 
 
 def run_job(
     job: Job, target: int | None, attempt: int, hub: Any, threads: int | None, remaining: float | None, scratch: bool
-) -> tuple[str, Any]:
-    """The body of a job's actor: (re)plan when retried or in scratch, then train under the lock."""
+) -> tuple[str, Any, list[Event]]:
+    """The body of a job's actor: (re)plan when retried or in scratch, then train under the lock.
+    The result carries every event of the attempt, so none is lost with a hub that died."""
     import ray
     import torch
 
     if threads is not None:
         torch.set_num_threads(threads)
     signals = StopSignals()  # never entered: the stop comes from the hub, not an OS signal
-    watcher = threading.Thread(target=_watch, args=(ray, hub, signals), daemon=True)
+    link = _HubLink(hub, (job.label, attempt), job.seed)
+    _, incarnation = ray.get(hub.stopping.remote())
+    watcher = threading.Thread(target=_watch, args=(ray, hub, signals, link, incarnation), daemon=True)
     watcher.start()
-    observer = _HubObserver(hub, job.label)
+    observer = EventSender(link.send)
     try:
         prepared = _prepare(job, target, attempt, scratch, observer)
         if prepared is None:  # an earlier attempt reached the target and died after its last commit
-            result: Any = ("done", _JobResult(agent=job.agent.name))
+            result: tuple[str, Any] = ("done", _JobResult(agent=job.agent.name))
         else:
             budget = TimeBudget(None if remaining is None else remaining / 3600.0)
             result = ("done", train_job(prepared, observer, signals, budget))
@@ -280,11 +414,10 @@ def run_job(
         result = ("failed", f"{type(exc).__name__}: {exc} ({_where(exc)})")
     finally:
         signals.received = signals.received or 0  # ends the watcher
-    ray.get(hub.flush.remote())  # every event reaches the hub before the result reaches the driver
-    return result
+    return (*result, link.everything())
 
 
-def _prepare(job: Job, target: int | None, attempt: int, scratch: bool, observer: _HubObserver) -> Job | None:
+def _prepare(job: Job, target: int | None, attempt: int, scratch: bool, observer: TrainObserver) -> Job | None:
     """The job to run now: as planned, or (retry, scratch) planned again on this node as a resume."""
     config = job.plan.config
     if scratch:
@@ -334,9 +467,16 @@ def _node_id() -> str:
     return str(ray.get_runtime_context().get_node_id())[:12]
 
 
-def _watch(ray: Any, hub: Any, signals: StopSignals) -> None:
+def _watch(ray: Any, hub: Any, signals: StopSignals, link: _HubLink, incarnation: str) -> None:
+    """Poll the hub for the driver's stop; resend the job's events when the hub was restarted."""
     while signals.received is None:
-        stop = ray.get(hub.stopping.remote())
+        try:
+            stop, current = ray.get(hub.stopping.remote())
+        except ray.exceptions.RayError:  # the hub is gone for good: the driver ends the run
+            return
+        if current != incarnation:
+            incarnation = current
+            link.resend()
         if stop and signals.received is None:
             signals.received = stop
         threading.Event().wait(POLL_SECONDS)
@@ -344,33 +484,30 @@ def _watch(ray: Any, hub: Any, signals: StopSignals) -> None:
 
 def _classes(ray: Any) -> tuple[Any, Any]:
     class Hub:
-        """Observer events on their way to the driver, and the driver's stop request."""
+        """Observer events on their way to the driver, and the driver's stop request. Ray restarts
+        it after a crash, empty: the jobs resend their events, the driver its stop."""
 
         def __init__(self) -> None:
-            self.events: list[tuple[str, str, tuple[Any, ...]]] = []
+            self.batches: list[tuple[tuple[str, int], int, list[Event]]] = []  # (job attempt, first index, events)
             self.signal = 0
+            self.incarnation = uuid.uuid4().hex  # a new one after every restart
 
-        def push(self, label: str, method: str, args: tuple[Any, ...]) -> None:
-            self.events.append((label, method, args))
+        def push(self, key: tuple[str, int], first: int, events: list[Event]) -> None:
+            self.batches.append((key, first, events))
 
-        def drain(self) -> list[tuple[str, str, tuple[Any, ...]]]:
-            events, self.events = self.events, []
-            return events
+        def drain(self, signal: int) -> tuple[str, list[tuple[tuple[str, int], int, list[Event]]]]:
+            self.signal = self.signal or signal
+            batches, self.batches = self.batches, []
+            return self.incarnation, batches
 
-        def flush(self) -> None:
-            pass
-
-        def stop(self, signum: int) -> None:
-            self.signal = signum
-
-        def stopping(self) -> int:
-            return self.signal
+        def stopping(self) -> tuple[int, str]:
+            return self.signal, self.incarnation
 
     class JobActor:
         def pid(self) -> int:
             return os.getpid()
 
-        def run(self, *args: Any) -> tuple[str, Any]:
+        def run(self, *args: Any) -> tuple[str, Any, list[Event]]:
             return run_job(*args)
 
     return ray.remote(Hub), ray.remote(JobActor)

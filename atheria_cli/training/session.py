@@ -55,6 +55,8 @@ class TrainObserver(Protocol):
 
     def episode_finished(self, agent: str, record: EpisodeRecord) -> None: ...
 
+    def evaluation_finished(self, agent: str, record: EvaluationRecord) -> None: ...
+
     def checkpoint_committed(self, agent: str, entry: CheckpointEntry) -> None: ...
 
     def resources(self, agent: str, line: str) -> None: ...
@@ -442,7 +444,7 @@ def _commit(session: _Session, started: float, observer: TrainObserver, *, parti
     loop, store, model = session.loop, session.store, session.loop.model
     record, history, metadata = session.record, session.history, session.metadata
     evaluated = _evaluate_if_due(session)  # first: the session's duration includes it
-    if evaluated is not None and hasattr(observer, "evaluation_finished"):  # optional in TrainObserver
+    if evaluated is not None:
         observer.evaluation_finished(session.name, evaluated)
     episode, timesteps = history.total_episodes, int(model.num_timesteps)
     record.end_episode, record.end_timesteps = episode, timesteps

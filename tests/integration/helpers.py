@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, read_metadata
+from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, EvaluationRecord, read_metadata
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.store import AgentStore
 from atheria_cli.training.planning import plan_training
@@ -53,6 +53,7 @@ class RecordingObserver:
     def __init__(self) -> None:
         self.warnings: list[str] = []
         self.episodes: list[tuple[str, EpisodeRecord]] = []
+        self.evaluations: list[tuple[str, EvaluationRecord]] = []
         self.resource_lines: list[str] = []
         self.outcome = None
 
@@ -61,6 +62,9 @@ class RecordingObserver:
 
     def episode_finished(self, agent: str, record: EpisodeRecord) -> None:
         self.episodes.append((agent, record))
+
+    def evaluation_finished(self, agent: str, record: EvaluationRecord) -> None:
+        self.evaluations.append((agent, record))
 
     def checkpoint_committed(self, agent: str, entry: CheckpointEntry) -> None:
         pass

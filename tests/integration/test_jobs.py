@@ -19,6 +19,7 @@ from tests.integration.helpers import RecordingObserver, assert_same_tree, episo
 pytestmark = pytest.mark.integration
 
 COMPARED_SECTIONS = ("model", "loop", "buffer", "env", "rng")
+EVALUATED = {"schedule_timesteps": 2000, "threads": 1, "eval": {"every": 2, "episodes": 2, "seed": 7}}
 
 
 def train_jobs(
@@ -53,6 +54,28 @@ def assert_same_run(left: Path, right: Path, agent: str, right_agent: str | None
     assert records[0] == records[1] and len(records[0]) == a["episode"]
 
 
+def assert_same_evaluations(left: Path, left_seen: RecordingObserver, right: Path, right_seen: RecordingObserver) -> None:
+    """The evaluations in every run's history, and those the observer was shown (each once, under
+    the run's label), are a sequential run's: an A2C experiment with seeds 0 and 1, 4 episodes
+    evaluated every 2."""
+    runs = ["seed_0/A2C", "seed_1/A2C"]
+    for run in runs:
+        stored = [
+            [item.model_dump(exclude={"seconds"}) for item in read_history(root / "test" / run / "history.json").evaluations]
+            for root in (left, right)
+        ]
+        assert stored[0] == stored[1] and [item["episode"] for item in stored[0]] == [2, 4], run
+    shown = [
+        [(run, record.model_dump(exclude={"seconds"})) for run, record in sorted(seen.evaluations, key=_run_and_episode)]
+        for seen in (left_seen, right_seen)
+    ]
+    assert shown[0] == shown[1] and [run for run, _ in shown[0]] == sorted(runs * 2)
+
+
+def _run_and_episode(item: tuple[str, Any]) -> tuple[str, int]:
+    return item[0], item[1].episode
+
+
 def test_parallel_jobs_write_the_same_bits_as_sequential_runs(tmp_path: Path) -> None:
     train = {"episodes": 3, "schedule_timesteps": 2000, "threads": 1}
     config = tiny_config({"A2C": TINY_AGENTS["A2C"], "SAC": TINY_AGENTS["SAC"]}, train=train)
@@ -66,6 +89,14 @@ def test_parallel_jobs_write_the_same_bits_as_sequential_runs(tmp_path: Path) ->
     # The children's events reached the parent's observer, each under its own agent.
     assert sorted(agent for agent, _ in observer.episodes) == ["A2C"] * 3 + ["SAC"] * 3
     assert observer.warnings == []
+
+
+def test_evaluations_under_parallel_jobs_are_recorded_as_in_a_sequential_run(tmp_path: Path) -> None:
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"]}, seeds=[0, 1], train=EVALUATED)
+    sequential, seen_sequentially = train_jobs(config, tmp_path / "sequential", episodes=4, jobs=1)
+    parallel, seen_in_parallel = train_jobs(config, tmp_path / "parallel", episodes=4, jobs=2)
+    assert (sequential.exit_code, parallel.exit_code, parallel.failed) == (0, 0, [])
+    assert_same_evaluations(tmp_path / "sequential", seen_sequentially, tmp_path / "parallel", seen_in_parallel)
 
 
 def test_each_seed_is_an_ordinary_run_in_its_own_folder(tmp_path: Path) -> None:

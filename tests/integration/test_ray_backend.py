@@ -1,5 +1,6 @@
 """--backend ray on a real local Ray: the same bits as a sequential run, a killed worker retried
-to an exact finish, a stop that commits and resumes exactly, and bad storage refused (exit 2)."""
+to an exact finish, a killed hub restarted at no cost, a stop that commits and resumes exactly,
+evaluations recorded as in a sequential run, and bad storage refused (exit 2)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from atheria_cli.run.formats import read_history, read_metadata
 from tests.conftest import TINY_AGENTS, tiny_config
-from tests.integration.test_jobs import assert_same_run, train_jobs
+from tests.integration.test_jobs import EVALUATED, assert_same_evaluations, assert_same_run, train_jobs
 
 ray = pytest.importorskip("ray", reason="the Ray backend needs the 'ray' extra: pip install 'atheria-cli[ray]'")
 
@@ -119,3 +121,57 @@ def test_a_job_out_of_retries_is_reported_and_exits_1(tmp_path: Path) -> None:
     killer.join()
     assert (on_ray.exit_code, on_ray.failed) == (1, ["A2C: its Ray worker died 1 time(s) (train.max_retries: 0)"])
     assert 1 <= read_history(folder / "history.json").total_episodes < 8  # what it committed stays, for --resume
+
+
+def hub_pid(driver: int) -> int:
+    """The newest live hub actor's process under ``driver`` (whose local Ray's raylet starts the
+    workers): Ray titles it ``ray::Hub``, ``ray::Hub.drain`` while busy. Only the driver's own
+    descendants: other Ray sessions may run on this machine."""
+    hubs = []
+    for process in psutil.Process(driver).children(recursive=True):
+        try:
+            if process.cmdline()[:1] and process.cmdline()[0].startswith("ray::Hub") and process.status() != "zombie":
+                hubs.append(process)
+        except psutil.Error:  # ended meanwhile
+            continue
+    assert hubs, "no ray::Hub process"
+    return max(hubs, key=lambda process: process.create_time()).pid
+
+
+def test_a_killed_hub_is_restarted_and_the_run_finishes_exactly(tmp_path: Path) -> None:
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"], "PPO": TINY_AGENTS["PPO"]}, train={"schedule_timesteps": 2000, "threads": 1})
+    killed: list[int] = []
+
+    def kill_the_hub() -> None:
+        killed.append(hub_pid(os.getpid()))
+        os.kill(killed[0], signal.SIGKILL)
+
+    killer = _after_first_commit(tmp_path / "ray/test/A2C", kill_the_hub)
+    on_ray, observer = train_jobs(config, tmp_path / "ray", episodes=8, jobs=2, backend="ray")
+    killer.join()
+    assert killed and not psutil.pid_exists(killed[0])
+    assert (on_ray.exit_code, on_ray.failed) == (0, [])
+    assert observer.warnings == ["the Ray hub actor (ray::Hub) died and was restarted; the jobs resend their progress to it"]
+    _, sequential = train_jobs(config, tmp_path / "one_go", episodes=8, jobs=1)
+    for agent in ("A2C", "PPO"):
+        assert_same_run(tmp_path / "one_go", tmp_path / "ray", agent)
+        trainings = read_history(tmp_path / "ray/test" / agent / "history.json").trainings
+        assert len(trainings) == 1  # no job was retried: the hub's death cost the jobs nothing
+    # Every event reached the driver once and in order, although the hub lost what it held.
+    shown = {agent: [record.episode for name, record in observer.episodes if name == agent] for agent in ("A2C", "PPO")}
+    assert shown == {"A2C": list(range(1, 9)), "PPO": list(range(1, 9))}
+    assert [(agent, record.model_dump(exclude={"seconds"})) for agent, record in sorted(observer.episodes, key=_by_agent)] == [
+        (agent, record.model_dump(exclude={"seconds"})) for agent, record in sorted(sequential.episodes, key=_by_agent)
+    ]
+
+
+def _by_agent(item: tuple[str, Any]) -> tuple[str, int]:
+    return item[0], item[1].episode
+
+
+def test_evaluations_on_ray_are_recorded_as_in_a_sequential_run(tmp_path: Path) -> None:
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"]}, seeds=[0, 1], train=EVALUATED)
+    sequential, seen_sequentially = train_jobs(config, tmp_path / "sequential", episodes=4, jobs=1)
+    on_ray, seen_on_ray = train_jobs(config, tmp_path / "ray", episodes=4, jobs=2, backend="ray")
+    assert (sequential.exit_code, on_ray.exit_code, on_ray.failed) == (0, 0, [])
+    assert_same_evaluations(tmp_path / "sequential", seen_sequentially, tmp_path / "ray", seen_on_ray)
