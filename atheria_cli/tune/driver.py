@@ -174,6 +174,8 @@ def _run_one(
 
     def verdict(episode: int, objective: TrialObjective) -> Verdict:
         trial.report(objective.value, episode)
+        if episode >= tune.episodes:
+            return "continue"  # the trial's value: nothing left to prune
         return "prune" if trial.should_prune() else "continue"
 
     try:
@@ -183,6 +185,10 @@ def _run_one(
         )
     except ConfigError as exc:  # values SB3 rejects when it builds the model: this trial fails, the study goes on
         result = TrialResult("failed", reason=exc.message)
+    except Exception as exc:  # a crash of the trial's training in this process (--jobs 1) fails the trial only
+        result = TrialResult(
+            "failed", reason=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        )
     if result.state == "stopped":
         return result  # left RUNNING: --resume retries it
     if result.reason is not None:

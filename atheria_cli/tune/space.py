@@ -6,6 +6,8 @@ A path is dotted below the agent's ``hyperparams``: ``learning_rate``, or
 sample values of every range to the base entry and validates the result with
 :func:`atheria_cli.agents.registry.validate_hyperparams`, the check ``atheria train`` runs, so a
 space that cannot train exits 2 naming ``tune.space.<path>`` before anything is written.
+Torch-free at import (``atheria tune --report`` reads a study through it); the check imports
+the registry.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from atheria_cli.agents.registry import algorithm_class, validate_hyperparams
 from atheria_cli.config import AgentConfig, ExperimentConfig, format_validation_error
 from atheria_cli.config.tune import SpaceEntry
 from atheria_cli.errors import ConfigError
@@ -84,6 +85,8 @@ def grid_points(space: dict[str, SpaceEntry]) -> list[dict[str, Any]]:
 def check_space(config: ExperimentConfig) -> None:
     """Refuse (exit 2, naming ``tune.space.<path>``) a path the base agent's algorithm does not
     accept, or a range whose values it would reject."""
+    from atheria_cli.agents.registry import validate_hyperparams  # torch: only when a study starts
+
     tune = config.tune
     assert tune is not None
     base = config.agents[tune.agent]
@@ -118,6 +121,8 @@ def _samples(entry: SpaceEntry) -> list[Any]:
 
 def _check_policy_kwarg(path: str, algo: str, policy: str) -> None:
     """``policy_kwargs.<key>``: ``key`` must be a keyword of the agent's policy class."""
+    from atheria_cli.agents.registry import algorithm_class
+
     key = path.split(".")[1]
     policy_class = algorithm_class(algo).policy_aliases.get(policy)
     if policy_class is None:

@@ -54,10 +54,12 @@ def trial_config(config: ExperimentConfig, layout: StudyLayout, index: int, valu
     document.update(experiment=layout.trial_experiment(index), seeds=list(tune.seeds), tune=None)
     document["agents"] = {tune.agent: {**entry.model_dump(mode="json"), "seed": None}}
     document["train"] = {**document["train"], "max_hours": None}  # a trial ends at its episodes
-    return _validated(document, config, tune.agent)
+    return validated_config(document, config, tune.agent)
 
 
-def _validated(document: dict[str, Any], config: ExperimentConfig, agent: str) -> ExperimentConfig:
+def validated_config(document: dict[str, Any], config: ExperimentConfig, agent: str) -> ExperimentConfig:
+    """``document`` (a :func:`config_to_dict` of ``config``, edited) validated as a config; the
+    base agent's rl-zoo3 origin carried over."""
     from pydantic import ValidationError
 
     from atheria_cli.config import format_validation_error
@@ -88,7 +90,8 @@ def run_trial(
     stop_requested: Callable[[], bool],
 ) -> TrialResult:
     """Train the trial segment by segment; after each evaluation ``verdict(episode, objective)``
-    says whether to go on. Returns at the end, when pruned, failed, or stopped by a signal."""
+    records the objective at that step and says whether to go on (the last one only records).
+    Returns at the end, when pruned, failed, or stopped by a signal."""
     tune, evaluation = config.tune, config.train.eval
     assert tune is not None and evaluation is not None
     metric = _metric_name(config)
@@ -106,7 +109,7 @@ def run_trial(
         objective = trial_objective(trial, tune.agent, metric, tune.objective.window, end)
         if objective.problem is not None:
             return TrialResult("pruned", reason=f"diverged: {objective.problem}", episodes=end)
-        if end < tune.episodes and verdict(end, objective) == "prune":
+        if verdict(end, objective) == "prune" and end < tune.episodes:
             return TrialResult("pruned", value=objective.value, reason=f"pruned at episode {end}", episodes=end)
     assert objective is not None  # tune.episodes >= eval.every * window (validated)
     return TrialResult("complete", value=objective.value, episodes=tune.episodes)
@@ -114,21 +117,28 @@ def run_trial(
 
 def train_segment(trial: ExperimentConfig, agent: str, end: int, jobs: int, observer: TrainObserver) -> JobsOutcome | None:
     """Train every seed of the trial that has not committed episode ``end`` up to it; None
-    when all have. The seeds are planned one by one (each resumes from its own newest intact
-    commit) and run through the jobs pool; ``jobs`` stays the same for every segment, so each
-    seed trains with the same torch threads in every session and the trial stays bit-exact."""
+    when all have. ``jobs`` stays the same for every segment, so each seed trains with the same
+    torch threads in every session and the trial stays bit-exact."""
+    return train_until(trial, [agent], end, jobs, observer)
+
+
+def train_until(config: ExperimentConfig, agents: list[str], end: int, jobs: int, observer: TrainObserver) -> JobsOutcome | None:
+    """Train each (seed, agent) run of ``config`` that has not committed episode ``end`` up to
+    it, through the jobs pool; None when all have. Each run is planned on its own, so each
+    resumes from its own newest intact commit (a killed study's runs stop at different episodes)."""
     plans, seeds = [], []
-    for seed, replicate in replicates(trial):
-        store = AgentStore(AgentLayout.of(replicate.run_dir, agent))
-        done = _committed_episodes(store)
-        if done >= end:
-            continue
-        resume = store.state() is RunState.COMMITTED
-        plans.append(plan_training(replicate, episodes=end - done, resume=resume))
-        seeds.append(seed)
+    for seed, replicate in replicates(config):
+        for agent in agents:
+            store = AgentStore(AgentLayout.of(replicate.run_dir, agent))
+            done = _committed_episodes(store)
+            if done >= end:
+                continue
+            resume = store.state() is RunState.COMMITTED
+            plans.append(plan_training(replicate, agents=[agent], episodes=end - done, resume=resume))
+            seeds.append(seed)
     if not plans:
         return None
-    threads = threads_per_job(trial.train.threads, jobs)
+    threads = threads_per_job(config.train.threads, jobs)
     return run_jobs(JobsPlan(plans=tuple(plans), seeds=tuple(seeds), jobs=jobs, threads=threads), observer)
 
 
