@@ -39,6 +39,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 # or the study's "final" runs) and a seed's replicate below that (atheria_cli.run.seeds).
 _SEED_REPLICATE = re.compile(r"(/tune/[A-Za-z0-9_][A-Za-z0-9_.-]*/(trial_\d{4,}|final))?(/seed_\d+)?$")
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
+_INNER_PATH = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*): ")
 RESERVED_RECORD_KEYS = frozenset({"episode", "timesteps", "reward", "length", "seconds"})
 
 
@@ -414,6 +415,8 @@ def format_validation_error(exc: ValidationError) -> str:
     location = ".".join(str(part) for part in first["loc"])
     message = _unknown_field(first["loc"]) if first["type"] == "extra_forbidden" else first["msg"]
     message = message.removeprefix("Value error, ")
+    if location and (inner := _INNER_PATH.match(message)):  # a model's own check names the field below it
+        location, message = f"{location}.{inner.group(1)}", message[inner.end() :]
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     return f"{location}: {message}{more}" if location else f"{message}{more}"
 
