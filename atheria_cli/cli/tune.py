@@ -93,6 +93,8 @@ class _WarningsOnly:
 
     def agent_finished(self, *args: Any) -> None: ...
 
+    def evaluation_finished(self, *args: Any) -> None: ...  # the jobs pool forwards it from every job
+
     def warn(self, message: str) -> None:
         notice(f"warning: {message}")
 

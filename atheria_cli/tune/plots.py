@@ -47,7 +47,7 @@ def history_png(report: TuneReport) -> bytes:
     ax.set_ylabel(f"{report.metric} ({'lower' if report.goal == 'min' else 'higher'} is better)")
     ax.set_title(f"study {report.study}: mean of the last {report.window} evaluation(s) over seeds {report.seeds}")
     ax.grid(alpha=0.3)
-    if trials:
+    if ax.get_legend_handles_labels()[0]:  # matplotlib warns about an empty legend
         ax.legend(loc="best", fontsize="small")
     return _png(figure)
 

@@ -107,7 +107,7 @@ def _episodes(store: AgentStore) -> list[tuple[int, float, dict[str, float]]]:
 
 def test_a_study_finishes_and_writes_its_report(finished: Path) -> None:
     study = finished / STUDY_DIR
-    assert sorted(path.name for path in study.iterdir()) == [
+    assert sorted(path.name for path in study.iterdir() if path.name != "final") == [  # --final may have run
         "best.yaml",
         "history.png",
         "importance.png",
@@ -183,8 +183,9 @@ def test_resume_with_a_changed_space_exits_2(finished: Path, tmp_path: Path) -> 
     assert again.exit_code == 2 and "use --resume to continue it" in again.stderr
 
 
-def _kill_driver_after(folder: Path, metadata: Path, commits: int) -> None:
-    """Run the study in a subprocess and SIGKILL it once ``metadata`` records ``commits`` checkpoints."""
+def _kill_driver_after(folder: Path, metadata: Path, commits: int, signum: int = signal.SIGKILL) -> int:
+    """Run the study in a subprocess, send it ``signum`` once ``metadata`` records ``commits``
+    checkpoints, and return its exit status."""
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
     process = subprocess.Popen(
         [sys.executable, "-m", "atheria_cli", "tune", "--config", "exp.yaml"],
@@ -201,8 +202,11 @@ def _kill_driver_after(folder: Path, metadata: Path, commits: int) -> None:
             time.sleep(0.005)
         assert process.poll() is None, "the study ended before it could be killed"
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.send_signal(signum)
+    try:
+        return process.wait(timeout=60)
+    finally:
+        process.kill()
 
 
 def test_a_killed_driver_resumes_to_the_uninterrupted_study(finished: Path, tmp_path: Path) -> None:
@@ -230,6 +234,22 @@ def test_a_killed_driver_resumes_to_the_uninterrupted_study(finished: Path, tmp_
     with open(tmp_path / STUDY_DIR / "trials.csv", newline="") as rows:
         interrupted = [row for row in csv.DictReader(rows) if row["interrupted"] == "yes"]
     assert [(row["trial"], row["state"]) for row in interrupted] == [("1", "FAIL")]
+
+
+def test_sigterm_stops_the_driver_with_143_after_the_running_trial_commits(tmp_path: Path) -> None:
+    write_config(tmp_path / "exp.yaml", STUDY)
+    metadata = tmp_path / STUDY_DIR / "trial_0000/seed_0/A2C/metadata.json"
+    assert _kill_driver_after(tmp_path, metadata, commits=1, signum=signal.SIGTERM) == 143
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / STUDY_DIR / "journal.log")))
+    (trial,) = optuna.load_study(study_name="lr", storage=storage).get_trials()
+    assert trial.state.name == "RUNNING"  # --resume retries it
+    store = _run(tmp_path, 0, 0)
+    assert store.metadata().latest is not None and store.history().trainings[-1].end_episode >= 1
+    assert not (store.layout.root.parent / ".A2C.lock").exists()  # the session ended and let go of its run
 
 
 PRUNE: dict[str, Any] = {
@@ -263,3 +283,16 @@ def test_the_pruner_stops_a_bad_trial_at_a_commit(tmp_path: Path) -> None:
     assert [entry.episode for entry in pruned.metadata().checkpoints] == [1, 2]
     assert "trial 1 PRUNED" in result.stderr and "pruned at episode 2" in result.stderr
     assert math.isfinite(trials[1]["value"])
+
+
+def test_final_trains_best_and_base_on_the_test_seeds_and_compares_them(finished: Path) -> None:
+    result = _invoke(finished, "--report", "--final")
+    assert result.exit_code == 0, result.output
+    final = finished / STUDY_DIR / "final"
+    assert sorted(path.name for path in final.iterdir()) == ["seed_100", "seed_101"]
+    for seed in (100, 101):
+        for agent in ("A2C", "A2C_tuned"):
+            store = AgentStore(AgentLayout.of(final / f"seed_{seed}", agent))
+            assert store.metadata().latest.episode == 2
+    assert "seeds 100, 101" in result.stdout and "IQM" in result.stdout
+    assert any("│ A2C_tuned" in line for line in result.stdout.splitlines())
