@@ -90,10 +90,15 @@ def sampler_for(tune: TuneConfig, index: int) -> Any:
 
 
 def pruner_of(tune: TuneConfig) -> Any:
+    """The study's pruner, blind to interrupted attempts (:mod:`atheria_cli.tune.pruning`)."""
     optuna = require_optuna()
+    from atheria_cli.tune.pruning import WithoutInterrupted
+
     pruner = tune.pruner
     if isinstance(pruner, MedianPrunerConfig):
-        return optuna.pruners.MedianPruner(n_startup_trials=pruner.startup, n_warmup_steps=pruner.warmup, interval_steps=1)
-    if isinstance(pruner, HalvingPrunerConfig):
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=pruner.min_episodes, reduction_factor=pruner.eta)
-    return optuna.pruners.NopPruner()
+        inner = optuna.pruners.MedianPruner(n_startup_trials=pruner.startup, n_warmup_steps=pruner.warmup, interval_steps=1)
+    elif isinstance(pruner, HalvingPrunerConfig):
+        inner = optuna.pruners.SuccessiveHalvingPruner(min_resource=pruner.min_episodes, reduction_factor=pruner.eta)
+    else:
+        return optuna.pruners.NopPruner()
+    return WithoutInterrupted(inner)
