@@ -296,3 +296,26 @@ def test_final_trains_best_and_base_on_the_test_seeds_and_compares_them(finished
             assert store.metadata().latest.episode == 2
     assert "seeds 100, 101" in result.stdout and "IQM" in result.stdout
     assert any("│ A2C_tuned" in line for line in result.stdout.splitlines())
+
+
+def test_the_grid_sampler_runs_each_point_once_in_order_then_stops(tmp_path: Path) -> None:
+    config = copy.deepcopy(PRUNE)
+    config["tune"].update(
+        trials=10,
+        episodes=2,
+        sampler={"name": "grid"},
+        pruner={"name": "none"},
+        space={"learning_rate": {"choice": [1.0e-3, 1.0e-2]}, "n_steps": {"choice": [5, 10]}},
+        enqueue=[],
+    )
+    write_config(tmp_path / "exp.yaml", config)
+    result = _invoke(tmp_path)
+    assert result.exit_code == 0, result.output
+    trials = _trials(tmp_path)
+    assert [trials[index]["params"] for index in sorted(trials)] == [
+        {"learning_rate": 1.0e-3, "n_steps": 5},
+        {"learning_rate": 1.0e-3, "n_steps": 10},
+        {"learning_rate": 1.0e-2, "n_steps": 5},
+        {"learning_rate": 1.0e-2, "n_steps": 10},
+    ]
+    assert all(trial["state"] == "COMPLETE" for trial in trials.values())
