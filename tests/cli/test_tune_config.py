@@ -95,3 +95,20 @@ def test_without_optuna_tune_exits_2_naming_the_extra_before_writing(tmp_path: P
     monkeypatch.setitem(sys.modules, "optuna", None)  # what an environment without the extra has: import fails
     _refused(_tune(tmp_path), "pip install 'atheria-cli[tune]'")
     assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    ("section", "fragment"),
+    [
+        ({"train": {"save_evry": 2}}, "train.save_evry: unknown field (did you mean 'save_every'?)"),
+        ({"agents": {"PPO": {"hyperparms": {}}}}, "agents.PPO.hyperparms: unknown field (did you mean 'hyperparams'?)"),
+        (
+            {"env": {"id": "CartPole-v1", "max_episode_step": 5}},
+            "env.max_episode_step: unknown field (did you mean 'max_episode_steps'?)",
+        ),
+    ],
+)
+def test_an_unknown_field_anywhere_in_the_config_suggests_the_closest_name(
+    tmp_path: Path, section: dict[str, Any], fragment: str
+) -> None:
+    _refused(_tune(tmp_path, **section), fragment)
