@@ -165,11 +165,12 @@ def test_best_yaml_trains_as_it_is(finished: Path, tmp_path: Path, monkeypatch: 
     result = runner.invoke(app, ["train", "--config", "exp.yaml", "--episodes", "2"])
     assert result.exit_code == 0, result.output
     (name,) = pasted
+    assert name == "A2C_tuned"
     trained = AgentStore(AgentLayout.of(tmp_path / "checkpoints" / "pasted", name)).metadata().hyperparams
     trials = _trials(finished)
-    best = trials[min(trials, key=lambda index: trials[index]["value"])]["params"]
-    if best:
-        assert trained["learning_rate"] == best["learning_rate"]
+    best = min(trials, key=lambda index: trials[index]["value"])
+    # Every resolved hyperparameter of the pasted entry is the best trial's own.
+    assert trained == _run(finished, best, 0).metadata().hyperparams
 
 
 def test_resume_with_a_changed_space_exits_2(finished: Path, tmp_path: Path) -> None:
