@@ -50,6 +50,7 @@ def history(
         None, "--plot", metavar="FILE", help="Write the learning curve to FILE (.png, .svg or .pdf)."
     ),
     seed: int | None = typer.Option(None, "--seed", min=0, help="The seed's run, in a multi-seed experiment."),
+    trial: int | None = typer.Option(None, "--trial", min=0, help="A trial of the config's tune study (atheria tune)."),
 ) -> None:
     """Sessions, per-episode records and per-session convergence of one agent's run."""
     from atheria_cli.reports.history import history_json, history_report  # here, not at start-up: other commands never need it
@@ -62,6 +63,10 @@ def history(
     if seed is None and plot_path is not None and run_seeds(experiment):
         _plot_every_seed(experiment, agent, plot_path)
         return
+    if trial is not None:
+        from atheria_cli.tune.views import trial_view
+
+        experiment = trial_view(experiment, trial)
     experiment = config_for_seed(experiment, seed)
     report = history_report(experiment, agent, csv_path=csv_path, plot_path=plot_path)
     if as_json:

@@ -25,12 +25,18 @@ def status(
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of the table."),
     seed: int | None = typer.Option(None, "--seed", min=0, help="The seed's run, in a multi-seed experiment."),
+    trial: int | None = typer.Option(None, "--trial", min=0, help="A trial of the config's tune study (atheria tune)."),
 ) -> None:
     """Episodes, timesteps, main metric, last checkpoint, disk use and resumability of every agent."""
     from atheria_cli.reports.status import status_report  # here, not at start-up: other commands never need it
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
-    report = status_report(config_for_seed(load_config(resolve_config_path(config), overrides, check_extras=False), seed))
+    experiment = load_config(resolve_config_path(config), overrides, check_extras=False)
+    if trial is not None:
+        from atheria_cli.tune.views import trial_view
+
+        experiment = trial_view(experiment, trial)
+    report = status_report(config_for_seed(experiment, seed))
     if as_json:
         print_json(asdict(report))
     else:

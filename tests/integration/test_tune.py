@@ -320,3 +320,18 @@ def test_the_grid_sampler_runs_each_point_once_in_order_then_stops(tmp_path: Pat
         {"learning_rate": 1.0e-2, "n_steps": 10},
     ]
     assert all(trial["state"] == "COMPLETE" for trial in trials.values())
+
+
+def test_history_status_and_compare_read_a_trial_with_trial(finished: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(finished)
+    status = runner.invoke(app, ["status", "--config", "exp.yaml", "--trial", "1", "--seed", "0"])
+    assert status.exit_code == 0, status.output
+    assert "A2C" in status.stdout and "4" in status.stdout
+    history = runner.invoke(app, ["history", "A2C", "--config", "exp.yaml", "--trial", "1", "--seed", "1", "--json"])
+    assert history.exit_code == 0, history.output
+    assert json.loads(history.stdout)["total_episodes"] == 4
+    compare = runner.invoke(app, ["compare", "--config", "exp.yaml", "--trial", "2", "--metric", "co2_kg"])
+    assert compare.exit_code == 0, compare.output
+    assert "tuned/tune/lr/trial_0002" in compare.stdout and "seeds 0, 1" in compare.stdout
+    missing = runner.invoke(app, ["status", "--config", "exp.yaml", "--trial", "7"])
+    assert missing.exit_code == 2 and "its trials: trial_0000, trial_0001, trial_0002" in missing.stderr
