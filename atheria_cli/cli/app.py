@@ -66,7 +66,7 @@ def _root(
 
 
 def _register() -> None:
-    from atheria_cli.cli import compare, evaluate, export, export_jit, history, report, status, train, verify  # noqa: F401  (commands register themselves on import)  # noqa: F401
+    from atheria_cli.cli import compare, evaluate, export, export_jit, history, report, status, train, tune, verify  # noqa: F401  (commands register themselves on import)
 
 
 _register()

@@ -47,6 +47,7 @@ def compare(
         None, "--plot", metavar="FILE", help="Also draw every agent's learning curve into FILE (.png, .svg, .pdf)."
     ),
     x_axis: str = typer.Option("episodes", "--x", help="The plot's x axis: episodes or timesteps."),
+    trial: int | None = typer.Option(None, "--trial", min=0, help="A trial of the config's tune study (atheria tune)."),
 ) -> None:
     """Mean ± std of each agent's last N episodes, and its improvement over the config's baseline."""
     from atheria_cli.reports.compare import compare_report  # here, not at start-up: other commands never need it
@@ -54,6 +55,10 @@ def compare(
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     experiment = load_config(resolve_config_path(config), overrides, check_extras=False)
+    if trial is not None:
+        from atheria_cli.tune.views import trial_view
+
+        experiment = trial_view(experiment, trial)
     if plot_path is not None:
         _check_plot_request(plot_path, x_axis)
     if run_seeds(experiment):

@@ -54,6 +54,7 @@ def history(
     seed: int | None = typer.Option(
         None, "--seed", min=0, help="The seed's run, in a multi-seed experiment (without it: a summary row per seed)."
     ),
+    trial: int | None = typer.Option(None, "--trial", min=0, help="A trial of the config's tune study (atheria tune)."),
 ) -> None:
     """Sessions, per-episode records and per-session convergence of one agent's run (of a
     multi-seed experiment: a summary row per seed, unless --seed picks one)."""
@@ -64,6 +65,10 @@ def history(
     shown = None if all_episodes else (last or DEFAULT_LAST)
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     experiment = load_config(resolve_config_path(config), overrides, check_extras=False)
+    if trial is not None:
+        from atheria_cli.tune.views import trial_view
+
+        experiment = trial_view(experiment, trial)
     if seed is None and run_seeds(experiment):
         _every_seed(experiment, agent, as_json, plot_path, _one_run_options(last, all_episodes, csv_path))
         return

@@ -27,6 +27,7 @@ def status(
     seed: int | None = typer.Option(
         None, "--seed", min=0, help="Only this seed's runs, in a multi-seed experiment (default: every seed)."
     ),
+    trial: int | None = typer.Option(None, "--trial", min=0, help="A trial of the config's tune study (atheria tune)."),
 ) -> None:
     """Episodes, timesteps, main metric, last checkpoint, disk use and resumability of every agent
     (of every agent and seed in a multi-seed experiment, unless --seed picks one)."""
@@ -34,6 +35,10 @@ def status(
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     experiment = load_config(resolve_config_path(config), overrides, check_extras=False)
+    if trial is not None:
+        from atheria_cli.tune.views import trial_view
+
+        experiment = trial_view(experiment, trial)
     report = status_report(experiment if seed is None else config_for_seed(experiment, seed))
     if as_json:
         print_json(asdict(report))

@@ -7,7 +7,9 @@ Stable-Baselines3 (which keyword arguments an algorithm accepts) live in
 
 from __future__ import annotations
 
+import difflib
 import re
+import typing
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -26,14 +28,18 @@ from pydantic import (
 )
 
 from atheria_cli.agents.names import ALGORITHMS, DEFAULT_POLICIES, DEFAULT_POLICY, missing_extra, needs_extra_message
+from atheria_cli.config.tune import TuneConfig, tune_problems
 from atheria_cli.errors import ConfigError
 
 DEFAULT_CONFIG_RELATIVE = Path("configs") / "default.yaml"
 PACKAGED_DEFAULT = "default.yaml"
 # Names that become folder names: no separators, no leading dot.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_SEED_REPLICATE = re.compile(r"/seed_\d+$")
+# A run's experiment may name a tuning trial's folder below it ("<experiment>/tune/<study>/trial_0003",
+# or the study's "final" runs) and a seed's replicate below that (atheria_cli.run.seeds).
+_SEED_REPLICATE = re.compile(r"(/tune/[A-Za-z0-9_][A-Za-z0-9_.-]*/(trial_\d{4,}|final))?(/seed_\d+)?$")
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
+_INNER_PATH = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*): ")
 RESERVED_RECORD_KEYS = frozenset({"episode", "timesteps", "reward", "length", "seconds"})
 
 
@@ -189,6 +195,7 @@ class ExperimentConfig(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     # Reference values to compare agents with (`atheria compare`), e.g. {co2_kg: 550}.
     baseline: dict[str, FiniteFloat] = Field(default_factory=dict)
+    tune: TuneConfig | None = None  # `atheria tune`: a hyperparameter search over one agent
     # Where each zoo agent's entry was read ({agent: {entry, source}}), set by load_config.
     _zoo_origins: dict[str, dict[str, str]] = PrivateAttr(default_factory=dict)
 
@@ -262,6 +269,15 @@ class ExperimentConfig(_Strict):
             raise ValueError(
                 f"train.keep.metric: {keep.metric!r} is not 'reward' or a metric of env.metrics (known: {', '.join(known)})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _tune_fits_the_experiment(self) -> ExperimentConfig:
+        if self.tune is not None:
+            metrics = [metric.name for metric in self.env.metrics]
+            problem = tune_problems(self.tune, list(self.agents), metrics, self.train.eval)
+            if problem is not None:
+                raise ValueError(problem)
         return self
 
     def algo_of(self, agent_name: str) -> str:
@@ -417,10 +433,56 @@ def format_validation_error(exc: ValidationError) -> str:
     errors = exc.errors(include_url=False)
     first = errors[0]
     location = ".".join(str(part) for part in first["loc"])
-    message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+    message = _unknown_field(first["loc"]) if first["type"] == "extra_forbidden" else first["msg"]
     message = message.removeprefix("Value error, ")
+    if location and (inner := _INNER_PATH.match(message)):  # a model's own check names the field below it
+        location, message = f"{location}.{inner.group(1)}", message[inner.end() :]
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     return f"{location}: {message}{more}" if location else f"{message}{more}"
+
+
+def _unknown_field(location: tuple[int | str, ...]) -> str:
+    """``unknown field``, with the closest accepted name of the model the field was given in."""
+    accepted = _accepted_fields(ExperimentConfig, location[:-1])
+    close = difflib.get_close_matches(str(location[-1]), accepted, n=1) if accepted else []
+    return f"unknown field (did you mean {close[0]!r}?)" if close else "unknown field"
+
+
+def _accepted_fields(model: type[BaseModel], location: tuple[int | str, ...]) -> list[str]:
+    """The field names (aliases where set) of the model(s) at ``location`` below ``model``;
+    a dict's key, a list's index and a tagged union's tag in the location are stepped over."""
+    nodes: list[Any] = [model]
+    for part in location:
+        following: list[Any] = []
+        for node in nodes:
+            if isinstance(node, tuple):  # ("keyed", inner): ``part`` is a key or an index
+                following += _expand(node[1])
+                continue
+            fields = {field.alias or name: field for name, field in node.model_fields.items()}
+            if part in fields:
+                following += _expand(fields[str(part)].annotation)
+            elif "name" in fields and typing.get_args(fields["name"].annotation) == (part,):
+                following.append(node)  # the tag of a tagged union member
+        nodes = following
+    return sorted(
+        {field.alias or name for node in nodes if not isinstance(node, tuple) for name, field in node.model_fields.items()}
+    )
+
+
+def _expand(annotation: Any) -> list[Any]:
+    """The models an annotation can hold, and ("keyed", inner) for a dict or a sequence of ``inner``."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if origin is typing.Annotated:
+        return _expand(args[0])
+    if origin is dict:
+        return [("keyed", args[1])]
+    if origin in (tuple, list):
+        return [("keyed", args[0])] if args else []
+    if args:  # a union (X | None)
+        return [found for arg in args for found in _expand(arg)]
+    return []
 
 
 def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:

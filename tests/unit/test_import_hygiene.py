@@ -25,6 +25,11 @@ TORCH_FREE_MODULES = (
     "atheria_cli.agents.checkpoint",  # its header check reports a damaged file before torch loads
     "atheria_cli.deploy.sidecar",
     "atheria_cli.deploy.formats",
+    # what `atheria tune --report` reads a study with (Optuna itself loads only when used)
+    *(
+        f"atheria_cli.tune.{name}"
+        for name in ("extra", "layout", "objective", "plots", "record", "report", "space", "storage", "views")
+    ),
 )
 HEAVY = ("torch", "stable_baselines3", "gymnasium", "numpy")
 

@@ -1,0 +1,57 @@
+"""``atheria tune --final``: the best entry and the base entry on the test seeds.
+
+Both train ``final.episodes`` on ``final.seeds`` (never a tuning seed: the config refuses it)
+in ``<study>/final/seed_<S>/{<AGENT>, <AGENT>_tuned}/``, through the jobs pool, and
+``compare``'s table over seeds (:func:`atheria_cli.reports.seeds.seeds_compare_report`)
+judges them on those seeds only. Run again, it trains only what is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from atheria_cli.config import ExperimentConfig, config_to_dict
+from atheria_cli.errors import UsageError
+from atheria_cli.metrics import quantity_named
+from atheria_cli.reports.seeds import SeedsCompareReport, seeds_compare_report
+from atheria_cli.training.jobs import JobsOutcome
+from atheria_cli.training.session import TrainObserver
+from atheria_cli.tune.layout import StudyLayout, tuned_agent_name
+from atheria_cli.tune.report import TuneReport, best_entry
+from atheria_cli.tune.trials import train_until, validated_config
+
+
+@dataclass
+class FinalOutcome:
+    config: ExperimentConfig  # the final runs' experiment
+    training: JobsOutcome | None
+    compare: SeedsCompareReport | None  # None when a signal stopped the training
+
+
+def final_config(config: ExperimentConfig, report: TuneReport) -> ExperimentConfig:
+    tune = config.tune
+    assert tune is not None
+    if tune.final is None:
+        raise UsageError("--final needs tune.final: {seeds: [...], episodes: N} (test seeds apart from the tuning seeds)")
+    if report.best is None:
+        raise UsageError(f"--final: the study {tune.study} has no complete trial yet")
+    layout = StudyLayout.of(config.checkpoints_dir, config.experiment, tune.study)
+    document = config_to_dict(config)
+    base = {**document["agents"][tune.agent], "seed": None}
+    document.update(experiment=layout.final_experiment, seeds=list(tune.final.seeds), tune=None)
+    document["agents"] = {tune.agent: base, tuned_agent_name(tune.agent): best_entry(report, config)}
+    document["train"] = {**document["train"], "max_hours": None}
+    return validated_config(document, config, tune.agent)
+
+
+def run_final(config: ExperimentConfig, report: TuneReport, *, jobs: int, observer: TrainObserver) -> FinalOutcome:
+    final = final_config(config, report)  # refuses a study without tune.final or a complete trial
+    tune = config.tune
+    assert tune is not None and tune.final is not None and config.train.eval is not None
+    episodes = tune.final.episodes or tune.episodes
+    training = train_until(final, list(final.agents), episodes, jobs, observer)
+    if training is not None and training.stopped_by in ("SIGINT", "SIGTERM"):
+        return FinalOutcome(final, training, None)
+    metric = quantity_named(config, tune.objective.metric).name
+    window = tune.objective.window * config.train.eval.every  # the episodes the objective spans
+    return FinalOutcome(final, training, seeds_compare_report(final, window=window, metric=metric))

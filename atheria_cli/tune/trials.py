@@ -1,0 +1,156 @@
+"""One trial: the base entry with the trial's values, trained on every tuning seed as ordinary
+atheria runs, in segments that end at the evaluations.
+
+Trial ``i`` is the experiment ``<experiment>/tune/<study>/trial_000i`` with the tuning seeds
+as its ``seeds``, so each seed's run is ``.../trial_000i/seed_<S>/<AGENT>/`` with its lock,
+retention, mirror and ``verify``, like any multi-seed run. The seeds train to episode ``e``
+(a multiple of ``train.eval.every``, each ending in a committed evaluation) through the jobs
+pool (:func:`atheria_cli.training.jobs.run_jobs`); only then does the driver report the
+objective at step ``e`` and ask the pruner, so a pruned trial's last commit is that one. The
+next segment resumes each seed from its newest intact commit, which is also how a killed
+trial continues: a seed that already reached ``e`` is not trained again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from atheria_cli.config import ExperimentConfig, config_to_dict
+from atheria_cli.errors import ConfigError
+from atheria_cli.run.layout import AgentLayout
+from atheria_cli.run.seeds import replicates
+from atheria_cli.run.store import AgentStore, RunState
+from atheria_cli.training.jobs import JobsOutcome, JobsPlan, run_jobs
+from atheria_cli.training.planning import plan_training
+from atheria_cli.training.session import TrainObserver
+from atheria_cli.training.threads import threads_per_job
+from atheria_cli.tune.layout import StudyLayout
+from atheria_cli.tune.objective import TrialObjective, trial_objective
+from atheria_cli.tune.space import with_values
+
+# The verdict after a segment: go on, stop as pruned, or (the driver's) stop the whole study.
+Verdict = Literal["continue", "prune"]
+
+
+@dataclass
+class TrialResult:
+    state: Literal["complete", "pruned", "failed", "stopped"]
+    value: float | None = None
+    reason: str | None = None  # why pruned or failed
+    episodes: int = 0  # the last step reported
+    stopped_by: str | None = None  # SIGINT / SIGTERM
+    exit_code: int = 0
+
+
+def trial_config(config: ExperimentConfig, layout: StudyLayout, index: int, values: dict[str, Any]) -> ExperimentConfig:
+    """The experiment of trial ``index``: the base agent alone, with ``values`` applied, on the
+    tuning seeds, in the trial's folder; validated like any config."""
+    tune = config.tune
+    assert tune is not None
+    entry = with_values(config.agents[tune.agent], values)
+    document = config_to_dict(config)
+    document.update(experiment=layout.trial_experiment(index), seeds=list(tune.seeds), tune=None)
+    document["agents"] = {tune.agent: {**entry.model_dump(mode="json"), "seed": None}}
+    document["train"] = {**document["train"], "max_hours": None}  # a trial ends at its episodes
+    return validated_config(document, config, tune.agent)
+
+
+def validated_config(document: dict[str, Any], config: ExperimentConfig, agent: str) -> ExperimentConfig:
+    """``document`` (a :func:`config_to_dict` of ``config``, edited) validated as a config; the
+    base agent's rl-zoo3 origin carried over."""
+    from pydantic import ValidationError
+
+    from atheria_cli.config import format_validation_error
+
+    try:
+        built = ExperimentConfig.model_validate(document)
+    except ValidationError as exc:
+        raise ConfigError(f"tune: a trial's config is invalid: {format_validation_error(exc)}") from None
+    origin = config.zoo_origin(agent)
+    if origin is not None:
+        built._zoo_origins[agent] = origin
+    return built
+
+
+def segment_ends(episodes: int, every: int) -> list[int]:
+    """The episodes a trial's segments end at: each evaluation, and the trial's last episode."""
+    ends = list(range(every, episodes + 1, every))
+    return ends if ends and ends[-1] == episodes else [*ends, episodes]
+
+
+def run_trial(
+    config: ExperimentConfig,
+    trial: ExperimentConfig,
+    *,
+    jobs: int,
+    observer: TrainObserver,
+    verdict: Callable[[int, TrialObjective], Verdict],
+    stop_requested: Callable[[], bool],
+) -> TrialResult:
+    """Train the trial segment by segment; after each evaluation ``verdict(episode, objective)``
+    records the objective at that step and says whether to go on (the last one only records).
+    Returns at the end, when pruned, failed, or stopped by a signal."""
+    tune, evaluation = config.tune, config.train.eval
+    assert tune is not None and evaluation is not None
+    metric = _metric_name(config)
+    objective: TrialObjective | None = None
+    for end in segment_ends(tune.episodes, evaluation.every):
+        if stop_requested():
+            return TrialResult("stopped", stopped_by="signal")
+        outcome = train_segment(trial, tune.agent, end, jobs, observer)
+        if outcome is not None and outcome.failed:
+            return TrialResult("failed", reason="; ".join(outcome.failed), episodes=end)
+        if outcome is not None and outcome.stopped_by in ("SIGINT", "SIGTERM"):
+            return TrialResult("stopped", stopped_by=outcome.stopped_by, exit_code=outcome.exit_code)
+        if end % evaluation.every:
+            continue  # the last episode is not an evaluation: the objective is the last one's
+        objective = trial_objective(trial, tune.agent, metric, tune.objective.window, end)
+        if objective.problem is not None:
+            return TrialResult("pruned", reason=f"diverged: {objective.problem}", episodes=end)
+        if verdict(end, objective) == "prune" and end < tune.episodes:
+            return TrialResult("pruned", value=objective.value, reason=f"pruned at episode {end}", episodes=end)
+    assert objective is not None  # tune.episodes >= eval.every * window (validated)
+    return TrialResult("complete", value=objective.value, episodes=tune.episodes)
+
+
+def train_segment(trial: ExperimentConfig, agent: str, end: int, jobs: int, observer: TrainObserver) -> JobsOutcome | None:
+    """Train every seed of the trial that has not committed episode ``end`` up to it; None
+    when all have. ``jobs`` stays the same for every segment, so each seed trains with the same
+    torch threads in every session and the trial stays bit-exact."""
+    return train_until(trial, [agent], end, jobs, observer)
+
+
+def train_until(config: ExperimentConfig, agents: list[str], end: int, jobs: int, observer: TrainObserver) -> JobsOutcome | None:
+    """Train each (seed, agent) run of ``config`` that has not committed episode ``end`` up to
+    it, through the jobs pool; None when all have. Each run is planned on its own, so each
+    resumes from its own newest intact commit (a killed study's runs stop at different episodes)."""
+    plans, seeds = [], []
+    for seed, replicate in replicates(config):
+        for agent in agents:
+            store = AgentStore(AgentLayout.of(replicate.run_dir, agent))
+            done = _committed_episodes(store)
+            if done >= end:
+                continue
+            resume = store.state() is RunState.COMMITTED
+            plans.append(plan_training(replicate, agents=[agent], episodes=end - done, resume=resume))
+            seeds.append(seed)
+    if not plans:
+        return None
+    threads = threads_per_job(config.train.threads, jobs)
+    return run_jobs(JobsPlan(plans=tuple(plans), seeds=tuple(seeds), jobs=jobs, threads=threads), observer)
+
+
+def _committed_episodes(store: AgentStore) -> int:
+    if store.state() is not RunState.COMMITTED:
+        return 0
+    latest = store.metadata().latest
+    return 0 if latest is None else latest.episode
+
+
+def _metric_name(config: ExperimentConfig) -> str:
+    from atheria_cli.metrics import quantity_named
+
+    assert config.tune is not None
+    return quantity_named(config, config.tune.objective.metric).name

@@ -1,0 +1,337 @@
+"""`atheria tune` on a real Optuna study of tiny A2C runs: the report, a kill -9 of the driver
+and its resume, the pruner, best.yaml, and a resume with a changed space."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from atheria_cli.cli import app
+from atheria_cli.run.layout import AgentLayout
+from atheria_cli.run.store import AgentStore
+from tests.conftest import write_config
+from tests.integration.helpers import REPOSITORY
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+
+# co2_kg (goal min) of EmissionsEnv: 20-step episodes, one evaluation every 2 episodes.
+STUDY: dict[str, Any] = {
+    "experiment": "tuned",
+    "device": "cpu",
+    "env": {"id": "tests.envs:EmissionsEnv", "metrics": [{"name": "co2_kg", "goal": "min"}]},
+    "agents": {"A2C": {"hyperparams": {"n_steps": 5, "policy_kwargs": {"net_arch": [8]}}}},
+    "train": {"eval": {"every": 2, "episodes": 2}, "threads": 1},
+    "tune": {
+        "study": "lr",
+        "agent": "A2C",
+        "trials": 3,
+        "episodes": 4,
+        "seeds": [0, 1],
+        "objective": {"metric": "co2_kg", "window": 2},
+        "sampler": {"name": "tpe", "seed": 3, "startup": 2},
+        "pruner": {"name": "none"},
+        "space": {
+            "learning_rate": {"float": [1.0e-5, 1.0e-1], "log": True},
+            "gamma": {"one_minus": [0.001, 0.1]},
+            "policy_kwargs.net_arch": {"choice": {"small": [8], "wide": [16]}},
+        },
+        "enqueue": [{}],
+        "final": {"seeds": [100, 101], "episodes": 2},
+    },
+}
+STUDY_DIR = Path("checkpoints/tuned/tune/lr")
+
+
+def _invoke(folder: Path, *options: str) -> Any:
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        return runner.invoke(app, ["tune", "--config", "exp.yaml", *options])
+    finally:
+        os.chdir(cwd)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The study run once, uninterrupted: the reference of the tests below."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    write_config(folder / "exp.yaml", STUDY)
+    result = _invoke(folder)
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def _trials(folder: Path) -> dict[int, dict[str, Any]]:
+    """Each trial index's final attempt: state, value, values, intermediate values (the journal's view)."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(folder / STUDY_DIR / "journal.log")))
+    study = optuna.load_study(study_name="lr", storage=storage)
+    trials = {}
+    for trial in study.get_trials():
+        assert trial.state.name != "RUNNING", f"trial {trial.number} is still RUNNING"
+        if trial.user_attrs.get("interrupted"):
+            continue
+        trials[trial.user_attrs["index"]] = {
+            "state": trial.state.name,
+            "value": trial.value,
+            "params": trial.params,
+            "intermediate": trial.intermediate_values,
+        }
+    return trials
+
+
+def _run(folder: Path, index: int, seed: int) -> AgentStore:
+    return AgentStore(AgentLayout.of(folder / STUDY_DIR / f"trial_{index:04d}" / f"seed_{seed}", "A2C"))
+
+
+def _episodes(store: AgentStore) -> list[tuple[int, float, dict[str, float]]]:
+    return [(record.episode, record.reward, record.metrics) for record in store.episodes(store.history())]
+
+
+def test_a_study_finishes_and_writes_its_report(finished: Path) -> None:
+    study = finished / STUDY_DIR
+    assert sorted(path.name for path in study.iterdir() if path.name != "final") == [  # --final may have run
+        "best.yaml",
+        "history.png",
+        "importance.png",
+        "journal.log",
+        "trial_0000",
+        "trial_0001",
+        "trial_0002",
+        "trials.csv",
+        "tune.json",
+    ]
+    for image in ("history.png", "importance.png"):
+        assert (study / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    trials = _trials(finished)
+    assert sorted(trials) == [0, 1, 2] and all(trial["state"] == "COMPLETE" for trial in trials.values())
+    assert trials[0]["params"] == {}  # enqueue: [{}] is the base entry unchanged
+    for index, trial in trials.items():
+        # Each trial is an ordinary run per seed; its value is the mean over seeds of the mean
+        # co2_kg of its last 2 committed evaluations, read here straight from history.json.
+        per_seed = []
+        for seed in (0, 1):
+            store = _run(finished, index, seed)
+            assert store.metadata().latest.episode == 4
+            evaluations = store.history().evaluations
+            assert [item.episode for item in evaluations] == [2, 4]
+            per_seed.append(sum(item.metrics["co2_kg"].mean for item in evaluations) / 2)
+            hyperparams = store.metadata().hyperparams
+            if "learning_rate" in trial["params"]:
+                assert hyperparams["learning_rate"] == trial["params"]["learning_rate"]
+                assert hyperparams["gamma"] == 1.0 - trial["params"]["gamma"]
+        assert trial["value"] == pytest.approx(sum(per_seed) / 2, rel=1e-12)
+        assert sorted(trial["intermediate"]) == [2, 4]
+    rows = (study / "trials.csv").read_text().splitlines()
+    assert rows[0].split(",")[:5] == ["number", "trial", "state", "value", "episodes"] and len(rows) == 4
+    best = min(trials, key=lambda index: trials[index]["value"])
+    header = (study / "best.yaml").read_text().splitlines()[0]
+    assert header.startswith(f"# atheria tune: study lr, trial {best} (trial_{best:04d}")
+
+
+def test_the_terminal_table_marks_the_best_trial(finished: Path) -> None:
+    result = _invoke(finished, "--report")
+    assert result.exit_code == 0, result.output
+    assert "study lr: co2_kg (min), mean of the last 2 evaluation(s) over seeds 0, 1" in result.stdout
+    trials = _trials(finished)
+    best = min(trials, key=lambda index: trials[index]["value"])
+    assert any(line.startswith(f"│ {best} ★") for line in result.stdout.splitlines()), result.stdout
+
+
+def test_best_yaml_trains_as_it_is(finished: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pasted = yaml.safe_load((finished / STUDY_DIR / "best.yaml").read_text())
+    config = {key: value for key, value in copy.deepcopy(STUDY).items() if key != "tune"}
+    config["agents"] = pasted
+    config["experiment"] = "pasted"
+    write_config(tmp_path / "exp.yaml", config)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["train", "--config", "exp.yaml", "--episodes", "2"])
+    assert result.exit_code == 0, result.output
+    (name,) = pasted
+    assert name == "A2C_tuned"
+    trained = AgentStore(AgentLayout.of(tmp_path / "checkpoints" / "pasted", name)).metadata().hyperparams
+    trials = _trials(finished)
+    best = min(trials, key=lambda index: trials[index]["value"])
+    # Every resolved hyperparameter of the pasted entry is the best trial's own.
+    assert trained == _run(finished, best, 0).metadata().hyperparams
+
+
+def test_resume_with_a_changed_space_exits_2(finished: Path, tmp_path: Path) -> None:
+    changed = copy.deepcopy(STUDY)
+    changed["tune"]["space"]["learning_rate"] = {"float": [1.0e-4, 1.0e-1], "log": True}
+    write_config(tmp_path / "exp.yaml", {**changed, "checkpoints_dir": str(finished / "checkpoints")})
+    result = _invoke(tmp_path, "--resume")
+    assert result.exit_code == 2
+    assert "tune.space changed" in result.stderr
+    again = _invoke(finished)  # the same study without --resume
+    assert again.exit_code == 2 and "use --resume to continue it" in again.stderr
+
+
+def _kill_driver_after(folder: Path, metadata: Path, commits: int, signum: int = signal.SIGKILL) -> int:
+    """Run the study in a subprocess, send it ``signum`` once ``metadata`` records ``commits``
+    checkpoints, and return its exit status."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "atheria_cli", "tune", "--config", "exp.yaml"],
+        cwd=folder,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if metadata.exists() and len(json.loads(metadata.read_text()).get("checkpoints", [])) >= commits:
+                break
+            time.sleep(0.005)
+        assert process.poll() is None, "the study ended before it could be killed"
+    finally:
+        process.send_signal(signum)
+    try:
+        return process.wait(timeout=60)
+    finally:
+        process.kill()
+
+
+def test_a_killed_driver_resumes_to_the_uninterrupted_study(finished: Path, tmp_path: Path) -> None:
+    write_config(tmp_path / "exp.yaml", STUDY)
+    # Killed in the middle of trial 1: its seed 0 has committed 3 of its 4 episodes.
+    metadata = tmp_path / STUDY_DIR / "trial_0001/seed_0/A2C/metadata.json"
+    _kill_driver_after(tmp_path, metadata, commits=3)
+    committed = max(entry["episode"] for entry in json.loads(metadata.read_text())["checkpoints"])
+    with open(tmp_path / STUDY_DIR / "journal.log", "ab") as journal:
+        journal.write(b'{"op_code":4,"worker_id":"torn')  # a write the kill cut short
+    result = _invoke(tmp_path, "--resume")
+    assert result.exit_code == 0, result.output
+    assert "cut a torn last line" in result.stderr
+    assert "trial 1 (number 1) was left running by a stopped driver" in result.stderr
+    resumed, reference = _trials(tmp_path), _trials(finished)
+    assert resumed == reference  # same parameters, states, values and intermediate values
+    for index in reference:
+        for seed in (0, 1):
+            assert _episodes(_run(tmp_path, index, seed)) == _episodes(_run(finished, index, seed))
+    # The retry resumed the killed run from its newest commit (not a fresh start moved aside).
+    retried = _run(tmp_path, 1, 0)
+    assert [path.name for path in retried.layout.root.parent.iterdir()] == ["A2C"]
+    if committed < 4:
+        assert f"episode_{committed:04d}.pt" in [session.resumed_from for session in retried.history().trainings]
+    with open(tmp_path / STUDY_DIR / "trials.csv", newline="") as rows:
+        interrupted = [row for row in csv.DictReader(rows) if row["interrupted"] == "yes"]
+    assert [(row["trial"], row["state"]) for row in interrupted] == [("1", "FAIL")]
+
+
+def test_sigterm_stops_the_driver_with_143_after_the_running_trial_commits(tmp_path: Path) -> None:
+    write_config(tmp_path / "exp.yaml", STUDY)
+    metadata = tmp_path / STUDY_DIR / "trial_0000/seed_0/A2C/metadata.json"
+    assert _kill_driver_after(tmp_path, metadata, commits=1, signum=signal.SIGTERM) == 143
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / STUDY_DIR / "journal.log")))
+    (trial,) = optuna.load_study(study_name="lr", storage=storage).get_trials()
+    assert trial.state.name == "RUNNING"  # --resume retries it
+    store = _run(tmp_path, 0, 0)
+    assert store.metadata().latest is not None and store.history().trainings[-1].end_episode >= 1
+    assert not (store.layout.root.parent / ".A2C.lock").exists()  # the session ended and let go of its run
+
+
+PRUNE: dict[str, Any] = {
+    **{key: value for key, value in STUDY.items() if key != "tune"},
+    "tune": {
+        "study": "lr",
+        "agent": "A2C",
+        "trials": 2,
+        "episodes": 6,
+        "seeds": [0],
+        "objective": {"metric": "co2_kg"},
+        "pruner": {"name": "median", "startup": 1},
+        "space": {"learning_rate": {"float": [1.0e-8, 10.0], "log": True}},
+        # A learning rate of 1 drives the mean action to the clip at once: 220 kg per evaluation
+        # episode, against about 20 kg of the untrained policy.
+        "enqueue": [{"learning_rate": 1.0e-8}, {"learning_rate": 1.0}],
+    },
+}
+
+
+def test_the_pruner_stops_a_bad_trial_at_a_commit(tmp_path: Path) -> None:
+    write_config(tmp_path / "exp.yaml", PRUNE)
+    result = _invoke(tmp_path)
+    assert result.exit_code == 0, result.output
+    trials = _trials(tmp_path)
+    assert trials[0]["state"] == "COMPLETE" and sorted(trials[0]["intermediate"]) == [2, 4, 6]
+    assert trials[1]["state"] == "PRUNED" and list(trials[1]["intermediate"]) == [2]
+    assert trials[1]["value"] > trials[0]["intermediate"][2]
+    pruned = AgentStore(AgentLayout.of(tmp_path / STUDY_DIR / "trial_0001" / "seed_0", "A2C"))
+    assert pruned.metadata().latest.episode == 2  # its last commit is the evaluated one
+    assert [entry.episode for entry in pruned.metadata().checkpoints] == [1, 2]
+    assert "trial 1 PRUNED" in result.stderr and "pruned at episode 2" in result.stderr
+    assert math.isfinite(trials[1]["value"])
+
+
+def test_final_trains_best_and_base_on_the_test_seeds_and_compares_them(finished: Path) -> None:
+    result = _invoke(finished, "--report", "--final")
+    assert result.exit_code == 0, result.output
+    final = finished / STUDY_DIR / "final"
+    assert sorted(path.name for path in final.iterdir()) == ["seed_100", "seed_101"]
+    for seed in (100, 101):
+        for agent in ("A2C", "A2C_tuned"):
+            store = AgentStore(AgentLayout.of(final / f"seed_{seed}", agent))
+            assert store.metadata().latest.episode == 2
+    assert "seeds 100, 101" in result.stdout and "IQM" in result.stdout
+    assert any("│ A2C_tuned" in line for line in result.stdout.splitlines())
+
+
+def test_the_grid_sampler_runs_each_point_once_in_order_then_stops(tmp_path: Path) -> None:
+    config = copy.deepcopy(PRUNE)
+    config["tune"].update(
+        trials=10,
+        episodes=2,
+        sampler={"name": "grid"},
+        pruner={"name": "none"},
+        space={"learning_rate": {"choice": [1.0e-3, 1.0e-2]}, "n_steps": {"choice": [5, 10]}},
+        enqueue=[],
+    )
+    write_config(tmp_path / "exp.yaml", config)
+    result = _invoke(tmp_path)
+    assert result.exit_code == 0, result.output
+    trials = _trials(tmp_path)
+    assert [trials[index]["params"] for index in sorted(trials)] == [
+        {"learning_rate": 1.0e-3, "n_steps": 5},
+        {"learning_rate": 1.0e-3, "n_steps": 10},
+        {"learning_rate": 1.0e-2, "n_steps": 5},
+        {"learning_rate": 1.0e-2, "n_steps": 10},
+    ]
+    assert all(trial["state"] == "COMPLETE" for trial in trials.values())
+
+
+def test_history_status_and_compare_read_a_trial_with_trial(finished: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(finished)
+    status = runner.invoke(app, ["status", "--config", "exp.yaml", "--trial", "1", "--seed", "0"])
+    assert status.exit_code == 0, status.output
+    assert "A2C" in status.stdout and "4" in status.stdout
+    history = runner.invoke(app, ["history", "A2C", "--config", "exp.yaml", "--trial", "1", "--seed", "1", "--json"])
+    assert history.exit_code == 0, history.output
+    assert json.loads(history.stdout)["total_episodes"] == 4
+    compare = runner.invoke(app, ["compare", "--config", "exp.yaml", "--trial", "2", "--metric", "co2_kg"])
+    assert compare.exit_code == 0, compare.output
+    assert "tuned/tune/lr/trial_0002" in compare.stdout and "seeds 0, 1" in compare.stdout
+    missing = runner.invoke(app, ["status", "--config", "exp.yaml", "--trial", "7"])
+    assert missing.exit_code == 2 and "its trials: trial_0000, trial_0001, trial_0002" in missing.stderr
