@@ -9,6 +9,8 @@ bytes are ignored). The comparison is ``compare``'s own (:mod:`.compare`, :mod:`
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import socket
@@ -32,6 +34,7 @@ from atheria_cli.run.formats import CheckpointEntry, ResourceSummary, SessionRec
 from atheria_cli.run.layout import CONFIG_FILE, HISTORY_FILE, METADATA_FILE, AgentLayout
 from atheria_cli.run.seeds import run_seeds, seed_config
 from atheria_cli.run.store import AgentStore, RunState
+from atheria_cli.tune.layout import StudyLayout
 
 COMPARE_WINDOW = 10  # the comparison's window: `atheria compare`'s default
 RUN_FILES = (HISTORY_FILE, METADATA_FILE, CONFIG_FILE)  # JSON files of a run that are not sidecars
@@ -93,6 +96,18 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
+class StudyInfo:
+    """An ``atheria tune`` study of the experiment, as its own report files left it (no Optuna needed)."""
+
+    study: str
+    folder: str
+    columns: list[str]  # trials.csv's header
+    rows: list[list[str]]  # trials.csv's rows: every Optuna trial, interrupted attempts included
+    best_yaml: str | None  # best.yaml as written, its header comment naming trial, value and seeds
+    figures: dict[str, bytes] = field(default_factory=dict)  # history.png, importance.png where drawn
+
+
+@dataclass(frozen=True)
 class ExperimentReport:
     experiment: str
     run_dir: str
@@ -106,6 +121,7 @@ class ExperimentReport:
     comparisons: list[CompareReport | SeedsCompareReport]
     runs: list[RunInfo]
     monitor_every: int | None
+    study: StudyInfo | None = None  # the config's tune study, once `atheria tune` has reported on it
 
     @property
     def committed(self) -> list[RunInfo]:
@@ -120,7 +136,8 @@ def gather_report(config: ExperimentConfig) -> ExperimentReport:
     seeds = run_seeds(config)
     replicates = [(seed, seed_config(config, seed)) for seed in seeds] if seeds else [(None, config)]
     runs = [run_info(each, agent, seed) for agent in config.agents for seed, each in replicates]
-    if not any(run.state is RunState.COMMITTED for run in runs):
+    study = study_info(config)
+    if not any(run.state is RunState.COMMITTED for run in runs) and study is None:
         raise UsageError(
             f"{config.experiment} has no committed run in {config.run_dir}: nothing to report; train one with: atheria train"
         )
@@ -139,7 +156,25 @@ def gather_report(config: ExperimentConfig) -> ExperimentReport:
         comparisons=[_comparison(config, quantity, bool(seeds)) for quantity in ordered],
         runs=runs,
         monitor_every=config.train.monitor_every,
+        study=study,
     )
+
+
+def study_info(config: ExperimentConfig) -> StudyInfo | None:
+    """The tune study's trials.csv, best.yaml and plots, as its last report wrote them."""
+    if config.tune is None:
+        return None
+    layout = StudyLayout.of(config.checkpoints_dir, config.experiment, config.tune.study)
+    try:
+        lines = list(csv.reader(io.StringIO(layout.trials_csv.read_text(encoding="utf-8"))))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DamagedFileError(layout.trials_csv, f"cannot be read ({exc}); rewrite it with: atheria tune --report") from None
+    best = layout.best_yaml.read_text(encoding="utf-8") if layout.best_yaml.is_file() else None
+    figures = {path.name: path.read_bytes() for path in (layout.history_png, layout.importance_png) if path.is_file()}
+    header, *rows = lines or [[]]
+    return StudyInfo(config.tune.study, str(layout.root), header, rows, best, figures)
 
 
 def _comparison(config: ExperimentConfig, quantity: Quantity, over_seeds: bool) -> CompareReport | SeedsCompareReport:

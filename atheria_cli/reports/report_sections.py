@@ -1,9 +1,9 @@
 """``atheria report``: what each section of the document says, as blocks (:mod:`.report_document`).
 
 Each section is a function from the gathered report (:mod:`.report_data`) to blocks, listed in
-:data:`SECTIONS` in the order the document shows them. Extension point: a tune study's table
-(``atheria tune``, once it exists) is one more such function, placed after the comparison, with
-what it reads added to :func:`.report_data.gather_report`; the writers need no change.
+:data:`SECTIONS` in the order the document shows them. A new section (the tune study's
+is one) is one more such function, with what it reads added to
+:func:`.report_data.gather_report`; the writers need no change.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from atheria_cli.reports.seeds import SeedsCompareReport, SeedsRow
 from atheria_cli.run.formats import ResourceSummary
 from atheria_cli.run.store import RunState
 
+TUNE_PREFIX = "tune_"  # the study's own plots, copied in: tune_history.png, tune_importance.png
 Section = Callable[[ExperimentReport, ExperimentConfig], list[Block]]
 OVERVIEW_FIGURE = "all_agents.png"  # the names of the figures (Markdown: files beside the report)
 CURVE_PREFIX = "curve_"  # + agent + .png
@@ -40,7 +41,7 @@ CURVE_PREFIX = "curve_"  # + agent + .png
 
 def is_figure_name(name: str) -> bool:
     """Whether ``name`` is one a report gives a figure (and an earlier report's may be removed)."""
-    return name == OVERVIEW_FIGURE or (name.startswith(CURVE_PREFIX) and name.endswith(".png"))
+    return name == OVERVIEW_FIGURE or (name.startswith((CURVE_PREFIX, TUNE_PREFIX)) and name.endswith(".png"))
 
 
 def compose(report: ExperimentReport, config: ExperimentConfig) -> list[Block]:
@@ -284,6 +285,26 @@ def exports(report: ExperimentReport, config: ExperimentConfig) -> list[Block]:
     return [Heading("Exports"), table, Paragraph(note, note=True)]
 
 
+# --- the tune study --------------------------------------------------------------------------------
+
+
+def tune_study(report: ExperimentReport, config: ExperimentConfig) -> list[Block]:
+    study = report.study
+    if study is None:
+        return []
+    text = (
+        f"Study {study.study} ({study.folder}), as its last report (atheria tune, or atheria tune --report) wrote "
+        "trials.csv: every trial, with the interrupted attempts that were retried."
+    )
+    numeric = frozenset(("number", "trial", "value", "episodes", "seconds"))
+    blocks: list[Block] = [Heading("Tune study"), Paragraph(text), Table(study.columns, study.rows, numeric=numeric)]
+    if study.best_yaml is not None:
+        blocks += [Paragraph("The best trial's entry (best.yaml), to paste under agents:"), Preformatted(study.best_yaml, "yaml")]
+    for name, png in study.figures.items():
+        blocks.append(Image(f"{TUNE_PREFIX}{name}", png, f"tune study {study.study}: {name.removesuffix('.png')}"))
+    return blocks
+
+
 # --- sessions and resources -----------------------------------------------------------------------
 
 
@@ -423,4 +444,14 @@ def _versions_of(runs: Sequence[RunInfo], library: str) -> str:
     return "; ".join(f"{version} ({', '.join(labels)})" for version, labels in by_version.items())
 
 
-SECTIONS: tuple[Section, ...] = (overview, comparison, learning_curves, checkpoints, exports, sessions, resources, configuration)
+SECTIONS: tuple[Section, ...] = (
+    overview,
+    comparison,
+    tune_study,
+    learning_curves,
+    checkpoints,
+    exports,
+    sessions,
+    resources,
+    configuration,
+)

@@ -335,3 +335,16 @@ def test_history_status_and_compare_read_a_trial_with_trial(finished: Path, monk
     assert "tuned/tune/lr/trial_0002" in compare.stdout and "seeds 0, 1" in compare.stdout
     missing = runner.invoke(app, ["status", "--config", "exp.yaml", "--trial", "7"])
     assert missing.exit_code == 2 and "its trials: trial_0000, trial_0001, trial_0002" in missing.stderr
+
+
+def test_the_experiment_report_shows_the_study(finished: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(finished)
+    result = runner.invoke(app, ["report", "--config", "exp.yaml", "--output", "report.md"])
+    assert result.exit_code == 0, result.output
+    markdown = (finished / "report.md").read_text(encoding="utf-8")
+    study = markdown[markdown.index("## Tune study") :]
+    trials = list(csv.DictReader((finished / STUDY_DIR / "trials.csv").open(encoding="utf-8")))
+    assert trials and all(f"| {row['number']} |" in study for row in trials)
+    assert (finished / STUDY_DIR / "best.yaml").read_text(encoding="utf-8").splitlines()[0] in study
+    assert "report_files/tune_history.png" in study
+    assert (finished / "report_files" / "tune_history.png").read_bytes() == (finished / STUDY_DIR / "history.png").read_bytes()
