@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from atheria_cli.cli.app import app
 from atheria_cli.cli.console import console
 from atheria_cli.config import load_config, resolve_config_path
 from atheria_cli.run.seeds import config_for_seed
@@ -19,7 +18,6 @@ if TYPE_CHECKING:
 FORMAT_HELP = "torchscript (torch.jit, deprecated by torch), exported (torch.export .pt2), aoti (AOTInductor package), onnx."
 
 
-@app.command("export")
 def export_command(
     agents: list[str] | None = typer.Argument(None, help="Agents to export (default: every agent of the experiment)."),
     format_name: str = typer.Option("exported", "--format", "-f", help=FORMAT_HELP),

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from atheria_cli.cli.app import app
 from atheria_cli.cli.tables import (
     add_row,
     change_percent,
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
 DEFAULT_LAST = 20
 
 
-@app.command()
 def history(
     agent: str = typer.Argument(..., metavar="AGENT", help="The agent, as named under the config's agents."),
     config: Path | None = typer.Option(

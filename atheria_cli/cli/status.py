@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from atheria_cli.cli.app import app
 from atheria_cli.cli.tables import add_row, number, print_json, show, size, table
 from atheria_cli.config import load_config, resolve_config_path
 from atheria_cli.run.seeds import config_for_seed
@@ -17,7 +16,6 @@ if TYPE_CHECKING:
     from atheria_cli.reports.status import StatusReport
 
 
-@app.command()
 def status(
     config: Path | None = typer.Option(
         None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import subprocess
 import sys
 
@@ -25,3 +27,42 @@ def test_the_console_script_still_runs_the_app() -> None:
     unknown = subprocess.run([sys.executable, "-c", CONSOLE_SCRIPT, "--versio"], capture_output=True, text=True)
     assert unknown.returncode == 2 and unknown.stdout == ""
     assert unknown.stderr.startswith("atheria: error: No such option: --versio")
+
+
+def modules_after(argv: list[str]) -> list[str]:
+    """The atheria command modules and heavy libraries imported by running ``atheria ARGV``."""
+    code = (
+        f"import sys; sys.argv = ['atheria', *{argv!r}]\n"
+        "from atheria_cli.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "names = ('pydantic', 'yaml', 'torch', 'numpy') + tuple(f'atheria_cli.cli.{c}' for c in COMMAND_MODULES)\n"
+        "print(sorted(m for m in names if m in sys.modules), file=sys.stderr)\n"
+    )
+    setup = f"COMMAND_MODULES = {COMMAND_MODULES!r}\n"
+    completed = subprocess.run([sys.executable, "-c", setup + code], capture_output=True, text=True)
+    return eval(completed.stderr.strip().splitlines()[-1])  # noqa: S307  (our own print of a list of str)
+
+
+COMMAND_MODULES = ("train", "history", "status", "compare", "evaluate", "export", "export_jit", "verify")
+
+
+def test_help_lists_every_command_in_order_without_importing_one() -> None:
+    assert modules_after(["--help"]) == []
+    listed = subprocess.run([sys.executable, "-c", CONSOLE_SCRIPT, "--help"], capture_output=True, text=True, check=True)
+    names = [line.split()[1] for line in listed.stdout.splitlines() if line.startswith("│ ") and not line[2:3].isspace()]
+    commands = [name for name in names if not name.startswith("-")]
+    assert commands[:9] == ["train", "history", "status", "compare", "eval", "export", "export-jit", "verify", "prune"]
+
+
+def test_a_command_imports_its_own_module_only() -> None:
+    assert modules_after(["history", "--help"]) == ["atheria_cli.cli.history", "pydantic", "yaml"]
+    assert modules_after(["prune", "--help"]) == ["atheria_cli.cli.verify", "pydantic", "yaml"]
+
+
+def test_every_table_summary_is_the_first_paragraph_of_its_commands_docstring() -> None:
+    from atheria_cli.cli.app import COMMANDS
+
+    for name, entry in COMMANDS.items():
+        module_name, _, function_name = entry.target.partition(":")
+        function = getattr(importlib.import_module(module_name), function_name)
+        assert inspect.getdoc(function).split("\n\n")[0] == entry.summary, name  # type: ignore[union-attr]
