@@ -40,7 +40,7 @@ def modules_after(argv: list[str]) -> list[str]:
     )
     setup = f"COMMAND_MODULES = {COMMAND_MODULES!r}\n"
     completed = subprocess.run([sys.executable, "-c", setup + code], capture_output=True, text=True)
-    return eval(completed.stderr.strip().splitlines()[-1])  # noqa: S307  (our own print of a list of str)
+    return eval(completed.stderr.strip().splitlines()[-1])  # our own print of a list of str
 
 
 COMMAND_MODULES = ("train", "history", "status", "compare", "evaluate", "export", "export_jit", "verify")
