@@ -68,22 +68,22 @@ COMMANDS: dict[str, LazyCommand] = {
 }
 
 
+class _Listed(TyperCommand):
+    """A table command not imported yet: its name and one-line help, for the group's help and
+    for "did you mean" suggestions. Resolving it to run imports it (:meth:`AtheriaGroup.resolve_command`)."""
+
+
 class AtheriaGroup(TyperGroup):
     """The commands of :data:`COMMANDS`, each imported when it runs or shows its help; and
     non-standalone mode, so every error passes through :func:`report`."""
 
-    def list_commands(self, ctx: Any) -> list[str]:
-        return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
-
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        # Until a command is resolved to run, the group's help lists it from the table alone.
-        loaded = super().get_command(ctx, cmd_name)
-        if loaded is None and cmd_name in COMMANDS:
-            return TyperCommand(cmd_name, help=COMMANDS[cmd_name].summary)
-        return loaded
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        listed = {name: _Listed(name, help=entry.summary) for name, entry in COMMANDS.items()}
+        self.commands = {**listed, **{name: command for name, command in self.commands.items() if name not in listed}}
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        if args and args[0] in COMMANDS and args[0] not in self.commands:
+        if args and isinstance(self.commands.get(args[0]), _Listed):
             self.commands[args[0]] = load_command(args[0])
         return super().resolve_command(ctx, args)
 

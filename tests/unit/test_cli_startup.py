@@ -66,3 +66,9 @@ def test_every_table_summary_is_the_first_paragraph_of_its_commands_docstring() 
         module_name, _, function_name = entry.target.partition(":")
         function = getattr(importlib.import_module(module_name), function_name)
         assert inspect.getdoc(function).split("\n\n")[0] == entry.summary, name  # type: ignore[union-attr]
+
+
+def test_a_mistyped_command_is_still_offered_the_right_one() -> None:
+    mistyped = subprocess.run([sys.executable, "-c", CONSOLE_SCRIPT, "histor"], capture_output=True, text=True)
+    assert (mistyped.returncode, mistyped.stdout) == (2, "")
+    assert mistyped.stderr == "atheria: error: No such command 'histor'. Did you mean 'history'?\n"
