@@ -360,11 +360,13 @@ def _resolve_zoo_entries(
     """Fill each agent that names a ``zoo`` entry in place; return the entries' origins.
     ``lenient`` (the reading commands) takes only the algorithm of an entry by name when
     rl_zoo3 is not installed: they never use its hyperparameters."""
-    from atheria_cli.config.zoo import algo_without_the_zoo, resolve_agent
-
     agents, train = merged.get("agents"), merged.get("train")
-    if not isinstance(agents, dict):
+    if not isinstance(agents, dict) or not any(
+        isinstance(agent, dict) and agent.get("zoo") is not None for agent in agents.values()
+    ):
         return {}
+    from atheria_cli.config.zoo import algo_without_the_zoo, resolve_agent  # only for a config that names one
+
     allow_import = isinstance(train, dict) and train.get("allow_import") is True
     origins, merged["agents"] = {}, dict(agents)
     for name, agent in agents.items():
