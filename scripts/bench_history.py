@@ -1,13 +1,16 @@
 """Latency of ``atheria history`` (and status, compare) on a long run.
 
-Builds a synthetic run on disk with atheria's own writers: ``--sessions`` sessions committed
-with :meth:`AgentStore.commit`, every episode checkpointed (``save_every: 1``, the default, so
-``metadata.json`` lists one entry per episode; the checkpoint files are a few bytes each), one
-configured metric. Then times each command end to end as a subprocess (Python start-up and
-imports included; median of ``--repeats`` runs) and the in-process core of ``atheria history``
-(reading and validating the JSON files, computing sessions, episode rows and convergence).
+Builds two synthetic runs on disk with atheria's own writers, ``--episodes`` episodes in
+``--sessions`` sessions and a 5-episode one, each committed with :meth:`AgentStore.commit`,
+every episode checkpointed (``save_every: 1``, the default, so ``metadata.json`` lists one
+entry per episode; the checkpoint files are a few bytes each), one configured metric. Then
+times ``history``, ``status`` and ``compare`` on each, end to end as subprocesses of the
+console script (Python start-up and imports included), against ``python -c pass``: the median
+of ``--repeats`` rounds in which every command runs once (alternating), after a warm-up round;
+and the in-process core of ``atheria history`` on the long run (reading and validating the
+JSON files; then sessions, episode rows and convergence).
 
-Usage: python scripts/bench_history.py [--episodes 10000] [--sessions 20] [--repeats 7]
+Usage: python scripts/bench_history.py [--episodes 10000] [--sessions 20] [--repeats 11]
 Prints a Markdown table (docs/benchmarks.md holds the measured one).
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import platform
 import random
 import resource
@@ -38,6 +42,7 @@ from atheria_cli.run.store import AgentStore, file_sha256, now_iso
 
 AGENT = "PPO"
 STEPS_PER_EPISODE = 200
+SHORT_EPISODES = 5  # a run as a new user first inspects it
 FAKE_CHECKPOINT = b"not a real checkpoint: the inspection commands never open one\n"
 
 
@@ -135,19 +140,56 @@ def atheria_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "atheria_cli"]
 
 
-def time_command(args: list[str], repeats: int) -> tuple[list[float], list[float]]:
-    """Wall and CPU (user + system) seconds of each run; the first run, warming the file cache,
-    is not counted. CPU time is what to compare across machines that are busy with other work."""
-    subprocess.run(args, check=True, capture_output=True)
-    wall, cpu = [], []
+def child_env() -> dict[str, str]:
+    """This environment, less PYTHONDONTWRITEBYTECODE: an installed package has its bytecode
+    cached (pip compiles it), so the warm-up run writes the caches a user's machine has."""
+    return {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+
+
+def timed(args: list[str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one run of ``args``, which must succeed."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(args, check=True, capture_output=True, env=child_env())
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def time_alternating(commands: dict[str, list[str]], repeats: int) -> dict[str, list[tuple[float, float]]]:
+    """Every command once per round, ``repeats`` rounds after a warm-up round (file cache,
+    bytecode caches): a burst of load on a shared machine then falls on every command alike."""
+    for args in commands.values():
+        timed(args)
+    runs: dict[str, list[tuple[float, float]]] = {label: [] for label in commands}
     for _ in range(repeats):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        subprocess.run(args, check=True, capture_output=True)
-        wall.append(time.perf_counter() - started)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return wall, cpu
+        for label, args in commands.items():
+            runs[label].append(timed(args))
+    return runs
+
+
+def table_rows(runs: dict[str, list[tuple[float, float]]], targets: dict[str, str], floor: str) -> list[str]:
+    """Markdown rows: wall median, min and max, CPU median, the wall median over the floor's."""
+    floor_wall = statistics.median(wall for wall, _ in runs[floor])
+    rows = []
+    for label, measured in runs.items():
+        wall = sorted(run[0] * 1000 for run in measured)
+        cpu = statistics.median(run[1] * 1000 for run in measured)
+        ratio = statistics.median(run[0] for run in measured) / floor_wall
+        rows.append(
+            f"| {label} | {statistics.median(wall):.0f} | {wall[0]:.0f} | {wall[-1]:.0f} | {cpu:.0f} | {ratio:.1f}× | {targets.get(label, '–')} |"
+        )
+    return rows
+
+
+TABLE_HEADER = [
+    "| what | wall median ms | wall min ms | wall max ms | CPU median ms | × `python -c pass` | target (wall median) |",
+    "|---|---:|---:|---:|---:|---:|---|",
+]
+
+
+def load_average() -> str:
+    return ", ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 def time_core(config_path: Path, repeats: int) -> tuple[list[float], list[float]]:
@@ -165,48 +207,55 @@ def time_core(config_path: Path, repeats: int) -> tuple[list[float], list[float]
     return whole, reading
 
 
-def row(label: str, wall: list[float], cpu: list[float] | None = None) -> str:
-    ms = [value * 1000 for value in wall]
-    cpu_ms = f"{statistics.median(cpu) * 1000:.0f}" if cpu else "–"
-    return f"| {label} | {statistics.median(ms):.0f} | {min(ms):.0f} | {max(ms):.0f} | {cpu_ms} |"
+def core_row(label: str, seconds: list[float]) -> str:
+    ms = sorted(value * 1000 for value in seconds)
+    return f"| {label} | {statistics.median(ms):.0f} | {ms[0]:.0f} | {ms[-1]:.0f} | – | – | – |"
+
+
+def build(root: Path, episodes: int, sessions: int) -> Path:
+    root.mkdir(parents=True)
+    config_path = write_config(root)
+    build_run(config_path, episodes, sessions)
+    return config_path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=10_000)
     parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=11)
     options = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="atheria-bench-"))
     try:
-        config_path = write_config(root)
         started = time.perf_counter()
-        build_run(config_path, options.episodes, options.sessions)
+        long_run = build(root / "long", options.episodes, options.sessions)
+        short_run = build(root / "short", SHORT_EPISODES, 1)
         built = time.perf_counter() - started
-        folder = root / "checkpoints" / "bench" / AGENT
-        base = [*atheria_command()]
-        cfg = ["--config", str(config_path)]
-        commands = {
-            "`atheria --version` (start-up floor)": [*base, "--version"],
-            "`atheria history PPO`": [*base, "history", AGENT, *cfg],
-            "`atheria history PPO --json`": [*base, "history", AGENT, *cfg, "--json"],
-            "`atheria history PPO --csv FILE`": [*base, "history", AGENT, *cfg, "--csv", str(root / "episodes.csv")],
-            "`atheria status`": [*base, "status", *cfg],
-            "`atheria compare`": [*base, "compare", *cfg],
-        }
+        folder = root / "long" / "checkpoints" / "bench" / AGENT
+        base = atheria_command()
+        commands = {"`python -c pass`": [sys.executable, "-c", "pass"]}
+        targets = {}
+        for episodes, config_path in ((options.episodes, long_run), (SHORT_EPISODES, short_run)):
+            cfg = ["--config", str(config_path)]
+            for name, args in (("history", ["history", AGENT]), ("status", ["status"]), ("compare", ["compare"])):
+                label = f"`atheria {name}`, {episodes:,} episodes"
+                commands[label] = [*base, *args, *cfg]
+                targets[label] = "≤ 300 ms (≤ 10× python)" if episodes > SHORT_EPISODES else "≤ 200 ms"
         print(
-            f"{options.episodes} episodes in {options.sessions} sessions, one checkpoint entry per episode; "
+            f"{options.episodes:,} episodes in {options.sessions} sessions, one checkpoint entry per episode; "
             f"episodes.jsonl {(folder / 'episodes.jsonl').stat().st_size / 1e6:.1f} MB, "
-            f"metadata.json {(folder / 'metadata.json').stat().st_size / 1e6:.1f} MB (built in {built:.1f} s)"
+            f"metadata.json {(folder / 'metadata.json').stat().st_size / 1e6:.1f} MB (built in {built:.1f} s); "
+            f"and a {SHORT_EPISODES}-episode run"
         )
-        print(f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}, {platform.platform()}\n")
-        print("| what | wall median ms | wall min ms | wall max ms | CPU median ms |")
-        print("|---|---:|---:|---:|---:|")
-        for label, args in commands.items():
-            print(row(label, *time_command(args, options.repeats)), flush=True)
-        whole, reading = time_core(config_path, options.repeats)
-        print(row("core in-process: read and validate the run's JSON", reading))
-        print(row("core in-process: read + sessions, episode rows, convergence", whole))
+        print(f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.platform()}")
+        print(f"load average before: {load_average()}\n")
+        print("\n".join(TABLE_HEADER))
+        runs = time_alternating(commands, options.repeats)
+        print("\n".join(table_rows(runs, targets, "`python -c pass`")), flush=True)
+        whole, reading = time_core(long_run, options.repeats)
+        print(core_row(f"core in-process, {options.episodes:,} episodes: read and validate the run's JSON", reading))
+        print(core_row(f"core in-process, {options.episodes:,} episodes: read + sessions, rows, convergence", whole))
+        print(f"\nload average after: {load_average()}; medians of {options.repeats} alternating rounds")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from atheria_cli.cli.app import app
 from atheria_cli.cli.tables import (
     add_row,
     arrow,
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
     from atheria_cli.reports.compare import CompareReport, CompareRow
 
 
-@app.command()
 def compare(
     config: Path | None = typer.Option(
         None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."

@@ -8,14 +8,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from atheria_cli.cli.app import app
 from atheria_cli.cli.console import console
 from atheria_cli.config import load_config, resolve_config_path
 from atheria_cli.metrics import Goal, improvement, percent_of, quantities
 from atheria_cli.run.seeds import config_for_seed
 
 
-@app.command("eval")
 def evaluate_command(
     agent: str = typer.Argument(..., help="The agent to evaluate."),
     config: Path | None = typer.Option(

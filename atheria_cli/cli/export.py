@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from atheria_cli.cli.app import app
 from atheria_cli.cli.console import console
 from atheria_cli.config import load_config, resolve_config_path
 from atheria_cli.run.seeds import config_for_seed
@@ -22,7 +21,6 @@ FORMAT_HELP = (
 )
 
 
-@app.command("export")
 def export_command(
     agents: list[str] | None = typer.Argument(None, help="Agents to export (default: every agent of the experiment)."),
     format_name: str = typer.Option("exported", "--format", "-f", help=FORMAT_HELP),

@@ -6,10 +6,7 @@ from pathlib import Path
 
 import typer
 
-from atheria_cli.cli.app import app
 
-
-@app.command("export-jit")
 def export_jit(
     agents: list[str] | None = typer.Argument(None, help="Agents to export (default: every agent of the experiment)."),
     config: Path | None = typer.Option(

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from atheria_cli.cli.app import app
 from atheria_cli.cli.tables import (
     add_row,
     change_percent,
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
 DEFAULT_LAST = 20
 
 
-@app.command()
 def history(
     agent: str = typer.Argument(..., metavar="AGENT", help="The agent, as named under the config's agents."),
     config: Path | None = typer.Option(
@@ -56,8 +54,7 @@ def history(
     ),
     trial: int | None = typer.Option(None, "--trial", min=0, help="A trial of the config's tune study (atheria tune)."),
 ) -> None:
-    """Sessions, per-episode records and per-session convergence of one agent's run (of a
-    multi-seed experiment: a summary row per seed, unless --seed picks one)."""
+    """Sessions, per-episode records and per-session convergence of one agent's run (one row per seed without --seed)."""
     from atheria_cli.reports.history import history_json, history_report  # here, not at start-up: other commands never need it
 
     if last is not None and all_episodes:

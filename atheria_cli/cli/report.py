@@ -6,12 +6,10 @@ from pathlib import Path
 
 import typer
 
-from atheria_cli.cli.app import app
 from atheria_cli.cli.tables import notice, print_line
 from atheria_cli.config import load_config, resolve_config_path
 
 
-@app.command()
 def report(
     config: Path | None = typer.Option(
         None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."

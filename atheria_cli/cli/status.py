@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from atheria_cli.cli.app import app
 from atheria_cli.cli.tables import add_row, number, print_json, show, size, table
 from atheria_cli.config import load_config, resolve_config_path
 from atheria_cli.run.seeds import config_for_seed
@@ -17,7 +16,6 @@ if TYPE_CHECKING:
     from atheria_cli.reports.status import StatusReport
 
 
-@app.command()
 def status(
     config: Path | None = typer.Option(
         None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."
@@ -29,8 +27,7 @@ def status(
     ),
     trial: int | None = typer.Option(None, "--trial", min=0, help="A trial of the config's tune study (atheria tune)."),
 ) -> None:
-    """Episodes, timesteps, main metric, last checkpoint, disk use and resumability of every agent
-    (of every agent and seed in a multi-seed experiment, unless --seed picks one)."""
+    """Episodes, timesteps, main metric, last checkpoint, disk use and resumability of every agent (and seed)."""
     from atheria_cli.reports.status import status_report  # here, not at start-up: other commands never need it
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from atheria_cli.cli.app import app
 from atheria_cli.cli.console import err_console
 from atheria_cli.cli.render import ProgressObserver, render_summary
 from atheria_cli.config import load_config, resolve_config_path
@@ -17,7 +16,6 @@ if TYPE_CHECKING:
     from atheria_cli.training.jobs import JobsOutcome
 
 
-@app.command()
 def train(
     config: Path | None = typer.Option(
         None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from atheria_cli.cli.app import app
 from atheria_cli.cli.console import err_console
 from atheria_cli.cli.tables import add_row, duration, notice, number, show, table
 from atheria_cli.config import load_config, resolve_config_path
@@ -18,7 +17,6 @@ if TYPE_CHECKING:
     from atheria_cli.tune.report import TuneReport
 
 
-@app.command()
 def tune(
     config: Path | None = typer.Option(
         None, "--config", "-c", help="Experiment YAML with a tune: section (default: ./configs/default.yaml)."

@@ -6,13 +6,11 @@ from pathlib import Path
 
 import typer
 
-from atheria_cli.cli.app import app
 from atheria_cli.cli.console import console, err_console
 from atheria_cli.config import ExperimentConfig, load_config, resolve_config_path
 from atheria_cli.run.seeds import every_replicate
 
 
-@app.command()
 def verify(
     agents: list[str] | None = typer.Argument(None, help="Agents to check (default: every agent of the experiment)."),
     config: Path | None = typer.Option(
@@ -52,7 +50,6 @@ def _verify_one(experiment: ExperimentConfig, agent: str, prefix: str) -> bool:
     return bool(report.problems)
 
 
-@app.command()
 def prune(
     agents: list[str] | None = typer.Argument(None, help="Agents to prune (default: every agent of the experiment)."),
     config: Path | None = typer.Option(

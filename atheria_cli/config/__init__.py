@@ -385,11 +385,13 @@ def _resolve_zoo_entries(
     """Fill each agent that names a ``zoo`` entry in place; return the entries' origins.
     ``lenient`` (the reading commands) takes only the algorithm of an entry by name when
     rl_zoo3 is not installed: they never use its hyperparameters."""
-    from atheria_cli.config.zoo import algo_without_the_zoo, resolve_agent
-
     agents, train = merged.get("agents"), merged.get("train")
-    if not isinstance(agents, dict):
+    if not isinstance(agents, dict) or not any(
+        isinstance(agent, dict) and agent.get("zoo") is not None for agent in agents.values()
+    ):
         return {}
+    from atheria_cli.config.zoo import algo_without_the_zoo, resolve_agent  # only for a config that names one
+
     allow_import = isinstance(train, dict) and train.get("allow_import") is True
     origins, merged["agents"] = {}, dict(agents)
     for name, agent in agents.items():
@@ -409,7 +411,7 @@ def _resolve_zoo_entries(
 def _read_yaml(path: Path | None) -> Any:
     if path is None:
         text = resources.files("atheria_cli.config").joinpath(PACKAGED_DEFAULT).read_text(encoding="utf-8")
-        return yaml.safe_load(text)
+        return _safe_load(text)
     if not path.exists():
         raise ConfigError(f"config file not found: {path}")
     if path.is_dir():
@@ -419,13 +421,26 @@ def _read_yaml(path: Path | None) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from None
     try:
-        return yaml.safe_load(text)
+        return _safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise ConfigError(f"{path}: YAML syntax error{where}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: YAML error: {exc}") from None
+
+
+def _safe_load(text: str) -> Any:
+    """``yaml.safe_load``, through libyaml's parser where PyYAML was built with it (ten times
+    faster on the default config). A document libyaml refuses is parsed again by PyYAML's own
+    parser, so a bad config gets the error, and the line and column, it always got."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return yaml.load(text, Loader=fast)
+        except yaml.YAMLError:
+            pass
+    return yaml.safe_load(text)
 
 
 def format_validation_error(exc: ValidationError) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import difflib
-import importlib.metadata
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -282,9 +281,11 @@ def zoo_hyperparams_dir() -> tuple[Path, str] | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     folder = Path(next(iter(spec.submodule_search_locations))) / "hyperparams"
+    from importlib import metadata  # here: importing it costs every config load ~20 ms
+
     try:
-        version = importlib.metadata.version("rl_zoo3")
-    except importlib.metadata.PackageNotFoundError:
+        version = metadata.version("rl_zoo3")
+    except metadata.PackageNotFoundError:
         version = "unknown version"
     return folder, version
 

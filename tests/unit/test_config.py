@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pydantic
 import pytest
+import yaml
 
-from atheria_cli.config import ExperimentConfig, load_config, resolve_config_path
+from atheria_cli.config import ExperimentConfig, _safe_load, load_config, resolve_config_path
 from atheria_cli.errors import ConfigError
 from tests.conftest import tiny_config, write_config
 
@@ -78,6 +79,31 @@ def test_yaml_is_loaded_safely(tmp_path: Path) -> None:
     message = _error(tmp_path, "experiment: !!python/object/apply:os.system ['touch pwned']\n")
     assert "YAML" in message
     assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: [1,\n", "a: b: c\n", "a:\n\t- 1\n", "a: 'x\n", "a: 1\na: [\n", "x: !!python/name:os.system\n", "\ufeffa: \x07\n"],
+)
+def test_a_yaml_error_reads_as_pyyaml_s_own_parser_words_it(tmp_path: Path, text: str) -> None:
+    # The config is parsed by libyaml where PyYAML has it; a refused document must still get
+    # the message, line and column of PyYAML's pure-Python parser.
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        yaml.load(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        expected = f"YAML syntax error{where}: {exc.problem}"
+    except yaml.YAMLError as exc:
+        expected = f"YAML error: {exc}"
+    assert _error(tmp_path, text) == expected
+
+
+def test_the_default_config_parses_alike_with_and_without_libyaml() -> None:
+    text = (Path(__file__).parents[2] / "atheria_cli" / "config" / "default.yaml").read_text(encoding="utf-8")
+    assert _safe_load(text) == yaml.load(text, Loader=yaml.SafeLoader)
 
 
 def test_missing_and_directory_paths(tmp_path: Path) -> None:
