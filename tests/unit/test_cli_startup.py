@@ -1,14 +1,11 @@
-"""Start-up work a command does not need is not done: ``--version`` loads no CLI framework,
-``--help`` no command, a command only its own module."""
+"""Start-up work a command does not need is not done: ``--version`` loads no CLI framework."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 CONSOLE_SCRIPT = "import sys; from atheria_cli.cli import main; sys.exit(main())"  # pyproject's [project.scripts]
 
@@ -32,25 +29,19 @@ def test_the_console_script_still_runs_the_app() -> None:
     assert unknown.stderr.startswith("atheria: error: No such option: --versio")
 
 
-def modules_after(argv: list[str], env: dict[str, str] | None = None) -> list[str]:
-    """The atheria command modules and heavy libraries imported by running ``atheria ARGV``
-    (which must succeed)."""
+def modules_after(argv: list[str]) -> list[str]:
+    """The atheria command modules and heavy libraries imported by running ``atheria ARGV``."""
     code = (
         f"import sys; sys.argv = ['atheria', *{argv!r}]\n"
         "from atheria_cli.cli import main\n"
-        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
-        "names = ('pydantic', 'yaml', 'torch', 'numpy', 'importlib.metadata')\n"
-        "names += tuple(f'atheria_cli.cli.{c}' for c in COMMAND_MODULES)\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "names = ('pydantic', 'yaml', 'torch', 'numpy') + tuple(f'atheria_cli.cli.{c}' for c in COMMAND_MODULES)\n"
         "print(sorted(m for m in names if m in sys.modules), file=sys.stderr)\n"
     )
     setup = f"COMMAND_MODULES = {COMMAND_MODULES!r}\n"
-    environment = {**os.environ, **(env or {})}
-    completed = subprocess.run([sys.executable, "-c", setup + code], capture_output=True, text=True, env=environment)
-    assert completed.returncode == 0, completed.stderr
+    completed = subprocess.run([sys.executable, "-c", setup + code], capture_output=True, text=True)
     return eval(completed.stderr.strip().splitlines()[-1])  # our own print of a list of str
 
-
-from tests.conftest import tiny_config, write_config  # noqa: E402
 
 COMMAND_MODULES = ("train", "history", "status", "compare", "evaluate", "export", "export_jit", "verify")
 
@@ -81,16 +72,3 @@ def test_a_mistyped_command_is_still_offered_the_right_one() -> None:
     mistyped = subprocess.run([sys.executable, "-c", CONSOLE_SCRIPT, "histor"], capture_output=True, text=True)
     assert (mistyped.returncode, mistyped.stdout) == (2, "")
     assert mistyped.stderr == "atheria: error: No such command 'histor'. Did you mean 'history'?\n"
-
-
-def test_a_reading_command_imports_no_package_metadata_machinery(tmp_path: Path) -> None:
-    # importlib.metadata is ~15 ms: neither the config (no zoo: entry) nor pydantic's plugin
-    # lookup (plugins are off in the CLI) needs it.
-    config = write_config(tmp_path / "c.yaml", tiny_config(checkpoints_dir=str(tmp_path / "runs")))
-    assert modules_after(["status", "--config", str(config)]) == ["atheria_cli.cli.status", "pydantic", "yaml"]
-
-
-def test_pydantic_plugins_named_by_the_user_are_still_looked_up(tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.yaml", tiny_config(checkpoints_dir=str(tmp_path / "runs")))
-    loaded = modules_after(["status", "--config", str(config)], env={"PYDANTIC_DISABLE_PLUGINS": "some_plugin"})
-    assert "importlib.metadata" in loaded
