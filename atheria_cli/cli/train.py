@@ -93,7 +93,8 @@ def train(
         until_timesteps=until_timesteps,
         from_checkpoint=from_checkpoint,
     )
-    outcome = run_jobs(plan, ProgressObserver())
+    with ProgressObserver() as progress:  # every bar is gone before the table is printed
+        outcome = run_jobs(plan, progress)
     for replicate, results in outcome.results:
         if results:
             render_summary(replicate, results)
