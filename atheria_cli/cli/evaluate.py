@@ -20,8 +20,12 @@ def evaluate_command(
         None, "--config", "-c", help="Experiment YAML (default: ./configs/default.yaml, else the packaged default)."
     ),
     checkpoint: str = typer.Option("last", "--checkpoint", help="last, best (main metric) or an episode number."),
-    episodes: int = typer.Option(5, "--episodes", "-n", min=1, help="Deterministic episodes to run."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Episode i resets with seed S+i."),
+    episodes: int | None = typer.Option(
+        None, "--episodes", "-n", min=1, help="Deterministic episodes to run (default: train.eval.episodes, else 5)."
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", min=0, help="Episode i resets with seed S+i (default: train.eval.seed, else 0)."
+    ),
     jit: Path | None = typer.Option(None, "--jit", help="Evaluate this exported TorchScript file instead of the checkpoint."),
     export: Path | None = typer.Option(
         None, "--export", help="Evaluate this exported file (any format, from its sidecar) instead of the checkpoint."
@@ -43,6 +47,11 @@ def evaluate_command(
     experiment = load_config(resolve_config_path(config), overrides)
     if agent in experiment.agents:  # a reference policy is not trained per seed
         experiment = config_for_seed(experiment, run_seed, option="--run-seed")
+    # By default the episodes of train.eval: a reference policy then plays the very weeks the
+    # agents' evaluations played, and `compare` ranks them like with like.
+    planned = experiment.train.eval
+    episodes = episodes if episodes is not None else planned.episodes if planned else 5
+    seed = seed if seed is not None else planned.seed if planned else 0
     result = evaluate(experiment, agent, checkpoint=checkpoint, episodes=episodes, seed=seed, jit=jit, export=export)
     goals = {quantity.name: quantity.goal for quantity in quantities(experiment)}
     summary = {name: summarize(result.values(name)) for name in goals}

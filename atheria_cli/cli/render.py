@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+import warnings
+from typing import TYPE_CHECKING, TextIO
 
 from rich.table import Table
 
@@ -18,12 +20,37 @@ if TYPE_CHECKING:
 
 
 class ProgressObserver:
-    """One tqdm bar per running agent on stderr; plain lines instead when stderr is not a terminal."""
+    """One tqdm bar per running agent on stderr; plain lines instead when stderr is not a terminal.
+
+    Every line printed while a bar is live goes through tqdm's writer, which clears the bars, prints
+    the line and redraws them below it. A bar is never left on screen at its own position: with
+    parallel jobs each bar owns a line (``position``), and a bar that tqdm leaves behind there is not
+    cleared by the next write, which then prints over a stale copy. So each bar is cleared when its
+    agent ends and its final state is printed through the writer as an ordinary line. Use it as a
+    context manager: on exit every bar still open is closed, so nothing printed afterwards (the
+    closing table) lands on a bar.
+    """
 
     def __init__(self) -> None:
         self._bars: dict[str, tqdm] = {}
         self._slots: dict[str, int] = {}  # a bar's line, so parallel jobs' bars do not overwrite each other
         self._interactive = err_console.is_terminal
+        self._restore = contextlib.ExitStack()
+
+    def __enter__(self) -> ProgressObserver:
+        # A Python warning raised in this process while bars are live is printed above them too.
+        self._restore.enter_context(warnings.catch_warnings())
+        warnings.showwarning = self._show_warning
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+        self._restore.close()
+
+    def close(self) -> None:
+        """End every bar still open (a job that died sends no ``agent_finished``)."""
+        for agent in list(self._bars):
+            self.agent_finished(agent)
 
     def agent_started(self, agent: str, first_episode: int, episodes: int | None, resumed_from: str | None) -> None:
         from tqdm import tqdm
@@ -41,6 +68,7 @@ class ProgressObserver:
             disable=not self._interactive,
             dynamic_ncols=True,
             position=slot,
+            leave=False,  # cleared on close; agent_finished prints the final state as a line
         )
 
     def episode_finished(self, agent: str, record: EpisodeRecord) -> None:
@@ -67,11 +95,30 @@ class ProgressObserver:
     def agent_finished(self, agent: str) -> None:
         bar = self._bars.pop(agent, None)
         self._slots.pop(agent, None)
-        if bar is not None:
+        if bar is None:
+            return
+        if bar.disable:
             bar.close()
+            return
+        final = str(bar)
+        bar.close()
+        # Clearing a bar below the first line leaves the cursor at the end of the line above it.
+        err_console.file.write("\r")
+        self._line(final)
 
     def warn(self, message: str) -> None:
         self._line(f"atheria: warning: {message}")
+
+    def _show_warning(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        self._line(warnings.formatwarning(message, category, filename, lineno, line).rstrip("\n"))
 
     def _line(self, text: str) -> None:
         bar = next(iter(self._bars.values()), None)

@@ -110,7 +110,8 @@ def train(
         from_sb3_replay=from_sb3_replay,
         trust_pickle=trust_pickle,
     )
-    outcome = run_jobs(plan, ProgressObserver())
+    with ProgressObserver() as progress:  # every bar is gone before the table is printed
+        outcome = run_jobs(plan, progress)
     for replicate, results in outcome.results:
         if results:
             render_summary(replicate, results)

@@ -40,7 +40,7 @@ def test_reference_policies_are_named_baselines(in_tmp: Path) -> None:
     assert a["summary"]["co2_kg"]["mean"] < b["summary"]["co2_kg"]["mean"]  # the rule beats doing nothing
     assert a["improvement"]["co2_kg"]["absolute"] == pytest.approx(550 - a["summary"]["co2_kg"]["mean"])
     recorded = json.loads((in_tmp / "checkpoints/default/references/heuristic.json").read_text())
-    assert recorded["schema_version"] == 1 and recorded["seeds"] == [0, 1]
+    assert recorded["schema_version"] == 1 and recorded["seeds"] == [10000, 10001]  # train.eval's seeds
     assert recorded["summary"]["co2_kg"] == a["summary"]["co2_kg"]
     compared = runner.invoke(app, ["compare", "--json"])
     assert compared.exit_code == 0, compared.output
@@ -55,3 +55,22 @@ def test_reference_policies_are_named_baselines(in_tmp: Path) -> None:
         "atheria: error: unknown agent 'greedy': the experiment has A2C, SAC, PPO; "
         "atheria/BuildingCO2-v0 offers the reference policies heuristic, idle\n"
     )
+
+
+def test_agents_and_the_heuristic_are_compared_on_the_same_evaluation_seeds(in_tmp: Path) -> None:
+    # Training episodes explore and play the training stream's weeks; the heuristic plays
+    # deterministic evaluation weeks. compare must rank both on the same ones: train.eval's.
+    trained = runner.invoke(app, ["train", "--agent", "A2C", "--episodes", "5"])
+    assert trained.exit_code == 0, trained.output
+    assert "A2C evaluation at episode 5 (5 episodes): " in trained.stderr
+    evaluation = json.loads((in_tmp / "checkpoints/default/A2C/history.json").read_text())["evaluations"]
+    assert [item["seeds"] for item in evaluation] == [[10000, 10001, 10002, 10003, 10004]]
+    heuristic = runner.invoke(app, ["eval", "heuristic", "--json"])
+    assert heuristic.exit_code == 0, heuristic.output
+    assert [episode["seed"] for episode in json.loads(heuristic.stdout)["episodes"]] == evaluation[0]["seeds"]
+    compared = runner.invoke(app, ["compare", "--json"])
+    assert compared.exit_code == 0, compared.output
+    rows = {row["agent"]: row for row in json.loads(compared.stdout)["agents"]}
+    assert rows["A2C"]["source"] == "evaluation" and rows["A2C"]["episodes"] == 5
+    assert rows["A2C"]["mean"] == pytest.approx(evaluation[0]["metrics"]["co2_kg"]["mean"])
+    assert rows["heuristic"]["kind"] == "reference" and rows["heuristic"]["episodes"] == 5
