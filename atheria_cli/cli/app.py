@@ -23,10 +23,6 @@ from typer.models import CommandInfo
 from atheria_cli import __version__
 from atheria_cli.errors import AtheriaError
 
-# The order `atheria --help` lists the commands in: the order a user needs them, from the first
-# training to the housekeeping, not the order their modules happen to be imported in.
-COMMAND_ORDER = ("train", "history", "status", "compare", "eval", "export", "export-jit", "verify", "prune")
-
 
 class LazyCommand(NamedTuple):
     """A command of the table: where its function is, and what ``atheria --help`` says of it."""
@@ -35,7 +31,8 @@ class LazyCommand(NamedTuple):
     summary: str  # the first paragraph of the function's docstring (a test keeps the two equal)
 
 
-# In the order `atheria --help` lists them.
+# In the order `atheria --help` lists them: the order a user needs them, from the first training
+# to the housekeeping, then the newer commands; not the order their modules happen to be imported in.
 COMMANDS: dict[str, LazyCommand] = {
     "train": LazyCommand("atheria_cli.cli.train:train", "Train every agent of the experiment for N more complete episodes."),
     "history": LazyCommand(
@@ -96,11 +93,6 @@ class AtheriaGroup(TyperGroup):
         if args and isinstance(self.commands.get(args[0]), _Listed):
             self.commands[args[0]] = load_command(args[0])
         return super().resolve_command(ctx, args)
-
-    def list_commands(self, ctx: Any) -> list[str]:
-        """The commands in :data:`COMMAND_ORDER`; one missing from it comes last."""
-        rank = {name: index for index, name in enumerate(COMMAND_ORDER)}
-        return sorted(super().list_commands(ctx), key=lambda name: rank.get(name, len(rank)))
 
     # click types main() as two overloads (standalone or not); this override serves both.
     def main(  # type: ignore[override]

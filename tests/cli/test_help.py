@@ -16,4 +16,5 @@ def test_help_lists_commands_in_the_order_a_user_needs_them() -> None:
     assert result.exit_code == 0, result.output
     panel = result.stdout.split("Commands")[1]
     listed = re.findall(r"^│ (\S+)\s", panel, re.M)
-    assert listed == ["train", "history", "status", "compare", "eval", "export", "export-jit", "verify", "prune"]
+    first = ["train", "history", "status", "compare", "eval", "export", "export-jit", "verify", "prune"]
+    assert listed == [*first, "report", "tune"]
