@@ -39,7 +39,8 @@ def render_seeds_compare(report: SeedsCompareReport) -> None:
     if evaluated:
         print_line(f"{', '.join(evaluated)}: scored by {evaluations_scored(report.eval_window)}")
     if report.best_agent is not None:
-        print_line(f"best: {report.best_agent} (highest mean over seeds; P(beats best): over all pairs of seeds, ties ½)")
+        extreme = "lowest" if report.metric.goal == "min" else "highest"
+        print_line(f"best: {report.best_agent} ({extreme} mean over seeds; P(beats best): over all pairs of seeds, ties ½)")
 
 
 def _cells(row: SeedsRow, report: SeedsCompareReport) -> list[str | Text]:

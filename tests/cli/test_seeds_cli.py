@@ -80,7 +80,7 @@ def test_compare_over_seeds_scores_an_evaluated_seed_by_its_last_evaluations(eva
         "─┴───────────────┴────────────────┴──────────────────┴─────────┴───────────────┘\n"
         "only 2 seed(s): the confidence intervals are wide; 5 or more seeds make them useful\n"
         "PPO (seed 0): scored by the last 2 evaluations (train.eval), not by training episodes\n"
-        "best: PPO (highest mean over seeds; P(beats best): over all pairs of seeds, ties ½)\n"
+        "best: PPO (lowest mean over seeds; P(beats best): over all pairs of seeds, ties ½)\n"  # co2_kg: goal min
     )
     document = json.loads(runner.invoke(app, ["compare", "--config", str(evaluated_seeds), "--window", "2", "--json"]).stdout)
     assert document["eval_window"] == 1
