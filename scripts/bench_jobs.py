@@ -115,23 +115,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--only-two",
+        action="store_true",
+        help="Only the calibration and the SAC x 2 seeds rows (issue 26's targets), not the 6-job ones.",
+    )
     args = parser.parse_args()
     six = config(list(AGENTS), [0, 1])
     two = config(["SAC"], [0, 1])
     rows = ["| measurement | parallel | reference | ratio | all runs | load avg 1/5/15 min before |", "|---|---|---|---|---|---|"]
     rows += pair("calibration: 2 busy loops", ("2 processes", burn_parallel), ("sequential", burn_sequential), args.repeats)
-    rows += pair(
-        "3 agents × 2 seeds",
-        ("--jobs 6", lambda: timed(six, args.episodes, "--jobs", "6")),
-        ("--jobs 1", lambda: timed(six, args.episodes, "--jobs", "1")),
-        args.repeats,
-    )
-    rows += pair(
-        "--jobs 6 vs slowest job alone",
-        ("--jobs 6", lambda: timed(six, args.episodes, "--jobs", "6")),
-        ("slowest alone", lambda: slowest_alone(args.episodes)),
-        1,
-    )
+    if not args.only_two:
+        rows += six_job_rows(six, args)
     rows += pair(
         "SAC × 2 seeds (target ≤ 0.6×)",
         ("--jobs 2", lambda: timed(two, args.episodes, "--jobs", "2")),
@@ -144,6 +139,22 @@ def main() -> None:
     )
     print()
     print("\n".join(rows))
+
+
+def six_job_rows(six: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    rows = pair(
+        "3 agents × 2 seeds",
+        ("--jobs 6", lambda: timed(six, args.episodes, "--jobs", "6")),
+        ("--jobs 1", lambda: timed(six, args.episodes, "--jobs", "1")),
+        args.repeats,
+    )
+    rows += pair(
+        "--jobs 6 vs slowest job alone",
+        ("--jobs 6", lambda: timed(six, args.episodes, "--jobs", "6")),
+        ("slowest alone", lambda: slowest_alone(args.episodes)),
+        1,
+    )
+    return rows
 
 
 if __name__ == "__main__":
