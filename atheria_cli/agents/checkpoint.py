@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from atheria_cli.agents.loops import TrainingLoop
     from atheria_cli.agents.replay import SegmentReader
     from atheria_cli.envs.state import EnvRestoreReport
+    from atheria_cli.trainers.base import Trainer
 
 CHECKPOINT_FORMAT = "atheria-checkpoint"
 CHECKPOINT_SCHEMA_VERSION = 1
@@ -57,8 +58,15 @@ def check_checkpoint_header(payload: object, path: object) -> None:
         raise DamagedFileError(path, f"checkpoint lacks {', '.join(missing)}")
 
 
+def trainer_kind(payload: dict[str, Any]) -> str:
+    """The trainer kind that wrote ``payload``: schema 1 predates kinds and was always SB3's."""
+    from atheria_cli.trainers import DEFAULT_KIND
+
+    return str(payload.get("trainer", DEFAULT_KIND))
+
+
 def checkpoint_payload(
-    loop: TrainingLoop,
+    trainer: Trainer,
     *,
     agent: str,
     algo: str,
@@ -68,7 +76,7 @@ def checkpoint_payload(
     run_config: str,
     versions: dict[str, str],
 ) -> dict[str, Any]:
-    """The whole checkpoint: header, then the training state of ``loop`` as the body."""
+    """The whole checkpoint: header, then the training state of ``trainer`` as the body."""
     from atheria_cli import __version__
 
     return {
@@ -80,10 +88,10 @@ def checkpoint_payload(
         "algo": algo,
         "episode": episode,
         "partial": partial,
-        "num_timesteps": int(loop.model.num_timesteps),
+        "num_timesteps": trainer.timesteps,
         "run_config": run_config,
         "versions": versions,
-        **capture_training_state(loop),
+        **trainer.capture_state(),
     }
 
 

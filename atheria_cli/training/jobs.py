@@ -18,7 +18,7 @@ a signal within :data:`ECHO_SECONDS` of the first as the same one.
 from __future__ import annotations
 
 import dataclasses
-import inspect
+import functools
 import multiprocessing
 import os
 import signal
@@ -34,14 +34,14 @@ from typing import Any, cast
 
 import torch
 
-from atheria_cli.agents.registry import algorithm_class
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.errors import AtheriaError, RunExistsError, UsageError
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.seeds import replicates
+from atheria_cli.trainers import kind_of
 from atheria_cli.training.events import Event, EventSender, dispatch, labelled, relabelled, run_label
-from atheria_cli.training.memory import available_memory, buffer_estimate, check_fits
+from atheria_cli.training.memory import available_memory, check_fits
 from atheria_cli.training.planning import AgentPlan, TrainPlan, plan_training, select_agents, still_current
 from atheria_cli.training.session import AgentResult, TrainObserver, TrainOutcome, run_training, train_one_agent
 from atheria_cli.training.stopping import EXIT_CODES, StopSignals, TimeBudget
@@ -130,11 +130,10 @@ def plan_jobs(
 def _check_memory(config: ExperimentConfig, agents: Sequence[str], jobs: int) -> None:
     """The replay buffers of the jobs that can run at once must fit in the memory available.
     Each buffer is sized on its agent's own env (a per-agent ``frame_stack`` multiplies the
-    observation); on-policy agents have no replay buffer, so they build no env here."""
-    sized = [(agent, size) for agent in agents if (size := _default_buffer_size(config.algo_of(agent))) is not None]
+    observation); an agent without a replay buffer asks for no spaces, so it builds no env here."""
     spaces: dict[str, tuple[Any, Any]] = {}  # one throwaway env per distinct agent env setting
-    per_agent = []
-    for agent, default_size in sized:
+
+    def spaces_of(agent: str) -> tuple[Any, Any]:
         settings = config.env_of(agent)
         if (key := settings.model_dump_json()) not in spaces:
             env = make_vec_env(settings, gamma=config.gamma_of(agent))
@@ -142,7 +141,11 @@ def _check_memory(config: ExperimentConfig, agents: Sequence[str], jobs: int) ->
                 spaces[key] = env.observation_space, env.action_space
             finally:
                 env.close()
-        if estimate := buffer_estimate(config, agent, *spaces[key], default_size):
+        return spaces[key]
+
+    per_agent = []
+    for agent in agents:
+        if estimate := kind_of(config, agent).estimate_memory(config, agent, functools.partial(spaces_of, agent)):
             per_agent.append(estimate)
     estimates = per_agent * len(config.seeds or (None,))
     check_fits(estimates, jobs, available_memory())
@@ -417,11 +420,6 @@ def _where(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     last = frames[-1] if frames else None
     return f"{os.path.basename(last.filename)}:{last.lineno}" if last else "no traceback"
-
-
-def _default_buffer_size(algo: str) -> int | None:
-    parameter = inspect.signature(algorithm_class(algo)).parameters.get("buffer_size")
-    return None if parameter is None else int(parameter.default)
 
 
 def _gpu_count() -> int:
