@@ -205,7 +205,8 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 # each job is then a fork of that server instead of a fresh interpreter importing torch and SB3
 # again (about 2 s of CPU a job on the 2-core VM). Safe to fork: the server is single-threaded,
 # has run no torch operation (so no OpenMP pool exists) and has never touched CUDA.
-JOB_PRELOAD = ["atheria_cli.training.jobs", "stable_baselines3"]
+# The SB3 trainer is imported on first build, not by the session: preload it for the children.
+JOB_PRELOAD = ["atheria_cli.training.jobs", "atheria_cli.trainers.sb3", "stable_baselines3"]
 
 
 def _job_context() -> Any:
