@@ -31,6 +31,7 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
             ("n_steps", "hyperparams.n_steps"),
             ("use_sde", "hyperparams.use_sde"),
         ),
+        checkpoint_sections=("model", "loop", "buffer", "env"),
         evaluable=True,
         exportable=True,
     ),

@@ -108,11 +108,13 @@ class Trainer(Protocol):
         beside the checkpoint; None for a trainer without a replay buffer."""
 
     def capture_state(self) -> dict[str, Any]:
-        """The checkpoint body: plain tensors, numbers, strings and containers only (they are
-        loaded with ``weights_only=True``)."""
+        """The trainer's sections of the checkpoint body (its kind's ``checkpoint_sections``):
+        plain tensors, numbers, strings and containers only (loaded with ``weights_only=True``).
+        atheria adds the global RNG states after this call."""
 
     def restore_state(self, payload: dict[str, Any], read_segment: SegmentReader) -> RestoreReport:
-        """Load a checkpoint written by :meth:`capture_state` (and its replay segments).
+        """Load a checkpoint written by :meth:`capture_state` (and its replay segments); atheria
+        restores the global RNG states after this call.
 
         :param payload: the whole checkpoint (header and body)
         :param read_segment: reads one replay segment of the checkpoint's run by its entry
@@ -161,6 +163,8 @@ class TrainerKind:
     :param versions: ``() -> {library: version}`` of the libraries the kind trains with (metadata, checkpoints)
     :param load: ``(payload, path, device) -> model``: a checkpoint as a ready model (``load_agent``)
     :param fork_fixed_fields: (label, path under ``agents.X``) of the settings a fork may not change
+    :param checkpoint_sections: the top-level keys of a checkpoint that hold the trainer's own
+        state (:meth:`Trainer.capture_state`); atheria adds ``rng``
     :param evaluable: whether ``train.eval`` and ``atheria eval`` can run it
     :param exportable: whether ``atheria export`` can export it
     """
@@ -172,6 +176,7 @@ class TrainerKind:
     versions: str
     load: str
     fork_fixed_fields: tuple[tuple[str, str], ...]
+    checkpoint_sections: tuple[str, ...]
     evaluable: bool = True
     exportable: bool = True
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from atheria_cli import __version__
-from atheria_cli.agents.checkpoint import checkpoint_payload, encode_checkpoint, read_checkpoint
+from atheria_cli.agents.checkpoint import checkpoint_payload, encode_checkpoint, read_checkpoint, restore_checkpoint
 from atheria_cli.config import ExperimentConfig, config_to_dict
 from atheria_cli.errors import ConfigDriftError, RunExistsError, StorageError, TrainingDivergedError
 from atheria_cli.reports.evaluations import evaluation_scores
@@ -312,7 +312,7 @@ def _warn_if_threads_changed(name: str, history: History, observer: TrainObserve
 def _restore(name: str, trainer: Trainer, source: AgentStore, entry: CheckpointEntry, observer: TrainObserver) -> None:
     payload = read_checkpoint(source.layout.root / entry.file, expected_sha256=entry.sha256)
     try:
-        report = trainer.restore_state(payload, source.read_segment)
+        report = restore_checkpoint(trainer, payload, source.read_segment)
     except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as exc:
         # Shapes or structure differ: a config change (--allow-config-change) the checkpoint cannot follow.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
