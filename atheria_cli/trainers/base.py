@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from atheria_cli.agents.replay import ReplayJournal, SegmentReader
     from atheria_cli.config import EnvConfig, EvalConfig, ExperimentConfig
     from atheria_cli.run.formats import EvaluationRecord
-    from atheria_cli.training.adopt import AdoptSource
+    from atheria_cli.trainers.sb3.adopt import AdoptSource
     from atheria_cli.training.memory import BufferEstimate
 
 

@@ -26,7 +26,7 @@ from atheria_cli.training.devices import resolve_device
 if TYPE_CHECKING:
     from stable_baselines3.common.vec_env import VecEnv
 
-    from atheria_cli.training.adopt import AdoptSource
+    from atheria_cli.trainers.sb3.adopt import AdoptSource
     from atheria_cli.training.fork import ForkSource
 
 # Config sections whose change makes a resumed run a different experiment ({agent}: its own).
@@ -137,7 +137,7 @@ def _plan_adopt(
         return None
     if forking:
         raise UsageError("--from-sb3 and --from-checkpoint both name where a new run starts: give one")
-    from atheria_cli.training.adopt import plan_adopt
+    from atheria_cli.trainers.sb3.adopt import plan_adopt
 
     return plan_adopt(
         config, from_sb3, agents, resume=resume, fresh=fresh, replay=replay, trust_pickle=trust_pickle, notices=notices

@@ -43,7 +43,7 @@ from atheria_cli.training.planning import AgentPlan, TrainPlan, still_current
 from atheria_cli.training.stopping import StopSignals, TimeBudget
 
 if TYPE_CHECKING:
-    from atheria_cli.training.adopt import AdoptSource
+    from atheria_cli.trainers.sb3.adopt import AdoptSource
 
 
 class TrainObserver(Protocol):

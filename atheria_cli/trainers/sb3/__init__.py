@@ -1,8 +1,11 @@
 """The Stable-Baselines3 trainer: one SB3 model and its step loop behind :class:`Trainer`.
 
 The implementation lives in :mod:`atheria_cli.agents` (the algorithm registry, the step loops
-per algorithm family, state capture and restore); this module adapts it to the seam and is,
-with that package, the only place the session's SB3 objects are touched.
+per algorithm family, state capture and restore); this package adapts it to the seam and is,
+with that one, the only place that imports SB3 at module level (a test asserts it for
+``training/``, ``deploy/`` and ``tracking/``). Besides the adapter it holds what only an SB3
+model can do: :mod:`.evaluation` (``train.eval`` on an SB3 model) and :mod:`.adopt`
+(``train --from-sb3``: an SB3 zip's weights as a new run's start).
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ class SB3Trainer:
 
     def adopt(self, source: Any) -> None:
         """The zip's weights and counters over the fresh model; its replay buffer when trusted."""
-        from atheria_cli.training.adopt import load_into
+        from atheria_cli.trainers.sb3.adopt import load_into
 
         load_into(self.agent, self.loop.model, source.archive)
         if source.replay is not None:
@@ -107,10 +110,10 @@ class SB3Trainer:
 
 
 class SB3Evaluation:
-    """:class:`~atheria_cli.training.evaluator.Evaluator` bound to one SB3 model."""
+    """:class:`~atheria_cli.trainers.sb3.evaluation.Evaluator` bound to one SB3 model."""
 
     def __init__(self, model: BaseAlgorithm, env_config: EnvConfig, eval_config: EvalConfig) -> None:
-        from atheria_cli.training.evaluator import Evaluator
+        from atheria_cli.trainers.sb3.evaluation import Evaluator
 
         self.model, self.evaluator = model, Evaluator(env_config, eval_config)
 
