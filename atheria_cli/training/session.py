@@ -24,7 +24,7 @@ import torch
 from atheria_cli import __version__
 from atheria_cli.agents.checkpoint import checkpoint_payload, encode_checkpoint, read_checkpoint, restore_checkpoint
 from atheria_cli.config import ExperimentConfig, config_to_dict
-from atheria_cli.errors import ConfigDriftError, RunExistsError, StorageError, TrainingDivergedError
+from atheria_cli.errors import ConfigDriftError, RunExistsError, TrainingDivergedError
 from atheria_cli.reports.evaluations import evaluation_scores
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, EvaluationRecord, History, Metadata, RunConfig, SessionRecord
 from atheria_cli.run.locking import AgentLock
@@ -32,13 +32,11 @@ from atheria_cli.run.mirror import Mirror
 from atheria_cli.run.retention import kept_checkpoints, ranked_by
 from atheria_cli.run.segments import live_rows
 from atheria_cli.run.store import AgentStore, now_iso
-from atheria_cli.tracking import RunTracking, start_tracking
-from atheria_cli.trainers import DEFAULT_KIND, Trainer, TrainerEvaluation, kind_named, kind_of
-from atheria_cli.training import tensorboard
+from atheria_cli.trainers import DEFAULT_KIND, Trainer, kind_named, kind_of
 from atheria_cli.training.episodes import EpisodeClock, episode_record
 from atheria_cli.training.evaluator import evaluation_due
 from atheria_cli.training.fork import ForkSource, ForkStart, fork_start
-from atheria_cli.training.monitor import ResourceMonitor, fold_readout
+from atheria_cli.training.hooks import Hooks, session_hooks
 from atheria_cli.training.planning import AgentPlan, TrainPlan, still_current
 from atheria_cli.training.stopping import StopSignals, TimeBudget
 
@@ -80,8 +78,8 @@ class TrainOutcome:
 
 
 @dataclass
-class _Session:
-    """What one agent's session tracks between steps."""
+class AgentSession:
+    """What one agent's session tracks between steps (the hooks read and extend it)."""
 
     plan: TrainPlan
     name: str
@@ -98,9 +96,7 @@ class _Session:
     commits: int = 0
     last_entry: CheckpointEntry | None = None
     last_commit_timesteps: int = -1
-    evaluator: TrainerEvaluation | None = None
-    tracking: RunTracking | None = None
-    tensorboard: tensorboard.TensorBoardSink | None = None
+    hooks: Hooks = field(default_factory=lambda: Hooks([]))
 
 
 def run_training(plan: TrainPlan, observer: TrainObserver) -> TrainOutcome:
@@ -188,42 +184,36 @@ def train_one_agent(
             observer.warn(f"{name}: the mirrored run moved to {moved}")
     if agent_plan.pull_mirror:
         resume_from = _pull_mirror(config, name, store, observer)
-    session: _Session | None = None
+    session: AgentSession | None = None
+    completed = False
     try:
         session = _start(plan, name, trainer, store, resume_from, observer, budget, agent_plan.fork, agent_plan.adopt)
-        if config.train.eval is not None:
-            session.evaluator = trainer.evaluation(config.env_of(name), config.train.eval)
-        if config.train.tensorboard:
-            # TensorBoard drops events at steps >= purge_step: those after the resumed checkpoint.
-            session.tensorboard = tensorboard.TensorBoardSink(
-                store.layout.root, resume_from.timesteps + 1 if resume_from else None
-            )
-            trainer.add_value_sink(session.tensorboard)
-        session.tracking = _start_tracking(session)
-        try:
-            _run_episodes(session, observer, signals, outcome)
-        except ValueError as exc:
-            if not _raised_in(exc, "torch.distributions"):
-                raise
-            raise TrainingDivergedError(
-                f"agents.{name}: training diverged in episode {session.history.total_episodes + 1}: the policy's outputs "
-                "are no longer finite (NaN or inf); lower the learning rate or scale the rewards "
-                f"(the run keeps its last checkpoint: {session.last_entry.file if session.last_entry else 'none yet'})"
-            ) from None
-        finally:
-            if session.tensorboard is not None:
-                session.tensorboard.close()
-        if session.commits and config.train.mirror is not None:
-            _mirror(session, observer)
+        session.hooks = session_hooks(session)
+        session.hooks.start(session, observer)
+        _run_episodes_or_diverge(session, observer, signals, outcome)
+        completed = True
         result.episodes, result.last_checkpoint = session.recorded, session.last_entry
     finally:
-        trainer.close()
-        if session is not None and session.evaluator is not None:
-            session.evaluator.close()
-        if session is not None and session.tracking is not None:
-            session.tracking.close()
+        try:
+            if session is not None:
+                session.hooks.close(session, observer, completed=completed)  # the mirror's last push
+        finally:
+            trainer.close()
     observer.agent_finished(name)
     return result
+
+
+def _run_episodes_or_diverge(session: AgentSession, observer: TrainObserver, signals: StopSignals, outcome: TrainOutcome) -> None:
+    try:
+        _run_episodes(session, observer, signals, outcome)
+    except ValueError as exc:
+        if not _raised_in(exc, "torch.distributions"):
+            raise
+        raise TrainingDivergedError(
+            f"agents.{session.name}: training diverged in episode {session.history.total_episodes + 1}: the policy's outputs "
+            "are no longer finite (NaN or inf); lower the learning rate or scale the rewards "
+            f"(the run keeps its last checkpoint: {session.last_entry.file if session.last_entry else 'none yet'})"
+        ) from None
 
 
 def _start(
@@ -236,7 +226,7 @@ def _start(
     budget: TimeBudget,
     fork: ForkSource | None = None,
     adopt: AdoptSource | None = None,
-) -> _Session:
+) -> AgentSession:
     """Restore the planned checkpoint, or reset for a new run (adopting an SB3 zip's weights)."""
     config = plan.config
     started: ForkStart | None = None
@@ -284,7 +274,7 @@ def _start(
     )
     history.trainings.append(record)
     observer.agent_started(name, record.start_episode, plan.episodes, record.resumed_from)
-    return _Session(
+    return AgentSession(
         plan=plan,
         name=name,
         store=store,
@@ -331,11 +321,10 @@ def _restore(name: str, trainer: Trainer, source: AgentStore, entry: CheckpointE
         )
 
 
-def _run_episodes(session: _Session, observer: TrainObserver, signals: StopSignals, outcome: TrainOutcome) -> None:
+def _run_episodes(session: AgentSession, observer: TrainObserver, signals: StopSignals, outcome: TrainOutcome) -> None:
     plan, trainer = session.plan, session.trainer
     train_config = plan.config.train
     clock, started = EpisodeClock(trainer.parallel_episodes), time.perf_counter()
-    monitor = ResourceMonitor(plan.device) if train_config.monitor_every else None
     while plan.episodes is None or session.record.episodes_count < plan.episodes:
         step = trainer.step()
         finished = np.flatnonzero(step.dones)
@@ -349,12 +338,7 @@ def _run_episodes(session: _Session, observer: TrainObserver, signals: StopSigna
                 env_id=plan.config.env.id,
             )
             _record_episode(session, record, observer)
-            if session.tensorboard is not None:
-                trainer.record_values(record.timesteps, tensorboard.episode_values(record))
-            if monitor and train_config.monitor_every and session.record.episodes_count % train_config.monitor_every == 0:
-                readout = monitor.read(session.budget.elapsed(), session.budget.remaining(), session.record.episodes_count)
-                session.record.resources = fold_readout(session.record.resources, readout)  # committed with the history
-                observer.resources(session.name, readout.line())
+            session.hooks.episode(session, record, observer)
         if signals.received is not None:
             _commit(session, started, observer, partial=not len(finished))
             outcome.stopped_by, outcome.exit_code = signals.name, signals.exit_code
@@ -377,7 +361,7 @@ def _run_episodes(session: _Session, observer: TrainObserver, signals: StopSigna
             return
 
 
-def _record_episode(session: _Session, record: EpisodeRecord, observer: TrainObserver) -> None:
+def _record_episode(session: AgentSession, record: EpisodeRecord, observer: TrainObserver) -> None:
     session.uncommitted.append(record)
     session.recorded.append(record)
     session.history.total_episodes = record.episode
@@ -386,7 +370,7 @@ def _record_episode(session: _Session, record: EpisodeRecord, observer: TrainObs
     observer.episode_finished(session.name, record)
 
 
-def _episode_checkpoint_due(session: _Session, just_finished: int) -> bool:
+def _episode_checkpoint_due(session: AgentSession, just_finished: int) -> bool:
     """Every ``save_every`` episodes (by episode number) and always at the session's end."""
     plan = session.plan
     if plan.episodes is not None and session.record.episodes_count >= plan.episodes:
@@ -400,46 +384,17 @@ def _episode_checkpoint_due(session: _Session, just_finished: int) -> bool:
     return any(episode % every == 0 for episode in range(total - just_finished + 1, total + 1))
 
 
-def _steps_checkpoint_due(session: _Session, every: int) -> bool:
+def _steps_checkpoint_due(session: AgentSession, every: int) -> bool:
     """A multiple of ``every`` timesteps was crossed since the last commit."""
     now = session.trainer.timesteps
     return now // every > max(session.last_commit_timesteps, 0) // every
 
 
-def _start_tracking(session: _Session) -> RunTracking | None:
-    """Open the trackers; a resumed run first gets what it committed but never logged."""
-    tracking = start_tracking(session.plan.config, session.metadata, agent_dir=str(session.store.layout.root))
-    if tracking is None:
-        return None
-    session.trainer.add_value_sink(tracking.buffer)
-    if session.resumed_from is not None:
-        tracking.backfill(session.store.episodes(session.history), session.history.evaluations)
-    return tracking
-
-
-def _evaluate_if_due(session: _Session) -> EvaluationRecord | None:
-    """Evaluate before the commit, which then makes the evaluation durable with its checkpoint."""
-    evaluation, history = session.plan.config.train.eval, session.history
-    if session.evaluator is None or evaluation is None:
-        return None
-    last = history.evaluations[-1].episode if history.evaluations else 0
-    if not evaluation_due(evaluation.every, last, history.total_episodes):
-        return None
-    record = session.evaluator.evaluate(history.total_episodes)
-    history.evaluations.append(record)
-    if session.tensorboard is not None:
-        session.trainer.record_values(record.timesteps, tensorboard.evaluation_values(record))
-    session.record.eval_seconds = round(session.record.eval_seconds + record.seconds, 3)
-    return record
-
-
-def _commit(session: _Session, started: float, observer: TrainObserver, *, partial: bool) -> None:
+def _commit(session: AgentSession, started: float, observer: TrainObserver, *, partial: bool) -> None:
     """Replay segment, checkpoint, episodes, history, metadata (the commit); then retention."""
     trainer, store = session.trainer, session.store
     record, history, metadata = session.record, session.history, session.metadata
-    evaluated = _evaluate_if_due(session)  # first: the session's duration includes it
-    if evaluated is not None:
-        observer.evaluation_finished(session.name, evaluated)
+    session.hooks.before_commit(session, observer)  # first: the session's duration includes an evaluation
     episode, timesteps = history.total_episodes, trainer.timesteps
     record.end_episode, record.end_timesteps = episode, timesteps
     record.duration_seconds = round(time.perf_counter() - started, 3)
@@ -473,15 +428,7 @@ def _commit(session: _Session, started: float, observer: TrainObserver, *, parti
         replay_rows=live_rows(journal.rows_total, journal.capacity) if journal is not None else None,
         new_segment=segment,
     )
-    if session.tracking is not None:
-        if session.tensorboard is None:  # TensorBoard dumps the trainer's values at each episode
-            trainer.flush_values(timesteps)
-        try:
-            session.tracking.committed(session.uncommitted, history.evaluations, timesteps)
-        except StorageError as exc:  # like the mirror: the run is intact, the next session backfills
-            observer.warn(
-                f"{session.name}: tracking failed ({exc}); training goes on, the next session logs the missing episodes"
-            )
+    committed_episodes = session.uncommitted
     session.uncommitted, session.last_entry, session.last_commit_timesteps = [], entry, timesteps
     session.commits += 1
     _apply_retention(session)
@@ -489,12 +436,10 @@ def _commit(session: _Session, started: float, observer: TrainObserver, *, parti
     if session.commits == 1:
         store.remove_leftovers(metadata)
     observer.checkpoint_committed(session.name, entry)
-    mirror = session.plan.config.train.mirror
-    if mirror is not None and session.commits % mirror.every == 0:
-        _mirror(session, observer)
+    session.hooks.committed(session, entry, committed_episodes, observer)
 
 
-def _apply_retention(session: _Session) -> None:
+def _apply_retention(session: AgentSession) -> None:
     policy = session.plan.config.train.keep
     if policy is None:
         return
@@ -511,16 +456,6 @@ def _apply_retention(session: _Session) -> None:
     )
     dropped = [entry for entry in session.metadata.checkpoints if entry not in kept]
     session.store.forget(session.metadata, dropped)
-
-
-def _mirror(session: _Session, observer: TrainObserver) -> None:
-    """A failed copy is a warning, not a stop: the local run is intact and the next push retries."""
-    config = session.plan.config
-    assert config.train.mirror is not None
-    try:
-        Mirror(config.train.mirror.to, config.experiment, session.name).push(session.store.layout.root, session.metadata)
-    except StorageError as exc:
-        observer.warn(f"{session.name}: mirroring failed ({exc}); training goes on, the next commit retries")
 
 
 def _pull_mirror(config: ExperimentConfig, name: str, store: AgentStore, observer: TrainObserver) -> CheckpointEntry:
