@@ -2,11 +2,13 @@
 
 A torch zip file holding one dict, loadable with ``torch.load(..., weights_only=True)``::
 
-    header:  format: "atheria-checkpoint", schema_version: 1, atheria_version, created,
+    header:  format: "atheria-checkpoint", schema_version: 2, trainer: the trainer kind
+             ("sb3"; schema 1 had no such field and was always SB3's), atheria_version, created,
              agent, algo, episode, partial, num_timesteps,
              run_config: JSON text of the resolved experiment config (for load_agent),
              versions: {atheria, python, torch, stable_baselines3, gymnasium, numpy[, sb3_contrib]}
-    body:    model:  {state_dicts, variables, counters, last_obs, last_episode_starts,
+    body:    the trainer's own sections (its kind's ``checkpoint_sections``), for "sb3":
+             model:  {state_dicts, variables, counters, last_obs, last_episode_starts,
                       last_original_obs, ep_info_buffer, ep_success_buffer, sde_noise, action_noise}
              loop:   on-policy {family, iteration[, lstm_states]} | off-policy {family, chunk_steps,
                      chunk_episodes}
@@ -14,15 +16,19 @@ A torch zip file holding one dict, loadable with ``torch.load(..., weights_only=
                      replay  {kind, rows_total, capacity, pos, full, tail_observation,
                               segments: [{file, start, end, sha256, size}]}  (atheria_cli.run.segments)
              env:    {resets: [{seed, options, rng}], mid_episode, action_space_rng, vec_normalize, frame_stack}
+             then atheria's own sections:
              rng:    {python, numpy, torch, cuda}
+
+Schema 1 (atheria 0.2, fd0e72a) is schema 2 without ``trainer``: the same five sections, read
+as an SB3 checkpoint. No migration rewrites a file; the reader supplies the kind.
 
 docs/file-layout.md describes every field. The header check is torch-free (a damaged file is
 reported without loading torch's state); torch, NumPy and SB3 are imported only by the functions
 that write, read, capture or restore a checkpoint.
 
-Restore order matters: model state first (the env restore reads ``_last_obs`` and the
-episode-start flags), the env next (its replayed resets draw from the env's own generators),
-the global RNGs last, so nothing done while restoring consumes random numbers.
+Restore order matters: the trainer's state first (for SB3: the model, then the env, whose
+restore reads ``_last_obs`` and the episode-start flags and replays resets from the env's own
+generators), atheria's global RNGs last, so nothing done while restoring consumes random numbers.
 """
 
 from __future__ import annotations
@@ -40,11 +46,13 @@ if TYPE_CHECKING:
     from atheria_cli.agents.loops import TrainingLoop
     from atheria_cli.agents.replay import SegmentReader
     from atheria_cli.envs.state import EnvRestoreReport
+    from atheria_cli.trainers.base import RestoreReport, Trainer
 
 CHECKPOINT_FORMAT = "atheria-checkpoint"
-CHECKPOINT_SCHEMA_VERSION = 1
+CHECKPOINT_SCHEMA_VERSION = 2
 CHECKPOINT_FIELDS = ("agent", "algo", "episode", "num_timesteps", "run_config")
-CHECKPOINT_SECTIONS = ("model", "loop", "buffer", "env", "rng")
+# Written by atheria itself, whatever the trainer (the trainer's own sections come before them).
+ATHERIA_SECTIONS = ("rng",)
 
 
 def check_checkpoint_header(payload: object, path: object) -> None:
@@ -52,13 +60,29 @@ def check_checkpoint_header(payload: object, path: object) -> None:
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise DamagedFileError(path, "not an atheria checkpoint")
     check_schema_version(payload.get("schema_version"), CHECKPOINT_SCHEMA_VERSION, path)
-    missing = [key for key in (*CHECKPOINT_FIELDS, *CHECKPOINT_SECTIONS) if key not in payload]
+    if payload["schema_version"] >= 2 and not isinstance(payload.get("trainer"), str):
+        raise DamagedFileError(path, "checkpoint names no trainer kind")
+    kind = trainer_kind(payload)
+    from atheria_cli.trainers import TRAINER_KINDS
+
+    if kind not in TRAINER_KINDS:
+        known = ", ".join(sorted(TRAINER_KINDS))
+        raise DamagedFileError(path, f"written by trainer kind {kind!r}, which this atheria does not know ({known})")
+    sections = (*TRAINER_KINDS[kind].checkpoint_sections, *ATHERIA_SECTIONS)
+    missing = [key for key in (*CHECKPOINT_FIELDS, *sections) if key not in payload]
     if missing:
         raise DamagedFileError(path, f"checkpoint lacks {', '.join(missing)}")
 
 
+def trainer_kind(payload: dict[str, Any]) -> str:
+    """The trainer kind that wrote ``payload``: schema 1 predates kinds and was always SB3's."""
+    from atheria_cli.trainers import DEFAULT_KIND
+
+    return str(payload.get("trainer", DEFAULT_KIND))
+
+
 def checkpoint_payload(
-    loop: TrainingLoop,
+    trainer: Trainer,
     *,
     agent: str,
     algo: str,
@@ -68,28 +92,41 @@ def checkpoint_payload(
     run_config: str,
     versions: dict[str, str],
 ) -> dict[str, Any]:
-    """The whole checkpoint: header, then the training state of ``loop`` as the body."""
+    """The whole checkpoint: header, then the training state of ``trainer`` as the body."""
     from atheria_cli import __version__
+    from atheria_cli.agents.rng import capture_global_rng
 
     return {
         "format": CHECKPOINT_FORMAT,
         "schema_version": CHECKPOINT_SCHEMA_VERSION,
+        "trainer": trainer.kind,
         "atheria_version": __version__,
         "created": created,
         "agent": agent,
         "algo": algo,
         "episode": episode,
         "partial": partial,
-        "num_timesteps": int(loop.model.num_timesteps),
+        "num_timesteps": trainer.timesteps,
         "run_config": run_config,
         "versions": versions,
-        **capture_training_state(loop),
+        **trainer.capture_state(),
+        "rng": capture_global_rng(),  # last: capturing the trainer's state must not change it
     }
 
 
+def restore_checkpoint(trainer: Trainer, payload: dict[str, Any], read_segment: SegmentReader) -> RestoreReport:
+    """The trainer's sections first, atheria's global RNGs last (nothing restored after them
+    may draw a random number)."""
+    from atheria_cli.agents.rng import restore_global_rng
+
+    report = trainer.restore_state(payload, read_segment)
+    restore_global_rng(payload["rng"])
+    return report
+
+
 def capture_training_state(loop: TrainingLoop) -> dict[str, Any]:
-    """The body: everything that decides the future of training, at a step boundary."""
-    from atheria_cli.agents.rng import capture_global_rng
+    """An SB3 trainer's sections: everything of it that decides the future of training, at a
+    step boundary (atheria adds the global RNGs)."""
     from atheria_cli.agents.state import capture_model
     from atheria_cli.envs.state import capture_env
 
@@ -99,12 +136,11 @@ def capture_training_state(loop: TrainingLoop) -> dict[str, Any]:
         "loop": loop.state_dict(),
         "buffer": loop.buffer_state(),
         "env": capture_env(model, at_episode_start=loop.episode_steps == 0),
-        "rng": capture_global_rng(),
     }
 
 
 def restore_training_state(loop: TrainingLoop, payload: dict[str, Any], read_segment: SegmentReader) -> EnvRestoreReport:
-    from atheria_cli.agents.rng import restore_global_rng
+    """An SB3 trainer's sections back (the global RNGs are atheria's: :func:`restore_checkpoint`)."""
     from atheria_cli.agents.state import restore_model
     from atheria_cli.envs.state import restore_env
 
@@ -114,7 +150,6 @@ def restore_training_state(loop: TrainingLoop, payload: dict[str, Any], read_seg
     loop.load_state_dict(payload["loop"])
     report = restore_env(model, payload["env"], at_episode_start=loop.episode_steps == 0)
     loop.episode_steps[report.restarted] = 0
-    restore_global_rng(payload["rng"])
     return report
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,14 +29,18 @@ from stable_baselines3.common.utils import obs_as_tensor, should_collect_more_st
 
 from atheria_cli.agents.buffers import ROLLOUT_ARRAYS, capture_rollout, restore_rollout
 from atheria_cli.agents.replay import ReplayJournal, SegmentReader
+from atheria_cli.trainers.base import StepResult
 
-
-@dataclass
-class StepResult:
-    """What one vectorized environment step returned."""
-
-    dones: np.ndarray
-    infos: list[dict[str, Any]]
+__all__ = [
+    "MaskablePPOLoop",
+    "OffPolicyLoop",
+    "OnPolicyLoop",
+    "RecurrentPPOLoop",
+    "StepResult",
+    "TrainingLoop",
+    "loop_class",
+    "make_loop",
+]
 
 
 class TrainingLoop:
@@ -376,12 +379,17 @@ class OffPolicyLoop(TrainingLoop):
 SPECIAL_LOOPS: dict[str, type[OnPolicyLoop]] = {"MaskablePPO": MaskablePPOLoop, "RecurrentPPO": RecurrentPPOLoop}
 
 
-def make_loop(model: BaseAlgorithm, schedule_timesteps: int) -> TrainingLoop:
+def loop_class(model: BaseAlgorithm) -> type[TrainingLoop]:
+    """The loop that drives ``model``; TypeError for an algorithm of neither family (ARS)."""
     special = SPECIAL_LOOPS.get(type(model).__name__)
     if special is not None and isinstance(model, OnPolicyAlgorithm):
-        return special(model, schedule_timesteps)
+        return special
     if isinstance(model, OffPolicyAlgorithm):
-        return OffPolicyLoop(model, schedule_timesteps)
+        return OffPolicyLoop
     if isinstance(model, OnPolicyAlgorithm):
-        return OnPolicyLoop(model, schedule_timesteps)
+        return OnPolicyLoop
     raise TypeError(f"unsupported algorithm family: {type(model).__name__}")
+
+
+def make_loop(model: BaseAlgorithm, schedule_timesteps: int) -> TrainingLoop:
+    return loop_class(model)(model, schedule_timesteps)

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from stable_baselines3.common.vec_env.stacked_observations import StackedObservations
 
 from atheria_cli.agents.acting import ModelActor
 from atheria_cli.config import ExperimentConfig
@@ -133,6 +132,8 @@ def _episode(env, policy: Policy, seed: int, config: ExperimentConfig) -> EvalEp
 def _checkpoint_policy(config: ExperimentConfig, agent: str, spec: str, env) -> tuple[Policy, str]:
     store = AgentStore(AgentLayout.of(config.run_dir, agent))
     entry = select_checkpoint(store, agent, spec, config)
+    from stable_baselines3.common.vec_env.stacked_observations import StackedObservations
+
     model = load_agent(store.layout.root / entry.file)
     n_stack = config.env_of(agent).frame_stack
     stacker = StackedObservations(1, n_stack, env.observation_space) if n_stack is not None else None

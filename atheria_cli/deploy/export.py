@@ -18,13 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
-from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.vec_env import VecNormalize
 
 from atheria_cli import __version__
 from atheria_cli.agents.registry import export_refusal
@@ -33,6 +31,10 @@ from atheria_cli.deploy.formats import DEFAULT_FILES, MODEL_FORMATS, Policy, exp
 from atheria_cli.deploy.sidecar import SIDECAR_SCHEMA_VERSION, sidecar_path
 from atheria_cli.errors import ExportError, UsageError
 from atheria_cli.run.atomic import atomic_write_bytes, atomic_write_json
+
+if TYPE_CHECKING:  # the models exported today are SB3's; its library is imported where used
+    from stable_baselines3.common.base_class import BaseAlgorithm
+    from stable_baselines3.common.vec_env import VecNormalize
 
 TOLERANCE = 1e-5
 SUPPORTED_ACTIONS = (spaces.Box, spaces.Discrete)
@@ -119,6 +121,8 @@ def sample_observations(model: BaseAlgorithm, seed: int, count: int = 256) -> np
     space = model.observation_space
     space.seed(seed)
     from_space = [space.sample() for _ in range(count // 2)]
+    from stable_baselines3.common.vec_env import VecNormalize
+
     env = model.get_env()
     inner = env.venv if isinstance(env, VecNormalize) else env
     from_resets = []
@@ -252,6 +256,8 @@ def export_agent(
 
     The format writes into a temporary folder; nothing is written beside the run when verification fails.
     """
+    from stable_baselines3.common.vec_env import VecNormalize
+
     check_exportable(model)
     loadable_format(format_name).require()
     env = model.get_env()

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.run.formats import EpisodeRecord, EvaluationRecord, Metadata
-from atheria_cli.tracking.sb3_values import BufferedValues
+from atheria_cli.tracking.values import BufferedValues
 
 Rows = dict[int, dict[str, float]]  # step (timesteps) -> key -> value
 

@@ -28,18 +28,12 @@ from atheria_cli.run.formats import (
 )
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.store import AgentStore, RunState
+from atheria_cli.trainers import kind_of
 
 # Config fields the restored state cannot follow. The env's, as the agent trains on them: its
 # own ``agents.X.env`` value, else the experiment's ``env`` value.
 FIXED_ENV_FIELDS = ("id", "n_envs", "normalize", "frame_stack")
-# The agent's, as (label, path under the agent's section: the source's on one side, NEW's on the other).
-FIXED_AGENT_FIELDS = (
-    ("policy", "policy"),
-    ("policy_kwargs", "hyperparams.policy_kwargs"),
-    ("buffer_size", "hyperparams.buffer_size"),
-    ("n_steps", "hyperparams.n_steps"),
-    ("use_sde", "hyperparams.use_sde"),
-)
+# The agent's are its trainer kind's ``fork_fixed_fields`` (atheria_cli.trainers).
 
 
 @dataclass(frozen=True)
@@ -124,7 +118,9 @@ def check_forkable(config: ExperimentConfig, name: str, source: ForkSource) -> N
     if stored is None:
         return
     current = config_to_dict(config)
-    before_values, after_values = _fixed_values(stored.config, source.metadata.agent), _fixed_values(current, name)
+    fixed = kind_of(config, name).fork_fixed_fields
+    before_values = _fixed_values(stored.config, source.metadata.agent, fixed)
+    after_values = _fixed_values(current, name, fixed)
     for label, before in before_values.items():
         after = after_values[label]
         if before != after:
@@ -150,12 +146,13 @@ def fork_start(source: ForkSource, target: AgentStore) -> ForkStart:
     )
 
 
-def _fixed_values(document: dict[str, Any], agent: str) -> dict[str, Any]:
-    """The fields a fork cannot change, by label, as ``agent`` of this run config trains with them."""
+def _fixed_values(document: dict[str, Any], agent: str, agent_fields: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The fields a fork cannot change, by label, as ``agent`` of this run config trains with them
+    (``agent_fields``: label and path under the agent's section)."""
     values = {}
     for key in FIXED_ENV_FIELDS:
         own = config_value(document, f"agents.{agent}.env.{key}")
         values[f"env.{key}"] = own if own is not None else config_value(document, f"env.{key}")
-    for label, path in FIXED_AGENT_FIELDS:
+    for label, path in agent_fields:
         values[label] = config_value(document, f"agents.{agent}.{path}")
     return values

@@ -18,46 +18,36 @@ a signal within :data:`ECHO_SECONDS` of the first as the same one.
 from __future__ import annotations
 
 import dataclasses
-import inspect
+import functools
 import multiprocessing
 import os
 import signal
 import time
-import traceback
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from types import FrameType
 from typing import Any, cast
 
 import torch
 
-from atheria_cli.agents.registry import algorithm_class
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.envs.factory import make_vec_env
-from atheria_cli.errors import AtheriaError, RunExistsError, UsageError
+from atheria_cli.errors import AtheriaError, UsageError
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.seeds import replicates
+from atheria_cli.trainers import kind_of
 from atheria_cli.training.events import Event, EventSender, dispatch, labelled, relabelled, run_label
-from atheria_cli.training.memory import available_memory, buffer_estimate, check_fits
-from atheria_cli.training.planning import AgentPlan, TrainPlan, plan_training, select_agents, still_current
-from atheria_cli.training.session import AgentResult, TrainObserver, TrainOutcome, run_training, train_one_agent
+from atheria_cli.training.job import Job, JobResult, JobsOutcome, failure_line, finish_outcome, train_job
+from atheria_cli.training.memory import available_memory, check_fits
+from atheria_cli.training.planning import TrainPlan, plan_training, select_agents
+from atheria_cli.training.session import TrainObserver, run_training
 from atheria_cli.training.stopping import EXIT_CODES, StopSignals, TimeBudget
 from atheria_cli.training.threads import devices_for_jobs, threads_per_job
 
 ECHO_SECONDS = 2.0
-
-
-@dataclass(frozen=True)
-class Job:
-    """One (agent, seed) run: the plan of its replicate and its agent's plan (both picklable)."""
-
-    label: str  # "SAC", or "seed_3/SAC" in a multi-seed experiment
-    seed: int | None
-    plan: TrainPlan
-    agent: AgentPlan
 
 
 @dataclass(frozen=True)
@@ -81,15 +71,6 @@ class JobsPlan:
             dataclasses.replace(job, plan=dataclasses.replace(job.plan, device=device))
             for job, device in zip(listed, devices, strict=True)
         ]
-
-
-@dataclass
-class JobsOutcome:
-    results: list[tuple[TrainPlan, list[AgentResult]]]
-    stopped_by: str | None = None
-    exit_code: int = 0
-    failed: list[str] = field(default_factory=list)  # "<label>: <why>"
-    committed: int = 0  # jobs that ended with a checkpoint
 
 
 def plan_jobs(
@@ -130,11 +111,10 @@ def plan_jobs(
 def _check_memory(config: ExperimentConfig, agents: Sequence[str], jobs: int) -> None:
     """The replay buffers of the jobs that can run at once must fit in the memory available.
     Each buffer is sized on its agent's own env (a per-agent ``frame_stack`` multiplies the
-    observation); on-policy agents have no replay buffer, so they build no env here."""
-    sized = [(agent, size) for agent in agents if (size := _default_buffer_size(config.algo_of(agent))) is not None]
+    observation); an agent without a replay buffer asks for no spaces, so it builds no env here."""
     spaces: dict[str, tuple[Any, Any]] = {}  # one throwaway env per distinct agent env setting
-    per_agent = []
-    for agent, default_size in sized:
+
+    def spaces_of(agent: str) -> tuple[Any, Any]:
         settings = config.env_of(agent)
         if (key := settings.model_dump_json()) not in spaces:
             env = make_vec_env(settings, gamma=config.gamma_of(agent))
@@ -142,7 +122,11 @@ def _check_memory(config: ExperimentConfig, agents: Sequence[str], jobs: int) ->
                 spaces[key] = env.observation_space, env.action_space
             finally:
                 env.close()
-        if estimate := buffer_estimate(config, agent, *spaces[key], default_size):
+        return spaces[key]
+
+    per_agent = []
+    for agent in agents:
+        if estimate := kind_of(config, agent).estimate_memory(config, agent, functools.partial(spaces_of, agent)):
             per_agent.append(estimate)
     estimates = per_agent * len(config.seeds or (None,))
     check_fits(estimates, jobs, available_memory())
@@ -202,7 +186,8 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 # each job is then a fork of that server instead of a fresh interpreter importing torch and SB3
 # again (about 2 s of CPU a job on the 2-core VM). Safe to fork: the server is single-threaded,
 # has run no torch operation (so no OpenMP pool exists) and has never touched CUDA.
-JOB_PRELOAD = ["atheria_cli.training.jobs", "stable_baselines3"]
+# The SB3 trainer is imported on first build, not by the session: preload it for the children.
+JOB_PRELOAD = ["atheria_cli.training.jobs", "atheria_cli.trainers.sb3", "stable_baselines3"]
 
 
 def _job_context() -> Any:
@@ -232,7 +217,7 @@ def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
     budget = TimeBudget(plan.plans[0].max_hours)
     pending = deque(jobs)
     running: dict[Any, _Running] = {}
-    results: dict[str, _JobResult] = {}
+    results: dict[str, JobResult] = {}
     outcome = JobsOutcome(results=[])
     skipped = False  # jobs not started: the deadline had passed
     with _Forwarding(lambda: [entry.process for entry in running.values()]) as signals:
@@ -264,25 +249,11 @@ def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
                     outcome.failed.append(f"{entry.job.label}: {_death(entry.process.exitcode, signals.received)}")
         if signals.received is not None:
             outcome.stopped_by, outcome.exit_code = signals.name, signals.exit_code
-    if outcome.failed and not outcome.exit_code:
-        outcome.exit_code = 1
-    if not outcome.stopped_by and (skipped or any(result.stopped_by == "time budget" for result in results.values())):
-        outcome.stopped_by = "time budget"
-    for replicate, seed in zip(plan.plans, plan.seeds, strict=True):
-        labels = [run_label(agent.name, seed) for agent in replicate.agents]
-        done: list[AgentResult] = [results[label] for label in labels if label in results]
-        outcome.results.append((replicate, done))
-    outcome.committed = sum(1 for _, done in outcome.results for result in done if result.last_checkpoint)
-    return outcome
-
-
-@dataclass
-class _JobResult(AgentResult):
-    stopped_by: str | None = None
+    return finish_outcome(outcome, plan.plans, plan.seeds, results, skipped=skipped)
 
 
 def _receive(
-    reader: Connection, entry: _Running, observer: TrainObserver, results: dict[str, _JobResult], outcome: JobsOutcome
+    reader: Connection, entry: _Running, observer: TrainObserver, results: dict[str, JobResult], outcome: JobsOutcome
 ) -> bool:
     """Handle one message; False when the child closed its pipe (it ended)."""
     try:
@@ -381,7 +352,7 @@ def job_main(job: Job, conn: Connection, deadline: float | None, started: float,
             conn.send(("failed", exc.message))
             raise SystemExit(1) from None
         except Exception as exc:  # a crash of one job must not stop the others: report it, exit 1
-            conn.send(("failed", f"{type(exc).__name__}: {exc} ({_where(exc)})"))
+            conn.send(("failed", failure_line(exc)))
             raise SystemExit(1) from None
         finally:
             conn.close()
@@ -389,39 +360,10 @@ def job_main(job: Job, conn: Connection, deadline: float | None, started: float,
 
 def _train_locked(
     job: Job, conn: Connection, signals: StopSignals, deadline: float | None, started: float, parent: int
-) -> _JobResult:
+) -> JobResult:
     budget = TimeBudget(None, started)
     budget.deadline = deadline
     return train_job(job, _pipe_observer(conn, signals, parent, job.seed), signals, budget)
-
-
-def train_job(job: Job, observer: TrainObserver, signals: StopSignals, budget: TimeBudget) -> _JobResult:
-    """A job's body wherever it runs (a spawned process here, a Ray actor in training.ray_backend):
-    lock, re-check the disk, train one agent."""
-    lock = AgentLock(job.plan.config.run_dir, job.agent.name)
-    lock.acquire()
-    try:
-        if not still_current(job.agent):
-            raise RunExistsError(f"{job.label}: the run changed on disk while this command was starting; run it again")
-        if not budget.allows_another_episode():  # this job's turn came after the shared deadline
-            observer.warn(f"{job.agent.name}: the time budget ran out before this job started; nothing trained")
-            return _JobResult(agent=job.agent.name, stopped_by="time budget")
-        session = TrainOutcome(results=[])
-        result = train_one_agent(job.plan, job.agent, observer, signals, budget, session)
-        return _JobResult(**vars(result), stopped_by=session.stopped_by)
-    finally:
-        lock.release()
-
-
-def _where(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    last = frames[-1] if frames else None
-    return f"{os.path.basename(last.filename)}:{last.lineno}" if last else "no traceback"
-
-
-def _default_buffer_size(algo: str) -> int | None:
-    parameter = inspect.signature(algorithm_class(algo)).parameters.get("buffer_size")
-    return None if parameter is None else int(parameter.default)
 
 
 def _gpu_count() -> int:

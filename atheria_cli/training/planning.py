@@ -11,11 +11,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
-from stable_baselines3.common.vec_env import VecEnv
-
-from atheria_cli.agents.registry import build_model
 from atheria_cli.config import ExperimentConfig, config_to_dict, config_value
 from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.envs.probe import check_metric_names
@@ -25,10 +20,13 @@ from atheria_cli.run.formats import CheckpointEntry
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.mirror import Mirror
 from atheria_cli.run.store import AgentStore, RunState
+from atheria_cli.trainers import kind_of
 from atheria_cli.training.devices import resolve_device
 
 if TYPE_CHECKING:
-    from atheria_cli.training.adopt import AdoptSource
+    from stable_baselines3.common.vec_env import VecEnv
+
+    from atheria_cli.trainers.sb3.adopt import AdoptSource
     from atheria_cli.training.fork import ForkSource
 
 # Config sections whose change makes a resumed run a different experiment ({agent}: its own).
@@ -139,7 +137,7 @@ def _plan_adopt(
         return None
     if forking:
         raise UsageError("--from-sb3 and --from-checkpoint both name where a new run starts: give one")
-    from atheria_cli.training.adopt import plan_adopt
+    from atheria_cli.trainers.sb3.adopt import plan_adopt
 
     return plan_adopt(
         config, from_sb3, agents, resume=resume, fresh=fresh, replay=replay, trust_pickle=trust_pickle, notices=notices
@@ -299,8 +297,8 @@ def _unset_dropped(value: Any) -> Any:
 
 
 def _check_env_and_agents(config: ExperimentConfig, agents: Sequence[str], device: str) -> None:
-    """Throwaway envs check the env settings, each agent's model settings against its env (the
-    constructor's checks, without building networks: the session builds each model once), and the
+    """Throwaway envs check the env settings, each agent's settings against its env (its trainer
+    kind's planning check, which builds no networks: the session builds each trainer once), and the
     ``env.metrics`` names, before ``--fresh`` moves anything."""
     envs: dict[str, VecEnv] = {}  # one per distinct agent env setting (n_envs, normalize, frame_stack)
     try:
@@ -309,20 +307,9 @@ def _check_env_and_agents(config: ExperimentConfig, agents: Sequence[str], devic
             env = envs.get(key := settings.model_dump_json())
             if env is None:
                 env = envs[key] = make_vec_env(settings, gamma=config.gamma_of(agent))
-            model = build_model(config, agent, env, device, seed=None, setup=False)
-            _check_frame_stack(config, agent, model)
+            kind_of(config, agent).check_plan(config, agent, env, device)
         probe = next(iter(envs.values())) if envs else envs.setdefault("", make_vec_env(config.env))
         check_metric_names(probe, [metric.name for metric in config.env.metrics], config.env.id, config.seed)
     finally:
         for env in envs.values():
             env.close()
-
-
-def _check_frame_stack(config: ExperimentConfig, agent: str, model: BaseAlgorithm) -> None:
-    settings = config.env_of(agent)
-    if settings.frame_stack is not None and settings.normalize and isinstance(model, OffPolicyAlgorithm):
-        # SB3's off-policy algorithms store VecNormalize's unstacked original observations.
-        raise ConfigError(
-            f"agents.{agent}: {config.algo_of(agent)} cannot combine frame_stack with normalize "
-            "(SB3 stores unstacked observations)"
-        )

@@ -45,10 +45,11 @@ from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import AtheriaError, ClusterError, UsageError
 from atheria_cli.run.layout import RAY_DRIVER_LOG
 from atheria_cli.run.mirror import Mirror
-from atheria_cli.training.events import Event, EventSender, dispatch, relabelled, run_label
-from atheria_cli.training.jobs import Job, JobsOutcome, JobsPlan, _JobResult, _where, train_job
+from atheria_cli.training.events import Event, EventSender, dispatch, relabelled
+from atheria_cli.training.job import Job, JobResult, JobsOutcome, failure_line, finish_outcome, train_job
+from atheria_cli.training.jobs import JobsPlan
 from atheria_cli.training.planning import plan_agent
-from atheria_cli.training.session import AgentResult, TrainObserver
+from atheria_cli.training.session import TrainObserver
 from atheria_cli.training.stopping import StopSignals, TimeBudget
 
 NAMESPACE = "atheria"
@@ -186,7 +187,7 @@ class _Driver:
     hub: Any = None
     job_class: Any = None
     running: dict[Any, _Running] = dataclasses.field(default_factory=dict)
-    results: dict[str, _JobResult] = dataclasses.field(default_factory=dict)
+    results: dict[str, JobResult] = dataclasses.field(default_factory=dict)
     outcome: JobsOutcome = dataclasses.field(default_factory=lambda: JobsOutcome(results=[]))
     hub_incarnation: str | None = None
 
@@ -220,16 +221,7 @@ def _drive(ray: Any, plan: JobsPlan, observer: TrainObserver, log: Path, scratch
         _drain(driver, signals.received)
         if signals.received is not None:
             outcome.stopped_by, outcome.exit_code = signals.name, signals.exit_code
-    if outcome.failed and not outcome.exit_code:
-        outcome.exit_code = 1
-    if not outcome.stopped_by and any(result.stopped_by == "time budget" for result in driver.results.values()):
-        outcome.stopped_by = "time budget"
-    for replicate, seed in zip(plan.plans, plan.seeds, strict=True):
-        labels = [run_label(agent.name, seed) for agent in replicate.agents]
-        done: list[AgentResult] = [driver.results[label] for label in labels if label in driver.results]
-        outcome.results.append((replicate, done))
-    outcome.committed = sum(1 for _, done in outcome.results for result in done if result.last_checkpoint)
-    return outcome
+    return finish_outcome(outcome, plan.plans, plan.seeds, driver.results)
 
 
 def _start_hub(ray: Any, hub_class: Any, max_retries: int) -> Any:
@@ -404,14 +396,14 @@ def run_job(
     try:
         prepared = _prepare(job, target, attempt, scratch, observer)
         if prepared is None:  # an earlier attempt reached the target and died after its last commit
-            result: tuple[str, Any] = ("done", _JobResult(agent=job.agent.name))
+            result: tuple[str, Any] = ("done", JobResult(agent=job.agent.name))
         else:
             budget = TimeBudget(None if remaining is None else remaining / 3600.0)
             result = ("done", train_job(prepared, observer, signals, budget))
     except AtheriaError as exc:
         result = ("failed", exc.message)
     except Exception as exc:  # one job's crash must not stop the others
-        result = ("failed", f"{type(exc).__name__}: {exc} ({_where(exc)})")
+        result = ("failed", failure_line(exc))
     finally:
         signals.received = signals.received or 0  # ends the watcher
     return (*result, link.everything())

@@ -1,6 +1,6 @@
 """The training session: for each agent of a :class:`TrainPlan`, run episodes and commit them.
 
-For each agent the story is: take its lock, build the env and model, restore the checkpoint
+For each agent the story is: take its lock, build its trainer, restore the checkpoint
 the plan chose (resume) or reset (fresh), then step until the requested number of episodes has
 ended, committing a checkpoint every ``save_every`` episodes, at the session's last episode,
 every ``save_every_steps`` steps, and at once on SIGINT/SIGTERM, each commit followed by
@@ -15,21 +15,16 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gymnasium
 import numpy as np
-import stable_baselines3
 import torch
 
 from atheria_cli import __version__
-from atheria_cli.agents.checkpoint import checkpoint_payload, encode_checkpoint, read_checkpoint, restore_training_state
-from atheria_cli.agents.loops import OffPolicyLoop, TrainingLoop, make_loop
-from atheria_cli.agents.names import installed_extra_versions
-from atheria_cli.agents.registry import build_model, resolved_hyperparams, validate_hyperparams
+from atheria_cli.agents.checkpoint import checkpoint_payload, encode_checkpoint, read_checkpoint, restore_checkpoint
 from atheria_cli.config import ExperimentConfig, config_to_dict
-from atheria_cli.envs.factory import make_vec_env
-from atheria_cli.errors import ConfigDriftError, RunExistsError, StorageError, TrainingDivergedError
+from atheria_cli.errors import ConfigDriftError, RunExistsError, TrainingDivergedError
 from atheria_cli.reports.evaluations import evaluation_scores
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, EvaluationRecord, History, Metadata, RunConfig, SessionRecord
 from atheria_cli.run.locking import AgentLock
@@ -37,15 +32,16 @@ from atheria_cli.run.mirror import Mirror
 from atheria_cli.run.retention import kept_checkpoints, ranked_by
 from atheria_cli.run.segments import live_rows
 from atheria_cli.run.store import AgentStore, now_iso
-from atheria_cli.tracking import RunTracking, start_tracking
-from atheria_cli.training import tensorboard
-from atheria_cli.training.adopt import AdoptSource, load_into
+from atheria_cli.trainers import DEFAULT_KIND, Trainer, kind_named, kind_of
 from atheria_cli.training.episodes import EpisodeClock, episode_record
-from atheria_cli.training.evaluator import Evaluator, evaluation_due
+from atheria_cli.training.evaluator import evaluation_due
 from atheria_cli.training.fork import ForkSource, ForkStart, fork_start
-from atheria_cli.training.monitor import ResourceMonitor, fold_readout
+from atheria_cli.training.hooks import Hooks, session_hooks
 from atheria_cli.training.planning import AgentPlan, TrainPlan, still_current
 from atheria_cli.training.stopping import StopSignals, TimeBudget
+
+if TYPE_CHECKING:
+    from atheria_cli.trainers.sb3.adopt import AdoptSource
 
 
 class TrainObserver(Protocol):
@@ -82,13 +78,13 @@ class TrainOutcome:
 
 
 @dataclass
-class _Session:
-    """What one agent's session tracks between steps."""
+class AgentSession:
+    """What one agent's session tracks between steps (the hooks read and extend it)."""
 
     plan: TrainPlan
     name: str
     store: AgentStore
-    loop: TrainingLoop
+    trainer: Trainer
     history: History
     metadata: Metadata
     record: SessionRecord
@@ -100,8 +96,7 @@ class _Session:
     commits: int = 0
     last_entry: CheckpointEntry | None = None
     last_commit_timesteps: int = -1
-    evaluator: Evaluator | None = None
-    tracking: RunTracking | None = None
+    hooks: Hooks = field(default_factory=lambda: Hooks([]))
 
 
 def run_training(plan: TrainPlan, observer: TrainObserver) -> TrainOutcome:
@@ -177,9 +172,8 @@ def train_one_agent(
     config, name, store = plan.config, agent_plan.name, agent_plan.store
     result = AgentResult(agent=name)
     resume_from = agent_plan.resume_from
-    # Built before any disk change: a setting that only SB3's model setup rejects writes nothing.
-    env = make_vec_env(config.env_of(name), gamma=config.gamma_of(name))
-    model = build_model(config, name, env, plan.device, config.seed_of(name))
+    # Built before any disk change: a setting that only the trainer's setup rejects writes nothing.
+    trainer = kind_of(config, name).build_trainer(config, name, plan.device)
     if agent_plan.move_aside:
         result.moved_to = store.move_aside()
         observer.warn(f"{name}: previous run moved to {result.moved_to}")
@@ -190,69 +184,68 @@ def train_one_agent(
             observer.warn(f"{name}: the mirrored run moved to {moved}")
     if agent_plan.pull_mirror:
         resume_from = _pull_mirror(config, name, store, observer)
-    loop = make_loop(model, config.schedule_timesteps_of(name))
-    session: _Session | None = None
+    session: AgentSession | None = None
+    completed = False
     try:
-        session = _start(plan, name, loop, store, resume_from, observer, budget, agent_plan.fork, agent_plan.adopt)
-        if config.train.eval is not None:
-            session.evaluator = Evaluator(config.env_of(name), config.train.eval)
-        if config.train.tensorboard:
-            # TensorBoard drops events at steps >= purge_step: those after the resumed checkpoint.
-            tensorboard.attach(model, store.layout.root, resume_from.timesteps + 1 if resume_from else None)
-        session.tracking = _start_tracking(session)
-        try:
-            _run_episodes(session, observer, signals, outcome)
-        except ValueError as exc:
-            if not _raised_in(exc, "torch.distributions"):
-                raise
-            raise TrainingDivergedError(
-                f"agents.{name}: training diverged in episode {session.history.total_episodes + 1}: the policy's outputs "
-                "are no longer finite (NaN or inf); lower the learning rate or scale the rewards "
-                f"(the run keeps its last checkpoint: {session.last_entry.file if session.last_entry else 'none yet'})"
-            ) from None
-        finally:
-            if config.train.tensorboard:
-                tensorboard.detach(model)
-        if session.commits and config.train.mirror is not None:
-            _mirror(session, observer)
+        session = _start(plan, name, trainer, store, resume_from, observer, budget, agent_plan.fork, agent_plan.adopt)
+        session.hooks = session_hooks(session)
+        session.hooks.start(session, observer)
+        _run_episodes_or_diverge(session, observer, signals, outcome)
+        completed = True
         result.episodes, result.last_checkpoint = session.recorded, session.last_entry
     finally:
-        env.close()
-        if session is not None and session.evaluator is not None:
-            session.evaluator.close()
-        if session is not None and session.tracking is not None:
-            session.tracking.close()
+        try:
+            if session is not None:
+                session.hooks.close(session, observer, completed=completed)  # the mirror's last push
+        finally:
+            trainer.close()
     observer.agent_finished(name)
     return result
+
+
+def _run_episodes_or_diverge(session: AgentSession, observer: TrainObserver, signals: StopSignals, outcome: TrainOutcome) -> None:
+    try:
+        _run_episodes(session, observer, signals, outcome)
+    except ValueError as exc:
+        if not _raised_in(exc, "torch.distributions"):
+            raise
+        raise TrainingDivergedError(
+            f"agents.{session.name}: training diverged in episode {session.history.total_episodes + 1}: the policy's outputs "
+            "are no longer finite (NaN or inf); lower the learning rate or scale the rewards "
+            f"(the run keeps its last checkpoint: {session.last_entry.file if session.last_entry else 'none yet'})"
+        ) from None
 
 
 def _start(
     plan: TrainPlan,
     name: str,
-    loop: TrainingLoop,
+    trainer: Trainer,
     store: AgentStore,
     resume_from: CheckpointEntry | None,
     observer: TrainObserver,
     budget: TimeBudget,
     fork: ForkSource | None = None,
     adopt: AdoptSource | None = None,
-) -> _Session:
+) -> AgentSession:
     """Restore the planned checkpoint, or reset for a new run (adopting an SB3 zip's weights)."""
     config = plan.config
     started: ForkStart | None = None
     if fork is not None:
         started = fork_start(fork, store)
-        _restore(name, loop, fork.store, fork.entry, observer)
-        history, metadata = History(agent=name, total_episodes=fork.entry.episode), _new_metadata(config, name, loop, plan.device)
+        _restore(name, trainer, fork.store, fork.entry, observer)
+        history, metadata = (
+            History(agent=name, total_episodes=fork.entry.episode),
+            _new_metadata(config, name, trainer, plan.device),
+        )
         history.evaluations, metadata.replay_segments = started.evaluations, started.segments
     elif resume_from is None:
-        loop.start_fresh()
-        history, metadata = History(agent=name), _new_metadata(config, name, loop, plan.device)
+        trainer.start_fresh()
+        history, metadata = History(agent=name), _new_metadata(config, name, trainer, plan.device)
         if adopt is not None:
-            _adopt(name, loop, adopt)
+            trainer.adopt(adopt)
             metadata.adopted_from = adopt.origin
     else:
-        _restore(name, loop, store, resume_from, observer)
+        _restore(name, trainer, store, resume_from, observer)
         history = store.history_up_to(store.history(), resume_from.episode, resume_from.timesteps)
         metadata = store.metadata()
         # Checkpoints newer than the one resumed (damaged ones we fell back from) are superseded.
@@ -262,7 +255,6 @@ def _start(
             if (entry.timesteps, entry.episode) > (resume_from.timesteps, resume_from.episode)
         ]
         metadata.checkpoints = [entry for entry in metadata.checkpoints if entry not in newer]
-    model = loop.model
     _warn_if_threads_changed(name, history, observer)
     record = SessionRecord(
         session_timestamp=now_iso(),
@@ -271,8 +263,8 @@ def _start(
         episodes_count=0,
         device=plan.device,
         duration_seconds=0.0,
-        start_timesteps=model.num_timesteps,
-        end_timesteps=model.num_timesteps,
+        start_timesteps=trainer.timesteps,
+        end_timesteps=trainer.timesteps,
         resumed_from=resume_from.file if resume_from else None,
         atheria_version=__version__,
         threads=torch.get_num_threads(),
@@ -282,28 +274,20 @@ def _start(
     )
     history.trainings.append(record)
     observer.agent_started(name, record.start_episode, plan.episodes, record.resumed_from)
-    return _Session(
+    return AgentSession(
         plan=plan,
         name=name,
         store=store,
-        loop=loop,
+        trainer=trainer,
         history=history,
         metadata=metadata,
         record=record,
         run_config=RunConfig(config=config_to_dict(config)),
         resumed_from=resume_from,
         budget=budget,
-        last_commit_timesteps=model.num_timesteps,
+        last_commit_timesteps=trainer.timesteps,
         uncommitted=started.episodes if started is not None else [],  # a fork's first commit writes the source's episodes
     )
-
-
-def _adopt(name: str, loop: TrainingLoop, adopt: AdoptSource) -> None:
-    """The zip's weights and counters over the fresh model; its replay buffer when trusted."""
-    load_into(name, loop.model, adopt.archive)
-    if adopt.replay is not None:
-        assert isinstance(loop, OffPolicyLoop)  # planning refuses a replay buffer for on-policy agents
-        loop.journal.import_rows(adopt.replay)
 
 
 def _warn_if_threads_changed(name: str, history: History, observer: TrainObserver) -> None:
@@ -315,10 +299,10 @@ def _warn_if_threads_changed(name: str, history: History, observer: TrainObserve
         )
 
 
-def _restore(name: str, loop: TrainingLoop, source: AgentStore, entry: CheckpointEntry, observer: TrainObserver) -> None:
+def _restore(name: str, trainer: Trainer, source: AgentStore, entry: CheckpointEntry, observer: TrainObserver) -> None:
     payload = read_checkpoint(source.layout.root / entry.file, expected_sha256=entry.sha256)
     try:
-        report = restore_training_state(loop, payload, source.read_segment)
+        report = restore_checkpoint(trainer, payload, source.read_segment)
     except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as exc:
         # Shapes or structure differ: a config change (--allow-config-change) the checkpoint cannot follow.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -337,30 +321,24 @@ def _restore(name: str, loop: TrainingLoop, source: AgentStore, entry: Checkpoin
         )
 
 
-def _run_episodes(session: _Session, observer: TrainObserver, signals: StopSignals, outcome: TrainOutcome) -> None:
-    plan, loop, model = session.plan, session.loop, session.loop.model
+def _run_episodes(session: AgentSession, observer: TrainObserver, signals: StopSignals, outcome: TrainOutcome) -> None:
+    plan, trainer = session.plan, session.trainer
     train_config = plan.config.train
-    clock, started = EpisodeClock(model.n_envs), time.perf_counter()
-    monitor = ResourceMonitor(plan.device) if train_config.monitor_every else None
+    clock, started = EpisodeClock(trainer.parallel_episodes), time.perf_counter()
     while plan.episodes is None or session.record.episodes_count < plan.episodes:
-        step = loop.step()
+        step = trainer.step()
         finished = np.flatnonzero(step.dones)
         for index in finished:
             record = episode_record(
                 episode=session.history.total_episodes + 1,
-                timesteps=model.num_timesteps,
+                timesteps=trainer.timesteps,
                 seconds=clock.lap(int(index)),
                 info=step.infos[index],
                 metrics=plan.config.env.metrics,
                 env_id=plan.config.env.id,
             )
             _record_episode(session, record, observer)
-            if train_config.tensorboard:
-                tensorboard.log_episode(model, record)
-            if monitor and train_config.monitor_every and session.record.episodes_count % train_config.monitor_every == 0:
-                readout = monitor.read(session.budget.elapsed(), session.budget.remaining(), session.record.episodes_count)
-                session.record.resources = fold_readout(session.record.resources, readout)  # committed with the history
-                observer.resources(session.name, readout.line())
+            session.hooks.episode(session, record, observer)
         if signals.received is not None:
             _commit(session, started, observer, partial=not len(finished))
             outcome.stopped_by, outcome.exit_code = signals.name, signals.exit_code
@@ -369,7 +347,7 @@ def _run_episodes(session: _Session, observer: TrainObserver, signals: StopSigna
             _commit(session, started, observer, partial=False)
         elif train_config.save_every_steps and _steps_checkpoint_due(session, train_config.save_every_steps):
             _commit(session, started, observer, partial=not len(finished))
-        if len(finished) and plan.until_timesteps is not None and model.num_timesteps >= plan.until_timesteps:
+        if len(finished) and plan.until_timesteps is not None and trainer.timesteps >= plan.until_timesteps:
             if session.uncommitted:
                 _commit(session, started, observer, partial=False)
             return
@@ -383,7 +361,7 @@ def _run_episodes(session: _Session, observer: TrainObserver, signals: StopSigna
             return
 
 
-def _record_episode(session: _Session, record: EpisodeRecord, observer: TrainObserver) -> None:
+def _record_episode(session: AgentSession, record: EpisodeRecord, observer: TrainObserver) -> None:
     session.uncommitted.append(record)
     session.recorded.append(record)
     session.history.total_episodes = record.episode
@@ -392,12 +370,12 @@ def _record_episode(session: _Session, record: EpisodeRecord, observer: TrainObs
     observer.episode_finished(session.name, record)
 
 
-def _episode_checkpoint_due(session: _Session, just_finished: int) -> bool:
+def _episode_checkpoint_due(session: AgentSession, just_finished: int) -> bool:
     """Every ``save_every`` episodes (by episode number) and always at the session's end."""
     plan = session.plan
     if plan.episodes is not None and session.record.episodes_count >= plan.episodes:
         return True
-    if plan.until_timesteps is not None and session.loop.model.num_timesteps >= plan.until_timesteps:
+    if plan.until_timesteps is not None and session.trainer.timesteps >= plan.until_timesteps:
         return True
     every, total = session.plan.config.train.save_every, session.history.total_episodes
     evaluation = session.plan.config.train.eval
@@ -406,65 +384,36 @@ def _episode_checkpoint_due(session: _Session, just_finished: int) -> bool:
     return any(episode % every == 0 for episode in range(total - just_finished + 1, total + 1))
 
 
-def _steps_checkpoint_due(session: _Session, every: int) -> bool:
+def _steps_checkpoint_due(session: AgentSession, every: int) -> bool:
     """A multiple of ``every`` timesteps was crossed since the last commit."""
-    now = session.loop.model.num_timesteps
+    now = session.trainer.timesteps
     return now // every > max(session.last_commit_timesteps, 0) // every
 
 
-def _start_tracking(session: _Session) -> RunTracking | None:
-    """Open the trackers; a resumed run first gets what it committed but never logged."""
-    tracking = start_tracking(session.plan.config, session.metadata, agent_dir=str(session.store.layout.root))
-    if tracking is None:
-        return None
-    session.loop.model.logger.output_formats.append(tracking.buffer)
-    if session.resumed_from is not None:
-        tracking.backfill(session.store.episodes(session.history), session.history.evaluations)
-    return tracking
-
-
-def _evaluate_if_due(session: _Session) -> EvaluationRecord | None:
-    """Evaluate before the commit, which then makes the evaluation durable with its checkpoint."""
-    evaluation, history = session.plan.config.train.eval, session.history
-    if session.evaluator is None or evaluation is None:
-        return None
-    last = history.evaluations[-1].episode if history.evaluations else 0
-    if not evaluation_due(evaluation.every, last, history.total_episodes):
-        return None
-    record = session.evaluator.evaluate(session.loop.model, history.total_episodes)
-    history.evaluations.append(record)
-    if session.plan.config.train.tensorboard:
-        tensorboard.log_evaluation(session.loop.model, record)
-    session.record.eval_seconds = round(session.record.eval_seconds + record.seconds, 3)
-    return record
-
-
-def _commit(session: _Session, started: float, observer: TrainObserver, *, partial: bool) -> None:
+def _commit(session: AgentSession, started: float, observer: TrainObserver, *, partial: bool) -> None:
     """Replay segment, checkpoint, episodes, history, metadata (the commit); then retention."""
-    loop, store, model = session.loop, session.store, session.loop.model
+    trainer, store = session.trainer, session.store
     record, history, metadata = session.record, session.history, session.metadata
-    evaluated = _evaluate_if_due(session)  # first: the session's duration includes it
-    if evaluated is not None:
-        observer.evaluation_finished(session.name, evaluated)
-    episode, timesteps = history.total_episodes, int(model.num_timesteps)
+    session.hooks.before_commit(session, observer)  # first: the session's duration includes an evaluation
+    episode, timesteps = history.total_episodes, trainer.timesteps
     record.end_episode, record.end_timesteps = episode, timesteps
     record.duration_seconds = round(time.perf_counter() - started, 3)
     file = store.checkpoint_file(episode, timesteps, partial)
-    journal = getattr(loop, "journal", None)
+    journal = trainer.replay_journal()
     segment = None
     if journal is not None:
         pending = journal.pending(file)
         segment = store.write_segment(*pending) if pending else None
         journal.saved(segment)
     payload = checkpoint_payload(
-        loop,
+        trainer,
         agent=metadata.agent,
         algo=metadata.algo,
         episode=episode,
         partial=partial,
         created=now_iso(),
         run_config=json.dumps(session.run_config.config),
-        versions=library_versions(),
+        versions=library_versions(trainer.kind),
     )
     metadata.last_episode, metadata.total_timesteps, metadata.device = episode, timesteps, session.plan.device
     entry = store.commit(
@@ -479,15 +428,7 @@ def _commit(session: _Session, started: float, observer: TrainObserver, *, parti
         replay_rows=live_rows(journal.rows_total, journal.capacity) if journal is not None else None,
         new_segment=segment,
     )
-    if session.tracking is not None:
-        if not session.plan.config.train.tensorboard:  # TensorBoard dumps SB3's values at each episode
-            model.logger.dump(step=timesteps)
-        try:
-            session.tracking.committed(session.uncommitted, history.evaluations, timesteps)
-        except StorageError as exc:  # like the mirror: the run is intact, the next session backfills
-            observer.warn(
-                f"{session.name}: tracking failed ({exc}); training goes on, the next session logs the missing episodes"
-            )
+    committed_episodes = session.uncommitted
     session.uncommitted, session.last_entry, session.last_commit_timesteps = [], entry, timesteps
     session.commits += 1
     _apply_retention(session)
@@ -495,12 +436,10 @@ def _commit(session: _Session, started: float, observer: TrainObserver, *, parti
     if session.commits == 1:
         store.remove_leftovers(metadata)
     observer.checkpoint_committed(session.name, entry)
-    mirror = session.plan.config.train.mirror
-    if mirror is not None and session.commits % mirror.every == 0:
-        _mirror(session, observer)
+    session.hooks.committed(session, entry, committed_episodes, observer)
 
 
-def _apply_retention(session: _Session) -> None:
+def _apply_retention(session: AgentSession) -> None:
     policy = session.plan.config.train.keep
     if policy is None:
         return
@@ -519,16 +458,6 @@ def _apply_retention(session: _Session) -> None:
     session.store.forget(session.metadata, dropped)
 
 
-def _mirror(session: _Session, observer: TrainObserver) -> None:
-    """A failed copy is a warning, not a stop: the local run is intact and the next push retries."""
-    config = session.plan.config
-    assert config.train.mirror is not None
-    try:
-        Mirror(config.train.mirror.to, config.experiment, session.name).push(session.store.layout.root, session.metadata)
-    except StorageError as exc:
-        observer.warn(f"{session.name}: mirroring failed ({exc}); training goes on, the next commit retries")
-
-
 def _pull_mirror(config: ExperimentConfig, name: str, store: AgentStore, observer: TrainObserver) -> CheckpointEntry:
     assert config.train.mirror is not None
     store.layout.root.mkdir(parents=True, exist_ok=True)
@@ -539,23 +468,19 @@ def _pull_mirror(config: ExperimentConfig, name: str, store: AgentStore, observe
     return entry
 
 
-def _new_metadata(config: ExperimentConfig, name: str, loop: TrainingLoop, device: str) -> Metadata:
-    algo = config.algo_of(name)
-    action_space = loop.model.action_space
-    action_dim = int(np.prod(action_space.shape)) if action_space.shape else None
-    given = validate_hyperparams(name, algo, config.agents[name].hyperparams, action_dim)
+def _new_metadata(config: ExperimentConfig, name: str, trainer: Trainer, device: str) -> Metadata:
     created = now_iso()
     fields: dict[str, Any] = {
         "agent": name,
-        "algo": algo,
+        "algo": config.algo_of(name),
         "policy": config.agents[name].policy,
         "env_id": config.env.id,
         "experiment": config.experiment,
         "last_episode": 0,
         "total_timesteps": 0,
         "device": device,
-        "hyperparams": resolved_hyperparams(loop.model, given),
-        "versions": library_versions(),
+        **trainer.describe(),
+        "versions": library_versions(trainer.kind),
         "created": created,
         "updated": created,
     }
@@ -565,13 +490,13 @@ def _new_metadata(config: ExperimentConfig, name: str, loop: TrainingLoop, devic
     return Metadata.model_validate(fields)
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(kind: str = DEFAULT_KIND) -> dict[str, str]:
+    """The versions a run records (metadata, checkpoints): atheria's, then its trainer kind's."""
     return {
         "atheria": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "stable_baselines3": stable_baselines3.__version__,
         "gymnasium": gymnasium.__version__,
         "numpy": np.__version__,
-        **installed_extra_versions(),
+        **kind_named(kind).library_versions(),
     }

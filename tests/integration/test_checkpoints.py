@@ -28,7 +28,8 @@ def sac_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_checkpoint_loads_weights_only_and_holds_the_full_state(sac_run: Path) -> None:
     payload = torch.load(agent_dir(sac_run, "SAC") / "episode_0002.pt", weights_only=True)
-    assert payload["format"] == "atheria-checkpoint" and payload["schema_version"] == 1
+    assert payload["format"] == "atheria-checkpoint" and payload["schema_version"] == 2
+    assert payload["trainer"] == "sb3"
     assert payload["episode"] == 2 and payload["num_timesteps"] == 100
     model = payload["model"]
     # Policy with its target networks, and every optimizer, SAC's entropy coefficient too.

@@ -166,6 +166,7 @@ def _header(**changes: object) -> dict:
     payload = {
         "format": "atheria-checkpoint",
         "schema_version": CHECKPOINT_SCHEMA_VERSION,
+        "trainer": "sb3",
         "agent": "A",
         "algo": "PPO",
         "episode": 1,

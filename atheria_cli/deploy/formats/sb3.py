@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
-from stable_baselines3.common.vec_env import VecNormalize
 
 from atheria_cli.deploy.formats import Policy
 from atheria_cli.errors import UsageError
+
+if TYPE_CHECKING:  # SB3 is imported where its zip is written or read
+    from stable_baselines3.common.base_class import BaseAlgorithm
+    from stable_baselines3.common.vec_env import VecNormalize
 
 REPLAY_BUFFER = "replay_buffer"
 VEC_NORMALIZE = "vec_normalize"
@@ -43,6 +45,8 @@ def extra_file(path: Path, role: str) -> Path:
 
 def write(model: BaseAlgorithm, normalizer: VecNormalize | None, path: Path, *, with_replay: bool) -> dict[str, Path]:
     """SB3's ``save`` (and ``save_replay_buffer``, ``VecNormalize.save``): role -> extra file written."""
+    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+
     model.save(path)
     extras: dict[str, Path] = {}
     if with_replay:
@@ -82,6 +86,8 @@ def policy(path: Path, algorithm: type[BaseAlgorithm]) -> Policy:
 
 
 def _normalizer(path: Path) -> VecNormalize | None:
+    from stable_baselines3.common.vec_env import VecNormalize
+
     if not path.is_file():
         return None
     # What VecNormalize.load does, minus set_venv: normalize_obs needs only the statistics.

@@ -1,0 +1,66 @@
+"""Trainers: what trains an agent, behind one interface (:class:`~atheria_cli.trainers.base.Trainer`).
+
+``TRAINER_KINDS`` holds one entry per kind of trainer. Today there is one, ``"sb3"``: the
+Stable-Baselines3 algorithms, whose adapter is :mod:`atheria_cli.trainers.sb3` and whose
+implementation (step loops, state capture, algorithm registry) is :mod:`atheria_cli.agents`.
+A new SB3 algorithm is a row of :mod:`atheria_cli.agents.names` and the registry, not a new kind.
+
+Torch-free: the table names its callables as ``"module:function"`` strings.
+"""
+
+from __future__ import annotations
+
+from atheria_cli.config import ExperimentConfig
+from atheria_cli.trainers.base import RestoreReport, StepResult, Trainer, TrainerEvaluation, TrainerKind, ValueSink
+
+SB3 = "sb3"
+
+TRAINER_KINDS: dict[str, TrainerKind] = {
+    SB3: TrainerKind(
+        name=SB3,
+        plan_check="atheria_cli.trainers.sb3:check_plan",
+        build="atheria_cli.trainers.sb3:build_trainer",
+        memory_estimate="atheria_cli.trainers.sb3:memory_estimate",
+        versions="atheria_cli.trainers.sb3:library_versions",
+        load="atheria_cli.trainers.sb3:load_model",
+        # SB3's state cannot follow a change of these (network shapes, buffer sizes, noise kind).
+        fork_fixed_fields=(
+            ("policy", "policy"),
+            ("policy_kwargs", "hyperparams.policy_kwargs"),
+            ("buffer_size", "hyperparams.buffer_size"),
+            ("n_steps", "hyperparams.n_steps"),
+            ("use_sde", "hyperparams.use_sde"),
+        ),
+        checkpoint_sections=("model", "loop", "buffer", "env"),
+        evaluable=True,
+        exportable=True,
+    ),
+}
+
+# What a schema-1 checkpoint (written before trainer kinds existed) was trained by.
+DEFAULT_KIND = SB3
+
+
+def kind_of(config: ExperimentConfig, agent: str) -> TrainerKind:
+    """The trainer kind that trains ``agent`` (every ``algo`` atheria accepts today is SB3's)."""
+    del config, agent  # the next kinds (user trainers) are chosen by the agent's config
+    return TRAINER_KINDS[SB3]
+
+
+def kind_named(name: str) -> TrainerKind:
+    """The kind a checkpoint header names."""
+    return TRAINER_KINDS[name]
+
+
+__all__ = [
+    "DEFAULT_KIND",
+    "TRAINER_KINDS",
+    "RestoreReport",
+    "StepResult",
+    "Trainer",
+    "TrainerEvaluation",
+    "TrainerKind",
+    "ValueSink",
+    "kind_named",
+    "kind_of",
+]

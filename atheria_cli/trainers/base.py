@@ -1,0 +1,209 @@
+"""The seam between atheria's session and a trainer: what one agent's training must offer.
+
+atheria owns the loop around a trainer (episodes, commits, retention, mirror, budget, signals,
+trackers); the trainer owns one step of training and the state that decides its future, in the
+manner of TorchTNT's ``TrainUnit`` + ``Stateful``. The session calls only what :class:`Trainer`
+declares; when it needs something more, this protocol grows a method.
+
+Torch-free and SB3-free: planning, fork and the kind table import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from atheria_cli.agents.replay import ReplayJournal, SegmentReader
+    from atheria_cli.config import EnvConfig, EvalConfig, ExperimentConfig
+    from atheria_cli.run.formats import EvaluationRecord
+    from atheria_cli.trainers.sb3.adopt import AdoptSource
+    from atheria_cli.training.memory import BufferEstimate
+
+
+@dataclass
+class StepResult:
+    """What one vectorized environment step returned.
+
+    :param dones: one flag per parallel episode, True where that episode ended at this step
+    :param infos: one info dict per parallel episode (``episode`` / metric values at an end)
+    """
+
+    dones: np.ndarray
+    infos: list[dict[str, Any]]
+
+
+@dataclass
+class RestoreReport:
+    """What restoring a checkpoint did to the parallel episodes.
+
+    :param restarted: episodes that were mid-way at the checkpoint and start anew instead
+    :param not_reproducible: episodes whose replayed reset gave another observation
+    """
+
+    restarted: list[int] = field(default_factory=list)
+    not_reproducible: list[int] = field(default_factory=list)
+
+
+class ValueSink(Protocol):
+    """Where a trainer's own training values go (a tracker buffer, TensorBoard).
+
+    :param name: the sink's name; a trainer may keep a value away from one sink by its name
+        (SB3's ``exclude="tensorboard"``)
+    """
+
+    name: str
+
+    def write(self, step: int, values: Mapping[str, Any]) -> None:
+        """Values dumped at ``step`` (the trainer's timesteps)."""
+
+    def close(self) -> None:
+        """No more values: flush and release files."""
+
+
+class TrainerEvaluation(Protocol):
+    """Evaluation episodes of one trainer on an env of its own (``train.eval``); lives as long as
+    the session and must leave the training state untouched."""
+
+    def evaluate(self, episode: int) -> EvaluationRecord:
+        """Run the configured evaluation episodes of the trainer's current policy.
+
+        :param episode: the training episode just ended, which the record is filed under
+        """
+
+    def close(self) -> None: ...
+
+
+class Trainer(Protocol):
+    """One agent's training, driven one vectorized step at a time by atheria's session.
+
+    A checkpoint must capture everything that decides the future of training at a step
+    boundary: after ``restore_state(capture_state())`` the trainer continues bit for bit as it
+    would have without the round trip.
+    """
+
+    kind: str  # the key of its entry in :data:`atheria_cli.trainers.TRAINER_KINDS`
+
+    @property
+    def timesteps(self) -> int:
+        """Environment steps taken so far, summed over the parallel episodes: the run's clock
+        (checkpoint names, tracker steps, ``--until-timesteps``)."""
+
+    @property
+    def parallel_episodes(self) -> int:
+        """How many episodes run side by side (the vectorized env's width); every
+        :class:`StepResult` holds that many flags."""
+
+    def start_fresh(self) -> None:
+        """First reset of a new run (nothing restored)."""
+
+    def step(self) -> StepResult:
+        """One step of every parallel episode, training when the trainer's schedule says so."""
+
+    def replay_journal(self) -> ReplayJournal | None:
+        """The trainer's replay buffer journal, whose new rows each commit writes as a segment
+        beside the checkpoint; None for a trainer without a replay buffer."""
+
+    def capture_state(self) -> dict[str, Any]:
+        """The trainer's sections of the checkpoint body (its kind's ``checkpoint_sections``):
+        plain tensors, numbers, strings and containers only (loaded with ``weights_only=True``).
+        atheria adds the global RNG states after this call."""
+
+    def restore_state(self, payload: dict[str, Any], read_segment: SegmentReader) -> RestoreReport:
+        """Load a checkpoint written by :meth:`capture_state` (and its replay segments); atheria
+        restores the global RNG states after this call.
+
+        :param payload: the whole checkpoint (header and body)
+        :param read_segment: reads one replay segment of the checkpoint's run by its entry
+        :raises RuntimeError, ValueError, TypeError, KeyError, IndexError: the checkpoint does
+            not fit this trainer's config (the session reports a config drift)
+        """
+
+    def describe(self) -> dict[str, Any]:
+        """The fields this trainer contributes to ``metadata.json`` (e.g. its resolved
+        hyperparameters)."""
+
+    def adopt(self, source: AdoptSource) -> None:
+        """Start a fresh run from another library's saved model (``--from-sb3``)."""
+
+    def evaluation(self, env_config: EnvConfig, eval_config: EvalConfig) -> TrainerEvaluation:
+        """An evaluation runner for this trainer (only for kinds whose entry says ``evaluable``)."""
+
+    def add_value_sink(self, sink: ValueSink) -> None:
+        """Send the trainer's training values to ``sink`` from now on."""
+
+    def record_values(self, step: int, values: Mapping[str, float]) -> None:
+        """Add atheria's own values (an episode's, an evaluation's) and dump everything pending
+        to the sinks at ``step``."""
+
+    def flush_values(self, step: int) -> None:
+        """Dump the training values pending since the last dump to the sinks at ``step``."""
+
+    def close(self) -> None:
+        """Release the trainer's envs and files."""
+
+
+@dataclass(frozen=True)
+class TrainerKind:
+    """What one kind of trainer contributes, in one place (an entry of ``TRAINER_KINDS``).
+
+    Callables are ``"module:function"`` strings resolved on use (hatch's lazy command table),
+    so the table imports neither torch nor the trainer's library.
+
+    :param name: the kind's key, written in checkpoint headers (``trainer``)
+    :param plan_check: ``(config, agent, env, device) -> None``: the cheap planning check of one
+        agent's settings against its env; raises :class:`~atheria_cli.errors.ConfigError`, writes nothing
+    :param build: ``(config, agent, device) -> Trainer``: the agent's trainer on a new env
+    :param memory_estimate: ``(config, agent, spaces) -> BufferEstimate | None``: the memory the
+        agent's trainer holds (its replay buffer); ``spaces()`` builds a throwaway env for its
+        (observation, action) spaces, only when the estimate needs them
+    :param versions: ``() -> {library: version}`` of the libraries the kind trains with (metadata, checkpoints)
+    :param load: ``(payload, path, device) -> model``: a checkpoint as a ready model (``load_agent``)
+    :param fork_fixed_fields: (label, path under ``agents.X``) of the settings a fork may not change
+    :param checkpoint_sections: the top-level keys of a checkpoint that hold the trainer's own
+        state (:meth:`Trainer.capture_state`); atheria adds ``rng``
+    :param evaluable: whether ``train.eval`` and ``atheria eval`` can run it
+    :param exportable: whether ``atheria export`` can export it
+    """
+
+    name: str
+    plan_check: str
+    build: str
+    memory_estimate: str
+    versions: str
+    load: str
+    fork_fixed_fields: tuple[tuple[str, str], ...]
+    checkpoint_sections: tuple[str, ...]
+    evaluable: bool = True
+    exportable: bool = True
+
+    def check_plan(self, config: ExperimentConfig, agent: str, env: Any, device: str) -> None:
+        resolve(self.plan_check)(config, agent, env, device)
+
+    def build_trainer(self, config: ExperimentConfig, agent: str, device: str) -> Trainer:
+        trainer: Trainer = resolve(self.build)(config, agent, device)
+        return trainer
+
+    def estimate_memory(
+        self, config: ExperimentConfig, agent: str, spaces: Callable[[], tuple[Any, Any]]
+    ) -> BufferEstimate | None:
+        estimate: BufferEstimate | None = resolve(self.memory_estimate)(config, agent, spaces)
+        return estimate
+
+    def library_versions(self) -> dict[str, str]:
+        found: dict[str, str] = resolve(self.versions)()
+        return found
+
+    def load_model(self, payload: dict[str, Any], path: Any, device: str) -> Any:
+        return resolve(self.load)(payload, path, device)
+
+
+def resolve(reference: str) -> Callable[..., Any]:
+    import importlib
+
+    module, _, attribute = reference.partition(":")
+    function: Callable[..., Any] = getattr(importlib.import_module(module), attribute)
+    return function

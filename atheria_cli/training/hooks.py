@@ -1,0 +1,240 @@
+"""The integrations of one agent's session, as hooks with one lifecycle (Lightning's
+``Callback``, SB3's ``CallbackList``): evaluation, TensorBoard, the resource monitor, the
+trackers (W&B, MLflow) and the mirror.
+
+The session calls :class:`Hooks` at five points and knows no integration by name:
+
+- ``start``: the session is restored (or fresh) and about to step;
+- ``episode``: an episode ended and was recorded (not yet committed);
+- ``before_commit``: a commit is about to be written; what a hook adds to the history now
+  (an evaluation) is made durable by that commit;
+- ``committed``: the commit is on disk, retention applied;
+- ``close``: the session ends (``completed`` tells a normal end from an exception).
+
+Each hook keeps its own state; hooks run in list order, and every ``close`` runs even when an
+earlier one raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from atheria_cli.errors import StorageError
+from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord
+from atheria_cli.run.mirror import Mirror
+from atheria_cli.tracking import RunTracking, start_tracking
+from atheria_cli.training import tensorboard
+from atheria_cli.training.evaluator import evaluation_due
+from atheria_cli.training.monitor import ResourceMonitor, fold_readout
+
+if TYPE_CHECKING:
+    from atheria_cli.trainers.base import TrainerEvaluation
+    from atheria_cli.training.session import AgentSession, TrainObserver
+
+
+class SessionHook:
+    """One integration; every method is a no-op unless the hook overrides it."""
+
+    def start(self, session: AgentSession, observer: TrainObserver) -> None:
+        """The session is restored (or fresh) and about to step."""
+
+    def episode(self, session: AgentSession, record: EpisodeRecord, observer: TrainObserver) -> None:
+        """An episode ended and was recorded; it is not committed yet."""
+
+    def before_commit(self, session: AgentSession, observer: TrainObserver) -> None:
+        """A commit is about to be written: what the hook adds to the history goes with it."""
+
+    def committed(
+        self, session: AgentSession, entry: CheckpointEntry, episodes: Sequence[EpisodeRecord], observer: TrainObserver
+    ) -> None:
+        """``entry`` is committed with ``episodes``, retention applied."""
+
+    def close(self, session: AgentSession, observer: TrainObserver, *, completed: bool) -> None:
+        """The session ends; ``completed`` is False when it ends by an exception."""
+
+
+class Hooks:
+    """A list of hooks called in order (SB3's ``CallbackList``)."""
+
+    def __init__(self, hooks: Sequence[SessionHook]) -> None:
+        self.hooks = list(hooks)
+
+    def start(self, session: AgentSession, observer: TrainObserver) -> None:
+        for hook in self.hooks:
+            hook.start(session, observer)
+
+    def episode(self, session: AgentSession, record: EpisodeRecord, observer: TrainObserver) -> None:
+        for hook in self.hooks:
+            hook.episode(session, record, observer)
+
+    def before_commit(self, session: AgentSession, observer: TrainObserver) -> None:
+        for hook in self.hooks:
+            hook.before_commit(session, observer)
+
+    def committed(
+        self, session: AgentSession, entry: CheckpointEntry, episodes: Sequence[EpisodeRecord], observer: TrainObserver
+    ) -> None:
+        for hook in self.hooks:
+            hook.committed(session, entry, episodes, observer)
+
+    def close(self, session: AgentSession, observer: TrainObserver, *, completed: bool) -> None:
+        """Every hook's ``close``, even after one raised; the first exception is raised after."""
+        failure: BaseException | None = None
+        for hook in self.hooks:
+            try:
+                hook.close(session, observer, completed=completed and failure is None)
+            except BaseException as exc:  # re-raised below, after the other hooks closed
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+
+class EvaluationHook(SessionHook):
+    """``train.eval``: evaluate before the commit, which makes the evaluation durable with its checkpoint."""
+
+    def __init__(self) -> None:
+        self.evaluation: TrainerEvaluation | None = None
+
+    def start(self, session: AgentSession, observer: TrainObserver) -> None:
+        config = session.plan.config
+        assert config.train.eval is not None
+        self.evaluation = session.trainer.evaluation(config.env_of(session.name), config.train.eval)
+
+    def before_commit(self, session: AgentSession, observer: TrainObserver) -> None:
+        every, history = session.plan.config.train.eval, session.history
+        if self.evaluation is None or every is None:
+            return
+        last = history.evaluations[-1].episode if history.evaluations else 0
+        if not evaluation_due(every.every, last, history.total_episodes):
+            return
+        record = self.evaluation.evaluate(history.total_episodes)
+        history.evaluations.append(record)
+        session.record.eval_seconds = round(session.record.eval_seconds + record.seconds, 3)
+        observer.evaluation_finished(session.name, record)
+
+    def close(self, session: AgentSession, observer: TrainObserver, *, completed: bool) -> None:
+        if self.evaluation is not None:
+            self.evaluation.close()
+
+
+class TensorBoardHook(SessionHook):
+    """``train.tensorboard``: the trainer's values and atheria's episode points at each episode,
+    evaluations with the commit that makes them durable."""
+
+    def __init__(self) -> None:
+        self.sink: tensorboard.TensorBoardSink | None = None
+        self.logged_evaluations = 0
+
+    def start(self, session: AgentSession, observer: TrainObserver) -> None:
+        resumed = session.resumed_from
+        # TensorBoard drops events at steps >= purge_step: those after the resumed checkpoint.
+        self.sink = tensorboard.TensorBoardSink(session.store.layout.root, resumed.timesteps + 1 if resumed else None)
+        session.trainer.add_value_sink(self.sink)
+        self.logged_evaluations = len(session.history.evaluations)
+
+    def episode(self, session: AgentSession, record: EpisodeRecord, observer: TrainObserver) -> None:
+        session.trainer.record_values(record.timesteps, tensorboard.episode_values(record))
+
+    def before_commit(self, session: AgentSession, observer: TrainObserver) -> None:
+        for record in session.history.evaluations[self.logged_evaluations :]:
+            session.trainer.record_values(record.timesteps, tensorboard.evaluation_values(record))
+        self.logged_evaluations = len(session.history.evaluations)
+
+    def close(self, session: AgentSession, observer: TrainObserver, *, completed: bool) -> None:
+        if self.sink is not None:
+            self.sink.close()
+
+
+class MonitorHook(SessionHook):
+    """``train.monitor_every``: a resource readout every N episodes, kept in the session's record."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.monitor: ResourceMonitor | None = None
+
+    def start(self, session: AgentSession, observer: TrainObserver) -> None:
+        self.monitor = ResourceMonitor(session.plan.device)
+
+    def episode(self, session: AgentSession, record: EpisodeRecord, observer: TrainObserver) -> None:
+        count = session.record.episodes_count
+        if self.monitor is None or count % self.every:
+            return
+        readout = self.monitor.read(session.budget.elapsed(), session.budget.remaining(), count)
+        session.record.resources = fold_readout(session.record.resources, readout)  # committed with the history
+        observer.resources(session.name, readout.line())
+
+
+class TrackingHook(SessionHook):
+    """``train.wandb`` / ``train.mlflow``: log only what a commit made durable; a resumed run
+    first gets what it committed but never logged."""
+
+    def __init__(self, *, flush_values: bool) -> None:
+        self.flush_values = flush_values  # False when TensorBoard dumps the trainer's values at each episode
+        self.tracking: RunTracking | None = None
+
+    def start(self, session: AgentSession, observer: TrainObserver) -> None:
+        self.tracking = start_tracking(session.plan.config, session.metadata, agent_dir=str(session.store.layout.root))
+        if self.tracking is None:
+            return
+        session.trainer.add_value_sink(self.tracking.buffer)
+        if session.resumed_from is not None:
+            self.tracking.backfill(session.store.episodes(session.history), session.history.evaluations)
+
+    def committed(
+        self, session: AgentSession, entry: CheckpointEntry, episodes: Sequence[EpisodeRecord], observer: TrainObserver
+    ) -> None:
+        if self.tracking is None:
+            return
+        if self.flush_values:
+            session.trainer.flush_values(entry.timesteps)
+        try:
+            self.tracking.committed(list(episodes), session.history.evaluations, entry.timesteps)
+        except StorageError as exc:  # like the mirror: the run is intact, the next session backfills
+            observer.warn(
+                f"{session.name}: tracking failed ({exc}); training goes on, the next session logs the missing episodes"
+            )
+
+    def close(self, session: AgentSession, observer: TrainObserver, *, completed: bool) -> None:
+        if self.tracking is not None:
+            self.tracking.close()
+
+
+class MirrorHook(SessionHook):
+    """``train.mirror``: push every N commits and at the session's end; a failed copy is a
+    warning, not a stop (the local run is intact and the next push retries)."""
+
+    def __init__(self, to: str, every: int) -> None:
+        self.to, self.every = to, every
+
+    def committed(
+        self, session: AgentSession, entry: CheckpointEntry, episodes: Sequence[EpisodeRecord], observer: TrainObserver
+    ) -> None:
+        if session.commits % self.every == 0:
+            self.push(session, observer)
+
+    def close(self, session: AgentSession, observer: TrainObserver, *, completed: bool) -> None:
+        if completed and session.commits:
+            self.push(session, observer)
+
+    def push(self, session: AgentSession, observer: TrainObserver) -> None:
+        try:
+            Mirror(self.to, session.plan.config.experiment, session.name).push(session.store.layout.root, session.metadata)
+        except StorageError as exc:
+            observer.warn(f"{session.name}: mirroring failed ({exc}); training goes on, the next commit retries")
+
+
+def session_hooks(session: AgentSession) -> Hooks:
+    """The hooks ``session``'s config asks for, in the order they run."""
+    train = session.plan.config.train
+    hooks: list[SessionHook] = []
+    if train.eval is not None:
+        hooks.append(EvaluationHook())  # before TensorBoard: it logs the evaluation this commit adds
+    if train.tensorboard:
+        hooks.append(TensorBoardHook())
+    if train.monitor_every:
+        hooks.append(MonitorHook(train.monitor_every))
+    hooks.append(TrackingHook(flush_values=not train.tensorboard))
+    if train.mirror is not None:
+        hooks.append(MirrorHook(train.mirror.to, train.mirror.every))
+    return Hooks(hooks)

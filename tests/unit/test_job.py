@@ -1,0 +1,61 @@
+"""How the results of many jobs become one outcome: the same for the local and the Ray backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from atheria_cli.config import ExperimentConfig
+from atheria_cli.run.formats import CheckpointEntry
+from atheria_cli.run.layout import AgentLayout
+from atheria_cli.run.store import AgentStore
+from atheria_cli.training.job import JobResult, JobsOutcome, finish_outcome
+from atheria_cli.training.planning import AgentPlan, TrainPlan
+from tests.conftest import tiny_config
+
+
+def _plan(tmp_path: Path, seed: int) -> TrainPlan:
+    config = ExperimentConfig.model_validate(tiny_config(checkpoints_dir=str(tmp_path), seed=seed))
+    agents = tuple(
+        AgentPlan(name, AgentStore(AgentLayout.of(config.run_dir, name)), resume_from=None, move_aside=False)
+        for name in config.agents
+    )
+    return TrainPlan(config, 2, "cpu", agents, resume=False, allow_config_change=False, max_hours=None)
+
+
+def _entry() -> CheckpointEntry:
+    return CheckpointEntry(
+        file="episode_0002.pt", episode=2, partial=False, timesteps=100, size=1, sha256="0" * 64, created="now"
+    )
+
+
+def test_results_are_grouped_per_seed_in_plan_order_and_commits_counted(tmp_path: Path) -> None:
+    plans = [_plan(tmp_path, 1), _plan(tmp_path, 2)]
+    results = {
+        "seed_2/SAC": JobResult(agent="SAC", last_checkpoint=_entry()),
+        "seed_1/A2C": JobResult(agent="A2C", last_checkpoint=_entry()),
+        "seed_1/PPO": JobResult(agent="PPO"),
+    }
+    outcome = finish_outcome(JobsOutcome(results=[]), plans, [1, 2], results)
+    assert [(plan.config.seed, [result.agent for result in done]) for plan, done in outcome.results] == [
+        (1, ["A2C", "PPO"]),
+        (2, ["SAC"]),
+    ]
+    assert outcome.committed == 2 and outcome.exit_code == 0 and outcome.stopped_by is None
+
+
+def test_a_failed_job_makes_exit_1_unless_a_signal_set_the_code(tmp_path: Path) -> None:
+    plans = [_plan(tmp_path, 1)]
+    failed = finish_outcome(JobsOutcome(results=[], failed=["SAC: boom"]), plans, [None], {})
+    assert failed.exit_code == 1
+    signalled = finish_outcome(
+        JobsOutcome(results=[], failed=["SAC: boom"], stopped_by="SIGINT", exit_code=130), plans, [None], {}
+    )
+    assert (signalled.exit_code, signalled.stopped_by) == (130, "SIGINT")
+
+
+def test_the_time_budget_stops_the_run_when_a_job_ran_out_or_never_started(tmp_path: Path) -> None:
+    plans = [_plan(tmp_path, 1)]
+    ran_out = finish_outcome(JobsOutcome(results=[]), plans, [None], {"SAC": JobResult(agent="SAC", stopped_by="time budget")})
+    assert ran_out.stopped_by == "time budget"
+    assert finish_outcome(JobsOutcome(results=[]), plans, [None], {}, skipped=True).stopped_by == "time budget"
+    assert finish_outcome(JobsOutcome(results=[]), plans, [None], {}).stopped_by is None
