@@ -11,6 +11,7 @@ from atheria_cli.cli.console import err_console
 from atheria_cli.cli.render import ProgressObserver, render_summary
 from atheria_cli.config import load_config, resolve_config_path
 from atheria_cli.run.seeds import parse_seeds
+from atheria_cli.training.job_server import start_job_server
 
 if TYPE_CHECKING:
     from atheria_cli.training.jobs import JobsOutcome
@@ -81,9 +82,6 @@ def train(
     ),
 ) -> None:
     """Train every agent of the experiment for N more complete episodes."""
-    # Torch and SB3 load only once the command is known to be `train`.
-    from atheria_cli.training.jobs import plan_jobs, run_jobs
-
     overrides = {
         "device": device,
         "seed": seed,
@@ -92,6 +90,11 @@ def train(
         "seeds": list(parse_seeds(seeds)) if seeds is not None else None,
     }
     experiment = load_config(resolve_config_path(config), overrides)
+    # Before torch loads here: the job server's own imports then overlap this process's.
+    start_job_server(experiment.train.jobs if jobs is None else jobs, backend or experiment.train.backend)
+    # Torch and SB3 load only once the command is known to be `train`.
+    from atheria_cli.training.jobs import plan_jobs, run_jobs
+
     plan = plan_jobs(
         experiment,
         jobs=jobs,

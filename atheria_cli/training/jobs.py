@@ -2,7 +2,7 @@
 
 ``--jobs 1`` is the plain session in this process. ``--jobs N`` runs up to N jobs at once,
 each in its own process (forked from a server that imported torch and SB3 once, see
-:data:`JOB_PRELOAD`) that takes its own agent lock (a flock belongs to an open file, so the
+:mod:`.job_server`) that takes its own agent lock (a flock belongs to an open file, so the
 parent must not hold it), re-checks that the disk is as planned, trains, and commits through
 the store. Planning stays in the parent, so bad input exits 2 before anything
 trains. Each child sends its observer events through its own pipe (one pipe per job: a child
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import multiprocessing
 import os
 import signal
 import time
@@ -41,6 +40,7 @@ from atheria_cli.run.seeds import replicates
 from atheria_cli.trainers import kind_of
 from atheria_cli.training.events import Event, EventSender, dispatch, labelled, relabelled, run_label
 from atheria_cli.training.job import Job, JobResult, JobsOutcome, failure_line, finish_outcome, train_job
+from atheria_cli.training.job_server import job_context
 from atheria_cli.training.memory import available_memory, check_fits
 from atheria_cli.training.planning import TrainPlan, plan_training, select_agents
 from atheria_cli.training.session import TrainObserver, run_training
@@ -182,24 +182,6 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 # --- several at once, one spawned process each ------------------------------------------------
 
 
-# What a job's process needs before its first step. A forkserver imports these once per command;
-# each job is then a fork of that server instead of a fresh interpreter importing torch and SB3
-# again (about 2 s of CPU a job on the 2-core VM). Safe to fork: the server is single-threaded,
-# has run no torch operation (so no OpenMP pool exists) and has never touched CUDA.
-# The SB3 trainer is imported on first build, not by the session: preload it for the children.
-JOB_PRELOAD = ["atheria_cli.training.jobs", "atheria_cli.trainers.sb3", "stable_baselines3"]
-
-
-def _job_context() -> Any:
-    """The multiprocessing context jobs start in: a preloaded forkserver where the platform has one
-    (Linux, macOS), else spawn (Windows). Both give a child no state of this process but its arguments."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(JOB_PRELOAD)
-    return context
-
-
 @dataclass
 class _Running:
     job: Job
@@ -213,7 +195,7 @@ def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
     for replicate, seed in zip(plan.plans, plan.seeds, strict=True):
         for notice in replicate.notices:
             observer.warn(notice if seed is None else f"seed_{seed}/{notice}")
-    context = _job_context()
+    context = job_context()
     budget = TimeBudget(plan.plans[0].max_hours)
     pending = deque(jobs)
     running: dict[Any, _Running] = {}
