@@ -8,19 +8,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from atheria_cli.cli.tables import (
-    add_row,
-    arrow,
-    episode_span,
-    evaluations_scored,
-    number,
-    print_json,
-    print_line,
-    show,
-    table,
-    verdict_text,
-)
+from atheria_cli.cli.tables import add_row, arrow, evaluations_scored, print_json, print_line, show, table, verdict_text
 from atheria_cli.config import ExperimentConfig, load_config, resolve_config_path
+from atheria_cli.reports.text import episode_span, number
 
 if TYPE_CHECKING:
     from rich.text import Text

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from atheria_cli.cli.tables import add_row, arrow, evaluations_scored, number, print_line, show, table, verdict_text
+from atheria_cli.cli.tables import add_row, arrow, evaluations_scored, print_line, show, table, verdict_text
+from atheria_cli.reports.text import number
 
 if TYPE_CHECKING:
     from rich.text import Text

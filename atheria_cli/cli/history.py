@@ -10,10 +10,7 @@ import typer
 from atheria_cli.cli.tables import (
     add_row,
     change_percent,
-    duration,
-    episode_span,
     notice,
-    number,
     print_json,
     print_line,
     show,
@@ -24,6 +21,7 @@ from atheria_cli.cli.tables import (
 )
 from atheria_cli.config import ExperimentConfig, load_config, resolve_config_path
 from atheria_cli.errors import UsageError
+from atheria_cli.reports.text import duration, episode_span, number
 from atheria_cli.run.seeds import config_for_seed, run_seeds
 
 if TYPE_CHECKING:

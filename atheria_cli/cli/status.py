@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from atheria_cli.cli.tables import add_row, number, print_json, show, size, table
+from atheria_cli.cli.tables import add_row, print_json, show, table
 from atheria_cli.config import load_config, resolve_config_path
+from atheria_cli.reports.text import number, size
 from atheria_cli.run.seeds import config_for_seed
 
 if TYPE_CHECKING:

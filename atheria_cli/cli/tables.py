@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from atheria_cli.cli.console import console, err_console
+from atheria_cli.reports.text import number
 
 VERDICT_STYLES = {"better": "green", "worse": "red", "same": ""}
 UNBOUNDED_WIDTH = 10_000  # room for a table's natural width when stdout is a pipe or a file
@@ -47,15 +48,6 @@ class _NaturalWidth:
         yield from target.render(self.rendered, options.update(width=max(options.max_width, UNBOUNDED_WIDTH)))
 
 
-def number(value: float | None) -> str:
-    """Two decimals, or 4 significant digits for very small or large magnitudes; '–' when missing."""
-    if value is None:
-        return "–"
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.4g}"
-    return f"{value:.2f}"
-
-
 def signed(value: float | None) -> str:
     return "–" if value is None else ("+" if value > 0 else "") + number(value)
 
@@ -81,35 +73,6 @@ def evaluations_scored(eval_window: int) -> str:
     """How an evaluated run was scored, for the line under a comparison."""
     which = "the last evaluation" if eval_window == 1 else f"the last {eval_window} evaluations"
     return f"{which} (train.eval), not by training episodes"
-
-
-def episode_span(first: int | None, last: int | None) -> str:
-    if first is None or last is None:
-        return "–"
-    return str(first) if first == last else f"{first}–{last}"
-
-
-def duration(seconds: float) -> str:
-    """``42.0 s``, ``3 m 05 s``, ``2 h 07 m``."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} m {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} m"
-
-
-def size(byte_count: int) -> str:
-    """Decimal units, like ``du --si``: ``512 B``, ``1.3 MB``."""
-    if byte_count < 1000:
-        return f"{byte_count} B"
-    value = byte_count / 1000
-    for unit in ("KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            break
-        value /= 1000
-    return f"{value:.1f} {unit}"
 
 
 def timestamp(iso: str) -> str:

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from atheria_cli.cli.console import err_console
-from atheria_cli.cli.tables import add_row, duration, notice, number, show, table
+from atheria_cli.cli.tables import add_row, notice, show, table
 from atheria_cli.config import load_config, resolve_config_path
+from atheria_cli.reports.text import duration, number
 
 if TYPE_CHECKING:
     from atheria_cli.tune.driver import TrialLine

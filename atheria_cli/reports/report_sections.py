@@ -17,19 +17,10 @@ from atheria_cli.config import ExperimentConfig
 from atheria_cli.metrics import Quantity
 from atheria_cli.reports.compare import CompareReport, CompareRow
 from atheria_cli.reports.report_data import CheckpointInfo, ExperimentReport, RunInfo, SessionInfo
-from atheria_cli.reports.report_document import (
-    Block,
-    Heading,
-    Image,
-    Paragraph,
-    Preformatted,
-    Table,
-    duration,
-    number,
-    size,
-    span,
-)
+from atheria_cli.reports.report_document import Block, Heading, Image, Paragraph, Preformatted, Table
 from atheria_cli.reports.seeds import SeedsCompareReport, SeedsRow
+from atheria_cli.reports.text import duration, number, size
+from atheria_cli.reports.text import episode_span as span
 from atheria_cli.run.formats import ResourceSummary
 from atheria_cli.run.store import RunState
 
