@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from atheria_cli.agents.names import ALGORITHMS, DEFAULT_POLICIES, DEFAULT_POLICY, missing_extra, needs_extra_message
-from atheria_cli.config.tune import TuneConfig, tune_problems
+from atheria_cli.config.tune import TuneConfig, distinct_seeds, tune_problems
 from atheria_cli.errors import ConfigError
 
 DEFAULT_CONFIG_RELATIVE = Path("configs") / "default.yaml"
@@ -235,14 +235,7 @@ class ExperimentConfig(_Strict):
     @field_validator("seeds")
     @classmethod
     def _seeds_unique_and_in_range(cls, seeds: tuple[int, ...] | None) -> tuple[int, ...] | None:
-        if seeds is None:
-            return None
-        bad = [seed for seed in seeds if not 0 <= seed < 2**32]
-        if bad:
-            raise ValueError(f"seed {bad[0]} is out of range (0 to 2**32 - 1)")
-        if len(set(seeds)) != len(seeds):
-            raise ValueError("seeds must be distinct")
-        return tuple(sorted(seeds))
+        return None if seeds is None else distinct_seeds(seeds)
 
     @model_validator(mode="after")
     def _seeds_not_per_agent(self) -> ExperimentConfig:

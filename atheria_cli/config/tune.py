@@ -186,7 +186,7 @@ class TuneConfig(_Strict):
     @field_validator("seeds")
     @classmethod
     def _seeds_distinct(cls, seeds: tuple[int, ...]) -> tuple[int, ...]:
-        return _distinct_seeds(seeds)
+        return distinct_seeds(seeds)
 
     @field_validator("space")
     @classmethod
@@ -199,7 +199,7 @@ class TuneConfig(_Strict):
     @model_validator(mode="after")
     def _final_seeds_apart_and_enqueued_paths_known(self) -> TuneConfig:
         if self.final is not None:
-            _distinct_seeds(self.final.seeds)
+            distinct_seeds(self.final.seeds)
             shared = sorted(set(self.final.seeds) & set(self.seeds))
             if shared:
                 raise ValueError(f"final.seeds: seed {shared[0]} is also a tuning seed; test seeds must differ from tuning seeds")
@@ -218,7 +218,8 @@ class TuneConfig(_Strict):
         return self
 
 
-def _distinct_seeds(seeds: tuple[int, ...]) -> tuple[int, ...]:
+def distinct_seeds(seeds: tuple[int, ...]) -> tuple[int, ...]:
+    """Seeds as a sorted tuple; a seed outside 0 to 2**32 - 1 or a repeated one is a ValueError."""
     bad = [seed for seed in seeds if not 0 <= seed < 2**32]
     if bad:
         raise ValueError(f"seed {bad[0]} is out of range (0 to 2**32 - 1)")
