@@ -10,9 +10,11 @@ killed with ``kill -9`` cannot leave a shared queue's lock held); the parent han
 caller's observer, which renders them.
 
 Signals: the parent forwards SIGINT and SIGTERM to every running child; each commits a
-checkpoint of that moment and exits, and the parent returns once all have. A terminal's
-Ctrl-C reaches the children twice (by the process group and by the parent), so a child treats
-a signal within :data:`ECHO_SECONDS` of the first as the same one.
+checkpoint of that moment and exits, and the parent returns once all have. A child leaves the
+command's process group as it starts, so a terminal's Ctrl-C (sent to the foreground group)
+reaches it once, through the parent: a second signal a child receives is a second Ctrl-C, and
+exits it at once. (Deduplicating the group's copy and the parent's by a time window instead
+lost a job's commit when the copies came further apart than the window on a loaded machine.)
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import dataclasses
 import functools
 import os
 import signal
-import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -46,8 +47,6 @@ from atheria_cli.training.planning import TrainPlan, plan_training, select_agent
 from atheria_cli.training.session import TrainObserver, run_training
 from atheria_cli.training.stopping import EXIT_CODES, StopSignals, TimeBudget
 from atheria_cli.training.threads import devices_for_jobs, threads_per_job
-
-ECHO_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -289,20 +288,6 @@ class _Forwarding(StopSignals):
                     pass
 
 
-class _ChildSignals(StopSignals):
-    """A child's handler: the same Ctrl-C may arrive twice (process group and parent)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._first = 0.0
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.received is not None and time.monotonic() - self._first < ECHO_SECONDS:
-            return
-        self._first = time.monotonic()
-        super()._handle(signum, frame)
-
-
 def _pipe_observer(conn: Connection, signals: StopSignals, parent: int, seed: int | None) -> EventSender:
     """The child's observer: every event goes to the parent, labelled for the seed. A parent that
     died stops the job as a SIGTERM would (commit, then exit)."""
@@ -324,7 +309,9 @@ def job_main(job: Job, conn: Connection, deadline: float | None, started: float,
     # The process that started this one: the command itself, or the forkserver, which exits when
     # the command dies. Either way this pid changes (to init's) once the command is gone.
     parent = os.getppid()
-    with _ChildSignals() as signals:
+    with StopSignals() as signals:
+        if hasattr(os, "setpgrp"):  # POSIX: out of the terminal's foreground group, so signals come through the parent
+            os.setpgrp()
         try:
             if threads is not None:
                 torch.set_num_threads(threads)

@@ -86,6 +86,39 @@ def test_a_signal_stops_every_job_with_a_commit_and_resume_is_exact(
         assert_same_run(tmp_path / "one_go", tmp_path / "ck", f"seed_{seed}/SAC")
 
 
+def test_a_ctrl_c_reaches_each_job_once_through_the_command(tmp_path: Path) -> None:
+    """A job leaves the terminal's process group: a Ctrl-C reaches it only as the command forwards
+    it, so no copy of that one Ctrl-C can arrive late and be taken for a second one (which exits
+    at once, without the job's commit)."""
+    config = tiny_config({"SAC": TINY_AGENTS["SAC"]}, env=BUILDING_DAY, seeds=[0, 1], checkpoints_dir=str(tmp_path / "ck"))
+    config["train"].update(threads=1, save_every=1000, save_every_steps=30)
+    process = _start(config, tmp_path, "--jobs", "2", "--episodes", "100000", new_session=True)
+    runs = [tmp_path / f"ck/test/seed_{seed}" for seed in (0, 1)]
+    _wait_for([run / "SAC/metadata.json" for run in runs], process)
+    holders = [int((run / ".SAC.lock").read_text().split()[1]) for run in runs]
+    assert all(os.getpgid(holder) == holder != os.getpgid(process.pid) for holder in holders)
+    os.kill(process.pid, signal.SIGSTOP)  # the command cannot forward while stopped
+    try:
+        os.killpg(process.pid, signal.SIGINT)  # the terminal's Ctrl-C
+        time.sleep(3.0)  # longer than any echo window: the group's copy would have stopped the jobs by now
+        assert all(_running(holder) for holder in holders)
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err
+    assert "atheria: stopped by SIGINT: 2 run(s) committed a checkpoint; continue with --resume" in err
+    assert "Traceback" not in err
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
 def test_a_crashed_or_killed_job_does_not_stop_the_others(tmp_path: Path) -> None:
     env = {"id": "tests.envs:CrashOnceEnv", "kwargs": {"crash_seed": 1, "after_steps": 30, "marker": str(tmp_path / "crashed")}}
     config = tiny_config({"SAC": TINY_AGENTS["SAC"]}, env=env, seeds=[0, 1, 2], checkpoints_dir=str(tmp_path / "ck"))
