@@ -327,6 +327,8 @@ def _session_row(session: SessionInfo) -> list[str]:
     start = (
         f"forked from {row.forked_from}"
         if row.forked_from
+        else f"adopted from {row.adopted_from}; not exact"
+        if row.adopted_from
         else f"resumed from {row.resumed_from}"
         if row.resumed_from
         else "new run"

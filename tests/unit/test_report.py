@@ -27,7 +27,16 @@ from atheria_cli.reports.report import files_dir, resolve_target, write_report
 from atheria_cli.reports.report_data import gather_report
 from atheria_cli.reports.report_markdown import escape
 from atheria_cli.reports.seeds import SeedsCompareReport
-from atheria_cli.run.formats import EpisodeRecord, EvaluationRecord, History, Metadata, ResourceSummary, SessionRecord, Stat
+from atheria_cli.run.formats import (
+    AdoptOrigin,
+    EpisodeRecord,
+    EvaluationRecord,
+    History,
+    Metadata,
+    ResourceSummary,
+    SessionRecord,
+    Stat,
+)
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.store import AgentStore, now_iso
 
@@ -73,6 +82,7 @@ def commit_run(
     duration: float = 1.5,
     threads: int | None = 2,
     resources: ResourceSummary | None = None,
+    adopted: AdoptOrigin | None = None,
 ) -> AgentStore:
     """Commit each session's co2 values (one episode each) through AgentStore.commit, as training
     does, with a checkpoint after every episode and the evaluations at their episodes."""
@@ -105,6 +115,8 @@ def commit_run(
             atheria_version="0.1.0",
             resumed_from=f"episode_{episode:04d}.pt" if episode else None,
             resources=resources,
+            adopted_from=None if episode else adopted,
+            exact=bool(episode) or adopted is None,
         )
         history.trainings.append(session)
         for co2 in values:
@@ -359,6 +371,16 @@ def test_the_monitor_s_readings_are_reported_per_session(tmp_path: Path) -> None
     for cell in ("3.0 GB", "188 %", "64 %", "2.0 GB of 16.0 GB", "elapsed 0:10:00, 30.0 episodes/h"):
         assert cell in resources, cell
     assert "no session recorded readings" not in html
+
+
+def test_an_adopted_first_session_is_named_with_its_zip_and_not_exact(tmp_path: Path) -> None:
+    config = experiment(tmp_path)
+    origin = AdoptOrigin(file="sac_checkpoint_300000.zip", sha256="0" * 64, num_timesteps=300000)
+    commit_run(config, "SAC", [[90.0], [80.0]], adopted=origin)
+    html = write_report(config).path.read_text(encoding="utf-8")
+    sessions = html[html.index('<h2 id="sessions">') :]
+    assert "adopted from sac_checkpoint_300000.zip (SB3, 300000 timesteps); not exact" in sessions
+    assert "resumed from episode_0001.pt" in sessions and "new run" not in sessions
 
 
 def test_best_checkpoint_without_evaluations_is_the_best_training_episode(tmp_path: Path) -> None:
