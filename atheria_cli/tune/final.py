@@ -53,5 +53,8 @@ def run_final(config: ExperimentConfig, report: TuneReport, *, jobs: int, observ
     if training is not None and training.stopped_by in ("SIGINT", "SIGTERM"):
         return FinalOutcome(final, training, None)
     metric = quantity_named(config, tune.objective.metric).name
-    window = tune.objective.window * config.train.eval.every  # the episodes the objective spans
-    return FinalOutcome(final, training, seeds_compare_report(final, window=window, metric=metric))
+    # Scored as the objective scores a trial: the mean of its last `window` evaluations (the
+    # episode window counts only for a seed stopped before its first evaluation).
+    window, evaluations = tune.objective.window * config.train.eval.every, tune.objective.window
+    report = seeds_compare_report(final, window=window, metric=metric, eval_window=evaluations)
+    return FinalOutcome(final, training, report)

@@ -47,13 +47,8 @@ CONTRIB_AGENTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # CrossQ's critics carry batch norm: its running statistics are part of the policy's state.
     "CrossQ": ({"hyperparams": {**OFF_POLICY, "train_freq": 3, "policy_kwargs": {"net_arch": {"pi": [8], "qf": [16]}}}}, {}),
     "MaskablePPO": ({"hyperparams": {**ON_POLICY, "n_epochs": 2, "policy_kwargs": TINY_NET}}, {"env": MASKED_ENV}),
-    "RecurrentPPO": (
-        {
-            "policy": "MlpLstmPolicy",
-            "hyperparams": {**ON_POLICY, "n_epochs": 2, "policy_kwargs": {**TINY_NET, "lstm_hidden_size": 8}},
-        },
-        {},
-    ),
+    # No policy: RecurrentPPO's own default (MlpLstmPolicy) applies, as a new user meets it.
+    "RecurrentPPO": ({"hyperparams": {**ON_POLICY, "n_epochs": 2, "policy_kwargs": {**TINY_NET, "lstm_hidden_size": 8}}}, {}),
 }
 
 
@@ -118,6 +113,13 @@ def test_masked_and_recurrent_policies_are_refused_by_export(algo: str, reason: 
     assert result.stderr == f"atheria: error: cannot export {algo}: {reason}\n"
     folder = one_episode_runs[algo].parent / "checkpoints" / algo / algo
     assert (folder / "episode_0001.pt").exists() and not list(folder.glob("model_jit*"))
+
+
+def test_recurrent_ppo_without_a_policy_trains_its_lstm_policy(one_episode_runs: dict[str, Path]) -> None:
+    folder = one_episode_runs["RecurrentPPO"].parent / "checkpoints" / "RecurrentPPO" / "RecurrentPPO"
+    assert json.loads((folder / "metadata.json").read_text())["policy"] == "MlpLstmPolicy"
+    model = atheria_cli.load_agent(folder / "episode_0001.pt")
+    assert type(model.policy).__name__ == "RecurrentActorCriticPolicy"
 
 
 def test_eval_of_maskable_ppo_takes_no_masked_action(one_episode_runs: dict[str, Path]) -> None:

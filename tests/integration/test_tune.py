@@ -50,7 +50,7 @@ STUDY: dict[str, Any] = {
             "policy_kwargs.net_arch": {"choice": {"small": [8], "wide": [16]}},
         },
         "enqueue": [{}],
-        "final": {"seeds": [100, 101], "episodes": 2},
+        "final": {"seeds": [100, 101], "episodes": 4},
     },
 }
 STUDY_DIR = Path("checkpoints/tuned/tune/lr")
@@ -294,9 +294,19 @@ def test_final_trains_best_and_base_on_the_test_seeds_and_compares_them(finished
     for seed in (100, 101):
         for agent in ("A2C", "A2C_tuned"):
             store = AgentStore(AgentLayout.of(final / f"seed_{seed}", agent))
-            assert store.metadata().latest.episode == 2
+            assert store.metadata().latest.episode == 4
     assert "seeds 100, 101" in result.stdout and "IQM" in result.stdout
     assert any("│ A2C_tuned" in line for line in result.stdout.splitlines())
+    # Each test seed is scored as the objective scores a trial: the mean of its last 2 evaluations.
+    for agent in ("A2C", "A2C_tuned"):
+        scores = []
+        for seed in (100, 101):
+            evaluations = AgentStore(AgentLayout.of(final / f"seed_{seed}", agent)).history().evaluations
+            assert [item.episode for item in evaluations] == [2, 4]
+            scores.append(sum(item.metrics["co2_kg"].mean for item in evaluations) / 2)
+        row = next(line for line in result.stdout.splitlines() if line.startswith(f"│ {agent} "))
+        mean = float(row.split("│")[3].split("±")[0])
+        assert mean == pytest.approx(sum(scores) / 2, abs=0.006)
 
 
 def test_the_grid_sampler_runs_each_point_once_in_order_then_stops(tmp_path: Path) -> None:
