@@ -29,6 +29,7 @@ import dataclasses
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import traceback
@@ -115,7 +116,7 @@ def run_ray(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
             started_here = _connect(ray, plan)
         except Exception as exc:  # ray.init raises ConnectionError, RuntimeError, ValueError, ...
             where = f"connect to the Ray cluster at {plan.address}" if is_remote(plan.address) else "start a local Ray"
-            raise _failure(log, f"could not {where}", exc) from None
+            raise _failure(log, f"could not {where}", exc, then="nothing trained") from None
         try:
             return _drive(ray, plan, observer, log, scratch=is_remote(plan.address) and not config.train.shared_storage)
         except _Lost as lost:
@@ -133,10 +134,29 @@ def _connect(ray: Any, plan: JobsPlan) -> bool:
         return False
     shown = plan.verbose  # else the actors' own output stays in Ray's session logs
     if is_remote(plan.address):
+        assert plan.address is not None
+        _check_answers(plan.address)
         ray.init(address=plan.address, namespace=NAMESPACE, log_to_driver=shown)
     else:
         ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, namespace=NAMESPACE, log_to_driver=shown)
     return True
+
+
+def _check_answers(address: str, seconds: float = 10.0) -> None:
+    """Something listens at a ``host:port`` address (``ray://`` or a GCS address). Without this
+    check ``ray.init`` retries an address where nothing answers for ever, printing its core's
+    retries on the terminal; ``auto`` (a cluster this machine started) is left to Ray.
+
+    :raises ConnectionError: nothing answers at the address within ``seconds``
+    """
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConnectionError(f"nothing answers at {host}:{port} ({reason})") from None
 
 
 @contextmanager
@@ -156,15 +176,15 @@ def _ray_logging(log: Path, verbose: bool) -> Iterator[None]:
         to_file.close()
 
 
-def _failure(log: Path, what: str, exc: BaseException) -> ClusterError:
+def _failure(
+    log: Path, what: str, exc: BaseException, then: str = "every committed checkpoint is intact: continue with --resume"
+) -> ClusterError:
     """The one line the user sees; the traceback goes to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a", encoding="utf-8") as file:
         file.write(f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} atheria: the run ended: {what}\n")
         traceback.print_exception(exc, file=file)
-    return ClusterError(
-        f"{what} ({_first_line(exc)}); every committed checkpoint is intact: continue with --resume (Ray's report: {log})"
-    )
+    return ClusterError(f"{what} ({_first_line(exc)}); {then} (Ray's report: {log})")
 
 
 def _first_line(exc: BaseException) -> str:

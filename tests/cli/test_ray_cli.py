@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -123,3 +124,23 @@ def test_rays_own_log_lines_stay_off_the_terminal_unless_verbose(tmp_path: Path)
     code, stderr = _train(tmp_path, config, "--episodes", "1", "--resume", "--verbose")
     assert code == 0, stderr
     assert started in stderr
+
+
+def test_an_address_where_nothing_answers_ends_at_once_with_one_line(tmp_path: Path) -> None:
+    """ray.init retries such an address for ever, its core printing each retry on the terminal."""
+    pytest.importorskip("ray", reason="the Ray backend needs the 'ray' extra: pip install 'atheria-cli[ray]'")
+    with socket.socket() as unused:  # a port of this machine that nothing listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    config = tiny_config({"A2C": TINY_AGENTS["A2C"]}, train={"shared_storage": True})
+    started = time.monotonic()
+    code, stderr = _train(tmp_path, config, "--episodes", "1", "--address", f"127.0.0.1:{port}")
+    assert code == 1
+    log = tmp_path / "ck/test/ray-driver.log"
+    assert stderr == (
+        f"atheria: error: could not connect to the Ray cluster at 127.0.0.1:{port} (ConnectionError: nothing answers at "
+        f"127.0.0.1:{port} (Connection refused)); nothing trained (Ray's report: {log})\n"
+    )
+    assert time.monotonic() - started < 60
+    assert "ConnectionError: nothing answers" in log.read_text(encoding="utf-8")
+    assert sorted(path.name for path in (tmp_path / "ck/test").iterdir()) == ["ray-driver.log"]
