@@ -41,6 +41,8 @@ _SEED_REPLICATE = re.compile(r"(/tune/[A-Za-z0-9_][A-Za-z0-9_.-]*/(trial_\d{4,}|
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 _INNER_PATH = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*): ")
 RESERVED_RECORD_KEYS = frozenset({"episode", "timesteps", "reward", "length", "seconds"})
+MAX_THREADS = 4096  # torch.set_num_threads takes a C int; no machine has more cores than this
+MAX_ENVS = 4096  # copies of the env in one process (SB3's DummyVecEnv builds them all at planning)
 
 
 class _Strict(BaseModel):
@@ -58,7 +60,7 @@ class EnvConfig(_Strict):
     id: str = Field(min_length=1)
     kwargs: dict[str, Any] = Field(default_factory=dict)
     max_episode_steps: PositiveInt | None = None
-    n_envs: PositiveInt = 1
+    n_envs: int = Field(default=1, ge=1, le=MAX_ENVS)
     normalize: bool = False
     normalize_kwargs: dict[str, Any] = Field(default_factory=dict)
     frame_stack: PositiveInt | None = None  # SB3 VecFrameStack of this many observations
@@ -173,7 +175,8 @@ class TrainConfig(_Strict):
     until_timesteps: PositiveInt | None = None  # end the session at the first episode end at or after this many timesteps
     allow_import: bool = False  # let zoo entries name code to import (stable_baselines3., sb3_contrib., ...)
     jobs: PositiveInt = 1  # (agent, seed) runs trained at once, each in its own process
-    threads: PositiveInt | None = None  # torch threads per job; default torch's own, or cores // jobs under jobs > 1
+    # torch threads per job; default torch's own, or cores // jobs under jobs > 1 (torch takes a C int)
+    threads: int | None = Field(default=None, ge=1, le=MAX_THREADS)
     backend: Literal["local", "ray"] = "local"  # where jobs run: this machine, or a Ray cluster (the 'ray' extra)
     address: str | None = None  # Ray cluster address (auto, HOST:PORT, ray://HOST:10001); None starts a local Ray
     shared_storage: bool = False  # checkpoints_dir is on a filesystem every Ray node sees

@@ -305,6 +305,25 @@ def test_a_buffer_size_that_is_not_an_integer_exits_2_before_the_memory_check(si
 
 
 @pytest.mark.parametrize(
+    "section, key, message",
+    [
+        ("train", "threads", "train.threads: Input should be less than or equal to 4096"),
+        ("env", "n_envs", "env.n_envs: Input should be less than or equal to 4096"),
+    ],
+)
+def test_a_huge_count_exits_2_before_anything_runs(section: str, key: str, message: str, in_tmp: Path) -> None:
+    # Found by scripts/fuzz_config.py --cases 500: threads 1e30 overflowed torch.set_num_threads
+    # (a traceback), n_envs 1e30 hung building the envs.
+    config = tiny_config()
+    config[section][key] = 10**30
+    path = write_config(in_tmp / "bad.yaml", config)
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"atheria: error: {path}: {message}\n"
+    assert listing(in_tmp) == ["bad.yaml"]
+
+
+@pytest.mark.parametrize(
     "agent, key, value, message",
     [
         ("A2C", "gamma", 1e30, "agents.A2C.hyperparams.gamma: must be between 0 and 1 (got 1e+30)"),
