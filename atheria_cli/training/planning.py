@@ -6,6 +6,8 @@ overwritten, a config that drifted from the run's) is found here, before any age
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -146,19 +148,30 @@ def _plan_adopt(
 
 def check_run_paths(config: ExperimentConfig, agents: Sequence[str]) -> None:
     """The run's folders must be paths this machine can create: no file in the way, no name
-    longer than the filesystem allows (checkpoints_dir, experiment and agent names make them)."""
+    longer than the filesystem allows (checkpoints_dir, experiment and agent names make them).
+    Names are measured, not probed: below a folder that does not exist yet the system reports
+    that folder missing, not the name too long that creating it would meet."""
     for path in (config.run_dir, *(AgentLayout.of(config.run_dir, name).root for name in agents)):
         shown = str(path) if len(str(path)) <= 80 else f"{str(path)[:77]}..."
         try:
             folder = path
             while not folder.exists() and folder != folder.parent:
                 folder = folder.parent
-            # The lock beside each agent's folder is the longest name atheria creates there.
-            (path.parent / f".{path.name}.lock").exists()
         except OSError as exc:
             raise ConfigError(f"cannot create the run folder {shown}: {exc.strerror or exc}") from None
         if not folder.is_dir():
             raise ConfigError(f"cannot create the run folder {shown}: {folder} is a file, not a folder")
+        # The lock beside each agent's folder is the longest name atheria creates there.
+        names = [*path.relative_to(folder).parts, f".{path.name}.lock"]
+        if any(len(os.fsencode(name)) > _name_max(folder) for name in names):
+            raise ConfigError(f"cannot create the run folder {shown}: {os.strerror(errno.ENAMETOOLONG)}")
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows) or no answer: the common limit
+        return 255
 
 
 def zoo_notices(config: ExperimentConfig, name: str) -> list[str]:

@@ -391,6 +391,16 @@ def test_a_run_folder_this_machine_cannot_create_exits_2(checkpoints_dir: str, m
     assert listing(in_tmp) == ["bad.yaml"]
 
 
+def test_an_experiment_name_too_long_under_a_missing_folder_exits_2(in_tmp: Path) -> None:
+    # Found by the config fuzzer: with checkpoints/ not there yet, probing the path said "no such
+    # folder", the lock created checkpoints/ and then failed on the name (exit 1, a folder left).
+    path = write_config(in_tmp / "bad.yaml", tiny_config(experiment="x" * 300))
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"atheria: error: cannot create the run folder checkpoints/{'x' * 65}...: File name too long\n"
+    assert listing(in_tmp) == ["bad.yaml"]
+
+
 @pytest.mark.integration
 def test_a_run_whose_policy_diverges_ends_with_one_line_not_a_traceback(in_tmp: Path) -> None:
     # Found by the config fuzzer: a learning rate of 1e30 is a valid number, and A2C's actions
