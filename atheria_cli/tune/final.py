@@ -56,5 +56,5 @@ def run_final(config: ExperimentConfig, report: TuneReport, *, jobs: int, observ
     # Scored as the objective scores a trial: the mean of its last `window` evaluations (the
     # episode window counts only for a seed stopped before its first evaluation).
     window, evaluations = tune.objective.window * config.train.eval.every, tune.objective.window
-    report = seeds_compare_report(final, window=window, metric=metric, eval_window=evaluations)
-    return FinalOutcome(final, training, report)
+    compare = seeds_compare_report(final, window=window, metric=metric, eval_window=evaluations)
+    return FinalOutcome(final, training, compare)
