@@ -31,6 +31,8 @@ class ModelActor:
     ) -> None:
         spec = ALGORITHM_SPECS.get(type(model).__name__)
         self.model, self.env, self.normalizer, self.stacker = model, env, normalizer, stacker
+        # what the model is fed: the env's observations, stacked as in training
+        self.observation_space = stacker.stacked_observation_space if stacker is not None else env.observation_space
         self.recurrent = spec is not None and spec.recurrent
         self.masked = spec is not None and spec.needs_action_masks
         self._state: Any = None

@@ -6,17 +6,16 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from atheria_cli.agents.acting import ModelActor
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.deploy.export import check_same_spaces, space_description
 from atheria_cli.deploy.formats import loadable_format
-from atheria_cli.deploy.loading import load_agent
+from atheria_cli.deploy.loading import load_deployable
 from atheria_cli.deploy.selection import select_checkpoint
 from atheria_cli.deploy.sidecar import read_sidecar
-from atheria_cli.envs.factory import make_env, vec_normalize_of
 from atheria_cli.envs.protocol import reference_policies
 from atheria_cli.errors import UsageError
 from atheria_cli.run.atomic import atomic_write_json
@@ -24,7 +23,23 @@ from atheria_cli.run.layout import REFERENCES_DIR, AgentLayout
 from atheria_cli.run.store import AgentStore
 from atheria_cli.training.episodes import metric_value
 
+if TYPE_CHECKING:
+    from atheria_cli.trainers.base import CheckpointActor
+
 Policy = Callable[[np.ndarray], np.ndarray]
+
+
+class _Stateless:
+    """A policy that carries nothing from one step to the next (an export, a reference policy)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    def start_episode(self) -> None:
+        pass
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return self.policy(obs)
 
 
 @dataclass
@@ -64,18 +79,21 @@ def evaluate(
         raise UsageError(f"--episodes must be at least 1 (got {episodes})")
     if jit is not None and export is not None:
         raise UsageError("--jit and --export both name a file to evaluate: give one")
+    from atheria_cli.envs.factory import make_env
+
     env = make_env(config.env)
     try:
+        actor: CheckpointActor | _Stateless
         if agent in config.agents:
             if jit is not None:
-                policy, source = _exported_policy(agent, jit, env, option="--jit")
+                actor, source = _exported_policy(agent, jit, env, option="--jit")
             elif export is not None:
-                policy, source = _exported_policy(agent, export, env, option="--export")
+                actor, source = _exported_policy(agent, export, env, option="--export")
             else:
-                policy, source = _checkpoint_policy(config, agent, checkpoint, env)
+                actor, source = _checkpoint_policy(config, agent, checkpoint, env)
         else:
-            policy, source = _reference_policy(config, agent, env)
-        result = EvalResult(agent, source, [_episode(env, policy, seed + index, config) for index in range(episodes)])
+            actor, source = _reference_policy(config, agent, env)
+        result = EvalResult(agent, source, [_episode(env, actor, seed + index, config) for index in range(episodes)])
     finally:
         env.close()
     if agent not in config.agents:
@@ -83,13 +101,13 @@ def evaluate(
     return result
 
 
-def _reference_policy(config: ExperimentConfig, name: str, env) -> tuple[Policy, str]:
+def _reference_policy(config: ExperimentConfig, name: str, env) -> tuple[_Stateless, str]:
     references = reference_policies(env)
     if name not in references:
         offered = f"; {config.env.id} offers the reference policies {', '.join(references)}" if references else ""
         raise UsageError(f"unknown agent {name!r}: the experiment has {', '.join(config.agents)}{offered}")
     reference = references[name](env)
-    return (lambda obs: reference.predict(obs, deterministic=True)[0]), "reference policy"
+    return _Stateless(lambda obs: reference.predict(obs, deterministic=True)[0]), "reference policy"
 
 
 def _record_reference(config: ExperimentConfig, result: EvalResult, seed: int) -> Path:
@@ -114,13 +132,12 @@ def summarize(values: list[float]) -> dict[str, float | None]:
     return {"mean": statistics.fmean(values), "std": statistics.pstdev(values)}
 
 
-def _episode(env, policy: Policy, seed: int, config: ExperimentConfig) -> EvalEpisode:
+def _episode(env, actor: CheckpointActor | _Stateless, seed: int, config: ExperimentConfig) -> EvalEpisode:
     obs, info = env.reset(seed=seed)
-    if isinstance(policy, ModelActor):
-        policy.start_episode()
+    actor.start_episode()
     total, length, done = 0.0, 0, False
     while not done:
-        action = policy(np.asarray(obs)[None])[0]
+        action = actor(np.asarray(obs)[None])[0]
         obs, reward, terminated, truncated, info = env.step(action)
         total += float(reward)
         length += 1
@@ -129,22 +146,17 @@ def _episode(env, policy: Policy, seed: int, config: ExperimentConfig) -> EvalEp
     return EvalEpisode(seed=seed, reward=total, length=length, metrics=metrics)
 
 
-def _checkpoint_policy(config: ExperimentConfig, agent: str, spec: str, env) -> tuple[Policy, str]:
+def _checkpoint_policy(config: ExperimentConfig, agent: str, spec: str, env) -> tuple[CheckpointActor, str]:
+    """The checkpoint's policy, as its trainer kind (named in its header) acts with it."""
     store = AgentStore(AgentLayout.of(config.run_dir, agent))
     entry = select_checkpoint(store, agent, spec, config)
-    from stable_baselines3.common.vec_env.stacked_observations import StackedObservations
-
-    model = load_agent(store.layout.root / entry.file)
-    n_stack = config.env_of(agent).frame_stack
-    stacker = StackedObservations(1, n_stack, env.observation_space) if n_stack is not None else None
-    observed = stacker.stacked_observation_space if stacker is not None else env.observation_space
-    check_same_spaces(agent, entry.file, model, observed, env.action_space)
-    trained_env = model.get_env()
-    normalizer = vec_normalize_of(trained_env) if trained_env is not None else None
-    return ModelActor(model, env, normalizer, stacker), entry.file
+    deployed = load_deployable(store.layout.root / entry.file)
+    actor = deployed.actor(env, config.env_of(agent).frame_stack)
+    check_same_spaces(agent, entry.file, deployed, actor.observation_space, env.action_space)
+    return actor, entry.file
 
 
-def _exported_policy(agent: str, path: Path, env, *, option: str) -> tuple[Policy, str]:
+def _exported_policy(agent: str, path: Path, env, *, option: str) -> tuple[_Stateless, str]:
     """Load an export after checking its sidecar, its sha256 and its spaces; ``--jit`` takes TorchScript only."""
     if not path.is_file():
         raise UsageError(f"{option}: file not found: {path}")
@@ -169,4 +181,4 @@ def _exported_policy(agent: str, path: Path, env, *, option: str) -> tuple[Polic
     def act(obs: np.ndarray) -> np.ndarray:
         return run(np.asarray(obs, dtype=dtype))
 
-    return act, str(path)
+    return _Stateless(act), str(path)

@@ -1,15 +1,41 @@
-"""``load_agent``: a ready model from an ``episode_XXXX.pt`` checkpoint (an SB3 model for the
-``sb3`` trainer kind)."""
+"""A checkpoint outside training, through its trainer kind (named in its header): ``load_agent``
+(a ready model: an SB3 model for the ``sb3`` kind) and the policy that ``atheria export`` and
+``atheria eval`` use (:class:`~atheria_cli.trainers.base.Deployable`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atheria_cli.agents.checkpoint import read_checkpoint, trainer_kind
 from atheria_cli.run.layout import METADATA_FILE, AgentLayout
 from atheria_cli.run.store import AgentStore
-from atheria_cli.trainers import kind_named
+from atheria_cli.trainers import TrainerKind, kind_named
+
+if TYPE_CHECKING:
+    from atheria_cli.trainers.base import Deployable
+
+
+@dataclass(frozen=True)
+class TrainedCheckpoint:
+    """A checkpoint read (and its sha256 checked), with the kind of trainer that wrote it."""
+
+    path: Path
+    payload: dict[str, Any]
+
+    @property
+    def kind(self) -> TrainerKind:
+        return kind_named(trainer_kind(self.payload))
+
+    def deployable(self) -> Deployable:
+        return self.kind.load_deployable(self.payload, self.path)
+
+
+def read_trained_checkpoint(path: str | Path) -> TrainedCheckpoint:
+    """Read ``path``; when the folder's ``metadata.json`` lists the file, its sha256 is checked too."""
+    path = Path(path)
+    return TrainedCheckpoint(path, read_checkpoint(path, expected_sha256=_recorded_sha256(path)))
 
 
 def load_agent(path: str | Path, device: str = "cpu") -> Any:
@@ -20,9 +46,13 @@ def load_agent(path: str | Path, device: str = "cpu") -> Any:
     statistics, if any, are loaded and frozen.
     When the folder's ``metadata.json`` lists the file, its sha256 is checked too.
     """
-    path = Path(path)
-    payload = read_checkpoint(path, expected_sha256=_recorded_sha256(path))
-    return kind_named(trainer_kind(payload)).load_model(payload, path, device)
+    trained = read_trained_checkpoint(path)
+    return trained.kind.load_model(trained.payload, trained.path, device)
+
+
+def load_deployable(path: str | Path) -> Deployable:
+    """The checkpoint's policy, for ``atheria export`` and ``atheria eval``."""
+    return read_trained_checkpoint(path).deployable()
 
 
 def _recorded_sha256(path: Path) -> str | None:

@@ -11,7 +11,16 @@ Torch-free: the table names its callables as ``"module:function"`` strings.
 from __future__ import annotations
 
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.trainers.base import RestoreReport, StepResult, Trainer, TrainerEvaluation, TrainerKind, ValueSink
+from atheria_cli.trainers.base import (
+    CheckpointActor,
+    Deployable,
+    RestoreReport,
+    StepResult,
+    Trainer,
+    TrainerEvaluation,
+    TrainerKind,
+    ValueSink,
+)
 
 SB3 = "sb3"
 
@@ -23,6 +32,8 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
         memory_estimate="atheria_cli.trainers.sb3:memory_estimate",
         versions="atheria_cli.trainers.sb3:library_versions",
         load="atheria_cli.trainers.sb3:load_model",
+        deploy="atheria_cli.trainers.sb3.deploy:deployable",
+        keeps_replay_buffer="atheria_cli.trainers.sb3.deploy:keeps_replay_buffer",
         # SB3's state cannot follow a change of these (network shapes, buffer sizes, noise kind).
         fork_fixed_fields=(
             ("policy", "policy"),
@@ -55,6 +66,8 @@ def kind_named(name: str) -> TrainerKind:
 __all__ = [
     "DEFAULT_KIND",
     "TRAINER_KINDS",
+    "CheckpointActor",
+    "Deployable",
     "RestoreReport",
     "StepResult",
     "Trainer",

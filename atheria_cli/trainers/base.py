@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
+    import torch
 
     from atheria_cli.agents.replay import ReplayJournal, SegmentReader
     from atheria_cli.config import EnvConfig, EvalConfig, ExperimentConfig
@@ -146,6 +149,62 @@ class Trainer(Protocol):
         """Release the trainer's envs and files."""
 
 
+class CheckpointActor(Protocol):
+    """A checkpoint's deterministic policy acting in one (unvectorized) env, episode by episode
+    (``atheria eval``).
+
+    :param observation_space: what the policy is fed (the env's, stacked when the agent stacks frames)
+    """
+
+    observation_space: Any
+
+    def start_episode(self) -> None:
+        """Forget the last episode (recurrent state, stacked frames); called after each reset."""
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        """Actions for a batch of one raw observation of the env."""
+
+
+class Deployable(Protocol):
+    """A checkpoint's trained policy as ``atheria export`` and ``atheria eval`` use it: raw
+    observations in, environment actions out (observation normalization and action
+    post-processing included).
+
+    :param algo: the algorithm's name, recorded in an export's sidecar
+    :param observation_space: the space of the observations the policy was trained on
+    :param action_space: the space of the actions it returns
+    :param normalizes_observations: whether it normalizes observations as in training
+    """
+
+    algo: str
+    observation_space: Any
+    action_space: Any
+    normalizes_observations: bool
+
+    def export_refusal(self) -> str | None:
+        """Why the policy cannot be exported (its algorithm's reason), or None when it can."""
+
+    def sample_observations(self, seed: int) -> np.ndarray:
+        """Raw observations an export is verified on (from the space and from real resets)."""
+
+    def policy_module(self) -> torch.nn.Module:
+        """``forward(obs: [batch, *obs_shape]) -> actions: [batch, *action_shape]``, in eval mode:
+        what the module formats (torchscript, exported, aoti, onnx) capture."""
+
+    def predict(self, observations: np.ndarray) -> np.ndarray:
+        """The deterministic actions of the policy itself: what an export must reproduce."""
+
+    def write_model_format(self, format_name: str, path: Path, *, with_replay: bool) -> dict[str, Path]:
+        """Write a format of the trainer's own library (``sb3``: SB3's zip) to ``path``, with its
+        extra files beside it; returns them by role."""
+
+    def model_format_policy(self, format_name: str, path: Path) -> Callable[[np.ndarray], np.ndarray]:
+        """A model format written by :meth:`write_model_format`, loaded back to act."""
+
+    def actor(self, env: Any, frame_stack: int | None) -> CheckpointActor:
+        """The policy acting in ``env`` (stacking ``frame_stack`` observations when set)."""
+
+
 @dataclass(frozen=True)
 class TrainerKind:
     """What one kind of trainer contributes, in one place (an entry of ``TRAINER_KINDS``).
@@ -162,6 +221,10 @@ class TrainerKind:
         (observation, action) spaces, only when the estimate needs them
     :param versions: ``() -> {library: version}`` of the libraries the kind trains with (metadata, checkpoints)
     :param load: ``(payload, path, device) -> model``: a checkpoint as a ready model (``load_agent``)
+    :param deploy: ``(payload, path) -> Deployable``: a checkpoint's policy for ``atheria export``
+        and ``atheria eval`` (only for kinds whose entry says ``exportable`` or ``evaluable``)
+    :param keeps_replay_buffer: ``(config, agent) -> bool``: whether the agent's trainer keeps a
+        replay buffer (``export --with-replay``)
     :param fork_fixed_fields: (label, path under ``agents.X``) of the settings a fork may not change
     :param checkpoint_sections: the top-level keys of a checkpoint that hold the trainer's own
         state (:meth:`Trainer.capture_state`); atheria adds ``rng``
@@ -175,6 +238,8 @@ class TrainerKind:
     memory_estimate: str
     versions: str
     load: str
+    deploy: str
+    keeps_replay_buffer: str
     fork_fixed_fields: tuple[tuple[str, str], ...]
     checkpoint_sections: tuple[str, ...]
     evaluable: bool = True
@@ -199,6 +264,13 @@ class TrainerKind:
 
     def load_model(self, payload: dict[str, Any], path: Any, device: str) -> Any:
         return resolve(self.load)(payload, path, device)
+
+    def load_deployable(self, payload: dict[str, Any], path: Path) -> Deployable:
+        deployable: Deployable = resolve(self.deploy)(payload, path)
+        return deployable
+
+    def has_replay_buffer(self, config: ExperimentConfig, agent: str) -> bool:
+        return bool(resolve(self.keeps_replay_buffer)(config, agent))
 
 
 def resolve(reference: str) -> Callable[..., Any]:

@@ -209,7 +209,7 @@ def test_failed_verification_writes_nothing(
     runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, format_name: str, file: str
 ) -> None:
     """Fault injection: export a *different* policy (A2C's) for SAC; verification must catch it."""
-    import atheria_cli.deploy.export as export
+    import atheria_cli.trainers.sb3.deploy as export
 
     other = atheria_cli.load_agent(runs / "checkpoints/test/A2C/episode_0002.pt")
     real_module = export.policy_module

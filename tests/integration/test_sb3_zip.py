@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 import atheria_cli
 from atheria_cli.cli import app
-from atheria_cli.deploy.export import sample_observations
 from atheria_cli.run.formats import read_history, read_metadata
+from atheria_cli.trainers.sb3.deploy import sample_observations
 from tests.conftest import CARTPOLE_ENV, TINY_AGENTS, TINY_NET, tiny_config, write_config
 from tests.integration.helpers import agent_dir, assert_same_tree, last_payload, rewards
 

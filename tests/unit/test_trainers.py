@@ -33,6 +33,20 @@ def test_every_callable_of_a_kind_resolves(kind: str) -> None:
     assert "stable_baselines3" in entry.library_versions()
 
 
+@pytest.mark.parametrize("kind", sorted(TRAINER_KINDS))
+def test_what_deploy_asks_of_a_kind_resolves(kind: str) -> None:
+    """export and eval reach a checkpoint's policy only through its kind's entry."""
+    entry = kind_named(kind)
+    for role in ("deploy", "keeps_replay_buffer"):
+        assert callable(resolve(getattr(entry, role))), role
+
+
+def test_the_sb3_kind_says_which_agents_keep_a_replay_buffer() -> None:
+    config = ExperimentConfig.model_validate(tiny_config({name: TINY_AGENTS[name] for name in ("A2C", "SAC", "DQN")}))
+    kind = TRAINER_KINDS["sb3"]
+    assert {name: kind.has_replay_buffer(config, name) for name in config.agents} == {"A2C": False, "SAC": True, "DQN": True}
+
+
 def test_every_accepted_algorithm_is_trained_by_the_sb3_kind() -> None:
     config = ExperimentConfig.model_validate(tiny_config({name: TINY_AGENTS[name] for name in ("A2C", "SAC", "DQN")}))
     assert {kind_of(config, name).name for name in config.agents} == {"sb3"}

@@ -3,14 +3,13 @@
 Each format module provides::
 
     require() -> None                     # raise UsageError when its extra or tools are missing
-    build(module, examples, path) -> None # write the exported ``module`` (an ExportedPolicy) to ``path``
+    build(module, examples, path) -> None # write the exported ``module`` (``Deployable.policy_module``) to ``path``
     load(path) -> Policy                  # a callable: raw observations (numpy) -> actions (numpy)
 
-A *model format* (``sb3``: SB3's own zip) is written from the restored SB3 model rather than
-from the ExportedPolicy module, so instead of ``build`` it provides::
+A *model format* (``sb3``: SB3's own zip) is written by the checkpoint's trainer kind from its
+model (``Deployable.write_model_format``) rather than from the exported module, so instead of
+``build`` it provides::
 
-    write(model, normalizer, path, *, with_replay) -> dict[str, Path]  # role -> extra file beside ``path``
-    policy(path, algorithm) -> Policy     # load ``path`` as ``algorithm`` (no sidecar needed: verification)
     extra_files(path) -> dict[str, Path]  # every extra file it may write beside ``path``, by role
 
 ``torchscript`` is the only one that touches ``torch.jit`` (deprecated since torch 2.13).
@@ -29,8 +28,6 @@ from atheria_cli.errors import UsageError
 if TYPE_CHECKING:
     import numpy as np
     import torch
-    from stable_baselines3.common.base_class import BaseAlgorithm
-    from stable_baselines3.common.vec_env import VecNormalize
 
     Policy = Callable[[np.ndarray], np.ndarray]
 else:
@@ -44,7 +41,7 @@ DEFAULT_FILES = {
     "onnx": "model_onnx.onnx",
     "sb3": "model_sb3.zip",
 }
-# Formats written from the SB3 model itself (ModelFormat), not from the exported module.
+# Formats written from the trainer's model itself (ModelFormat), not from the exported module.
 MODEL_FORMATS = frozenset({"sb3"})
 
 
@@ -61,12 +58,6 @@ class ExportFormat(LoadableFormat, Protocol):
 
 
 class ModelFormat(LoadableFormat, Protocol):
-    def write(
-        self, model: BaseAlgorithm, normalizer: VecNormalize | None, path: Path, *, with_replay: bool
-    ) -> dict[str, Path]: ...
-
-    def policy(self, path: Path, algorithm: type[BaseAlgorithm]) -> Policy: ...
-
     def extra_files(self, path: Path) -> dict[str, Path]: ...
 
 
@@ -78,7 +69,7 @@ def loadable_format(name: str) -> LoadableFormat:
 
 
 def export_format(name: str) -> ExportFormat:
-    """A format that exports the ExportedPolicy module (every format but the MODEL_FORMATS)."""
+    """A format that exports the policy module (every format but the MODEL_FORMATS)."""
     module: Any = loadable_format(name)
     assert name not in MODEL_FORMATS, f"{name} is written from the model: use model_format"
     return module
