@@ -150,7 +150,7 @@ def _checkpoint_policy(config: ExperimentConfig, agent: str, spec: str, env) -> 
     """The checkpoint's policy, as its trainer kind (named in its header) acts with it."""
     store = AgentStore(AgentLayout.of(config.run_dir, agent))
     entry = select_checkpoint(store, agent, spec, config)
-    deployed = load_deployable(store.layout.root / entry.file)
+    deployed = load_deployable(store.layout.root / entry.file, agent, "evaluate")
     actor = deployed.actor(env, config.env_of(agent).frame_stack)
     check_same_spaces(agent, entry.file, deployed, actor.observation_space, env.action_space)
     return actor, entry.file

@@ -271,7 +271,9 @@ def export_experiment(
     for agent in selected:
         store = AgentStore(AgentLayout.of(config.run_dir, agent))
         entry = select_checkpoint(store, agent, checkpoint_spec, config)
-        plans.append((agent, store, entry, read_trained_checkpoint(store.layout.root / entry.file)))
+        trained = read_trained_checkpoint(store.layout.root / entry.file)
+        trained.require(agent, "export")  # every agent's, before the first is exported
+        plans.append((agent, store, entry, trained))
     results = []
     for agent, store, entry, trained in plans:
         if config.env_of(agent).frame_stack is not None:

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atheria_cli.agents.checkpoint import read_checkpoint, trainer_kind
+from atheria_cli.errors import UsageError
 from atheria_cli.run.layout import METADATA_FILE, AgentLayout
 from atheria_cli.run.store import AgentStore
 from atheria_cli.trainers import TrainerKind, kind_named
 
 if TYPE_CHECKING:
-    from atheria_cli.trainers.base import Deployable
+    from atheria_cli.trainers.base import Deployable, Use
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,11 @@ class TrainedCheckpoint:
     @property
     def kind(self) -> TrainerKind:
         return kind_named(trainer_kind(self.payload))
+
+    def require(self, agent: str, use: Use) -> None:
+        """Refuse a checkpoint whose trainer kind cannot be put to ``use`` (before anything is written)."""
+        if (refusal := self.kind.refusal(use)) is not None:
+            raise UsageError(f"{agent}: {self.path.name}: {refusal}")
 
     def deployable(self) -> Deployable:
         return self.kind.load_deployable(self.payload, self.path)
@@ -50,9 +56,11 @@ def load_agent(path: str | Path, device: str = "cpu") -> Any:
     return trained.kind.load_model(trained.payload, trained.path, device)
 
 
-def load_deployable(path: str | Path) -> Deployable:
-    """The checkpoint's policy, for ``atheria export`` and ``atheria eval``."""
-    return read_trained_checkpoint(path).deployable()
+def load_deployable(path: str | Path, agent: str, use: Use) -> Deployable:
+    """The checkpoint's policy for ``use``, refused when its trainer kind cannot be put to it."""
+    trained = read_trained_checkpoint(path)
+    trained.require(agent, use)
+    return trained.deployable()
 
 
 def _recorded_sha256(path: Path) -> str | None:

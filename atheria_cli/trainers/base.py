@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from atheria_cli.run.formats import EvaluationRecord
     from atheria_cli.trainers.sb3.adopt import AdoptSource
     from atheria_cli.training.memory import BufferEstimate
+
+
+# What a trained agent is put to besides training (``TrainerKind.exportable`` / ``.evaluable``).
+Use = Literal["export", "evaluate"]
 
 
 @dataclass
@@ -228,8 +232,9 @@ class TrainerKind:
     :param fork_fixed_fields: (label, path under ``agents.X``) of the settings a fork may not change
     :param checkpoint_sections: the top-level keys of a checkpoint that hold the trainer's own
         state (:meth:`Trainer.capture_state`); atheria adds ``rng``
-    :param evaluable: whether ``train.eval`` and ``atheria eval`` can run it
-    :param exportable: whether ``atheria export`` can export it
+    :param evaluable: whether ``train.eval`` and ``atheria eval`` can run it (planning and
+        ``atheria eval`` refuse the agent otherwise, before writing anything)
+    :param exportable: whether ``atheria export`` / ``export-jit`` can export it (refused otherwise)
     """
 
     name: str
@@ -271,6 +276,11 @@ class TrainerKind:
 
     def has_replay_buffer(self, config: ExperimentConfig, agent: str) -> bool:
         return bool(resolve(self.keeps_replay_buffer)(config, agent))
+
+    def refusal(self, use: Use) -> str | None:
+        """Why a trainer of this kind cannot be put to ``use`` (its entry says so), or None when it can."""
+        able, done = (self.exportable, "exported") if use == "export" else (self.evaluable, "evaluated")
+        return None if able else f"the {self.name} trainer kind cannot be {done}"
 
 
 def resolve(reference: str) -> Callable[..., Any]:

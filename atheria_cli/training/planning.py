@@ -94,6 +94,7 @@ def plan_training(
     if hours is not None and hours <= 0:
         raise UsageError(f"--max-hours must be positive (got {hours})")
     selected = select_agents(config, agents)
+    check_trainer_kinds(config, selected)
     check_extras(config)  # before --fresh moves anything
     check_run_paths(config, selected)
     device = resolve_device(config.device)
@@ -300,6 +301,15 @@ def _mirror_plan(config: ExperimentConfig, name: str, store: AgentStore, state: 
     latest = local.latest
     assert latest is not None
     return resume and (remote.latest.timesteps, remote.latest.episode) > (latest.timesteps, latest.episode)
+
+
+def check_trainer_kinds(config: ExperimentConfig, agents: Sequence[str]) -> None:
+    """Each agent's trainer kind can do what the config asks of it besides training (``train.eval``)."""
+    if config.train.eval is None:
+        return
+    for agent in agents:
+        if (refusal := kind_of(config, agent).refusal("evaluate")) is not None:
+            raise ConfigError(f"train.eval: agents.{agent}: {refusal}")
 
 
 def _unset_dropped(value: Any) -> Any:
