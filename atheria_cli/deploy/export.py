@@ -299,7 +299,7 @@ def export_experiment(
                     output=target,
                     seed=config.seed,
                     check=check,
-                    versions=library_versions(),
+                    versions=library_versions(trained.kind.name),
                     with_replay=with_replay,
                 )
             )

@@ -7,6 +7,7 @@ each test, with ``exportable`` / ``evaluable`` set as the test needs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -70,6 +71,17 @@ def in_root(run_root: Path) -> Iterator[Path]:
 
 def agent_files(root: Path) -> list[str]:
     return sorted(path.name for path in root.glob("checkpoints/*/PPO/*"))
+
+
+def test_export_records_the_library_versions_of_the_checkpoints_kind(
+    in_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(TRAINER_KINDS, TINY.name, TINY)
+    target = tmp_path / "ppo.pt2"
+    result = runner.invoke(app, ["export", "PPO", "--config", "exp.yaml", "--format", "exported", "--output", str(target)])
+    assert result.exit_code == 0, result.output
+    versions = json.loads(target.with_suffix(".json").read_text())["versions"]
+    assert versions["tinylib"] == "0.1" and "stable_baselines3" not in versions
 
 
 @pytest.mark.parametrize("command", [["export-jit", "PPO"], ["export", "PPO", "--format", "sb3"]])
