@@ -1,11 +1,12 @@
 """The Stable-Baselines3 trainer: one SB3 model and its step loop behind :class:`Trainer`.
 
 The implementation lives in :mod:`atheria_cli.agents` (the algorithm registry, the step loops
-per algorithm family, state capture and restore); this package adapts it to the seam and is,
-with that one, the only place that imports SB3 at module level (a test asserts it for
-``training/``, ``deploy/`` and ``tracking/``). Besides the adapter it holds what only an SB3
-model can do: :mod:`.evaluation` (``train.eval`` on an SB3 model) and :mod:`.adopt`
-(``train --from-sb3``: an SB3 zip's weights as a new run's start).
+per algorithm family, state capture and restore); this package adapts it to the seam. With
+that one and :mod:`atheria_cli.envs` (the envs are SB3 VecEnvs), it is the only place that
+imports SB3 at module level (a test asserts it for ``training/``, ``deploy/`` and ``tracking/``).
+Besides the adapter it holds what only an SB3 model can do: :mod:`.evaluation` (``train.eval``
+on an SB3 model), :mod:`.deploy` (an SB3 checkpoint's policy for export and ``atheria eval``)
+and :mod:`.adopt` (``train --from-sb3``: an SB3 zip's weights as a new run's start).
 """
 
 from __future__ import annotations
