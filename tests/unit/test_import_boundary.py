@@ -1,6 +1,7 @@
 """The trainer seam's import boundary: ``training/``, ``deploy/`` and ``tracking/`` import no
 Stable-Baselines3 (nor sb3-contrib) at module level; only the SB3 trainer does
-(:mod:`atheria_cli.trainers.sb3` and its implementation, :mod:`atheria_cli.agents`).
+(:mod:`atheria_cli.trainers.sb3`, its implementation :mod:`atheria_cli.agents`, and
+:mod:`atheria_cli.envs`, whose envs are SB3 VecEnvs).
 
 Checked on the source with ``ast``: every top-level import statement of every module of those
 packages, a new module included the day it is added. Imports inside functions (run only when an
@@ -10,6 +11,8 @@ SB3 trainer is used) and under ``if TYPE_CHECKING:`` (for the type checker only)
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +23,8 @@ import atheria_cli
 PACKAGE = Path(atheria_cli.__path__[0])
 BOUNDED = ("training", "deploy", "tracking")
 SB3_LIBRARIES = ("stable_baselines3", "sb3_contrib")
+# The SB3 trainer: its adapter, its implementation, and the envs it trains on.
+SB3_TRAINER = ("trainers/sb3", "agents", "envs")
 
 
 def _modules(package: str) -> list[Path]:
@@ -66,3 +71,37 @@ def test_the_check_sees_the_sb3_trainer_importing_sb3() -> None:
 @pytest.mark.parametrize("module", [str(path.relative_to(PACKAGE)) for package in BOUNDED for path in _modules(package)])
 def test_no_module_level_sb3_import_outside_the_sb3_trainer(module: str) -> None:
     assert sb3_imports(PACKAGE / module) == [], f"{module} imports SB3 at module level; import it where it is used"
+
+
+def test_deploy_is_covered_to_its_last_module() -> None:
+    """export, eval of a checkpoint and every format, sb3's included, are under the boundary."""
+    names = {str(path.relative_to(PACKAGE)) for path in _modules("deploy")}
+    assert {"deploy/export.py", "deploy/evaluation.py", "deploy/loading.py", "deploy/formats/sb3.py"} <= names
+
+
+def test_only_the_sb3_trainer_imports_sb3_at_module_level() -> None:
+    """Across the whole package, not only the bounded packages: a new package is covered too."""
+    importers = {str(path.relative_to(PACKAGE)) for path in sorted(PACKAGE.rglob("*.py")) if sb3_imports(path)}
+    outside = sorted(name for name in importers if not name.startswith(tuple(f"{part}/" for part in SB3_TRAINER)))
+    assert outside == []
+    assert "trainers/sb3/deploy.py" in importers  # the check sees the trainer's own modules
+
+
+def test_importing_deploy_loads_no_sb3() -> None:
+    """deploy/ reaches SB3 only through the checkpoint's trainer kind, when it loads a checkpoint:
+    importing any of its modules loads no SB3, not even through another atheria module."""
+    modules = [
+        "atheria_cli." + ".".join(path.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
+        for path in _modules("deploy")
+    ]
+    code = (
+        "import importlib, sys\n"
+        f"for module in {modules!r}:\n"
+        "    importlib.import_module(module)\n"
+        f"    loaded = [name for name in {SB3_LIBRARIES!r} if name in sys.modules]\n"
+        "    if loaded:\n"
+        "        print(module, ','.join(loaded))\n"
+        "        break\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert completed.stdout == ""
