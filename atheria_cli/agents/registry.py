@@ -284,7 +284,22 @@ def _validated(where: str, hint: Any, value: Any) -> Any:
         raise ConfigError(f"{where}: {return_msg} (got {value!r})") from None
     if isinstance(validated, float) and not math.isfinite(validated):
         raise ConfigError(f"{where}: Input should be a finite number (got {value!r})")
+    if _largest_integer(validated) > MAX_INTEGER:
+        raise ConfigError(f"{where}: integers must be at most {MAX_INTEGER} (got {value!r})")
     return validated
+
+
+# No count, size or width of an algorithm or policy is larger: beyond it SB3 and torch overflow a
+# C integer (a traceback) or try to allocate the impossible (stats_window_size, n_steps 1e30).
+MAX_INTEGER = 2**31 - 1
+
+
+def _largest_integer(value: Any) -> int:
+    """The largest absolute integer in ``value`` and the lists, tuples and mappings it holds."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value)
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else ()
+    return max((_largest_integer(item) for item in items), default=0)
 
 
 def _takes_bool(hint: Any) -> bool:

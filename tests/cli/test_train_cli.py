@@ -391,6 +391,49 @@ def test_a_run_folder_this_machine_cannot_create_exits_2(checkpoints_dir: str, m
     assert listing(in_tmp) == ["bad.yaml"]
 
 
+@pytest.mark.parametrize(
+    "agent, key, value, message",
+    [
+        ("A2C", "stats_window_size", 10**30, "agents.A2C.hyperparams.stats_window_size: integers must be at most 2147483647"),
+        ("SAC", "n_steps", 10**30, "agents.SAC.hyperparams.n_steps: integers must be at most 2147483647"),
+        (
+            "PPO",
+            "policy_kwargs",
+            {"net_arch": [8, 10**30]},
+            "agents.PPO.hyperparams.policy_kwargs.net_arch: integers must be at most 2147483647",
+        ),
+    ],
+)
+def test_an_integer_hyperparameter_beyond_any_machine_exits_2(
+    agent: str, key: str, value: object, message: str, in_tmp: Path
+) -> None:
+    # Found by the config fuzzer at 2,000 cases: stats_window_size 1e30 overflowed a C integer in
+    # SB3's deque, SAC's n_steps 1e30 failed numpy's allocation, both with a traceback mid-session.
+    config = tiny_config()
+    config["agents"][agent]["hyperparams"][key] = value
+    path = write_config(in_tmp / "bad.yaml", config)
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"atheria: error: {message} (got ") and result.stderr.count("\n") == 1
+    assert listing(in_tmp) == ["bad.yaml"]
+
+
+@pytest.mark.parametrize(
+    "section, key, value, where",
+    [("train", "mirror", {"to": "\x00"}, "train.mirror.to"), ("env", "kwargs", {"days": "a\x00b"}, "env.kwargs.days")],
+)
+def test_a_nul_character_in_a_config_string_exits_2(section: str, key: str, value: object, where: str, in_tmp: Path) -> None:
+    # Found by the config fuzzer: a mirror path with a NUL ended in "ValueError: embedded null
+    # byte", a traceback after the first commit.
+    config = tiny_config()
+    config[section][key] = value
+    path = write_config(in_tmp / "bad.yaml", config)
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"atheria: error: {path}: {where}: must not contain a NUL character\n"
+    assert listing(in_tmp) == ["bad.yaml"]
+
+
 def test_an_experiment_name_too_long_under_a_missing_folder_exits_2(in_tmp: Path) -> None:
     # Found by the config fuzzer: with checkpoints/ not there yet, probing the path said "no such
     # folder", the lock created checkpoints/ and then failed on the name (exit 1, a folder left).
