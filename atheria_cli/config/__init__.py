@@ -342,6 +342,7 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None, *, c
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the config must be a YAML mapping, got {type(raw).__name__}")
     merged = _merge_overrides(raw, overrides or {})
+    _refuse_nul_characters(merged, source)
     origins = _resolve_zoo_entries(merged, path.parent if path is not None else None, source, lenient=not check_extras)
     try:
         config = ExperimentConfig.model_validate(merged)
@@ -351,6 +352,17 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None, *, c
     if check_extras:
         _check_algorithm_extras(config, source)
     return config
+
+
+def _refuse_nul_characters(value: Any, source: str, where: str = "") -> None:
+    """No string of a config may hold a NUL: it is no character of a path, a name or an id, and
+    the system calls that meet one (a mirror's or a run's path) fail with a traceback."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ConfigError(f"{source}: {where or 'the config'}: must not contain a NUL character")
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        _refuse_nul_characters(key, source, where)  # a key is a string of the config too
+        _refuse_nul_characters(item, source, f"{where}.{key}" if where else str(key))
 
 
 def _check_algorithm_extras(config: ExperimentConfig, source: str) -> None:
