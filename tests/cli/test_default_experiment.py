@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from atheria_cli.cli import app
+from tests.cli.test_report_cli import CHROMIUM, browser_command, browser_images
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -74,3 +75,23 @@ def test_agents_and_the_heuristic_are_compared_on_the_same_evaluation_seeds(in_t
     assert rows["A2C"]["source"] == "evaluation" and rows["A2C"]["episodes"] == 5
     assert rows["A2C"]["mean"] == pytest.approx(evaluation[0]["metrics"]["co2_kg"]["mean"])
     assert rows["heuristic"]["kind"] == "reference" and rows["heuristic"]["episodes"] == 5
+
+
+def test_the_default_experiment_s_report_shows_agents_and_the_heuristic_on_the_same_weeks(in_tmp: Path) -> None:
+    trained = runner.invoke(app, ["train", "--agent", "A2C", "--episodes", "5"])
+    assert trained.exit_code == 0, trained.output
+    assert runner.invoke(app, ["eval", "heuristic"]).exit_code == 0
+    page = runner.invoke(app, ["report"])
+    assert page.exit_code == 0, page.output
+    html = (in_tmp / "checkpoints/default/report.html").read_text(encoding="utf-8")
+    comparison = html[html.index('<h2 id="comparison">') : html.index('<h2 id="learning-curves">')]
+    # Both rows scored on the same 5 evaluation weeks (train.eval's seeds), not training episodes.
+    assert "A2C</td><td>5 evaluation episodes at episode 5" in comparison
+    assert "heuristic (reference)</td><td>reference policy, 5 evaluation episodes" in comparison
+    (in_tmp / "out").mkdir()
+    markdown = runner.invoke(app, ["report", "--format", "md", "--output", str(in_tmp / "out/REPORT.md")])
+    assert markdown.exit_code == 0, markdown.output
+    assert sorted(path.name for path in (in_tmp / "out").iterdir()) == ["REPORT.md", "REPORT_files"]
+    if CHROMIUM is None:
+        pytest.skip("no chromium binary on PATH (Debian: apt-get install chromium): the page was not rendered")
+    assert len(browser_images(in_tmp / "checkpoints/default/report.html", browser_command(in_tmp / "profile"))) == 2

@@ -115,24 +115,37 @@ def test_report_never_imports_torch(run_root: Path, tmp_path: Path) -> None:
     assert completed.stdout.splitlines()[-1] == ""
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary on PATH (Debian: apt-get install chromium)")
-def test_report_renders_in_a_real_browser_with_every_image(run_root: Path, tmp_path: Path) -> None:
-    page = tmp_path / "report.html"
-    assert invoke("report", "--config", "exp.yaml", "--output", str(page)).exit_code == 0
-    browser = [
-        str(CHROMIUM),
+def browser_command(profile: Path) -> list[str]:
+    """Headless Chromium, as the project's machines run it (root: no sandbox; no network)."""
+    assert CHROMIUM is not None
+    return [
+        CHROMIUM,
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
         "--hide-scrollbars",
-        f"--user-data-dir={tmp_path / 'profile'}",
+        "--disable-background-networking",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
     ]
-    # The DOM as the browser built it: every image is there with a data URI that decodes to a PNG.
+
+
+def browser_images(page: Path, browser: list[str]) -> list[bytes]:
+    """The page's images in the DOM as the browser built it, each a data URI decoded and
+    verified as a PNG."""
     dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
-    sources = re.findall(r'<img src="data:image/png;base64,([^"]+)"', dom)
-    assert len(sources) == 3  # every agent together, then A2C and SAC
-    for source in sources:
-        Image.open(io.BytesIO(base64.b64decode(source, validate=True))).verify()
+    images = [base64.b64decode(source, validate=True) for source in re.findall(r'<img src="data:image/png;base64,([^"]+)"', dom)]
+    for image in images:
+        Image.open(io.BytesIO(image)).verify()
+    return images
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary on PATH (Debian: apt-get install chromium)")
+def test_report_renders_in_a_real_browser_with_every_image(run_root: Path, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    assert invoke("report", "--config", "exp.yaml", "--output", str(page)).exit_code == 0
+    browser = browser_command(tmp_path / "profile")
+    assert len(browser_images(page, browser)) == 3  # every agent together, then A2C and SAC
     # The page as drawn: the figures' line colour fills a good part of it, so the images were
     # decoded and painted (a blocked or broken image draws none of it).
     shot = tmp_path / "shot.png"
