@@ -31,6 +31,8 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise, NormalActionNoise, OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.torch_layers import get_actor_critic_arch
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -141,7 +143,24 @@ def validate_hyperparams(
             converted[key] = _action_noise(where, value, action_dim)
         else:
             converted[key] = _within_bounds(where, key, _validated(where, hints.get(key), value))
+            if key == "ent_coef" and isinstance(converted[key], str):  # SAC's kind: a string is read at setup
+                _check_entropy_coefficient(where, converted[key])
     return converted
+
+
+def _check_entropy_coefficient(where: str, value: str) -> None:
+    """A string ``ent_coef`` as SB3's entropy-tuning algorithms read it (``"auto"``, ``"auto_0.1"``
+    or a number), checked here: SB3 reads it only when it builds the model, after the agents
+    before this one have trained."""
+    start = value.partition("_")[2] if value.startswith("auto") else value
+    if value == "auto":
+        return
+    try:
+        number = float(start)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0 or (value.startswith("auto") and number <= 0):
+        raise ConfigError(f"{where}: must be a number >= 0, 'auto' or 'auto_<initial value > 0>' (got {value!r})")
 
 
 # Ranges SB3 does not check, where a value outside ends a run with a traceback mid-training
@@ -380,6 +399,11 @@ def _validated_policy_values(where: str, policy: type, kwargs: dict[str, Any]) -
     layers = [width for part in widths.values() for width in part] if isinstance(widths, dict) else widths or []
     if any(width < 1 for width in layers):
         raise ConfigError(f"{where}.net_arch: layer widths must be at least 1 (got {kwargs['net_arch']!r})")
+    if isinstance(widths, dict) and not issubclass(policy, ActorCriticPolicy):
+        try:  # an actor and critics (SAC, TD3, TQC, ...): SB3 asserts "pi" and "qf" when it builds them
+            get_actor_critic_arch(widths)
+        except AssertionError as exc:
+            raise ConfigError(f"{where}.net_arch: {str(exc).removeprefix('Error: ')} (got {kwargs['net_arch']!r})") from None
     return checked
 
 

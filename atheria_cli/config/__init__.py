@@ -42,6 +42,7 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 _INNER_PATH = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*): ")
 RESERVED_RECORD_KEYS = frozenset({"episode", "timesteps", "reward", "length", "seconds"})
 MAX_THREADS = 4096  # torch.set_num_threads takes a C int; no machine has more cores than this
+MAX_FRAME_STACK = 1024  # observations stacked: each is copied into every step's observation
 MAX_ENVS = 4096  # copies of the env in one process (SB3's DummyVecEnv builds them all at planning)
 
 
@@ -63,7 +64,7 @@ class EnvConfig(_Strict):
     n_envs: int = Field(default=1, ge=1, le=MAX_ENVS)
     normalize: bool = False
     normalize_kwargs: dict[str, Any] = Field(default_factory=dict)
-    frame_stack: PositiveInt | None = None  # SB3 VecFrameStack of this many observations
+    frame_stack: int | None = Field(default=None, ge=1, le=MAX_FRAME_STACK)  # SB3 VecFrameStack of this many observations
     metrics: tuple[MetricSpec, ...] = ()
 
     @field_validator("metrics", mode="before")
@@ -105,7 +106,7 @@ class AgentEnvConfig(_Strict):
     n_envs: PositiveInt | None = None
     normalize: bool | None = None
     normalize_kwargs: dict[str, Any] | None = None
-    frame_stack: PositiveInt | None = None
+    frame_stack: int | None = Field(default=None, ge=1, le=MAX_FRAME_STACK)
 
     @field_validator("normalize_kwargs")
     @classmethod

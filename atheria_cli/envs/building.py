@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -25,6 +25,7 @@ import numpy as np
 from gymnasium import spaces
 
 HOURS_PER_DAY = 24
+MAX_DAYS = 3660  # ten years of hourly steps in one episode
 CONTINUOUS_ID = "atheria/BuildingCO2-v0"
 DISCRETE_ID = "atheria/BuildingCO2Discrete-v0"
 DISCRETE_LEVELS = 5  # full discharge, half discharge, idle, half charge, full charge
@@ -91,13 +92,27 @@ class BuildingParams:
     intensity_hour_noise: float = 0.01  # std of an hourly additive term
 
     def __post_init__(self) -> None:
-        problems = self._problems()
+        # Types first: the range checks below compare numbers, and a float day count, an
+        # infinite one or 1e30 days would reach numpy's arange and fail there.
+        problems = self._type_problems() or self._problems()
         if problems:
             raise ValueError("; ".join(problems))
 
+    def _type_problems(self) -> list[str]:
+        problems = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.type == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+                problems.append(f"{item.name} must be an integer (got {value!r})")
+            elif item.type == "float" and (
+                isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+            ):
+                problems.append(f"{item.name} must be a finite number (got {value!r})")
+        return problems
+
     def _problems(self) -> list[str]:
         checks = {
-            "days must be at least 1": self.days >= 1,
+            f"days must be 1..{MAX_DAYS}": 1 <= self.days <= MAX_DAYS,
             "start_weekday must be 0..6": 0 <= self.start_weekday <= 6,
             "forecast_hours must be 0..24": 0 <= self.forecast_hours <= HOURS_PER_DAY,
             "battery_capacity_kwh must be positive": self.battery_capacity_kwh > 0,

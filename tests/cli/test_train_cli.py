@@ -6,7 +6,9 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -309,6 +311,7 @@ def test_a_buffer_size_that_is_not_an_integer_exits_2_before_the_memory_check(si
     [
         ("train", "threads", "train.threads: Input should be less than or equal to 4096"),
         ("env", "n_envs", "env.n_envs: Input should be less than or equal to 4096"),
+        ("env", "frame_stack", "env.frame_stack: Input should be less than or equal to 1024"),
     ],
 )
 def test_a_huge_count_exits_2_before_anything_runs(section: str, key: str, message: str, in_tmp: Path) -> None:
@@ -415,6 +418,52 @@ def test_an_integer_hyperparameter_beyond_any_machine_exits_2(
     result = invoke("train", "--config", str(path), "--episodes", "1")
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(f"atheria: error: {message} (got ") and result.stderr.count("\n") == 1
+    assert listing(in_tmp) == ["bad.yaml"]
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda config: config["agents"]["SAC"]["hyperparams"].update(ent_coef="ünïcödé ✓"),
+            "agents.SAC.hyperparams.ent_coef: must be a number >= 0, 'auto' or 'auto_<initial value > 0>' (got 'ünïcödé ✓')",
+        ),
+        (
+            lambda config: config["agents"]["SAC"]["hyperparams"]["policy_kwargs"].update(net_arch={}),
+            "agents.SAC.hyperparams.policy_kwargs.net_arch: no key 'pi' was provided in net_arch for the actor network (got {})",
+        ),
+    ],
+)
+def test_a_setting_the_model_reads_only_at_setup_is_refused_before_any_agent_trains(
+    edit: Callable[[dict[str, Any]], None], message: str, in_tmp: Path
+) -> None:
+    # Found by the config fuzzer at 2,000 cases (seed 4): SAC refused these when the session
+    # built it, after A2C had trained and written its run.
+    config = tiny_config()
+    edit(config)
+    path = write_config(in_tmp / "bad.yaml", config)
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"atheria: error: {message}\n"
+    assert listing(in_tmp) == ["bad.yaml"]
+
+
+@pytest.mark.parametrize(
+    "days, message",
+    [
+        (1.5, "days must be an integer (got 1.5)"),
+        (float("inf"), "days must be an integer (got inf)"),
+        (10**30, "days must be 1..3660"),
+    ],
+)
+def test_a_building_env_setting_of_the_wrong_type_or_size_exits_2(days: object, message: str, in_tmp: Path) -> None:
+    # Found by the config fuzzer: these reached numpy inside the env's reset (a traceback).
+    env = {"id": "atheria/BuildingCO2-v0", "kwargs": {"days": days}, "metrics": [{"name": "co2_kg", "goal": "min"}]}
+    path = write_config(in_tmp / "bad.yaml", tiny_config({"A2C": TINY_AGENTS["A2C"]}, env=env))
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("atheria: error: ") and result.stderr.count("\n") == 1
+    assert message in result.stderr, result.stderr
     assert listing(in_tmp) == ["bad.yaml"]
 
 
