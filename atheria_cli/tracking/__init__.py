@@ -1,16 +1,19 @@
-"""Experiment trackers (``train.wandb``, ``train.mlflow``): log only what a commit made durable.
+"""Experiment trackers (``train.tensorboard``, ``train.wandb``, ``train.mlflow``): log only what a
+commit made durable.
 
 One tracked run per atheria run, found again from ``metadata.json``'s ``run_id`` (so a resume,
-even from the mirror, continues it and ``--fresh`` starts another). Nothing is logged while
-training; at each commit the session hands over what that commit made durable: the new
-episode records, the new evaluations and SB3's training values buffered since the last commit
-(:class:`BufferedValues`, at ``step = num_timesteps``). A crash can therefore never leave points
-that the resumed run logs again. A crash between the commit and the log loses those points
-from the tracker only; the next session backfills the committed episodes and evaluations
-from the run's files (SB3's training values of that window are not in the files and stay lost).
+even from the mirror, continues it and ``--fresh`` starts another); TensorBoard's is the run's
+own ``tensorboard/`` folder. Nothing is logged while training; at each commit the session hands
+over what that commit made durable: the new episode records, the new evaluations and the
+trainer's values buffered since the last commit (:class:`BufferedValues`, one per tracker, at
+``step = timesteps``). A crash can therefore never leave points that the resumed run logs again.
+A crash between the commit and the log loses those points from the tracker only; the next
+session backfills the committed episodes and evaluations from the run's files (the trainer's
+values of that window are not in the files and stay lost).
 
 Each tracker answers which step it holds last for each key (MLflow: its metric history;
-W&B: see :mod:`atheria_cli.tracking.wandb_adapter`), and nothing at or below that step is logged
+W&B: see :mod:`atheria_cli.tracking.wandb_adapter`; TensorBoard: its event files, see
+:mod:`atheria_cli.tracking.tensorboard_adapter`), and nothing at or below that step is logged
 again for that key. Each adapter module is the only place its library is imported.
 """
 
@@ -18,9 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from atheria_cli.config import ExperimentConfig
+from atheria_cli.errors import StorageError
 from atheria_cli.run.formats import EpisodeRecord, EvaluationRecord, Metadata
 from atheria_cli.tracking.values import BufferedValues
 
@@ -28,6 +33,14 @@ Rows = dict[int, dict[str, float]]  # step (timesteps) -> key -> value
 
 
 class Tracker(Protocol):
+    """One experiment tracker behind atheria's commit-time logging.
+
+    :param name: the name its value sink goes by, so a trainer may keep a value away from it
+        (SB3's ``exclude="tensorboard"``)
+    """
+
+    name: str
+
     def last_steps(self) -> dict[str, int]: ...
 
     def log(self, rows: Rows) -> None: ...
@@ -93,40 +106,63 @@ def flat_config(document: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 @dataclass
 class RunTracking:
-    """The trackers of one agent's session and the SB3 values waiting for the next commit."""
+    """The trackers of one agent's session, each with the trainer's values waiting for its next commit."""
 
     trackers: list[Tracker]
-    buffer: BufferedValues = field(default_factory=BufferedValues)
     last: list[dict[str, int]] = field(default_factory=list)
+    buffers: list[BufferedValues] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.buffers = [BufferedValues(tracker.name) for tracker in self.trackers]
 
     def backfill(self, episodes: Sequence[EpisodeRecord], evaluations: Sequence[EvaluationRecord]) -> None:
         """What the run's files hold and a tracker lacks (a crash between a commit and its log)."""
-        self._log(rows_of(episodes, evaluations))
+        rows = rows_of(episodes, evaluations)
+        self._log([rows] * len(self.trackers))
 
     def committed(self, episodes: Sequence[EpisodeRecord], evaluations: Sequence[EvaluationRecord], timesteps: int) -> None:
-        self._log(rows_of(episodes, evaluations, self.buffer.take(timesteps)))
+        self._log([rows_of(episodes, evaluations, buffer.take(timesteps)) for buffer in self.buffers])
 
     def close(self) -> None:
         for tracker in self.trackers:
             tracker.close()
 
-    def _log(self, rows: Rows) -> None:
-        for tracker, last in zip(self.trackers, self.last, strict=True):
+    def _log(self, rows_by_tracker: list[Rows]) -> None:
+        """Each tracker its fresh rows, even when another refused; the first refusal is raised after."""
+        failure: StorageError | None = None
+        for tracker, last, rows in zip(self.trackers, self.last, rows_by_tracker, strict=True):
             fresh = unlogged(rows, last)
-            if fresh:
+            if not fresh:
+                continue
+            try:
                 tracker.log(fresh)
-                for step, values in fresh.items():
-                    last.update(dict.fromkeys(values, step))
+            except StorageError as exc:  # the others still log; the next session backfills this one
+                failure = failure or exc
+                continue
+            for step, values in fresh.items():
+                last.update(dict.fromkeys(values, step))
+        if failure is not None:
+            raise failure
 
 
-def start_tracking(config: ExperimentConfig, metadata: Metadata, *, agent_dir: str) -> RunTracking | None:
-    """Open (or find again) the tracked runs of this atheria run; None when none is configured."""
+def start_tracking(
+    config: ExperimentConfig, metadata: Metadata, *, agent_dir: Path, resumed_timesteps: int | None
+) -> RunTracking | None:
+    """Open (or find again) the tracked runs of this atheria run; None when none is configured.
+
+    :param resumed_timesteps: the timesteps of the checkpoint the session resumed from; None
+        for a session that starts fresh
+    """
     trackers: list[Tracker] = []
     names = {"experiment": config.experiment, "agent": metadata.agent, "run_id": metadata.run_id}
     params = {
         **flat_config({"config": _config_dict(config)}),
         **{f"versions.{key}": value for key, value in metadata.versions.items()},
     }
+    if config.train.tensorboard:
+        from atheria_cli.tracking.tensorboard_adapter import TensorBoardTracker
+
+        trackers.append(TensorBoardTracker(agent_dir, resumed_timesteps))
     if config.train.mlflow is not None:
         from atheria_cli.tracking.mlflow_adapter import MlflowTracker
 
@@ -134,7 +170,7 @@ def start_tracking(config: ExperimentConfig, metadata: Metadata, *, agent_dir: s
     if config.train.wandb is not None:
         from atheria_cli.tracking.wandb_adapter import WandbTracker
 
-        trackers.append(WandbTracker(config.train.wandb, names, params, agent_dir))
+        trackers.append(WandbTracker(config.train.wandb, names, params, str(agent_dir)))
     if not trackers:
         return None
     return RunTracking(trackers=trackers, last=[tracker.last_steps() for tracker in trackers])

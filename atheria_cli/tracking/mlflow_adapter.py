@@ -19,6 +19,8 @@ MAX_PARAM = 6000  # characters of one parameter value
 
 
 class MlflowTracker:
+    name = "mlflow"
+
     def __init__(self, settings: TrackerMlflow, names: dict[str, str], params: dict[str, str]) -> None:
         try:
             from mlflow.entities import Param

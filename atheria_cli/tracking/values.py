@@ -6,17 +6,17 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-# Logged by atheria from its own records, not from the trainer's values (TensorBoard records them there too).
+# Logged by atheria from its own records, never from the trainer's values.
 OWN_PREFIXES = ("episode/", "eval/")
 
 
 class BufferedValues:
     """A value sink of the trainer (:class:`~atheria_cli.trainers.base.ValueSink`) that keeps
-    what the trainer dumps until a commit."""
+    what the trainer dumps until a commit; named for its tracker, so what the trainer keeps away
+    from that tracker (SB3's ``exclude="tensorboard"``) never reaches it."""
 
-    name = "trackers"
-
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.pending: list[tuple[int, dict[str, float]]] = []
 
     def write(self, step: int, values: Mapping[str, Any]) -> None:

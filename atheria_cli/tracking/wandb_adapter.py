@@ -28,6 +28,8 @@ ANY_KEY = "*"  # in last_steps: the last step of every key (online W&B reports o
 
 
 class WandbTracker:
+    name = "wandb"
+
     def __init__(self, settings: TrackerWandb, names: dict[str, str], params: dict[str, str], agent_dir: str) -> None:
         try:
             import wandb

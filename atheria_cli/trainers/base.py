@@ -56,7 +56,7 @@ class RestoreReport:
 
 
 class ValueSink(Protocol):
-    """Where a trainer's own training values go (a tracker buffer, TensorBoard).
+    """Where a trainer's own training values go (a tracker's buffer until the next commit).
 
     :param name: the sink's name; a trainer may keep a value away from one sink by its name
         (SB3's ``exclude="tensorboard"``)
@@ -141,10 +141,6 @@ class Trainer(Protocol):
 
     def add_value_sink(self, sink: ValueSink) -> None:
         """Send the trainer's training values to ``sink`` from now on."""
-
-    def record_values(self, step: int, values: Mapping[str, float]) -> None:
-        """Add atheria's own values (an episode's, an evaluation's) and dump everything pending
-        to the sinks at ``step``."""
 
     def flush_values(self, step: int) -> None:
         """Dump the training values pending since the last dump to the sinks at ``step``."""

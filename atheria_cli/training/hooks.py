@@ -1,6 +1,6 @@
 """The integrations of one agent's session, as hooks with one lifecycle (Lightning's
-``Callback``, SB3's ``CallbackList``): evaluation, TensorBoard, the resource monitor, the
-trackers (W&B, MLflow) and the mirror.
+``Callback``, SB3's ``CallbackList``): evaluation, the resource monitor, the trackers
+(TensorBoard, W&B, MLflow) and the mirror.
 
 The session calls :class:`Hooks` at five points and knows no integration by name:
 
@@ -24,7 +24,6 @@ from atheria_cli.errors import StorageError
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord
 from atheria_cli.run.mirror import Mirror
 from atheria_cli.tracking import RunTracking, start_tracking
-from atheria_cli.training import tensorboard
 from atheria_cli.training.evaluator import evaluation_due
 from atheria_cli.training.monitor import ResourceMonitor, fold_readout
 
@@ -118,34 +117,6 @@ class EvaluationHook(SessionHook):
             self.evaluation.close()
 
 
-class TensorBoardHook(SessionHook):
-    """``train.tensorboard``: the trainer's values and atheria's episode points at each episode,
-    evaluations with the commit that makes them durable."""
-
-    def __init__(self) -> None:
-        self.sink: tensorboard.TensorBoardSink | None = None
-        self.logged_evaluations = 0
-
-    def start(self, session: AgentSession, observer: TrainObserver) -> None:
-        resumed = session.resumed_from
-        # TensorBoard drops events at steps >= purge_step: those after the resumed checkpoint.
-        self.sink = tensorboard.TensorBoardSink(session.store.layout.root, resumed.timesteps + 1 if resumed else None)
-        session.trainer.add_value_sink(self.sink)
-        self.logged_evaluations = len(session.history.evaluations)
-
-    def episode(self, session: AgentSession, record: EpisodeRecord, observer: TrainObserver) -> None:
-        session.trainer.record_values(record.timesteps, tensorboard.episode_values(record))
-
-    def before_commit(self, session: AgentSession, observer: TrainObserver) -> None:
-        for record in session.history.evaluations[self.logged_evaluations :]:
-            session.trainer.record_values(record.timesteps, tensorboard.evaluation_values(record))
-        self.logged_evaluations = len(session.history.evaluations)
-
-    def close(self, session: AgentSession, observer: TrainObserver, *, completed: bool) -> None:
-        if self.sink is not None:
-            self.sink.close()
-
-
 class MonitorHook(SessionHook):
     """``train.monitor_every``: a resource readout every N episodes, kept in the session's record."""
 
@@ -166,28 +137,37 @@ class MonitorHook(SessionHook):
 
 
 class TrackingHook(SessionHook):
-    """``train.wandb`` / ``train.mlflow``: log only what a commit made durable; a resumed run
-    first gets what it committed but never logged."""
+    """``train.tensorboard`` / ``train.wandb`` / ``train.mlflow``: log only what a commit made
+    durable; a resumed run first gets what it committed but never logged."""
 
-    def __init__(self, *, flush_values: bool) -> None:
-        self.flush_values = flush_values  # False when TensorBoard dumps the trainer's values at each episode
+    def __init__(self) -> None:
         self.tracking: RunTracking | None = None
 
     def start(self, session: AgentSession, observer: TrainObserver) -> None:
-        self.tracking = start_tracking(session.plan.config, session.metadata, agent_dir=str(session.store.layout.root))
+        resumed = session.resumed_from
+        self.tracking = start_tracking(
+            session.plan.config,
+            session.metadata,
+            agent_dir=session.store.layout.root,
+            resumed_timesteps=resumed.timesteps if resumed is not None else None,
+        )
         if self.tracking is None:
             return
-        session.trainer.add_value_sink(self.tracking.buffer)
-        if session.resumed_from is not None:
+        for buffer in self.tracking.buffers:
+            session.trainer.add_value_sink(buffer)
+        if resumed is not None:
             self.tracking.backfill(session.store.episodes(session.history), session.history.evaluations)
+
+    def episode(self, session: AgentSession, record: EpisodeRecord, observer: TrainObserver) -> None:
+        if self.tracking is not None:  # the training values since the last episode, at this one's step
+            session.trainer.flush_values(record.timesteps)
 
     def committed(
         self, session: AgentSession, entry: CheckpointEntry, episodes: Sequence[EpisodeRecord], observer: TrainObserver
     ) -> None:
         if self.tracking is None:
             return
-        if self.flush_values:
-            session.trainer.flush_values(entry.timesteps)
+        session.trainer.flush_values(entry.timesteps)  # a commit between episode ends: the values since the last
         try:
             self.tracking.committed(list(episodes), session.history.evaluations, entry.timesteps)
         except StorageError as exc:  # like the mirror: the run is intact, the next session backfills
@@ -229,12 +209,10 @@ def session_hooks(session: AgentSession) -> Hooks:
     train = session.plan.config.train
     hooks: list[SessionHook] = []
     if train.eval is not None:
-        hooks.append(EvaluationHook())  # before TensorBoard: it logs the evaluation this commit adds
-    if train.tensorboard:
-        hooks.append(TensorBoardHook())
+        hooks.append(EvaluationHook())
     if train.monitor_every:
         hooks.append(MonitorHook(train.monitor_every))
-    hooks.append(TrackingHook(flush_values=not train.tensorboard))
+    hooks.append(TrackingHook())
     if train.mirror is not None:
         hooks.append(MirrorHook(train.mirror.to, train.mirror.every))
     return Hooks(hooks)

@@ -15,10 +15,11 @@ runner = CliRunner()
 
 
 @pytest.mark.parametrize(
-    ("section", "settings"), [("mlflow", {"tracking_uri": "sqlite:///x.db"}), ("wandb", {"mode": "offline"})]
+    ("section", "settings"),
+    [("mlflow", {"tracking_uri": "sqlite:///x.db"}), ("wandb", {"mode": "offline"}), ("tensorboard", True)],
 )
 def test_a_tracker_without_its_extra_is_refused_naming_it(
-    section: str, settings: dict[str, str], in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+    section: str, settings: object, in_tmp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = tiny_config({"A2C": TINY_AGENTS["A2C"]})
     config["train"][section] = settings

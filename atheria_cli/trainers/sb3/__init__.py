@@ -12,7 +12,7 @@ and :mod:`.adopt` (``train --from-sb3``: an SB3 zip's weights as a new run's sta
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,12 +96,6 @@ class SB3Trainer:
 
     def add_value_sink(self, sink: ValueSink) -> None:
         self.loop.model.logger.output_formats.append(_SinkWriter(sink))
-
-    def record_values(self, step: int, values: Mapping[str, float]) -> None:
-        logger = self.loop.model.logger
-        for key, value in values.items():
-            logger.record(key, value)
-        logger.dump(step=step)
 
     def flush_values(self, step: int) -> None:
         self.loop.model.logger.dump(step=step)
