@@ -61,10 +61,10 @@ class EnvConfig(_Strict):
     id: str = Field(min_length=1)
     kwargs: dict[str, Any] = Field(default_factory=dict)
     max_episode_steps: PositiveInt | None = None
-    n_envs: int = Field(default=1, ge=1, le=MAX_ENVS)
+    n_envs: int = Field(default=1, gt=0, le=MAX_ENVS)
     normalize: bool = False
     normalize_kwargs: dict[str, Any] = Field(default_factory=dict)
-    frame_stack: int | None = Field(default=None, ge=1, le=MAX_FRAME_STACK)  # SB3 VecFrameStack of this many observations
+    frame_stack: int | None = Field(default=None, gt=0, le=MAX_FRAME_STACK)  # SB3 VecFrameStack of this many observations
     metrics: tuple[MetricSpec, ...] = ()
 
     @field_validator("metrics", mode="before")
@@ -106,7 +106,7 @@ class AgentEnvConfig(_Strict):
     n_envs: PositiveInt | None = None
     normalize: bool | None = None
     normalize_kwargs: dict[str, Any] | None = None
-    frame_stack: int | None = Field(default=None, ge=1, le=MAX_FRAME_STACK)
+    frame_stack: int | None = Field(default=None, gt=0, le=MAX_FRAME_STACK)
 
     @field_validator("normalize_kwargs")
     @classmethod
@@ -177,7 +177,7 @@ class TrainConfig(_Strict):
     allow_import: bool = False  # let zoo entries name code to import (stable_baselines3., sb3_contrib., ...)
     jobs: PositiveInt = 1  # (agent, seed) runs trained at once, each in its own process
     # torch threads per job; default torch's own, or cores // jobs under jobs > 1 (torch takes a C int)
-    threads: int | None = Field(default=None, ge=1, le=MAX_THREADS)
+    threads: int | None = Field(default=None, gt=0, le=MAX_THREADS)
     backend: Literal["local", "ray"] = "local"  # where jobs run: this machine, or a Ray cluster (the 'ray' extra)
     address: str | None = None  # Ray cluster address (auto, HOST:PORT, ray://HOST:10001); None starts a local Ray
     shared_storage: bool = False  # checkpoints_dir is on a filesystem every Ray node sees
