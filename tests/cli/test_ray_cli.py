@@ -4,6 +4,7 @@ own log lines stay off the terminal unless --verbose."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -105,8 +106,10 @@ def test_a_hub_that_dies_for_good_ends_the_run_with_one_line_and_resume_continue
     assert all(ATHERIA_LINE.match(line) for line in stderr.splitlines() if line not in errors), stderr
     detail = log.read_text(encoding="utf-8")
     assert "Traceback (most recent call last)" in detail and "ray.exceptions.ActorDiedError" in detail
-    # As the line says: --resume continues to the episode target.
-    trained = read_history(tmp_path / "ck/test/A2C/history.json").total_episodes
+    # As the line says: --resume continues from the last commit. Read it once the job's actor has
+    # let go of the run (Ray ends the driver's actors asynchronously), from metadata.json: a
+    # commit cut short has written history.json but not yet metadata.json, the commit itself.
+    trained = _committed_episode(tmp_path / "ck/test", "A2C")
     assert 1 <= trained < 400
     code, stderr = _train(tmp_path, config, "--resume", "--episodes", "2")
     assert code == 0, stderr
@@ -144,3 +147,22 @@ def test_an_address_where_nothing_answers_ends_at_once_with_one_line(tmp_path: P
     assert time.monotonic() - started < 60
     assert "ConnectionError: nothing answers" in log.read_text(encoding="utf-8")
     assert sorted(path.name for path in (tmp_path / "ck/test").iterdir()) == ["ray-driver.log"]
+
+
+def _committed_episode(run_dir: Path, agent: str) -> int:
+    """The episode of the run's newest commit, once no process holds the run's lock (60 s at most)."""
+    from atheria_cli.errors import RunLockedError
+    from atheria_cli.run.locking import AgentLock
+
+    deadline = time.monotonic() + 60
+    while True:
+        lock = AgentLock(run_dir, agent)
+        try:
+            lock.acquire()
+        except RunLockedError:
+            assert time.monotonic() < deadline, "the job's actor still holds the run"
+            time.sleep(0.1)
+            continue
+        lock.release()
+        metadata = json.loads((run_dir / agent / "metadata.json").read_text(encoding="utf-8"))
+        return int(metadata["checkpoints"][-1]["episode"])
