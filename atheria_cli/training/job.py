@@ -47,7 +47,14 @@ class JobsOutcome:
     stopped_by: str | None = None
     exit_code: int = 0
     failed: list[str] = field(default_factory=list)  # "<label>: <why>"
+    # The labels of failed jobs whose process a signal killed (kill -9, the OOM killer), not the
+    # run's own stop signal: each run is intact at its newest commit, so training it again costs nothing.
+    killed: list[str] = field(default_factory=list)
     committed: int = 0  # jobs that ended with a checkpoint
+
+    def crashed(self) -> list[str]:
+        """The failures that are not a killed job's: an exception, a refusal, an exit code."""
+        return [line for line in self.failed if not any(line.startswith(f"{label}: ") for label in self.killed)]
 
 
 def train_job(job: Job, observer: TrainObserver, signals: StopSignals, budget: TimeBudget) -> JobResult:

@@ -228,6 +228,8 @@ def _run_parallel(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
                 entry.process.join()
                 if not entry.done:
                     outcome.failed.append(f"{entry.job.label}: {_death(entry.process.exitcode, signals.received)}")
+                    if _killed(entry.process.exitcode, signals.received):
+                        outcome.killed.append(entry.job.label)
         if signals.received is not None:
             outcome.stopped_by, outcome.exit_code = signals.name, signals.exit_code
     return finish_outcome(outcome, plan.plans, plan.seeds, results, skipped=skipped)
@@ -256,11 +258,22 @@ def _receive(
 
 
 def _death(exitcode: int | None, signalled: int | None) -> str:
-    if signalled is not None and exitcode in (-signalled, EXIT_CODES.get(signal.Signals(signalled))):
+    if _stopped(exitcode, signalled):
         return "stopped before it started training (nothing written)"
     if exitcode is not None and exitcode < 0:
         return f"the job process was killed by {signal.Signals(-exitcode).name}"
     return f"the job process ended with exit code {exitcode} before reporting"
+
+
+def _stopped(exitcode: int | None, signalled: int | None) -> bool:
+    """The job ended by the run's own stop signal (forwarded to it before it could report)."""
+    return signalled is not None and exitcode in (-signalled, EXIT_CODES.get(signal.Signals(signalled)))
+
+
+def _killed(exitcode: int | None, signalled: int | None) -> bool:
+    """A signal killed the job's process (kill -9, the OOM killer) and it was not the run's own
+    stop signal: the run is intact at its newest commit."""
+    return exitcode is not None and exitcode < 0 and not _stopped(exitcode, signalled)
 
 
 def _probe_locks(jobs: Sequence[Job]) -> None:

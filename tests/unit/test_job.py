@@ -59,3 +59,22 @@ def test_the_time_budget_stops_the_run_when_a_job_ran_out_or_never_started(tmp_p
     assert ran_out.stopped_by == "time budget"
     assert finish_outcome(JobsOutcome(results=[]), plans, [None], {}, skipped=True).stopped_by == "time budget"
     assert finish_outcome(JobsOutcome(results=[]), plans, [None], {}).stopped_by is None
+
+
+def test_a_job_killed_by_a_signal_is_told_apart_from_a_crash_and_from_the_runs_own_stop() -> None:
+    import signal
+
+    from atheria_cli.training.jobs import _killed
+
+    assert _killed(-signal.SIGKILL, None)  # kill -9, the OOM killer
+    assert _killed(-signal.SIGKILL, signal.SIGTERM)  # killed while the run was stopping
+    assert not _killed(-signal.SIGTERM, signal.SIGTERM)  # the run's own stop, forwarded
+    assert not _killed(143, signal.SIGTERM)
+    assert not _killed(1, None)  # an exception: exit 1
+    outcome = JobsOutcome(
+        results=[],
+        failed=["seed_0/A2C: the job process was killed by SIGKILL", "seed_1/A2C: RuntimeError: boom (envs.py:9)"],
+        killed=["seed_0/A2C"],
+    )
+    assert outcome.crashed() == ["seed_1/A2C: RuntimeError: boom (envs.py:9)"]
+    assert JobsOutcome(results=[], failed=["A2C_x: killed"], killed=["A2C"]).crashed() == ["A2C_x: killed"]
