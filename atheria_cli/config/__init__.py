@@ -181,7 +181,8 @@ class TrainConfig(_Strict):
     backend: Literal["local", "ray"] = "local"  # where jobs run: this machine, or a Ray cluster (the 'ray' extra)
     address: str | None = None  # Ray cluster address (auto, HOST:PORT, ray://HOST:10001); None starts a local Ray
     shared_storage: bool = False  # checkpoints_dir is on a filesystem every Ray node sees
-    max_retries: int = Field(default=3, ge=0)  # Ray backend: re-runs (as --resume) of a job whose worker or node died
+    # Re-runs (as --resume) of a job whose Ray worker or node died, or (tune) whose job process was killed
+    max_retries: int = Field(default=3, ge=0)
     eval: EvalConfig | None = None
     wandb: TrackerWandb | None = None
     mlflow: TrackerMlflow | None = None

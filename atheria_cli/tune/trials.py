@@ -8,11 +8,13 @@ retention, mirror and ``verify``, like any multi-seed run. The seeds train to ep
 pool (:func:`atheria_cli.training.jobs.run_jobs`); only then does the driver report the
 objective at step ``e`` and ask the pruner, so a pruned trial's last commit is that one. The
 next segment resumes each seed from its newest intact commit, which is also how a killed
-trial continues: a seed that already reached ``e`` is not trained again.
+trial continues, and how a segment whose job process was killed is trained again (up to
+``train.max_retries`` times): a seed that already reached ``e`` is not trained again.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -100,10 +102,13 @@ def run_trial(
         if stop_requested():
             return TrialResult("stopped", stopped_by="signal")
         outcome = train_segment(trial, tune.agent, end, jobs, observer)
-        if outcome is not None and outcome.failed:
-            return TrialResult("failed", reason="; ".join(outcome.failed), episodes=end)
+        if outcome is not None and outcome.crashed():
+            return TrialResult("failed", reason="; ".join(outcome.crashed()), episodes=end)
         if outcome is not None and outcome.stopped_by in ("SIGINT", "SIGTERM"):
             return TrialResult("stopped", stopped_by=outcome.stopped_by, exit_code=outcome.exit_code)
+        if outcome is not None and outcome.failed:  # killed more often than train.max_retries allows
+            retries = f"retried {trial.train.max_retries} time(s), train.max_retries"
+            return TrialResult("failed", reason=f"{'; '.join(outcome.failed)} ({retries})", episodes=end)
         if end % evaluation.every:
             continue  # the last episode is not an evaluation: the objective is the last one's
         objective = trial_objective(trial, tune.agent, metric, tune.objective.window, end)
@@ -118,8 +123,25 @@ def run_trial(
 def train_segment(trial: ExperimentConfig, agent: str, end: int, jobs: int, observer: TrainObserver) -> JobsOutcome | None:
     """Train every seed of the trial that has not committed episode ``end`` up to it; None
     when all have. ``jobs`` stays the same for every segment, so each seed trains with the same
-    torch threads in every session and the trial stays bit-exact."""
-    return train_until(trial, [agent], end, jobs, observer)
+    torch threads in every session and the trial stays bit-exact.
+
+    A job whose process a signal killed (kill -9, the OOM killer) left its run intact at its
+    newest commit: the segment is trained again, up to ``train.max_retries`` times per job, each
+    seed from its newest intact commit (a seed that reached ``end`` is not trained again), so the
+    trial ends as if nothing had been killed. Returns the last outcome: a crash, a stop, or a job
+    killed once too often is the caller's to report."""
+    kills: Counter[str] = Counter()
+    while True:
+        outcome = train_until(trial, [agent], end, jobs, observer)
+        if outcome is None or not outcome.killed or outcome.crashed() or outcome.stopped_by is not None:
+            return outcome
+        kills.update(outcome.killed)
+        if any(kills[label] > trial.train.max_retries for label in outcome.killed):
+            return outcome
+        folder = trial.experiment.rsplit("/", 1)[-1]
+        for line in outcome.failed:
+            label = line.split(": ", 1)[0]
+            observer.warn(f"{folder}/{line}; retry {kills[label]} of {trial.train.max_retries} continues it from its last commit")
 
 
 def train_until(config: ExperimentConfig, agents: list[str], end: int, jobs: int, observer: TrainObserver) -> JobsOutcome | None:

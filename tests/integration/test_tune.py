@@ -237,6 +237,71 @@ def test_a_killed_driver_resumes_to_the_uninterrupted_study(finished: Path, tmp_
     assert [(row["trial"], row["state"]) for row in interrupted] == [("1", "FAIL")]
 
 
+# Long episodes (2,000 steps) and two trials: a job is in the middle of a segment for a while.
+LONG = copy.deepcopy(STUDY)
+LONG["env"]["kwargs"] = {"steps": 2000}
+LONG["tune"].update(trials=2, enqueue=[{}, {"learning_rate": 1.0e-3}])
+
+
+def _kill_a_job(folder: Path, driver: subprocess.Popen) -> int:
+    """SIGKILL the job process training a seed of a trial once that run has committed an odd
+    episode (so it is in the middle of its segment, which ends at an even one); its pid."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and driver.poll() is None:
+        for lock in sorted((folder / STUDY_DIR).glob("trial_*/seed_*/.A2C.lock")):
+            try:
+                holder = int(lock.read_text().split()[1])  # "pid N on host"
+                checkpoints = json.loads((lock.parent / "A2C/metadata.json").read_text())["checkpoints"]
+            except (OSError, IndexError, ValueError, KeyError):
+                continue  # not written yet, or between two writes
+            if holder == driver.pid or not checkpoints or checkpoints[-1]["episode"] % 2 == 0:
+                continue
+            try:
+                os.kill(holder, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+            return holder
+        time.sleep(0.005)
+    raise AssertionError("no running job to kill")
+
+
+def test_a_killed_job_is_retried_from_its_last_commit_and_the_study_ends_as_the_uninterrupted_one(tmp_path: Path) -> None:
+    uninterrupted, killed = tmp_path / "uninterrupted", tmp_path / "killed"
+    write_config(uninterrupted / "exp.yaml", LONG)
+    write_config(killed / "exp.yaml", LONG)
+    reference = _invoke(uninterrupted, "--jobs", "1")
+    assert reference.exit_code == 0, reference.output
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "atheria_cli", "tune", "--config", "exp.yaml", "--jobs", "2"],
+        cwd=killed,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _kill_a_job(killed, driver)
+        _, err = driver.communicate(timeout=300)
+    finally:
+        driver.kill()
+    assert driver.returncode == 0, err
+    # The kill landed on a running job, and the trial re-trained its segment instead of failing.
+    assert "the job process was killed by SIGKILL; retry 1 of 3 continues it from its last commit" in err, err
+    assert " FAIL" not in err
+    trials = _trials(killed)  # no trial RUNNING
+    assert trials == _trials(uninterrupted)  # same parameters, states, values and intermediate values
+    assert sorted(trials) == [0, 1] and all(trial["state"] == "COMPLETE" for trial in trials.values())
+    for index in trials:
+        for seed in (0, 1):
+            assert _episodes(_run(killed, index, seed)) == _episodes(_run(uninterrupted, index, seed))
+    resumed = [
+        session.resumed_from for index in trials for seed in (0, 1) for session in _run(killed, index, seed).history().trainings
+    ]
+    # The killed job's run continued from an odd episode's commit, which only a retry resumes from.
+    assert any(name is not None and int(name.removeprefix("episode_").removesuffix(".pt")) % 2 for name in resumed), resumed
+
+
 def test_sigterm_stops_the_driver_with_143_after_the_running_trial_commits(tmp_path: Path) -> None:
     write_config(tmp_path / "exp.yaml", STUDY)
     metadata = tmp_path / STUDY_DIR / "trial_0000/seed_0/A2C/metadata.json"
