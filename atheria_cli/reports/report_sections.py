@@ -137,8 +137,25 @@ def _compare_notes(item: CompareReport | SeedsCompareReport) -> list[Block]:
     if item.baseline is None:
         notes.append(f"No baseline for {item.metric.name} (the config adds one with baseline: {{{item.metric.name}: VALUE}}).")
     if item.best_agent is not None:
-        notes.append(f"Best: {item.best_agent}.")
+        notes.append(f"Best agent: {item.best_agent}{_better_references(item)}.")
     return [Paragraph(" ".join(notes), note=True)] if notes else []
+
+
+def _better_references(item: CompareReport | SeedsCompareReport) -> str:
+    """``"; the reference heuristic scores better"`` when a reference policy beats the best agent:
+    "best" ranks the agents only, and a reader must not take it for the best policy."""
+    if not isinstance(item, CompareReport):
+        return ""
+    best = next(row for row in item.agents if row.agent == item.best_agent and row.kind == "agent")
+    sign = -1 if item.metric.goal == "min" else 1
+    better = [
+        row.agent
+        for row in item.agents
+        if row.kind == "reference" and row.mean is not None and best.mean is not None and sign * (row.mean - best.mean) > 0
+    ]
+    if not better:
+        return ""
+    return f"; the reference{'s' if len(better) > 1 else ''} {', '.join(better)} score{'' if len(better) > 1 else 's'} better"
 
 
 def _interval(interval: tuple[float, float] | None) -> str:

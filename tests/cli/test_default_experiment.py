@@ -88,6 +88,8 @@ def test_the_default_experiment_s_report_shows_agents_and_the_heuristic_on_the_s
     # Both rows scored on the same 5 evaluation weeks (train.eval's seeds), not training episodes.
     assert "A2C</td><td>5 evaluation episodes at episode 5" in comparison
     assert "heuristic (reference)</td><td>reference policy, 5 evaluation episodes" in comparison
+    # After 5 episodes the heuristic still beats A2C: "best" ranks agents and must not read as the best policy.
+    assert "Best agent: A2C; the reference heuristic scores better." in comparison
     (in_tmp / "out").mkdir()
     markdown = runner.invoke(app, ["report", "--format", "md", "--output", str(in_tmp / "out/REPORT.md")])
     assert markdown.exit_code == 0, markdown.output
