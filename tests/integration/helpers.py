@@ -13,14 +13,18 @@ from typing import Any
 
 import torch
 
+from atheria_cli.agents.checkpoint import ATHERIA_SECTIONS
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, EvaluationRecord, read_metadata
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.store import AgentStore
+from atheria_cli.trainers import TRAINER_KINDS
 from atheria_cli.training.planning import plan_training
 from atheria_cli.training.session import run_training
 
 REPOSITORY = Path(__file__).resolve().parents[2]
+# Every section of an SB3 run's checkpoint: what decides the future of its training.
+SB3_SECTIONS = (*TRAINER_KINDS["sb3"].checkpoint_sections, *ATHERIA_SECTIONS)
 
 
 def kill_after_commits(folder: Path, agent: str, commits: int) -> int:

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import CARTPOLE_ENV, TINY_AGENTS, tiny_config
-from tests.integration.helpers import assert_same_tree, last_payload, rewards, train
+from tests.integration.helpers import SB3_SECTIONS, assert_same_tree, last_payload, rewards, train
 
 pytestmark = pytest.mark.integration
 
 # Everything that determines the future of training. "created" timestamps and the wall-clock
 # start of SB3's logger are excluded; the Monitor's per-episode wall time "t" is too.
-COMPARED_SECTIONS = ("model", "loop", "buffer", "env", "rng")
+COMPARED_SECTIONS = SB3_SECTIONS
 
 
 def _without_wall_time(model_state: dict[str, Any]) -> dict[str, Any]:

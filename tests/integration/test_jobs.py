@@ -14,11 +14,11 @@ from atheria_cli.config import ExperimentConfig
 from atheria_cli.run.formats import read_history
 from atheria_cli.training.jobs import JobsOutcome, plan_jobs, run_jobs
 from tests.conftest import TINY_AGENTS, listing, tiny_config
-from tests.integration.helpers import RecordingObserver, assert_same_tree, episodes, last_payload
+from tests.integration.helpers import SB3_SECTIONS, RecordingObserver, assert_same_tree, episodes, last_payload
 
 pytestmark = pytest.mark.integration
 
-COMPARED_SECTIONS = ("model", "loop", "buffer", "env", "rng")
+COMPARED_SECTIONS = SB3_SECTIONS
 EVALUATED = {"schedule_timesteps": 2000, "threads": 1, "eval": {"every": 2, "episodes": 2, "seed": 7}}
 
 

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.integration
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "release2"
 AGENTS = ("PPO", "SAC")
 # What decides the future of training; wall-clock fields (SB3's start time, Monitor's "t") are not.
+# Spelt out: the sections the previous release wrote (schema 1), not whatever the table says today.
 COMPARED_SECTIONS = ("model", "loop", "buffer", "env", "rng")
 
 runner = CliRunner()

@@ -21,7 +21,7 @@ import atheria_cli
 from atheria_cli.cli import app
 from atheria_cli.run.locking import AgentLock
 from tests.conftest import TINY_AGENTS, listing, tiny_config, write_config
-from tests.integration.helpers import agent_dir, assert_same_tree, last_payload, rewards, train
+from tests.integration.helpers import SB3_SECTIONS, agent_dir, assert_same_tree, last_payload, rewards, train
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -140,7 +140,7 @@ def test_sigint_mid_episode_then_resume_is_exact_with_a_stateful_env(agent: str,
         payload["model"]["ep_info_buffer"] = [
             {k: v for k, v in info.items() if k != "t"} for info in payload["model"]["ep_info_buffer"]
         ]
-    for section in ("model", "loop", "buffer", "env", "rng"):
+    for section in SB3_SECTIONS:
         assert_same_tree(a[section], b[section], f"{agent}.{section}")
     if agent == "SAC":
         one_go = atheria_cli.load_agent(agent_dir(tmp_path / "one_go", agent) / "episode_0003.pt").replay_buffer

@@ -14,7 +14,7 @@ from atheria_cli.agents import names, registry
 from atheria_cli.cli import app
 from atheria_cli.config import zoo
 from tests.conftest import CARTPOLE_ENV, TINY_AGENTS, TINY_NET, listing, tiny_config, write_config
-from tests.integration.helpers import agent_dir, assert_same_tree, episodes, last_payload, rewards, train
+from tests.integration.helpers import SB3_SECTIONS, agent_dir, assert_same_tree, episodes, last_payload, rewards, train
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -159,7 +159,7 @@ def test_frame_stacked_run_resumes_bit_identically(case: str, tmp_path: Path) ->
     assert rewards(tmp_path / "one_go", agent) == rewards(tmp_path / "resumed", agent)
     one_go, resumed = last_payload(tmp_path / "one_go", agent), last_payload(tmp_path / "resumed", agent)
     assert one_go["env"]["frame_stack"] is not None
-    for section in ("model", "loop", "buffer", "env", "rng"):
+    for section in SB3_SECTIONS:
         left, right = one_go[section], resumed[section]
         if section == "model":  # the Monitor's wall time "t" differs between runs
             left, right = ({**state, "ep_info_buffer": None} for state in (left, right))
