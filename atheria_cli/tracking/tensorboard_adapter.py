@@ -13,6 +13,7 @@ and its log neither duplicates nor skips a point.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from atheria_cli.errors import ConfigError, StorageError
@@ -36,6 +37,7 @@ class TensorBoardTracker:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._last = read_last_steps(self.folder, below=purge_step) if purge_step is not None else {}
+            _after_every_event_file(self.folder)
             self.writer = SummaryWriter(log_dir=str(self.folder), purge_step=purge_step)
         except OSError as exc:
             raise StorageError(f"train.tensorboard: {self.folder}: {exc}") from None
@@ -54,6 +56,21 @@ class TensorBoardTracker:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _after_every_event_file(folder: Path) -> None:
+    """Wait (a second at most) until a new event file's name sorts after every one in ``folder``.
+
+    TensorBoard reads a folder's event files in name order, and a name is
+    ``events.out.tfevents.<second>.<host>.<pid>...``: a session resumed within the second its
+    killed predecessor opened its file would be read first when its pid is smaller, and the
+    points would show out of order, the purge applied to the wrong file.
+    """
+    seconds = [
+        int(part[3]) for part in (path.name.split(".") for path in folder.glob("events.out.tfevents.*")) if part[3].isdigit()
+    ]
+    while seconds and int(time.time()) <= max(seconds):
+        time.sleep(0.05)
 
 
 def read_last_steps(folder: Path, *, below: int) -> dict[str, int]:

@@ -4,6 +4,9 @@ step shown exactly once, through a SIGKILL and a resume, and a backfill."""
 from __future__ import annotations
 
 import json
+import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +72,33 @@ def test_committed_episodes_missing_from_tensorboard_are_backfilled_once(tmp_pat
     assert_shown_exactly_once(checkpoints)
     train(tracked_config(), checkpoints, episodes=1, resume=True)
     assert_shown_exactly_once(checkpoints)
+
+
+def test_a_session_resumed_within_the_second_of_the_last_one_writes_a_file_read_after_it(tmp_path: Path) -> None:
+    """TensorBoard reads a folder's event files in name order (second, host, pid): a resumed
+    session's file opened in the second of its killed predecessor's, with a smaller pid, was read
+    first (the full suite saw a run's points shown as 160, 180, 20, 40, ...)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from atheria_cli.tracking.tensorboard_adapter import TensorBoardTracker
+
+    folder = tmp_path / "tensorboard"
+    killed = SummaryWriter(log_dir=str(tmp_path / "killed"))
+    killed.add_scalar("episode/reward", 1.0, 20)
+    killed.close()
+    # The killed session's file as named by a process on this host whose pid sorts after ours, in
+    # the second that starts next (so this test does not depend on when the second turns).
+    folder.mkdir()
+    (source,) = (tmp_path / "killed").glob("events.out.tfevents.*")
+    source.rename(folder / f"events.out.tfevents.{int(time.time()) + 1}.{socket.gethostname()}.99999999.0")
+    tracker = TensorBoardTracker(tmp_path, resumed_timesteps=20)
+    tracker.log({40: {"episode/reward": 2.0}})
+    tracker.close()
+    assert f".{os.getpid()}." in sorted(path.name for path in folder.glob("events.out.tfevents.*"))[-1]
+    assert shown_steps_in(folder)["episode/reward"] == [20, 40]
+
+
+def shown_steps_in(folder: Path) -> dict[str, list[int]]:
+    events = event_accumulator.EventAccumulator(str(folder), size_guidance={event_accumulator.SCALARS: 0})
+    events.Reload()
+    return {tag: [event.step for event in events.Scalars(tag)] for tag in events.Tags()[event_accumulator.SCALARS]}
