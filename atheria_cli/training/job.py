@@ -50,11 +50,16 @@ class JobsOutcome:
     # The labels of failed jobs whose process a signal killed (kill -9, the OOM killer), not the
     # run's own stop signal: each run is intact at its newest commit, so training it again costs nothing.
     killed: list[str] = field(default_factory=list)
+    # The failed jobs whose training diverged (TrainingDivergedError: the policy's outputs became
+    # NaN or inf), label -> the session's message; their runs keep their last commit.
+    diverged: dict[str, str] = field(default_factory=dict)
     committed: int = 0  # jobs that ended with a checkpoint
 
     def crashed(self) -> list[str]:
-        """The failures that are not a killed job's: an exception, a refusal, an exit code."""
-        return [line for line in self.failed if not any(line.startswith(f"{label}: ") for label in self.killed)]
+        """The failures that are neither a killed job's nor a diverged one's: an exception, a
+        refusal, an exit code."""
+        apart = [*self.killed, *self.diverged]
+        return [line for line in self.failed if not any(line.startswith(f"{label}: ") for label in apart)]
 
 
 def train_job(job: Job, observer: TrainObserver, signals: StopSignals, budget: TimeBudget) -> JobResult:

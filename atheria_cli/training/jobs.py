@@ -35,7 +35,7 @@ import torch
 
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.envs.factory import make_vec_env
-from atheria_cli.errors import AtheriaError, UsageError
+from atheria_cli.errors import AtheriaError, TrainingDivergedError, UsageError
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.seeds import replicates
 from atheria_cli.trainers import kind_of
@@ -251,9 +251,11 @@ def _receive(
     elif kind == "done":
         entry.done = True
         results[label] = payload
-    elif kind == "failed":
+    elif kind in ("failed", "diverged"):
         entry.done = True
         outcome.failed.append(f"{label}: {payload}")
+        if kind == "diverged":
+            outcome.diverged[label] = payload
     return True
 
 
@@ -318,7 +320,8 @@ def _pipe_observer(conn: Connection, signals: StopSignals, parent: int, seed: in
 
 
 def job_main(job: Job, conn: Connection, deadline: float | None, started: float, threads: int | None) -> None:
-    """The child process: lock, re-check, train one agent, report. Exits 1 on failure."""
+    """The child process: lock, re-check, train one agent, report ("done", "failed" or
+    "diverged"). Exits 1 on failure."""
     # The process that started this one: the command itself, or the forkserver, which exits when
     # the command dies. Either way this pid changes (to init's) once the command is gone.
     parent = os.getppid()
@@ -330,6 +333,9 @@ def job_main(job: Job, conn: Connection, deadline: float | None, started: float,
                 torch.set_num_threads(threads)
             result = _train_locked(job, conn, signals, deadline, started, parent)
             conn.send(("done", result))
+        except TrainingDivergedError as exc:  # a failure the caller may tell apart (atheria tune prunes the trial)
+            conn.send(("diverged", exc.message))
+            raise SystemExit(1) from None
         except AtheriaError as exc:
             conn.send(("failed", exc.message))
             raise SystemExit(1) from None

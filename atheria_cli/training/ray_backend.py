@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.errors import AtheriaError, ClusterError, UsageError
+from atheria_cli.errors import AtheriaError, ClusterError, TrainingDivergedError, UsageError
 from atheria_cli.run.layout import RAY_DRIVER_LOG
 from atheria_cli.run.mirror import Mirror
 from atheria_cli.training.events import Event, EventSender, dispatch, relabelled
@@ -351,6 +351,8 @@ def _finish(driver: _Driver, ref: Any, entry: _Running) -> bool:
         driver.results[label] = payload
     else:
         driver.outcome.failed.append(f"{label}: {payload}")
+        if kind == "diverged":
+            driver.outcome.diverged[label] = payload
     return False
 
 
@@ -420,6 +422,8 @@ def run_job(
         else:
             budget = TimeBudget(None if remaining is None else remaining / 3600.0)
             result = ("done", train_job(prepared, observer, signals, budget))
+    except TrainingDivergedError as exc:
+        result = ("diverged", exc.message)
     except AtheriaError as exc:
         result = ("failed", exc.message)
     except Exception as exc:  # one job's crash must not stop the others

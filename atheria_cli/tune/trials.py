@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from atheria_cli.config import ExperimentConfig, config_to_dict
-from atheria_cli.errors import ConfigError
+from atheria_cli.errors import ConfigError, TrainingDivergedError
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.seeds import replicates
 from atheria_cli.run.store import AgentStore, RunState
@@ -93,7 +93,9 @@ def run_trial(
 ) -> TrialResult:
     """Train the trial segment by segment; after each evaluation ``verdict(episode, objective)``
     records the objective at that step and says whether to go on (the last one only records).
-    Returns at the end, when pruned, failed, or stopped by a signal."""
+    Returns at the end, when pruned, failed, or stopped by a signal. A training that diverged
+    (the policy's outputs NaN or inf) prunes the trial with the divergence as its reason, as a
+    non-finite evaluation does; any other exception of a job fails it."""
     tune, evaluation = config.tune, config.train.eval
     assert tune is not None and evaluation is not None
     metric = _metric_name(config)
@@ -101,11 +103,17 @@ def run_trial(
     for end in segment_ends(tune.episodes, evaluation.every):
         if stop_requested():
             return TrialResult("stopped", stopped_by="signal")
-        outcome = train_segment(trial, tune.agent, end, jobs, observer)
+        try:
+            outcome = train_segment(trial, tune.agent, end, jobs, observer)
+        except TrainingDivergedError as exc:  # --jobs 1: the session raised it in this process
+            return TrialResult("pruned", reason=f"diverged: {exc.message}", episodes=end)
         if outcome is not None and outcome.crashed():
             return TrialResult("failed", reason="; ".join(outcome.crashed()), episodes=end)
         if outcome is not None and outcome.stopped_by in ("SIGINT", "SIGTERM"):
             return TrialResult("stopped", stopped_by=outcome.stopped_by, exit_code=outcome.exit_code)
+        if outcome is not None and outcome.diverged:  # --jobs N: a job's training diverged
+            lines = "; ".join(f"{label}: {message}" for label, message in outcome.diverged.items())
+            return TrialResult("pruned", reason=f"diverged: {lines}", episodes=end)
         if outcome is not None and outcome.failed:  # killed more often than train.max_retries allows
             retries = f"retried {trial.train.max_retries} time(s), train.max_retries"
             return TrialResult("failed", reason=f"{'; '.join(outcome.failed)} ({retries})", episodes=end)
@@ -128,12 +136,12 @@ def train_segment(trial: ExperimentConfig, agent: str, end: int, jobs: int, obse
     A job whose process a signal killed (kill -9, the OOM killer) left its run intact at its
     newest commit: the segment is trained again, up to ``train.max_retries`` times per job, each
     seed from its newest intact commit (a seed that reached ``end`` is not trained again), so the
-    trial ends as if nothing had been killed. Returns the last outcome: a crash, a stop, or a job
-    killed once too often is the caller's to report."""
+    trial ends as if nothing had been killed. Returns the last outcome: a crash, a divergence, a
+    stop, or a job killed once too often is the caller's to report."""
     kills: Counter[str] = Counter()
     while True:
         outcome = train_until(trial, [agent], end, jobs, observer)
-        if outcome is None or not outcome.killed or outcome.crashed() or outcome.stopped_by is not None:
+        if outcome is None or not outcome.killed or outcome.crashed() or outcome.diverged or outcome.stopped_by is not None:
             return outcome
         kills.update(outcome.killed)
         if any(kills[label] > trial.train.max_retries for label in outcome.killed):

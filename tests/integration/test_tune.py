@@ -351,6 +351,30 @@ def test_the_pruner_stops_a_bad_trial_at_a_commit(tmp_path: Path) -> None:
     assert math.isfinite(trials[1]["value"])
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_diverged_training_prunes_its_trial_and_a_crash_fails_its_trial(jobs: str, tmp_path: Path) -> None:
+    # Trial 0 (the base entry): seed 1's env raises once, mid-segment (CrashOnceEnv). Trial 1: a
+    # learning rate of 1e30 makes A2C's actions NaN in its first episode (the session's
+    # TrainingDivergedError). Trial 2: the base entry again, the env no longer crashes.
+    config = copy.deepcopy(STUDY)
+    marker = str(tmp_path / "crashed")
+    config["env"].update(id="tests.envs:CrashOnceEnv", kwargs={"crash_seed": 1, "after_steps": 30, "marker": marker})
+    config["tune"].update(
+        space={"learning_rate": {"choice": [1.0e-3, 1.0e30]}}, enqueue=[{}, {"learning_rate": 1.0e30}, {}], final=None
+    )
+    write_config(tmp_path / "exp.yaml", config)
+    result = _invoke(tmp_path, "--jobs", jobs)
+    assert result.exit_code == 0, result.output
+    trials = _trials(tmp_path)
+    assert {index: trial["state"] for index, trial in trials.items()} == {0: "FAIL", 1: "PRUNED", 2: "COMPLETE"}
+    assert trials[1]["value"] is None and trials[1]["intermediate"] == {}  # it diverged before its first evaluation
+    reasons = {row["trial"]: row["reason"] for row in csv.DictReader((tmp_path / STUDY_DIR / "trials.csv").open())}
+    assert "RuntimeError: injected crash" in reasons["0"]
+    assert reasons["1"].startswith("diverged: ") and "training diverged in episode 1" in reasons["1"], reasons["1"]
+    assert "trial 0 FAIL" in result.stderr and "trial 1 PRUNED (diverged: " in result.stderr
+    assert _run(tmp_path, 2, 1).metadata().latest.episode == 4  # the study went on
+
+
 def test_final_trains_best_and_base_on_the_test_seeds_and_compares_them(finished: Path) -> None:
     result = _invoke(finished, "--report", "--final")
     assert result.exit_code == 0, result.output

@@ -78,3 +78,25 @@ def test_a_job_killed_by_a_signal_is_told_apart_from_a_crash_and_from_the_runs_o
     )
     assert outcome.crashed() == ["seed_1/A2C: RuntimeError: boom (envs.py:9)"]
     assert JobsOutcome(results=[], failed=["A2C_x: killed"], killed=["A2C"]).crashed() == ["A2C_x: killed"]
+
+
+def test_a_diverged_job_is_a_failure_of_its_own_not_a_crash() -> None:
+    from atheria_cli.training.jobs import _receive, _Running
+
+    diverged = "agents.A2C: training diverged in episode 3: the policy's outputs are no longer finite (NaN or inf)"
+
+    class _Reader:
+        def __init__(self, message: tuple[str, str]) -> None:
+            self.message = message
+
+        def recv(self) -> tuple[str, str]:
+            return self.message
+
+    outcome = JobsOutcome(results=[])
+    for label, message in (("seed_0/A2C", ("diverged", diverged)), ("seed_1/A2C", ("failed", "RuntimeError: boom (envs.py:9)"))):
+        entry = _Running(job=type("Job", (), {"label": label})(), process=None)  # type: ignore[arg-type]
+        assert _receive(_Reader(message), entry, None, {}, outcome)  # type: ignore[arg-type]
+        assert entry.done
+    assert outcome.failed == [f"seed_0/A2C: {diverged}", "seed_1/A2C: RuntimeError: boom (envs.py:9)"]
+    assert outcome.diverged == {"seed_0/A2C": diverged}
+    assert outcome.crashed() == ["seed_1/A2C: RuntimeError: boom (envs.py:9)"]

@@ -78,3 +78,22 @@ def test_a_trial_whose_job_was_killed_too_often_fails_naming_the_limit(monkeypat
     )  # type: ignore[arg-type]
     assert (result.state, result.episodes) == ("failed", 2)
     assert result.reason == f"{KILLED} (retried 3 time(s), train.max_retries)"
+
+
+DIVERGED = "agents.A2C: training diverged in episode 3: the policy's outputs are no longer finite (NaN or inf)"
+
+
+def test_a_divergence_beside_a_kill_is_not_retried_and_prunes_the_trial(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.integration.test_tune import STUDY
+
+    diverged = _killed()
+    diverged.failed.append(f"seed_1/A2C: {DIVERGED}")
+    diverged.diverged["seed_1/A2C"] = DIVERGED
+    outcome, warnings, trained = _segment(monkeypatch, [diverged])
+    assert (outcome, warnings, trained) == (diverged, [], 1)
+    config = ExperimentConfig.model_validate(STUDY)
+    monkeypatch.setattr(trials, "train_segment", lambda *args: diverged)
+    result = trials.run_trial(
+        config, config, jobs=2, observer=_Warnings(), verdict=lambda *args: "continue", stop_requested=lambda: False
+    )  # type: ignore[arg-type]
+    assert (result.state, result.episodes, result.reason) == ("pruned", 2, f"diverged: seed_1/A2C: {DIVERGED}")
