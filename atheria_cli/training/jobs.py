@@ -85,16 +85,9 @@ def plan_jobs(
     count = config.train.jobs if jobs is None else jobs
     if count < 1:
         raise UsageError(f"--jobs must be at least 1 (got {count})")
-    backend = backend or config.train.backend
-    address = address or config.train.address
-    if backend == "ray":
-        from atheria_cli.training.ray_backend import check_ray
-
-        check_ray(config, address)
-        if request.get("from_sb3") is not None:
-            raise UsageError("--from-sb3 adopts a zip in this machine's processes: not with --backend ray")
-    elif backend != "local":
-        raise UsageError(f"unknown --backend {backend!r}: use local or ray")
+    backend, address = checked_backend(config, backend, address)
+    if backend == "ray" and request.get("from_sb3") is not None:
+        raise UsageError("--from-sb3 adopts a zip in this machine's processes: not with --backend ray")
     if address is None:  # the jobs share this machine's memory (a cluster's nodes have their own)
         _check_memory(config, select_agents(config, request.get("agents", ())), count)  # before planning builds the models
     seeds, plans = [], []
@@ -105,6 +98,20 @@ def plan_jobs(
     return JobsPlan(
         plans=tuple(plans), seeds=tuple(seeds), jobs=count, threads=threads, backend=backend, address=address, verbose=verbose
     )
+
+
+def checked_backend(config: ExperimentConfig, backend: str | None, address: str | None) -> tuple[str, str | None]:
+    """The backend and address (the options, else ``train.backend`` / ``train.address``), checked
+    before anything is written: exit 2 for an unknown backend, or Ray without its extra."""
+    backend = backend or config.train.backend
+    address = address or config.train.address
+    if backend == "ray":
+        from atheria_cli.training.ray_backend import check_ray
+
+        check_ray(config, address)
+    elif backend != "local":
+        raise UsageError(f"unknown --backend {backend!r}: use local or ray")
+    return backend, address
 
 
 def _check_memory(config: ExperimentConfig, agents: Sequence[str], jobs: int) -> None:

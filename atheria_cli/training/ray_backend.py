@@ -32,6 +32,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 import traceback
 import uuid
 from collections import deque
@@ -112,11 +113,7 @@ def run_ray(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
     config = plan.plans[0].config
     log = Path(config.run_dir) / RAY_DRIVER_LOG
     with _ray_logging(log, plan.verbose):
-        try:
-            started_here = _connect(ray, plan)
-        except Exception as exc:  # ray.init raises ConnectionError, RuntimeError, ValueError, ...
-            where = f"connect to the Ray cluster at {plan.address}" if is_remote(plan.address) else "start a local Ray"
-            raise _failure(log, f"could not {where}", exc, then="nothing trained") from None
+        started_here = _connect_or_fail(ray, plan.address, plan.verbose, log)
         try:
             return _drive(ray, plan, observer, log, scratch=is_remote(plan.address) and not config.train.shared_storage)
         except _Lost as lost:
@@ -128,15 +125,38 @@ def run_ray(plan: JobsPlan, observer: TrainObserver) -> JobsOutcome:
                 ray.shutdown()
 
 
-def _connect(ray: Any, plan: JobsPlan) -> bool:
+@contextmanager
+def ray_session(address: str | None, verbose: bool, log: Path) -> Iterator[None]:
+    """Ray started (or joined) once for many :func:`run_ray` calls, which find it up and leave it
+    so: ``atheria tune`` trains a study's segments in one Ray instead of starting one per segment
+    (about 10 s each). Ray's start-up log lines and a failure to start go to ``log``."""
+    ray = _ray()
+    with _ray_logging(log, verbose):
+        started_here = _connect_or_fail(ray, address, verbose, log)
+        try:
+            yield
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def _connect_or_fail(ray: Any, address: str | None, verbose: bool, log: Path) -> bool:
+    try:
+        return _connect(ray, address, verbose)
+    except Exception as exc:  # ray.init raises ConnectionError, RuntimeError, ValueError, ...
+        where = f"connect to the Ray cluster at {address}" if is_remote(address) else "start a local Ray"
+        raise _failure(log, f"could not {where}", exc, then="nothing trained") from None
+
+
+def _connect(ray: Any, address: str | None, verbose: bool) -> bool:
     """Start (or join) Ray; True when this call started it, so it also shuts it down."""
     if ray.is_initialized():
         return False
-    shown = plan.verbose  # else the actors' own output stays in Ray's session logs
-    if is_remote(plan.address):
-        assert plan.address is not None
-        _check_answers(plan.address)
-        ray.init(address=plan.address, namespace=NAMESPACE, log_to_driver=shown)
+    shown = verbose  # else the actors' own output stays in Ray's session logs
+    if is_remote(address):
+        assert address is not None
+        _check_answers(address)
+        ray.init(address=address, namespace=NAMESPACE, log_to_driver=shown)
     else:
         ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, namespace=NAMESPACE, log_to_driver=shown)
     return True
@@ -210,6 +230,7 @@ class _Driver:
     results: dict[str, JobResult] = dataclasses.field(default_factory=dict)
     outcome: JobsOutcome = dataclasses.field(default_factory=lambda: JobsOutcome(results=[]))
     hub_incarnation: str | None = None
+    names: list[str] = dataclasses.field(default_factory=list)  # of the actors this run created
 
     @property
     def max_retries(self) -> int:
@@ -241,7 +262,22 @@ def _drive(ray: Any, plan: JobsPlan, observer: TrainObserver, log: Path, scratch
         _drain(driver, signals.received)
         if signals.received is not None:
             outcome.stopped_by, outcome.exit_code = signals.name, signals.exit_code
+    _await_released(ray, driver.names)
     return finish_outcome(outcome, plan.plans, plan.seeds, driver.results)
+
+
+def _await_released(ray: Any, names: list[str], seconds: float = 10.0) -> None:
+    """Return once the Ray cluster has let go of the names of this run's (killed) actors, so a
+    next run on the same cluster (``atheria tune``'s next segment) can take them: a killed
+    actor's name stays taken for a moment."""
+    deadline = time.monotonic() + seconds
+    for name in names:
+        while time.monotonic() < deadline:
+            try:
+                ray.get_actor(name, namespace=NAMESPACE)
+            except ValueError:
+                break
+            time.sleep(0.01)
 
 
 def _start_hub(ray: Any, hub_class: Any, max_retries: int) -> Any:
@@ -319,6 +355,7 @@ def _launch(driver: _Driver, entry: _Running) -> None:
     except ValueError:  # created by another driver since the look-up
         driver.outcome.failed.append(taken)
         return
+    driver.names.append(name)
     args = (job, entry.target, entry.attempt, driver.hub, driver.plan.threads, driver.budget.remaining(), driver.scratch)
     driver.running[entry.actor.run.remote(*args)] = entry
 
