@@ -16,6 +16,7 @@ from atheria_cli.reports.text import duration, number
 if TYPE_CHECKING:
     from atheria_cli.tune.driver import TrialLine
     from atheria_cli.tune.report import TuneReport
+    from atheria_cli.tune.trials import Pool
 
 
 def tune(
@@ -26,6 +27,15 @@ def tune(
     jobs: int | None = typer.Option(
         None, "--jobs", "-j", min=1, help="Seeds of a trial trained at once, one process each (train.jobs)."
     ),
+    backend: str | None = typer.Option(
+        None, "--backend", help="local, or ray: a trial's seeds train on a Ray cluster (train.backend; the 'ray' extra)."
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:10001; default a local Ray (train.address)."
+    ),
+    verbose: bool = typer.Option(
+        False, "--verbose", help="--backend ray: show Ray's own log lines too (always in <study>/ray-driver.log)."
+    ),
     report: bool = typer.Option(False, "--report", help="Only write and show the report of the study so far."),
     final: bool = typer.Option(
         False, "--final", help="Then train the best and the base entry on tune.final.seeds and compare them."
@@ -35,22 +45,28 @@ def tune(
     """Search the hyperparameters of one agent; every trial is an ordinary, resumable run per seed."""
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     experiment = load_config(resolve_config_path(config), overrides)
-    count = jobs or experiment.train.jobs
+    pool = None
+    if not report or final:  # exit 2 before anything is written: an unknown backend, Ray without its extra
+        from atheria_cli.tune.trials import plan_pool
+
+        pool = plan_pool(experiment, jobs=jobs, backend=backend, address=address, verbose=verbose)
     if not report:
-        _search(experiment, resume, count)
+        assert pool is not None
+        _search(experiment, resume, pool)
     from atheria_cli.tune.report import study_report
 
     result = study_report(experiment)
     render_report(result)
     if final:
-        _final(experiment, result, count)
+        assert pool is not None
+        _final(experiment, result, pool)
 
 
-def _search(experiment: Any, resume: bool, jobs: int) -> None:
+def _search(experiment: Any, resume: bool, pool: Pool) -> None:
     from atheria_cli.tune.driver import plan_study, run_study
 
     plan = plan_study(experiment, resume=resume)
-    outcome = run_study(plan, jobs=jobs, observer=TrialProgress(), train_observer=_train_observer())
+    outcome = run_study(plan, pool=pool, observer=TrialProgress(), train_observer=_train_observer())
     if outcome.stopped_by is not None:
         err_console.print(
             f"atheria: stopped by {outcome.stopped_by}: the running trial committed; continue with --resume",
@@ -60,11 +76,11 @@ def _search(experiment: Any, resume: bool, jobs: int) -> None:
         raise typer.Exit(outcome.exit_code)
 
 
-def _final(experiment: Any, result: TuneReport, jobs: int) -> None:
+def _final(experiment: Any, result: TuneReport, pool: Pool) -> None:
     from atheria_cli.cli.compare_seeds import render_seeds_compare
     from atheria_cli.tune.final import run_final
 
-    outcome = run_final(experiment, result, jobs=jobs, observer=_train_observer())
+    outcome = run_final(experiment, result, pool=pool, observer=_train_observer())
     if outcome.training is not None:
         for failure in outcome.training.failed:
             err_console.print(f"atheria: error: job {failure}; run --final again", markup=False, highlight=False)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.errors import ConfigError, RunExistsError, RunLockedError, UsageError
+from atheria_cli.errors import ClusterError, ConfigError, RunExistsError, RunLockedError, UsageError
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.seeds import replicates
 from atheria_cli.run.store import now_iso
@@ -34,7 +34,7 @@ from atheria_cli.tune.objective import TrialObjective
 from atheria_cli.tune.record import StudyRecord, check_unchanged, read_record, study_record, write_record
 from atheria_cli.tune.space import applied_values, check_space, grid_points, suggest
 from atheria_cli.tune.storage import open_study, repair_journal, sampler_for
-from atheria_cli.tune.trials import TrialResult, Verdict, run_trial, trial_config
+from atheria_cli.tune.trials import Pool, TrialResult, Verdict, pool_session, run_trial, trial_config
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,10 @@ def plan_study(config: ExperimentConfig, *, resume: bool) -> StudyPlan:
     return StudyPlan(config, layout, stored or record, existing=stored is not None)
 
 
-def run_study(plan: StudyPlan, *, jobs: int, observer: TuneObserver, train_observer: TrainObserver) -> TuneOutcome:
-    """Run trials until the study has ``tune.trials`` finished ones, or a signal stops it."""
+def run_study(plan: StudyPlan, *, pool: Pool, observer: TuneObserver, train_observer: TrainObserver) -> TuneOutcome:
+    """Run trials until the study has ``tune.trials`` finished ones, or a signal stops it. With
+    the Ray backend one Ray serves every segment; a Ray failure that ends a segment
+    (:class:`ClusterError`) ends the study too, the trial left RUNNING for ``--resume``."""
     outcome = TuneOutcome(plan.layout)
     lock = AgentLock(plan.layout.root, DRIVER_LOCK)
     try:
@@ -112,15 +114,15 @@ def run_study(plan: StudyPlan, *, jobs: int, observer: TuneObserver, train_obser
     except RunLockedError:
         raise UsageError(f"the study {plan.layout.root} is being run by another atheria tune; wait for it or stop it") from None
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), pool_session(pool, plan.layout.root):
             warnings.simplefilter("ignore", category=_experimental_warning())
-            return _drive(plan, jobs, observer, train_observer, outcome)
+            return _drive(plan, pool, observer, train_observer, outcome)
     finally:
         lock.release()
 
 
 def _drive(
-    plan: StudyPlan, jobs: int, observer: TuneObserver, train_observer: TrainObserver, outcome: TuneOutcome
+    plan: StudyPlan, pool: Pool, observer: TuneObserver, train_observer: TrainObserver, outcome: TuneOutcome
 ) -> TuneOutcome:
     tune = plan.config.tune
     assert tune is not None
@@ -139,7 +141,7 @@ def _drive(
             trial, index, fixed = asked
             started = time.monotonic()
             stop_requested = lambda: signals.received is not None  # noqa: E731
-            result = _run_one(plan, study, (trial, index, fixed), jobs, observer, train_observer, stop_requested)
+            result = _run_one(plan, study, (trial, index, fixed), pool, observer, train_observer, stop_requested)
             if result.state == "stopped":
                 outcome.stopped_by = result.stopped_by if result.stopped_by != "signal" else signals.name
                 outcome.exit_code = result.exit_code or (signals.exit_code if signals.received else 130)
@@ -156,7 +158,7 @@ def _run_one(
     plan: StudyPlan,
     study: Any,
     asked: tuple[Any, int, list[str] | None],
-    jobs: int,
+    pool: Pool,
     observer: TuneObserver,
     train_observer: TrainObserver,
     stop_requested: Any,
@@ -181,8 +183,10 @@ def _run_one(
     try:
         config = trial_config(plan.config, plan.layout, index, values)
         result = run_trial(
-            plan.config, config, jobs=jobs, observer=train_observer, verdict=verdict, stop_requested=stop_requested
+            plan.config, config, pool=pool, observer=train_observer, verdict=verdict, stop_requested=stop_requested
         )
+    except ClusterError:
+        raise  # Ray is gone: no later trial would train either; the trial stays RUNNING for --resume
     except ConfigError as exc:  # values SB3 rejects when it builds the model: this trial fails, the study goes on
         result = TrialResult("failed", reason=exc.message)
     except Exception as exc:  # a crash of the trial's training in this process (--jobs 1) fails the trial only

@@ -1,7 +1,7 @@
 """``atheria tune --final``: the best entry and the base entry on the test seeds.
 
 Both train ``final.episodes`` on ``final.seeds`` (never a tuning seed: the config refuses it)
-in ``<study>/final/seed_<S>/{<AGENT>, <AGENT>_tuned}/``, through the jobs pool, and
+in ``<study>/final/seed_<S>/{<AGENT>, <AGENT>_tuned}/``, through the jobs pool (or Ray), and
 ``compare``'s table over seeds (:func:`atheria_cli.reports.seeds.seeds_compare_report`)
 judges them on those seeds only. Run again, it trains only what is missing.
 """
@@ -18,7 +18,7 @@ from atheria_cli.training.jobs import JobsOutcome
 from atheria_cli.training.session import TrainObserver
 from atheria_cli.tune.layout import StudyLayout, tuned_agent_name
 from atheria_cli.tune.report import TuneReport, best_entry
-from atheria_cli.tune.trials import train_until, validated_config
+from atheria_cli.tune.trials import Pool, pool_session, train_until, validated_config
 
 
 @dataclass
@@ -44,12 +44,13 @@ def final_config(config: ExperimentConfig, report: TuneReport) -> ExperimentConf
     return validated_config(document, config, tune.agent)
 
 
-def run_final(config: ExperimentConfig, report: TuneReport, *, jobs: int, observer: TrainObserver) -> FinalOutcome:
+def run_final(config: ExperimentConfig, report: TuneReport, *, pool: Pool, observer: TrainObserver) -> FinalOutcome:
     final = final_config(config, report)  # refuses a study without tune.final or a complete trial
     tune = config.tune
     assert tune is not None and tune.final is not None and config.train.eval is not None
     episodes = tune.final.episodes or tune.episodes
-    training = train_until(final, list(final.agents), episodes, jobs, observer)
+    with pool_session(pool, StudyLayout.of(config.checkpoints_dir, config.experiment, tune.study).root):
+        training = train_until(final, list(final.agents), episodes, pool, observer)
     if training is not None and training.stopped_by in ("SIGINT", "SIGTERM"):
         return FinalOutcome(final, training, None)
     metric = quantity_named(config, tune.objective.metric).name

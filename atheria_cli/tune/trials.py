@@ -5,7 +5,8 @@ Trial ``i`` is the experiment ``<experiment>/tune/<study>/trial_000i`` with the 
 as its ``seeds``, so each seed's run is ``.../trial_000i/seed_<S>/<AGENT>/`` with its lock,
 retention, mirror and ``verify``, like any multi-seed run. The seeds train to episode ``e``
 (a multiple of ``train.eval.every``, each ending in a committed evaluation) through the jobs
-pool (:func:`atheria_cli.training.jobs.run_jobs`); only then does the driver report the
+pool or on a Ray cluster (:func:`atheria_cli.training.jobs.run_jobs`, :class:`Pool`; one Ray
+for the whole study, :func:`pool_session`); only then does the driver report the
 objective at step ``e`` and ask the pruner, so a pruned trial's last commit is that one. The
 next segment resumes each seed from its newest intact commit, which is also how a killed
 trial continues, and how a segment whose job process was killed is trained again (up to
@@ -15,16 +16,18 @@ trial continues, and how a segment whose job process was killed is trained again
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from atheria_cli.config import ExperimentConfig, config_to_dict
-from atheria_cli.errors import ConfigError, TrainingDivergedError
-from atheria_cli.run.layout import AgentLayout
+from atheria_cli.errors import ConfigError, TrainingDivergedError, UsageError
+from atheria_cli.run.layout import RAY_DRIVER_LOG, AgentLayout
 from atheria_cli.run.seeds import replicates
 from atheria_cli.run.store import AgentStore, RunState
-from atheria_cli.training.jobs import JobsOutcome, JobsPlan, run_jobs
+from atheria_cli.training.jobs import JobsOutcome, JobsPlan, checked_backend, run_jobs
 from atheria_cli.training.planning import plan_training
 from atheria_cli.training.session import TrainObserver
 from atheria_cli.training.threads import threads_per_job
@@ -34,6 +37,54 @@ from atheria_cli.tune.space import with_values
 
 # The verdict after a segment: go on, stop as pruned, or (the driver's) stop the whole study.
 Verdict = Literal["continue", "prune"]
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Where a trial's seeds train, as ``atheria train``'s ``--jobs``, ``--backend``,
+    ``--address`` and ``--verbose`` say: ``jobs`` at once, on this machine or a Ray cluster."""
+
+    jobs: int = 1
+    backend: str = "local"
+    address: str | None = None
+    verbose: bool = False
+
+
+def plan_pool(
+    config: ExperimentConfig,
+    *,
+    jobs: int | None = None,
+    backend: str | None = None,
+    address: str | None = None,
+    verbose: bool = False,
+) -> Pool:
+    """The options, else ``train.jobs`` / ``train.backend`` / ``train.address``, checked before
+    anything is written (exit 2): an unknown backend, Ray without its extra, a cluster that may
+    span machines without ``train.shared_storage`` (the driver reads every trial's evaluations
+    from ``checkpoints_dir``; a mirror alone is not enough here)."""
+    backend, address = checked_backend(config, backend, address)
+    if backend == "ray":
+        from atheria_cli.training.ray_backend import is_remote
+
+        if is_remote(address) and not config.train.shared_storage:
+            raise UsageError(
+                f"atheria tune --address {address}: the driver reads each trial's evaluations from checkpoints_dir; "
+                "put it on a filesystem every node mounts and set train.shared_storage: true"
+            )
+    return Pool(jobs=config.train.jobs if jobs is None else jobs, backend=backend, address=address, verbose=verbose)
+
+
+@contextmanager
+def pool_session(pool: Pool, folder: Path) -> Iterator[None]:
+    """With the Ray backend, Ray started (or joined) once for every segment trained inside, its
+    driver log in ``folder``; nothing with the local one."""
+    if pool.backend != "ray":
+        yield
+        return
+    from atheria_cli.training.ray_backend import ray_session
+
+    with ray_session(pool.address, pool.verbose, folder / RAY_DRIVER_LOG):
+        yield
 
 
 @dataclass
@@ -86,7 +137,7 @@ def run_trial(
     config: ExperimentConfig,
     trial: ExperimentConfig,
     *,
-    jobs: int,
+    pool: Pool,
     observer: TrainObserver,
     verdict: Callable[[int, TrialObjective], Verdict],
     stop_requested: Callable[[], bool],
@@ -104,7 +155,7 @@ def run_trial(
         if stop_requested():
             return TrialResult("stopped", stopped_by="signal")
         try:
-            outcome = train_segment(trial, tune.agent, end, jobs, observer)
+            outcome = train_segment(trial, tune.agent, end, pool, observer)
         except TrainingDivergedError as exc:  # --jobs 1: the session raised it in this process
             return TrialResult("pruned", reason=f"diverged: {exc.message}", episodes=end)
         if outcome is not None and outcome.crashed():
@@ -128,10 +179,10 @@ def run_trial(
     return TrialResult("complete", value=objective.value, episodes=tune.episodes)
 
 
-def train_segment(trial: ExperimentConfig, agent: str, end: int, jobs: int, observer: TrainObserver) -> JobsOutcome | None:
+def train_segment(trial: ExperimentConfig, agent: str, end: int, pool: Pool, observer: TrainObserver) -> JobsOutcome | None:
     """Train every seed of the trial that has not committed episode ``end`` up to it; None
-    when all have. ``jobs`` stays the same for every segment, so each seed trains with the same
-    torch threads in every session and the trial stays bit-exact.
+    when all have. ``pool.jobs`` stays the same for every segment, so each seed trains with the
+    same torch threads in every session and the trial stays bit-exact.
 
     A job whose process a signal killed (kill -9, the OOM killer) left its run intact at its
     newest commit: the segment is trained again, up to ``train.max_retries`` times per job, each
@@ -140,7 +191,7 @@ def train_segment(trial: ExperimentConfig, agent: str, end: int, jobs: int, obse
     stop, or a job killed once too often is the caller's to report."""
     kills: Counter[str] = Counter()
     while True:
-        outcome = train_until(trial, [agent], end, jobs, observer)
+        outcome = train_until(trial, [agent], end, pool, observer)
         if outcome is None or not outcome.killed or outcome.crashed() or outcome.diverged or outcome.stopped_by is not None:
             return outcome
         kills.update(outcome.killed)
@@ -152,9 +203,9 @@ def train_segment(trial: ExperimentConfig, agent: str, end: int, jobs: int, obse
             observer.warn(f"{folder}/{line}; retry {kills[label]} of {trial.train.max_retries} continues it from its last commit")
 
 
-def train_until(config: ExperimentConfig, agents: list[str], end: int, jobs: int, observer: TrainObserver) -> JobsOutcome | None:
+def train_until(config: ExperimentConfig, agents: list[str], end: int, pool: Pool, observer: TrainObserver) -> JobsOutcome | None:
     """Train each (seed, agent) run of ``config`` that has not committed episode ``end`` up to
-    it, through the jobs pool; None when all have. Each run is planned on its own, so each
+    it, through the jobs pool or on Ray (``pool``); None when all have. Each run is planned on its own, so each
     resumes from its own newest intact commit (a killed study's runs stop at different episodes)."""
     plans, seeds = [], []
     for seed, replicate in replicates(config):
@@ -168,8 +219,17 @@ def train_until(config: ExperimentConfig, agents: list[str], end: int, jobs: int
             seeds.append(seed)
     if not plans:
         return None
-    threads = threads_per_job(config.train.threads, jobs)
-    return run_jobs(JobsPlan(plans=tuple(plans), seeds=tuple(seeds), jobs=jobs, threads=threads), observer)
+    threads = threads_per_job(config.train.threads, pool.jobs)
+    plan = JobsPlan(
+        plans=tuple(plans),
+        seeds=tuple(seeds),
+        jobs=pool.jobs,
+        threads=threads,
+        backend=pool.backend,
+        address=pool.address,
+        verbose=pool.verbose,
+    )
+    return run_jobs(plan, observer)
 
 
 def _committed_episodes(store: AgentStore) -> int:

@@ -31,12 +31,12 @@ BASE: dict[str, Any] = {
 }
 
 
-def _tune(tmp_path: Path, change: dict[str, Any] | None = None, **sections: Any) -> Any:
+def _tune(tmp_path: Path, change: dict[str, Any] | None = None, *options: str, **sections: Any) -> Any:
     config = copy.deepcopy(BASE)
     config["tune"].update(change or {})
     config.update(sections)
     path = write_config(tmp_path / "exp.yaml", config)
-    return runner.invoke(app, ["tune", "--config", str(path), "--checkpoints-dir", str(tmp_path / "checkpoints")])
+    return runner.invoke(app, ["tune", "--config", str(path), "--checkpoints-dir", str(tmp_path / "checkpoints"), *options])
 
 
 def _refused(result: Any, *fragments: str) -> str:
@@ -94,6 +94,33 @@ def test_an_enqueued_value_outside_the_space_exits_2(tmp_path: Path) -> None:
 def test_without_optuna_tune_exits_2_naming_the_extra_before_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "optuna", None)  # what an environment without the extra has: import fails
     _refused(_tune(tmp_path), "pip install 'atheria-cli[tune]'")
+    assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "train"),
+    [(("--backend", "ray"), {}), ((), {"backend": "ray"}), (("--final", "--report", "--backend", "ray"), {})],
+    ids=["option", "train.backend", "final"],
+)
+def test_the_ray_backend_without_the_extra_exits_2_naming_it_before_writing(
+    options: tuple[str, ...], train: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # an environment without the 'ray' extra
+    result = _tune(tmp_path, None, *options, train={**BASE["train"], **train})
+    assert _refused(result) == "atheria: error: --backend ray needs the 'ray' extra: pip install 'atheria-cli[ray]'"
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_an_unknown_backend_exits_2(tmp_path: Path) -> None:
+    _refused(_tune(tmp_path, None, "--backend", "slurm"), "unknown --backend 'slurm': use local or ray")
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_remote_address_without_shared_storage_exits_2(tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="the Ray backend needs the 'ray' extra: pip install 'atheria-cli[ray]'")
+    mirror = {**BASE["train"], "mirror": {"to": str(tmp_path / "mirror")}}  # enough for train, not for tune
+    result = _tune(tmp_path, None, "--backend", "ray", "--address", "ray://127.0.0.1:10001", train=mirror)
+    _refused(result, "the driver reads each trial's evaluations from checkpoints_dir", "train.shared_storage: true")
     assert not (tmp_path / "checkpoints").exists()
 
 

@@ -38,7 +38,7 @@ def _segment(monkeypatch: pytest.MonkeyPatch, outcomes: list[JobsOutcome | None]
 
     monkeypatch.setattr(trials, "train_until", train_until)
     observer = _Warnings()
-    outcome = trials.train_segment(trial, "A2C", 2, 2, observer)  # type: ignore[arg-type]
+    outcome = trials.train_segment(trial, "A2C", 2, trials.Pool(jobs=2), observer)  # type: ignore[arg-type]
     return outcome, observer.lines, len(trained)
 
 
@@ -74,7 +74,12 @@ def test_a_trial_whose_job_was_killed_too_often_fails_naming_the_limit(monkeypat
     config = ExperimentConfig.model_validate(STUDY)
     monkeypatch.setattr(trials, "train_segment", lambda *args: _killed())
     result = trials.run_trial(
-        config, config, jobs=2, observer=_Warnings(), verdict=lambda *args: "continue", stop_requested=lambda: False
+        config,
+        config,
+        pool=trials.Pool(jobs=2),
+        observer=_Warnings(),
+        verdict=lambda *args: "continue",
+        stop_requested=lambda: False,
     )  # type: ignore[arg-type]
     assert (result.state, result.episodes) == ("failed", 2)
     assert result.reason == f"{KILLED} (retried 3 time(s), train.max_retries)"
@@ -94,6 +99,11 @@ def test_a_divergence_beside_a_kill_is_not_retried_and_prunes_the_trial(monkeypa
     config = ExperimentConfig.model_validate(STUDY)
     monkeypatch.setattr(trials, "train_segment", lambda *args: diverged)
     result = trials.run_trial(
-        config, config, jobs=2, observer=_Warnings(), verdict=lambda *args: "continue", stop_requested=lambda: False
+        config,
+        config,
+        pool=trials.Pool(jobs=2),
+        observer=_Warnings(),
+        verdict=lambda *args: "continue",
+        stop_requested=lambda: False,
     )  # type: ignore[arg-type]
     assert (result.state, result.episodes, result.reason) == ("pruned", 2, f"diverged: seed_1/A2C: {DIVERGED}")
