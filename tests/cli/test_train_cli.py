@@ -306,6 +306,15 @@ def test_a_buffer_size_that_is_not_an_integer_exits_2_before_the_memory_check(si
     assert listing(in_tmp) == ["bad.yaml"]
 
 
+def refused(in_tmp: Path, config: dict[str, Any]) -> tuple[Path, str]:
+    """``atheria train`` on ``config`` as bad.yaml: exit 2, nothing written; the path and stderr."""
+    path = write_config(in_tmp / "bad.yaml", config)
+    result = invoke("train", "--config", str(path), "--episodes", "1")
+    assert result.exit_code == 2, result.output
+    assert listing(in_tmp) == ["bad.yaml"]
+    return path, result.stderr
+
+
 @pytest.mark.parametrize(
     "section, key, message",
     [
@@ -319,11 +328,8 @@ def test_a_huge_count_exits_2_before_anything_runs(section: str, key: str, messa
     # (a traceback), n_envs 1e30 hung building the envs.
     config = tiny_config()
     config[section][key] = 10**30
-    path = write_config(in_tmp / "bad.yaml", config)
-    result = invoke("train", "--config", str(path), "--episodes", "1")
-    assert result.exit_code == 2, result.output
-    assert result.stderr == f"atheria: error: {path}: {message}\n"
-    assert listing(in_tmp) == ["bad.yaml"]
+    path, stderr = refused(in_tmp, config)
+    assert stderr == f"atheria: error: {path}: {message}\n"
 
 
 @pytest.mark.parametrize(
@@ -414,11 +420,8 @@ def test_an_integer_hyperparameter_beyond_any_machine_exits_2(
     # SB3's deque, SAC's n_steps 1e30 failed numpy's allocation, both with a traceback mid-session.
     config = tiny_config()
     config["agents"][agent]["hyperparams"][key] = value
-    path = write_config(in_tmp / "bad.yaml", config)
-    result = invoke("train", "--config", str(path), "--episodes", "1")
-    assert result.exit_code == 2, result.output
-    assert result.stderr.startswith(f"atheria: error: {message} (got ") and result.stderr.count("\n") == 1
-    assert listing(in_tmp) == ["bad.yaml"]
+    path, stderr = refused(in_tmp, config)
+    assert stderr.startswith(f"atheria: error: {message} (got ") and stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize(
@@ -441,11 +444,8 @@ def test_a_setting_the_model_reads_only_at_setup_is_refused_before_any_agent_tra
     # built it, after A2C had trained and written its run.
     config = tiny_config()
     edit(config)
-    path = write_config(in_tmp / "bad.yaml", config)
-    result = invoke("train", "--config", str(path), "--episodes", "1")
-    assert result.exit_code == 2, result.output
-    assert result.stderr == f"atheria: error: {message}\n"
-    assert listing(in_tmp) == ["bad.yaml"]
+    path, stderr = refused(in_tmp, config)
+    assert stderr == f"atheria: error: {message}\n"
 
 
 @pytest.mark.parametrize(
@@ -459,12 +459,9 @@ def test_a_setting_the_model_reads_only_at_setup_is_refused_before_any_agent_tra
 def test_a_building_env_setting_of_the_wrong_type_or_size_exits_2(days: object, message: str, in_tmp: Path) -> None:
     # Found by the config fuzzer: these reached numpy inside the env's reset (a traceback).
     env = {"id": "atheria/BuildingCO2-v0", "kwargs": {"days": days}, "metrics": [{"name": "co2_kg", "goal": "min"}]}
-    path = write_config(in_tmp / "bad.yaml", tiny_config({"A2C": TINY_AGENTS["A2C"]}, env=env))
-    result = invoke("train", "--config", str(path), "--episodes", "1")
-    assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("atheria: error: ") and result.stderr.count("\n") == 1
-    assert message in result.stderr, result.stderr
-    assert listing(in_tmp) == ["bad.yaml"]
+    path, stderr = refused(in_tmp, tiny_config({"A2C": TINY_AGENTS["A2C"]}, env=env))
+    assert stderr.startswith("atheria: error: ") and stderr.count("\n") == 1
+    assert message in stderr, stderr
 
 
 @pytest.mark.parametrize(
@@ -476,21 +473,15 @@ def test_a_nul_character_in_a_config_string_exits_2(section: str, key: str, valu
     # byte", a traceback after the first commit.
     config = tiny_config()
     config[section][key] = value
-    path = write_config(in_tmp / "bad.yaml", config)
-    result = invoke("train", "--config", str(path), "--episodes", "1")
-    assert result.exit_code == 2, result.output
-    assert result.stderr == f"atheria: error: {path}: {where}: must not contain a NUL character\n"
-    assert listing(in_tmp) == ["bad.yaml"]
+    path, stderr = refused(in_tmp, config)
+    assert stderr == f"atheria: error: {path}: {where}: must not contain a NUL character\n"
 
 
 def test_an_experiment_name_too_long_under_a_missing_folder_exits_2(in_tmp: Path) -> None:
     # Found by the config fuzzer: with checkpoints/ not there yet, probing the path said "no such
     # folder", the lock created checkpoints/ and then failed on the name (exit 1, a folder left).
-    path = write_config(in_tmp / "bad.yaml", tiny_config(experiment="x" * 300))
-    result = invoke("train", "--config", str(path), "--episodes", "1")
-    assert result.exit_code == 2, result.output
-    assert result.stderr == f"atheria: error: cannot create the run folder checkpoints/{'x' * 65}...: File name too long\n"
-    assert listing(in_tmp) == ["bad.yaml"]
+    path, stderr = refused(in_tmp, tiny_config(experiment="x" * 300))
+    assert stderr == f"atheria: error: cannot create the run folder checkpoints/{'x' * 65}...: File name too long\n"
 
 
 @pytest.mark.integration
