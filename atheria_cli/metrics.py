@@ -35,8 +35,9 @@ class Quantity:
 
 
 def quantities(config: ExperimentConfig) -> list[Quantity]:
-    """Reward (always ``max``) then every configured metric, in config order."""
-    return [Quantity(REWARD, "max"), *(Quantity(metric.name, metric.goal) for metric in config.env.metrics)]
+    """Reward (always ``max``) then every configured metric (``env.metrics``, or the trainer
+    agents' ``metrics``), in config order."""
+    return [Quantity(REWARD, "max"), *(Quantity(metric.name, metric.goal) for metric in config.metrics)]
 
 
 def main_quantity(config: ExperimentConfig) -> Quantity:

@@ -204,7 +204,7 @@ def build_model(
     """
     algo = config.algo_of(agent)
     cls = algorithm_class(algo)
-    _check_env(agent, algo, env, config.env.id)
+    _check_env(agent, algo, env, config.environment.id)
     kwargs = checked_hyperparams(config, agent, env.action_space)
     try:
         # Every algorithm of the registry takes _init_setup_model; BaseAlgorithm does not declare it.

@@ -40,7 +40,12 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _SEED_REPLICATE = re.compile(r"(/tune/[A-Za-z0-9_][A-Za-z0-9_.-]*/(trial_\d{4,}|final))?(/seed_\d+)?$")
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 _INNER_PATH = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*): ")
+# An agent's fields that only a trainer agent sets; left out of config.json when unset (an SB3
+# agent's config.json is what it was before trainers existed).
+TRAINER_FIELDS = ("trainer", "kwargs", "metrics")
 RESERVED_RECORD_KEYS = frozenset({"episode", "timesteps", "reward", "length", "seconds"})
+# A user's trainer class: "package.module:Class" (docs/trainers.md).
+_TRAINER_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 MAX_THREADS = 4096  # torch.set_num_threads takes a C int; no machine has more cores than this
 MAX_FRAME_STACK = 1024  # observations stacked: each is copied into every step's observation
 MAX_ENVS = 4096  # copies of the env in one process (SB3's DummyVecEnv builds them all at planning)
@@ -70,26 +75,35 @@ class EnvConfig(_Strict):
     @field_validator("metrics", mode="before")
     @classmethod
     def _metric_names_as_specs(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"name": item} if isinstance(item, str) else item for item in value]
-        return value
+        return _metric_names_as_specs(value)
 
     @field_validator("metrics")
     @classmethod
     def _metrics_unique_and_unreserved(cls, metrics: tuple[MetricSpec, ...]) -> tuple[MetricSpec, ...]:
-        names = [metric.name for metric in metrics]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate metric {duplicates[0]!r}")
-        reserved = sorted(set(names) & RESERVED_RECORD_KEYS)
-        if reserved:
-            raise ValueError(f"{reserved[0]!r} is recorded for every episode already; it cannot be a metric")
-        return metrics
+        return _metrics_unique_and_unreserved(metrics)
 
     @field_validator("normalize_kwargs")
     @classmethod
     def _known_normalize_kwargs(cls, value: dict[str, Any]) -> dict[str, Any]:
         return _known_normalize_options(value)
+
+
+def _metric_names_as_specs(value: Any) -> Any:
+    """``[name, {name, goal}, ...]``: a bare name is a metric to maximize."""
+    if isinstance(value, list):
+        return [{"name": item} if isinstance(item, str) else item for item in value]
+    return value
+
+
+def _metrics_unique_and_unreserved(metrics: tuple[MetricSpec, ...]) -> tuple[MetricSpec, ...]:
+    names = [metric.name for metric in metrics]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate metric {duplicates[0]!r}")
+    reserved = sorted(set(names) & RESERVED_RECORD_KEYS)
+    if reserved:
+        raise ValueError(f"{reserved[0]!r} is recorded for every episode already; it cannot be a metric")
+    return metrics
 
 
 def _known_normalize_options(value: dict[str, Any]) -> dict[str, Any]:
@@ -122,6 +136,48 @@ class AgentConfig(_Strict):
     zoo: str | None = None  # an rl-zoo3 entry, "sac/Pendulum-v1" or "path/sac.yml#Pendulum-v1", filled in at load
     env: AgentEnvConfig | None = None
     schedule_timesteps: PositiveInt | None = None  # default: train.schedule_timesteps
+    # A user's own training loop instead of an SB3 algorithm (docs/trainers.md): "package.module:Class",
+    # built with ``kwargs``; its episodes report ``metrics`` (the first is the main one).
+    trainer: str | None = None
+    kwargs: dict[str, Any] | None = None
+    metrics: tuple[MetricSpec, ...] | None = None
+
+    @field_validator("trainer")
+    @classmethod
+    def _trainer_is_a_class_path(cls, value: str | None) -> str | None:
+        if value is not None and not _TRAINER_PATH.match(value):
+            raise ValueError(f"{value!r} is not a class path: write it as package.module:Class")
+        return value
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metric_names_as_specs(cls, value: Any) -> Any:
+        return _metric_names_as_specs(value)
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_unique_and_unreserved(cls, metrics: tuple[MetricSpec, ...] | None) -> tuple[MetricSpec, ...] | None:
+        return None if metrics is None else _metrics_unique_and_unreserved(metrics)
+
+    @model_validator(mode="after")
+    def _trainer_or_algorithm(self) -> AgentConfig:
+        """A trainer agent has metrics and none of an SB3 agent's settings; an SB3 agent has no trainer's."""
+        if self.trainer is None:
+            given = [name for name in TRAINER_FIELDS[1:] if getattr(self, name) is not None]
+            if given:
+                raise ValueError(
+                    f"{given[0]}: only an agent with a trainer takes {given[0]} (SB3 agents: hyperparams, env.metrics)"
+                )
+            return self
+        # By value, not by fields set: a run's config.json, read back, holds every field.
+        sb3_only = {"algo": self.algo, "policy": self.policy != DEFAULT_POLICY, "hyperparams": self.hyperparams, "zoo": self.zoo}
+        sb3_only |= {"env": self.env, "schedule_timesteps": self.schedule_timesteps}
+        given = [name for name, value in sb3_only.items() if value]
+        if given:
+            raise ValueError(f"{given[0]}: an agent with a trainer has no {given[0]} (its settings are kwargs)")
+        if not self.metrics:
+            raise ValueError("metrics: an agent with a trainer names the metrics its episodes return (the first is the main one)")
+        return self
 
 
 class KeepPolicy(_Strict):
@@ -195,7 +251,7 @@ class ExperimentConfig(_Strict):
     # Several seeds: every agent runs once per seed, each run in <run_dir>/seed_<S>/<AGENT>/.
     seeds: tuple[int, ...] | None = Field(default=None, min_length=1)
     device: str = "auto"
-    env: EnvConfig
+    env: EnvConfig | None = None  # required when an agent is an SB3 one; absent for trainer agents
     agents: dict[str, AgentConfig] = Field(min_length=1)
     train: TrainConfig = Field(default_factory=TrainConfig)
     # Reference values to compare agents with (`atheria compare`), e.g. {co2_kg: 550}.
@@ -233,8 +289,33 @@ class ExperimentConfig(_Strict):
         for name, agent in self.agents.items():
             if not _SAFE_NAME.match(name):
                 raise ValueError(f"agent name {name!r} must be a folder name: letters, digits, '_', '-', '.'")
-            if agent.algo is None and name not in ALGORITHMS:
+            if agent.trainer is None and agent.algo is None and name not in ALGORITHMS:
                 raise ValueError(f"agents.{name}.algo is required: {name!r} is not an algorithm name ({', '.join(ALGORITHMS)})")
+        return self
+
+    @model_validator(mode="after")
+    def _env_where_needed(self) -> ExperimentConfig:
+        """SB3 agents train on ``env``; trainer agents make their own data, and one experiment
+        holds one kind or the other (the main metric comes from ``env.metrics`` or the trainers)."""
+        trainers = [name for name, agent in self.agents.items() if agent.trainer is not None]
+        if not trainers:
+            if self.env is None:
+                raise ValueError("env: Field required")
+            return self
+        if len(trainers) < len(self.agents):
+            sb3 = next(name for name in self.agents if name not in trainers)
+            raise ValueError(
+                f"agents: {sb3} (SB3) and {trainers[0]} (trainer) cannot share an experiment yet; put them in separate configs"
+            )
+        if self.env is not None:
+            raise ValueError("env: an experiment of trainer agents has no env (each trainer makes its own data); remove it")
+        goals: dict[str, str] = {}
+        for name in trainers:
+            for metric in self.agents[name].metrics or ():
+                if goals.setdefault(metric.name, metric.goal) != metric.goal:
+                    raise ValueError(
+                        f"agents.{name}.metrics: {metric.name!r} has goal {metric.goal} here, {goals[metric.name]} elsewhere"
+                    )
         return self
 
     @field_validator("seeds")
@@ -252,31 +333,61 @@ class ExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _baseline_names_known(self) -> ExperimentConfig:
-        known = ["reward", *(metric.name for metric in self.env.metrics)]
+        known = ["reward", *(metric.name for metric in self.metrics)]
         for name in self.baseline:
             if name not in known:
-                raise ValueError(f"baseline.{name}: not 'reward' or a metric of env.metrics (known: {', '.join(known)})")
+                raise ValueError(
+                    f"baseline.{name}: not 'reward' or a metric of {self._metrics_source} (known: {', '.join(known)})"
+                )
         return self
 
     @model_validator(mode="after")
     def _keep_metric_known(self) -> ExperimentConfig:
         # A misspelt name would rank no checkpoint and keep no "best" one, silently.
         keep = self.train.keep
-        known = ["reward", *(metric.name for metric in self.env.metrics)]
+        known = ["reward", *(metric.name for metric in self.metrics)]
         if keep is not None and keep.metric is not None and keep.metric not in known:
             raise ValueError(
-                f"train.keep.metric: {keep.metric!r} is not 'reward' or a metric of env.metrics (known: {', '.join(known)})"
+                f"train.keep.metric: {keep.metric!r} is not 'reward' or a metric of {self._metrics_source} (known: {', '.join(known)})"
             )
         return self
 
     @model_validator(mode="after")
     def _tune_fits_the_experiment(self) -> ExperimentConfig:
         if self.tune is not None:
-            metrics = [metric.name for metric in self.env.metrics]
+            metrics = [metric.name for metric in self.metrics]
             problem = tune_problems(self.tune, list(self.agents), metrics, self.train.eval)
             if problem is not None:
                 raise ValueError(problem)
         return self
+
+    @property
+    def metrics(self) -> tuple[MetricSpec, ...]:
+        """The experiment's metrics, the main one first: ``env.metrics``, or without an env those of
+        its trainer agents in config order (a name two agents share counts once)."""
+        if self.env is not None:
+            return self.env.metrics
+        seen: dict[str, MetricSpec] = {}
+        for agent in self.agents.values():
+            for metric in agent.metrics or ():
+                seen.setdefault(metric.name, metric)
+        return tuple(seen.values())
+
+    @property
+    def _metrics_source(self) -> str:
+        return "env.metrics" if self.env is not None else "the trainers' metrics"
+
+    def metrics_of(self, agent_name: str) -> tuple[MetricSpec, ...]:
+        """The metrics each episode of ``agent_name`` records: its trainer's, else ``env.metrics``."""
+        agent = self.agents[agent_name]
+        return agent.metrics or () if agent.trainer is not None else self.environment.metrics
+
+    @property
+    def environment(self) -> EnvConfig:
+        """``env``, for code that runs only for SB3 agents (the config refuses one without it)."""
+        if self.env is None:
+            raise ConfigError("env: this experiment has no env (its agents are trainers)")
+        return self.env
 
     def algo_of(self, agent_name: str) -> str:
         """The SB3 algorithm of an agent (its ``algo``, else its name)."""
@@ -296,8 +407,8 @@ class ExperimentConfig(_Strict):
         """The env settings of an agent: the experiment's ``env`` with the agent's ``env`` over it."""
         own = self.agents[agent_name].env
         if own is None:
-            return self.env
-        return self.env.model_copy(update=own.model_dump(exclude_none=True))
+            return self.environment
+        return self.environment.model_copy(update=own.model_dump(exclude_none=True))
 
     def schedule_timesteps_of(self, agent_name: str) -> int:
         own = self.agents[agent_name].schedule_timesteps
@@ -315,7 +426,7 @@ class ExperimentConfig(_Strict):
 def _with_default_policy(name: Any, agent: Any) -> Any:
     """An agent mapping without ``policy`` gets its algorithm's default (``MlpLstmPolicy`` for
     RecurrentPPO). Filled in before validation, so config.json records the policy in force."""
-    if not isinstance(agent, dict) or "policy" in agent:
+    if not isinstance(agent, dict) or "policy" in agent or "trainer" in agent:
         return agent
     algo = agent.get("algo") or name
     return {**agent, "policy": DEFAULT_POLICIES[algo]} if isinstance(algo, str) and algo in DEFAULT_POLICIES else agent
@@ -368,7 +479,9 @@ def _refuse_nul_characters(value: Any, source: str, where: str = "") -> None:
 
 
 def _check_algorithm_extras(config: ExperimentConfig, source: str) -> None:
-    for name in config.agents:
+    for name, agent in config.agents.items():
+        if agent.trainer is not None:
+            continue
         algo = config.algo_of(name)
         if (extra := missing_extra(algo)) is not None:
             raise ConfigError(f"{source}: agents.{name}.algo: {needs_extra_message(algo, extra)}")
@@ -511,8 +624,13 @@ def _expand(annotation: Any) -> list[Any]:
 
 
 def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
-    """The resolved config as plain JSON-ready data."""
-    return config.model_dump(mode="json")
+    """The resolved config as plain JSON-ready data (an SB3 agent without the trainer fields)."""
+    document = config.model_dump(mode="json")
+    for agent in document["agents"].values():
+        for name in TRAINER_FIELDS:
+            if agent.get(name) is None:
+                agent.pop(name, None)
+    return document
 
 
 def config_value(document: dict[str, Any], dotted: str) -> Any:

@@ -81,7 +81,7 @@ def evaluate(
         raise UsageError("--jit and --export both name a file to evaluate: give one")
     from atheria_cli.envs.factory import make_env
 
-    env = make_env(config.env)
+    env = make_env(config.environment)
     try:
         actor: CheckpointActor | _Stateless
         if agent in config.agents:
@@ -104,7 +104,7 @@ def evaluate(
 def _reference_policy(config: ExperimentConfig, name: str, env) -> tuple[_Stateless, str]:
     references = reference_policies(env)
     if name not in references:
-        offered = f"; {config.env.id} offers the reference policies {', '.join(references)}" if references else ""
+        offered = f"; {config.environment.id} offers the reference policies {', '.join(references)}" if references else ""
         raise UsageError(f"unknown agent {name!r}: the experiment has {', '.join(config.agents)}{offered}")
     reference = references[name](env)
     return _Stateless(lambda obs: reference.predict(obs, deterministic=True)[0]), "reference policy"
@@ -112,11 +112,11 @@ def _reference_policy(config: ExperimentConfig, name: str, env) -> tuple[_Statel
 
 def _record_reference(config: ExperimentConfig, result: EvalResult, seed: int) -> Path:
     """Keep a reference policy's score beside the run, where ``atheria compare`` finds it."""
-    names = ["reward", *(metric.name for metric in config.env.metrics)]
+    names = ["reward", *(metric.name for metric in config.environment.metrics)]
     document = {
         "schema_version": 1,
         "name": result.agent,
-        "env_id": config.env.id,
+        "env_id": config.environment.id,
         "seeds": [episode.seed for episode in result.episodes],
         "summary": {name: summarize(result.values(name)) for name in names},
         "episodes": [vars(episode) for episode in result.episodes],
@@ -142,7 +142,7 @@ def _episode(env, actor: CheckpointActor | _Stateless, seed: int, config: Experi
         total += float(reward)
         length += 1
         done = terminated or truncated
-    metrics = {metric.name: metric_value(info, metric.name, config.env.id) for metric in config.env.metrics}
+    metrics = {metric.name: metric_value(info, metric.name, config.environment.id) for metric in config.environment.metrics}
     return EvalEpisode(seed=seed, reward=total, length=length, metrics=metrics)
 
 

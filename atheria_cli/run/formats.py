@@ -186,7 +186,7 @@ class Metadata(Document):
     agent: str
     algo: str
     policy: str
-    env_id: str
+    env_id: str | None  # None for a trainer agent (no env)
     experiment: str
     last_episode: int = Field(ge=0)
     total_timesteps: int = Field(ge=0)

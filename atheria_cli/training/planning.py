@@ -326,11 +326,16 @@ def _check_env_and_agents(config: ExperimentConfig, agents: Sequence[str], devic
     envs: dict[str, VecEnv] = {}  # one per distinct agent env setting (n_envs, normalize, frame_stack)
     try:
         for agent in agents:
+            if config.agents[agent].trainer is not None:  # a trainer makes its own data: no env
+                kind_of(config, agent).check_plan(config, agent, None, device)
+                continue
             settings = config.env_of(agent)
             env = envs.get(key := settings.model_dump_json())
             if env is None:
                 env = envs[key] = make_vec_env(settings, gamma=config.gamma_of(agent))
             kind_of(config, agent).check_plan(config, agent, env, device)
+        if config.env is None:  # trainer agents: the first episode's metrics are checked before the first commit
+            return
         probe = next(iter(envs.values())) if envs else envs.setdefault("", make_vec_env(config.env))
         check_metric_names(probe, [metric.name for metric in config.env.metrics], config.env.id, config.seed)
     finally:
