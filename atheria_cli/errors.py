@@ -67,6 +67,11 @@ class StorageError(AtheriaError):
     """A file could not be written (disk full, permissions); what was committed before is intact."""
 
 
+class TrainerFailedError(AtheriaError):
+    """A user's trainer raised while training (``train_episode``): a run failure, not bad input;
+    what was committed before is intact."""
+
+
 class TrainingDivergedError(AtheriaError):
     """The model's numbers stopped being finite mid-training (NaN or infinite actions): a run
     failure, not bad input found at planning; what was committed before is intact."""
@@ -74,3 +79,13 @@ class TrainingDivergedError(AtheriaError):
 
 class ClusterError(AtheriaError):
     """A part of the Ray cluster that the run needs died for good; what was committed is intact."""
+
+
+def not_accepted(where: str, owner: str, key: str, accepted: list[str]) -> ConfigError:
+    """``key`` is no keyword argument of ``owner``: say which are, and the closest one."""
+    import difflib
+
+    accepted = sorted(accepted)
+    close = difflib.get_close_matches(key, accepted, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return ConfigError(f"{where}: {owner} does not accept {key!r} ({hint}accepted: {', '.join(accepted)})")

@@ -33,7 +33,7 @@ def needs_extra(what: str, extra: str) -> str:
 def required_extras(config: ExperimentConfig, *, backend: str | None = None) -> list[tuple[str, str]]:
     """``(setting, extra)`` for every optional extra the session would use, in config order.
     ``backend`` is the backend in force (``--backend`` over ``train.backend``), when known."""
-    algos = {name: config.algo_of(name) for name in config.agents}
+    algos = {name: config.algo_of(name) for name, agent in config.agents.items() if agent.trainer is None}
     required = [(f"agents.{name}.algo: {algo}", extra) for name, algo in algos.items() if (extra := EXTRAS[algo]) is not None]
     if config.train.tensorboard:
         required.append(("train.tensorboard", "tensorboard"))

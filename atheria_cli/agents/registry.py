@@ -16,7 +16,6 @@ Class-valued options are named, never evaluated: ``activation_fn: Tanh``.
 from __future__ import annotations
 
 import collections.abc
-import difflib
 import importlib
 import inspect
 import math
@@ -39,6 +38,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from atheria_cli.agents.names import ACTIVATIONS, EXTRAS, OPTIMIZERS, missing_extra, needs_extra_message
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import ConfigError
+from atheria_cli.errors import not_accepted as _not_accepted
 
 ALL_SPACES: tuple[type[spaces.Space], ...] = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 MASKABLE_SPACES: tuple[type[spaces.Space], ...] = (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
@@ -335,14 +335,6 @@ def _named_class(where: str, name: Any, module: Any, allowed: tuple[str, ...]) -
     if match is None:
         raise ConfigError(f"{where}: unknown {name!r} (one of {', '.join(allowed)})")
     return getattr(module, match)
-
-
-def _not_accepted(where: str, owner: str, key: str, accepted: list[str]) -> ConfigError:
-    """``key`` is no keyword argument of ``owner``: say which are, and the closest one."""
-    accepted = sorted(accepted)
-    close = difflib.get_close_matches(key, accepted, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return ConfigError(f"{where}: {owner} does not accept {key!r} ({hint}accepted: {', '.join(accepted)})")
 
 
 def _policy_kwargs(where: str, value: Any, policy: type | None) -> dict[str, Any]:

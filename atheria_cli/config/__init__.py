@@ -43,6 +43,7 @@ _INNER_PATH = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*): ")
 # An agent's fields that only a trainer agent sets; left out of config.json when unset (an SB3
 # agent's config.json is what it was before trainers existed).
 TRAINER_FIELDS = ("trainer", "kwargs", "metrics")
+TRAINER_ALGO = "torch"  # what a trainer agent records as its algo (metadata.json, checkpoint headers)
 RESERVED_RECORD_KEYS = frozenset({"episode", "timesteps", "reward", "length", "seconds"})
 # A user's trainer class: "package.module:Class" (docs/trainers.md).
 _TRAINER_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
@@ -390,8 +391,10 @@ class ExperimentConfig(_Strict):
         return self.env
 
     def algo_of(self, agent_name: str) -> str:
-        """The SB3 algorithm of an agent (its ``algo``, else its name)."""
+        """The SB3 algorithm of an agent (its ``algo``, else its name); ``torch`` for a trainer agent."""
         agent = self.agents[agent_name]
+        if agent.trainer is not None:
+            return TRAINER_ALGO
         return agent.algo or agent_name
 
     def gamma_of(self, agent_name: str) -> float | None:

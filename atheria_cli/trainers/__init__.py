@@ -23,6 +23,7 @@ from atheria_cli.trainers.base import (
 )
 
 SB3 = "sb3"
+TORCH = "torch"
 
 TRAINER_KINDS: dict[str, TrainerKind] = {
     SB3: TrainerKind(
@@ -46,6 +47,21 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
         evaluable=True,
         exportable=True,
     ),
+    # A user's own PyTorch training loop (agents.X.trainer: "package.module:Class"), docs/trainers.md.
+    TORCH: TrainerKind(
+        name=TORCH,
+        plan_check="atheria_cli.trainers.custom:check_plan",
+        build="atheria_cli.trainers.custom:build_trainer",
+        memory_estimate="atheria_cli.trainers.custom:memory_estimate",
+        versions="atheria_cli.trainers.custom:library_versions",
+        load="atheria_cli.trainers.custom:load_model",
+        deploy="atheria_cli.trainers.custom:deployable",
+        keeps_replay_buffer="atheria_cli.trainers.custom:keeps_replay_buffer",
+        fork_fixed_fields=(),
+        checkpoint_sections=("state",),
+        evaluable=False,
+        exportable=False,
+    ),
 }
 
 # What a schema-1 checkpoint (written before trainer kinds existed) was trained by.
@@ -53,9 +69,8 @@ DEFAULT_KIND = SB3
 
 
 def kind_of(config: ExperimentConfig, agent: str) -> TrainerKind:
-    """The trainer kind that trains ``agent`` (every ``algo`` atheria accepts today is SB3's)."""
-    del config, agent  # the next kinds (user trainers) are chosen by the agent's config
-    return TRAINER_KINDS[SB3]
+    """The trainer kind that trains ``agent``: ``torch`` for an agent with a ``trainer``, else SB3's."""
+    return TRAINER_KINDS[TORCH if config.agents[agent].trainer is not None else SB3]
 
 
 def kind_named(name: str) -> TrainerKind:

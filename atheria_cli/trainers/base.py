@@ -129,6 +129,11 @@ class Trainer(Protocol):
             not fit this trainer's config (the session reports a config drift)
         """
 
+    def state_warnings(self) -> list[str]:
+        """Checks of the trainer's declared state, run once at a session's first commit (a user's
+        trainer: its state's round trip through a fresh instance, and weights-only loading);
+        the session warns with each line. Must draw no random number."""
+
     def describe(self) -> dict[str, Any]:
         """The fields this trainer contributes to ``metadata.json`` (e.g. its resolved
         hyperparameters)."""

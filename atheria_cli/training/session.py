@@ -435,6 +435,8 @@ def _commit(session: AgentSession, started: float, observer: TrainObserver, *, p
     store.prune_replay(metadata)
     if session.commits == 1:
         store.remove_leftovers(metadata)
+        for problem in trainer.state_warnings():
+            observer.warn(f"{session.name}: {problem}")
     observer.checkpoint_committed(session.name, entry)
     session.hooks.committed(session, entry, committed_episodes, observer)
 

@@ -56,7 +56,7 @@ def test_a_schema_2_checkpoint_without_a_trainer_kind_is_refused() -> None:
 
 
 def test_an_unknown_trainer_kind_is_refused_naming_the_known_ones() -> None:
-    with pytest.raises(DamagedFileError, match=r"trainer kind 'qca', which this atheria does not know \(sb3\)"):
+    with pytest.raises(DamagedFileError, match=r"trainer kind 'qca', which this atheria does not know \(sb3, torch\)"):
         check_checkpoint_header(_payload(2, trainer="qca"), "p")
 
 

@@ -74,6 +74,9 @@ class SB3Trainer:
         report = restore_training_state(self.loop, payload, read_segment)
         return RestoreReport(restarted=list(report.restarted), not_reproducible=list(report.not_reproducible))
 
+    def state_warnings(self) -> list[str]:
+        return []  # atheria captures an SB3 model's state itself
+
     def describe(self) -> dict[str, Any]:
         config, agent, model = self.config, self.agent, self.loop.model
         action_space = model.action_space

@@ -1,0 +1,102 @@
+"""Users' own trainers for the tests of the ``torch`` trainer kind (docs/trainers.md).
+
+:class:`Shuffler` is what a careful user writes: a DataLoader shuffled by its own generator,
+dropout (the global torch generator), an LR scheduler and a tensor of its own (``psi``, a
+simulation state carried from episode to episode), all in ``state_dict``. The variants each
+break one rule.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class Shuffler:
+    """Fits a small regression with dropout, one pass over a shuffled dataset per episode."""
+
+    def __init__(self, context: Any, hidden: int = 8, lr: float = 0.05, batch: int = 8, samples: int = 48) -> None:
+        data = torch.Generator().manual_seed(1234)
+        inputs = torch.randn(samples, 4, generator=data)
+        targets = inputs.sum(dim=1, keepdim=True) + 0.1 * torch.randn(samples, 1, generator=data)
+        self.batch = batch
+        self.generator = torch.Generator().manual_seed(context.seed + 1)
+        self.loader = DataLoader(TensorDataset(inputs, targets), batch_size=batch, shuffle=True, generator=self.generator)
+        self.model = nn.Sequential(nn.Linear(4, hidden), nn.ReLU(), nn.Dropout(0.3), nn.Linear(hidden, 1)).to(context.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=2, gamma=0.5)
+        self.psi = torch.zeros(4)
+
+    def train_episode(self, episode: int) -> dict[str, float]:
+        self.model.train()
+        total, seen = 0.0, 0
+        for inputs, targets in self.loader:
+            loss = functional.mse_loss(self.model(inputs + self.psi), targets)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            total, seen = total + loss.item() * len(inputs), seen + len(inputs)
+            self.psi.mul_(0.9).add_(0.01 * inputs.mean(dim=0))  # in place: a commit must not alias it
+        self.scheduler.step()
+        return {"loss": total / seen, "lr": self.scheduler.get_last_lr()[0], "steps": seen // self.batch}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "psi": self.psi,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        self.psi = state["psi"].clone()
+
+
+class ForgetsPsi(Shuffler):
+    """Leaves its simulation state ``psi`` out of ``state_dict``: a resume restarts it from zero."""
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        del state["psi"]
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+
+
+class FailsInEpisode(Shuffler):
+    """Raises in episode ``fail_at``."""
+
+    def __init__(self, context: Any, fail_at: int = 3, **kwargs: Any) -> None:
+        super().__init__(context, **kwargs)
+        self.fail_at = fail_at
+
+    def train_episode(self, episode: int) -> dict[str, float]:
+        if episode == self.fail_at:
+            raise RuntimeError(f"the simulation blew up in episode {episode}")
+        return super().train_episode(episode)
+
+
+class NoLoad:
+    """Lacks ``load_state_dict``."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+    def train_episode(self, episode: int) -> dict[str, float]:
+        return {"loss": 1.0 / episode}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
