@@ -3,7 +3,7 @@
 A torch zip file holding one dict, loadable with ``torch.load(..., weights_only=True)``::
 
     header:  format: "atheria-checkpoint", schema_version: 2, trainer: the trainer kind
-             ("sb3"; schema 1 had no such field and was always SB3's), atheria_version, created,
+             ("sb3" or "torch"; schema 1 had no such field and was always SB3's), atheria_version, created,
              agent, algo, episode, partial, num_timesteps,
              run_config: JSON text of the resolved experiment config (for load_agent),
              versions: {atheria, python, torch, stable_baselines3, gymnasium, numpy[, sb3_contrib]}
@@ -16,6 +16,8 @@ A torch zip file holding one dict, loadable with ``torch.load(..., weights_only=
                      replay  {kind, rows_total, capacity, pos, full, tail_observation,
                               segments: [{file, start, end, sha256, size}]}  (atheria_cli.run.segments)
              env:    {resets: [{seed, options, rng}], mid_episode, action_space_rng, vec_normalize, frame_stack}
+             for "torch" (a user's trainer class, atheria_cli.trainers.custom):
+             state:  the user's state_dict(), its tensors copied to the CPU
              then atheria's own sections:
              rng:    {python, numpy, torch, cuda}
 

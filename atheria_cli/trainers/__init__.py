@@ -1,6 +1,7 @@
 """Trainers: what trains an agent, behind one interface (:class:`~atheria_cli.trainers.base.Trainer`).
 
-``TRAINER_KINDS`` holds one entry per kind of trainer. Today there is one, ``"sb3"``: the
+``TRAINER_KINDS`` holds one entry per kind of trainer: ``"torch"``, a user's own training loop
+(:mod:`atheria_cli.trainers.custom`, an agent with ``trainer:``), and ``"sb3"``: the
 Stable-Baselines3 algorithms, whose adapter is :mod:`atheria_cli.trainers.sb3` and whose
 implementation (step loops, state capture, algorithm registry) is :mod:`atheria_cli.agents`.
 A new SB3 algorithm is a row of :mod:`atheria_cli.agents.names` and the registry, not a new kind.
