@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from atheria_cli.cli.tables import add_row, print_json, show, table
+from atheria_cli.cli.tables import add_row, print_json, print_line, show, table
 from atheria_cli.config import load_config, resolve_config_path
 from atheria_cli.reports.text import number, size
 from atheria_cli.run.seeds import config_for_seed
@@ -39,9 +39,18 @@ def status(
         experiment = trial_view(experiment, trial)
     report = status_report(experiment if seed is None else config_for_seed(experiment, seed))
     if as_json:
-        print_json(asdict(report))
+        print_json(status_document(report))
     else:
         render_status(report)
+
+
+def status_document(report: StatusReport) -> dict[str, object]:
+    """``--json``'s document: a row has ``resume_exactness`` only once one was checked."""
+    document = asdict(report)
+    for row in document["agents"]:
+        if row["resume_exactness"] is None:
+            del row["resume_exactness"]
+    return document
 
 
 def render_status(report: StatusReport) -> None:
@@ -72,3 +81,7 @@ def render_status(report: StatusReport) -> None:
             resumable,
         )
     show(rows)
+    for row in report.agents:  # below the table: a verdict is a sentence, too long for a column
+        if row.resume_exactness is not None:
+            which = f" (seed {row.seed})" if report.seeds else ""
+            print_line(f"{row.agent}{which}: resume exactness {row.resume_exactness}")

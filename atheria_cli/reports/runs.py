@@ -16,6 +16,7 @@ from atheria_cli.run.formats import (
     CheckpointEntry,
     Document,
     EpisodeRecord,
+    ExactnessVerdict,
     History,
     read_document,
     read_episodes,
@@ -37,11 +38,17 @@ class CommitRecord(Document):
     schema_version: int
     agent: str
     checkpoints: Any = Field(default_factory=list)
+    resume_exactness: ExactnessVerdict | None = None  # the last verify --resume-exactness
 
 
 def read_latest_entry(path: Path) -> CheckpointEntry | None:
     """The latest committed checkpoint entry of ``metadata.json`` (None when it lists none)."""
-    checkpoints = read_document(path, CommitRecord, METADATA_SCHEMA_VERSION).checkpoints
+    return latest_entry(read_document(path, CommitRecord, METADATA_SCHEMA_VERSION), path)
+
+
+def latest_entry(record: CommitRecord, path: Path) -> CheckpointEntry | None:
+    """The latest checkpoint entry of a read ``metadata.json`` at ``path``, validated."""
+    checkpoints = record.checkpoints
     if not isinstance(checkpoints, list):
         raise DamagedFileError(path, "checkpoints: Input should be a valid list")
     if not checkpoints:
@@ -67,6 +74,7 @@ class AgentRun:
     latest: CheckpointEntry | None = None
     history: History | None = None
     records: list[EpisodeRecord] = field(default_factory=list)
+    exactness: ExactnessVerdict | None = None  # the last verify --resume-exactness, if any
 
 
 def check_agent(config: ExperimentConfig, agent: str) -> None:
@@ -80,15 +88,16 @@ def read_run(config: ExperimentConfig, agent: str) -> AgentRun:
     root = layout.root
     if not _has_entries(root):
         return AgentRun(agent, root, RunState.EMPTY)
-    latest = read_latest_entry(layout.metadata) if layout.metadata.exists() else None
-    if latest is None:
+    record = read_document(layout.metadata, CommitRecord, METADATA_SCHEMA_VERSION) if layout.metadata.exists() else None
+    latest = latest_entry(record, layout.metadata) if record is not None else None
+    if record is None or latest is None:
         return AgentRun(agent, root, RunState.UNCOMMITTED)
     history = read_history(layout.history)
     if history.total_episodes > latest.episode:
         # A crash between history.json and metadata.json: history runs one commit ahead.
         history = AgentStore(layout).history_up_to(history, latest.episode, latest.timesteps)
     records = read_episodes(root / history.episodes_file, history.episodes_bytes, history.total_episodes)
-    return AgentRun(agent, root, RunState.COMMITTED, latest, history, records)
+    return AgentRun(agent, root, RunState.COMMITTED, latest, history, records, record.resume_exactness)
 
 
 def _has_entries(folder: Path) -> bool:

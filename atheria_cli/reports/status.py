@@ -10,6 +10,7 @@ from pathlib import Path
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.metrics import Quantity, best_record, main_quantity, value_of
 from atheria_cli.reports.runs import AgentRun, read_run
+from atheria_cli.run.formats import ExactnessVerdict
 from atheria_cli.run.seeds import run_seeds, seed_config
 from atheria_cli.run.store import RunState
 
@@ -29,6 +30,8 @@ class StatusRow:
     # Why the run cannot be resumed (None when it can).
     resume_problem: str | None
     seed: int | None = None  # the seed's run, in a multi-seed experiment
+    # The last `verify --resume-exactness`, "exact (4 episodes, resumed after 2)"; None: never checked.
+    resume_exactness: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,15 @@ def status_row(run: AgentRun, metric: Quantity, seed: int | None = None) -> Stat
         resumable=problem is None,
         resume_problem=problem,
         seed=seed,
+        resume_exactness=exactness_summary(run.exactness) if run.exactness is not None else None,
     )
+
+
+def exactness_summary(verdict: ExactnessVerdict) -> str:
+    """One verdict of ``verify --resume-exactness`` in words: what it found, on what, when."""
+    day = verdict.checked[:10]
+    found = f": {verdict.difference}" if verdict.difference else ""
+    return f"{verdict.verdict}{found} ({verdict.episodes} episodes, resumed after {verdict.split}; checked {day})"
 
 
 def resume_problem(checkpoint: Path, recorded_size: int) -> str | None:

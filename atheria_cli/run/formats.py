@@ -40,7 +40,10 @@ metadata.json (schema 1): agent, algo, policy, env_id, experiment, last_episode,
 device, hyperparams (resolved, with SB3's defaults), versions, run_id, created, updated and
 ``checkpoints: [{file, episode, partial, timesteps, size, sha256, created, replay_rows}]`` and
 ``replay_segments: [{file, start, end, sha256, size}]`` (each written segment once), and
-``adopted_from`` (added within schema 1, absent: null) for a run adopted from an SB3 zip. It is
+``adopted_from`` (added within schema 1, absent: null) for a run adopted from an SB3 zip, and
+``resume_exactness`` (added within schema 1, absent: null): the last ``atheria verify
+--resume-exactness`` of the agent, ``{verdict, exact, episodes, split, repeat, difference, checked,
+atheria_version}``; an older atheria keeps it as an unknown field. It is
 written last: a checkpoint exists for atheria only once its entry is here.
 
 config.json (schema 1): ``{"schema_version": 1, "config": <the resolved experiment config>}``.
@@ -128,6 +131,19 @@ class AdoptOrigin(Document):
     num_timesteps: int = Field(ge=0)  # the zip's, where the adopted run's timesteps go on from
 
 
+class ExactnessVerdict(Document):
+    """The last ``atheria verify --resume-exactness`` of the agent's config (metadata.json)."""
+
+    verdict: str  # "exact", "not exact", "resume lost state" or "not deterministic"
+    exact: bool
+    episodes: int = Field(ge=2)  # T, trained uninterrupted
+    split: int = Field(ge=1)  # N, then a resume for T - N in a fresh process
+    repeat: bool  # whether a second uninterrupted run was compared too
+    difference: str | None = None  # the first difference found, e.g. "episode 3: loss 0.25 != 0.26"
+    checked: str
+    atheria_version: str
+
+
 class Stat(Document):
     mean: float | None
     std: float | None
@@ -200,6 +216,7 @@ class Metadata(Document):
     checkpoints: list[CheckpointEntry] = Field(default_factory=list)
     replay_segments: list[SegmentEntry] = Field(default_factory=list)
     adopted_from: AdoptOrigin | None = None  # a run started from an SB3 zip (train --from-sb3)
+    resume_exactness: ExactnessVerdict | None = None  # the last verify --resume-exactness (absent: never checked)
 
     @property
     def latest(self) -> CheckpointEntry | None:
