@@ -34,6 +34,7 @@ from atheria_cli.agents.rng import capture_global_rng, restore_global_rng
 from atheria_cli.config import EnvConfig, EvalConfig, ExperimentConfig, MetricSpec
 from atheria_cli.errors import ConfigError, MetricError, TrainerFailedError, not_accepted
 from atheria_cli.trainers.base import RestoreReport, StepResult, ValueSink
+from atheria_cli.training.exactness import first_difference
 
 if TYPE_CHECKING:
     from atheria_cli.trainers.base import Trainer
@@ -248,48 +249,11 @@ def cpu_copy(value: Any) -> Any:
     return value
 
 
-def first_difference(left: Any, right: Any, where: str = "") -> str | None:
-    """The dotted key of the first place two states differ (tensors bitwise), or None."""
-    if isinstance(left, torch.Tensor) or isinstance(right, torch.Tensor):
-        same = isinstance(left, torch.Tensor) and isinstance(right, torch.Tensor) and _same_tensor(left, right)
-        return None if same else where or "the state"
-    if isinstance(left, Mapping) and isinstance(right, Mapping):
-        for key in [*left, *(key for key in right if key not in left)]:
-            inner = f"{where}.{key}" if where else str(key)
-            if key not in left or key not in right:
-                return inner
-            found = first_difference(left[key], right[key], inner)
-            if found is not None:
-                return found
-        return None
-    if isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
-        if len(left) != len(right):
-            return where or "the state"
-        for index, (mine, theirs) in enumerate(zip(left, right, strict=True)):
-            if (found := first_difference(mine, theirs, f"{where}.{index}")) is not None:
-                return found
-        return None
-    try:
-        return None if type(left) is type(right) and bool(left == right) else where or "the state"
-    except (TypeError, ValueError, RuntimeError):  # an array's elementwise ==
-        return where or "the state"
-
-
-def _same_tensor(left: torch.Tensor, right: torch.Tensor) -> bool:
-    if left.dtype != right.dtype or left.shape != right.shape:
-        return False
-    if left.is_floating_point() or left.is_complex():
-        return bool(torch.equal(torch.isnan(left), torch.isnan(right))) and bool(
-            torch.equal(torch.nan_to_num(left), torch.nan_to_num(right))
-        )
-    return bool(torch.equal(left, right))
-
-
 def _round_trip_problems(state: Any, again: Any, user: Any, fresh: Any) -> list[str]:
     problems = []
-    key = first_difference(state, again)
-    if key is not None:
-        problems.append(f"state_dict() -> load_state_dict() into a fresh instance -> state_dict() changes {key}")
+    found = first_difference(state, again)
+    if found is not None:
+        problems.append(f"state_dict() -> load_state_dict() into a fresh instance -> state_dict() changes {found}")
     for name, value in vars(user).items():  # the trainer's own tensors, modules and generators
         if _attribute_differs(value, vars(fresh).get(name)):
             problems.append(f"the trainer's {name} differs after a round trip through a fresh instance: is it in state_dict?")

@@ -273,7 +273,7 @@ def _without_wall_time(model: Any) -> Any:
     return {**model, "ep_info_buffer": infos}
 
 
-def first_difference(left: Any, right: Any, where: str) -> str | None:
+def first_difference(left: Any, right: Any, where: str = "") -> str | None:
     """``where.key left != right`` at the first place two nested states differ (tensors bitwise,
     NaN equal to NaN), or None."""
     import torch
@@ -282,7 +282,7 @@ def first_difference(left: Any, right: Any, where: str) -> str | None:
         return _tensor_difference(left, right, where)
     if isinstance(left, Mapping) and isinstance(right, Mapping):
         for key in [*left, *(key for key in right if key not in left)]:
-            inner = f"{where}.{key}"
+            inner = f"{where}.{key}" if where else str(key)
             if key not in left or key not in right:
                 return f"{inner}: only in the {'uninterrupted' if key in left else 'other'} run"
             if (found := first_difference(left[key], right[key], inner)) is not None:
@@ -295,7 +295,23 @@ def first_difference(left: Any, right: Any, where: str) -> str | None:
             if (found := first_difference(mine, theirs, f"{where}[{index}]")) is not None:
                 return found
         return None
-    return None if type(left) is type(right) and left == right else f"{where} {left!r} != {right!r}"
+    return None if _same_value(left, right) else f"{where} {left!r} != {right!r}"
+
+
+def _same_value(left: Any, right: Any) -> bool:
+    """Plain values alike, NumPy arrays elementwise (a generator state holds one)."""
+    import numpy as np
+
+    if isinstance(left, np.ndarray) or isinstance(right, np.ndarray):
+        return (
+            isinstance(left, np.ndarray)
+            and isinstance(right, np.ndarray)
+            and bool(np.array_equal(left, right, equal_nan=left.dtype.kind in "fc"))
+        )
+    try:
+        return type(left) is type(right) and bool(left == right)
+    except (TypeError, ValueError, RuntimeError):  # an == that answers no single truth value
+        return False
 
 
 def _tensor_difference(left: Any, right: Any, where: str) -> str | None:
