@@ -164,7 +164,8 @@ class TorchTrainer:
 
     def _episode_info(self, episode: int, values: Any) -> dict[str, Any]:
         """The info :func:`~atheria_cli.training.episodes.episode_record` reads: each metric, and
-        ``episode`` with the main metric as reward and ``steps`` (else 1) as length."""
+        ``episode`` with the main metric as reward (negated when its goal is min) and ``steps``
+        (else 1) as length."""
         if not isinstance(values, Mapping):
             raise MetricError(f"agents.{self.agent}: train_episode must return a dict of metrics, got {type(values).__name__}")
         missing = [metric.name for metric in self.metrics if metric.name not in values]
@@ -175,8 +176,10 @@ class TorchTrainer:
                 f"in episode {episode} ({returned}); fix agents.{self.agent}.metrics or the trainer"
             )
         info = {metric.name: _plain(values[metric.name]) for metric in self.metrics}
-        main = info[self.metrics[0].name]
-        reward = main if isinstance(main, (int, float)) else None
+        main, goal = info[self.metrics[0].name], self.metrics[0].goal
+        # The reward is "higher is better" everywhere (compare, retention, trackers): the main
+        # metric as it is when its goal is max, negated when it is min (a loss of 0.2 is -0.2).
+        reward = (-main if goal == "min" else main) if isinstance(main, (int, float)) else None
         info["episode"] = {"r": reward, "l": int(_plain(values.get(STEPS, 1)))}
         return info
 

@@ -46,7 +46,8 @@ def test_n_plus_m_equals_n_then_resume_m(tmp_path: Path) -> None:
     records = _records(tmp_path / "one")
     assert [record["episode"] for record in records] == [1, 2, 3, 4, 5]
     assert [record["timesteps"] for record in records] == [1, 2, 3, 4, 5]  # a trainer's clock: episodes
-    assert records[0]["reward"] == records[0]["metrics"]["loss"] and records[0]["length"] == 6
+    # The reward is higher-is-better: the main metric, a loss (goal min), negated.
+    assert records[0]["reward"] == -records[0]["metrics"]["loss"] and records[0]["length"] == 6
     assert records[4]["metrics"]["lr"] == 0.05 * 0.5**2  # the scheduler stepped once per episode
     left, right = last_payload(tmp_path / "one", "fit"), last_payload(tmp_path / "split", "fit")
     assert left["trainer"] == "torch" and left["episode"] == right["episode"] == 5
