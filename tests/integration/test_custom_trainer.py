@@ -175,3 +175,17 @@ def test_history_status_and_compare_read_a_trainer_run(in_tmp: Path) -> None:
         assert result.exit_code == 0, f"{command}: {result.output}"
         assert "fit" in result.output, command
     assert "loss" in invoke("compare", "--config", str(path)).output  # the main metric
+
+
+def test_the_report_of_a_trainer_run_ranks_its_loss_and_its_reward_alike(in_tmp: Path) -> None:
+    # Rendering a trainer's report showed its loss as a "reward (higher is better)": the best
+    # episode by reward was the worst by loss.
+    path = write_config(in_tmp / "exp.yaml", _allowed(trainer_config()))
+    assert invoke("train", "--config", str(path), "--episodes", "3").exit_code == 0
+    assert invoke("report", "--config", str(path)).exit_code == 0
+    html = (in_tmp / "checkpoints/test/report.html").read_text(encoding="utf-8")
+    assert "<td>fit</td><td>torch</td><td>committed</td>" in html
+    records = _records(in_tmp / "checkpoints")
+    by_loss = min(records, key=lambda record: record["metrics"]["loss"])
+    by_reward = max(records, key=lambda record: record["reward"])
+    assert by_loss["episode"] == by_reward["episode"]
