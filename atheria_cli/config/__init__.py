@@ -310,6 +310,14 @@ class ExperimentConfig(_Strict):
             )
         if self.env is not None:
             raise ValueError("env: an experiment of trainer agents has no env (each trainer makes its own data); remove it")
+        mains = {name: metrics[0].name for name in trainers if (metrics := self.agents[name].metrics)}
+        if len(set(mains.values())) > 1:  # compare, status and retention rank every agent by one main metric
+            first, *_ = mains
+            other = next(name for name in mains if mains[name] != mains[first])
+            raise ValueError(
+                f"agents.{other}.metrics: its main (first) metric is {mains[other]!r}, {first}'s is {mains[first]!r}; "
+                "the agents of one experiment are ranked by one main metric"
+            )
         goals: dict[str, str] = {}
         for name in trainers:
             for metric in self.agents[name].metrics or ():

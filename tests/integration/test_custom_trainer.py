@@ -152,6 +152,16 @@ def test_mixing_sb3_agents_and_trainers_is_refused(in_tmp: Path) -> None:
     )
 
 
+def test_trainers_of_one_experiment_share_their_main_metric(in_tmp: Path) -> None:
+    # Ranked by the first trainer's main metric, a second trainer with another one would show no value.
+    config = _allowed(trainer_config())
+    config["agents"]["other"] = {**config["agents"]["fit"], "metrics": ["lr", {"name": "loss", "goal": "min"}]}
+    assert _refused(in_tmp, config) == (
+        f"atheria: error: {in_tmp / 'exp.yaml'}: agents.other.metrics: its main (first) metric is 'lr', fit's is 'loss'; "
+        "the agents of one experiment are ranked by one main metric"
+    )
+
+
 def test_a_raising_episode_exits_1_with_earlier_commits_intact(in_tmp: Path) -> None:
     config = _allowed(trainer_config("tests.trainers:FailsInEpisode"))
     config["agents"]["fit"]["kwargs"] = {"fail_at": 3}
