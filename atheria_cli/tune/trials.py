@@ -158,16 +158,8 @@ def run_trial(
             outcome = train_segment(trial, tune.agent, end, pool, observer)
         except TrainingDivergedError as exc:  # --jobs 1: the session raised it in this process
             return TrialResult("pruned", reason=f"diverged: {exc.message}", episodes=end)
-        if outcome is not None and outcome.crashed():
-            return TrialResult("failed", reason="; ".join(outcome.crashed()), episodes=end)
-        if outcome is not None and outcome.stopped_by in ("SIGINT", "SIGTERM"):
-            return TrialResult("stopped", stopped_by=outcome.stopped_by, exit_code=outcome.exit_code)
-        if outcome is not None and outcome.diverged:  # --jobs N: a job's training diverged
-            lines = "; ".join(f"{label}: {message}" for label, message in outcome.diverged.items())
-            return TrialResult("pruned", reason=f"diverged: {lines}", episodes=end)
-        if outcome is not None and outcome.failed:  # killed more often than train.max_retries allows
-            retries = f"retried {trial.train.max_retries} time(s), train.max_retries"
-            return TrialResult("failed", reason=f"{'; '.join(outcome.failed)} ({retries})", episodes=end)
+        if outcome is not None and (ended := _segment_ended(outcome, trial, end)) is not None:
+            return ended
         if end % evaluation.every:
             continue  # the last episode is not an evaluation: the objective is the last one's
         objective = trial_objective(trial, tune.agent, metric, tune.objective.window, end)
@@ -177,6 +169,21 @@ def run_trial(
             return TrialResult("pruned", value=objective.value, reason=f"pruned at episode {end}", episodes=end)
     assert objective is not None  # tune.episodes >= eval.every * window (validated)
     return TrialResult("complete", value=objective.value, episodes=tune.episodes)
+
+
+def _segment_ended(outcome: JobsOutcome, trial: ExperimentConfig, end: int) -> TrialResult | None:
+    """How a segment's jobs ended the trial, in order of precedence; None when all trained to ``end``."""
+    if outcome.crashed():
+        return TrialResult("failed", reason="; ".join(outcome.crashed()), episodes=end)
+    if outcome.stopped_by in ("SIGINT", "SIGTERM"):
+        return TrialResult("stopped", stopped_by=outcome.stopped_by, exit_code=outcome.exit_code)
+    if outcome.diverged:  # --jobs N: a job's training diverged
+        lines = "; ".join(f"{label}: {message}" for label, message in outcome.diverged.items())
+        return TrialResult("pruned", reason=f"diverged: {lines}", episodes=end)
+    if outcome.failed:  # killed more often than train.max_retries allows
+        retries = f"retried {trial.train.max_retries} time(s), train.max_retries"
+        return TrialResult("failed", reason=f"{'; '.join(outcome.failed)} ({retries})", episodes=end)
+    return None
 
 
 def train_segment(trial: ExperimentConfig, agent: str, end: int, pool: Pool, observer: TrainObserver) -> JobsOutcome | None:
