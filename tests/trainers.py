@@ -15,6 +15,8 @@ from torch import nn
 from torch.nn import functional
 from torch.utils.data import DataLoader, TensorDataset
 
+from atheria_cli.trainers.stateful import StatefulTrainer
+
 
 class Shuffler:
     """Fits a small regression with dropout, one pass over a shuffled dataset per episode."""
@@ -100,3 +102,37 @@ class NoLoad:
 
     def state_dict(self) -> dict[str, Any]:
         return {}
+
+
+class Declared(StatefulTrainer):
+    """:class:`Shuffler`'s training with its state declared by attributes (the base class's
+    ``state_dict``): a module, an optimizer, a scheduler, a generator, a tensor and a plain
+    counter listed in ``state_attributes``."""
+
+    state_attributes = ("updates",)
+    state_excluded = ("inputs", "targets")  # the data: __init__ builds it the same every time
+
+    def __init__(self, context: Any, hidden: int = 8, lr: float = 0.05, batch: int = 8, samples: int = 48) -> None:
+        data = torch.Generator().manual_seed(1234)
+        self.inputs = torch.randn(samples, 4, generator=data)
+        self.targets = self.inputs.sum(dim=1, keepdim=True)
+        self.batch = batch
+        self.generator = torch.Generator().manual_seed(context.seed + 1)
+        self.model = nn.Sequential(nn.Linear(4, hidden), nn.ReLU(), nn.Dropout(0.3), nn.Linear(hidden, 1))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=2, gamma=0.5)
+        self.psi = torch.zeros(4)
+        self.updates = 0
+
+    def train_episode(self, episode: int) -> dict[str, float]:
+        total = 0.0
+        for indices in torch.randperm(len(self.inputs), generator=self.generator).split(self.batch):
+            inputs, targets = self.inputs[indices], self.targets[indices]
+            loss = functional.mse_loss(self.model(inputs + self.psi), targets)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            total, self.updates = total + loss.item(), self.updates + 1
+            self.psi.mul_(0.9).add_(0.01 * inputs.mean(dim=0))
+        self.scheduler.step()
+        return {"loss": total, "lr": self.scheduler.get_last_lr()[0], "steps": self.updates}
