@@ -30,6 +30,7 @@ from pydantic import (
 from atheria_cli.agents.names import ALGORITHMS, DEFAULT_POLICIES, DEFAULT_POLICY, missing_extra, needs_extra_message
 from atheria_cli.config.tune import TuneConfig, distinct_seeds, tune_problems
 from atheria_cli.errors import ConfigError
+from atheria_cli.trainers.builtin import builtin_class_path, is_builtin
 
 DEFAULT_CONFIG_RELATIVE = Path("configs") / "default.yaml"
 PACKAGED_DEFAULT = "default.yaml"
@@ -45,7 +46,7 @@ _INNER_PATH = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*): ")
 TRAINER_FIELDS = ("trainer", "kwargs", "metrics")
 TRAINER_ALGO = "torch"  # what a trainer agent records as its algo (metadata.json, checkpoint headers)
 RESERVED_RECORD_KEYS = frozenset({"episode", "timesteps", "reward", "length", "seconds"})
-# A user's trainer class: "package.module:Class" (docs/trainers.md).
+# A user's trainer class: "package.module:Class" (docs/trainers.md); atheria's own are "atheria/<name>".
 _TRAINER_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 MAX_THREADS = 4096  # torch.set_num_threads takes a C int; no machine has more cores than this
 MAX_FRAME_STACK = 1024  # observations stacked: each is copied into every step's observation
@@ -146,8 +147,10 @@ class AgentConfig(_Strict):
     @field_validator("trainer")
     @classmethod
     def _trainer_is_a_class_path(cls, value: str | None) -> str | None:
-        if value is not None and not _TRAINER_PATH.match(value):
-            raise ValueError(f"{value!r} is not a class path: write it as package.module:Class")
+        if value is not None and is_builtin(value):
+            builtin_class_path(value)  # a known name, else the error lists them
+        elif value is not None and not _TRAINER_PATH.match(value):
+            raise ValueError(f"{value!r} is not a class path: write it as package.module:Class (or atheria/<name>, a built-in)")
         return value
 
     @field_validator("metrics", mode="before")

@@ -11,7 +11,8 @@ Torch-free: the table names its callables as ``"module:function"`` strings.
 
 from __future__ import annotations
 
-from atheria_cli.config import ExperimentConfig
+from typing import TYPE_CHECKING
+
 from atheria_cli.trainers.base import (
     CheckpointActor,
     Deployable,
@@ -22,6 +23,9 @@ from atheria_cli.trainers.base import (
     TrainerKind,
     ValueSink,
 )
+
+if TYPE_CHECKING:  # the config validates built-in trainer names with atheria_cli.trainers.builtin
+    from atheria_cli.config import ExperimentConfig
 
 SB3 = "sb3"
 TORCH = "torch"
@@ -48,7 +52,8 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
         evaluable=True,
         exportable=True,
     ),
-    # A user's own PyTorch training loop (agents.X.trainer: "package.module:Class"), docs/trainers.md.
+    # A user's own PyTorch training loop (agents.X.trainer: "package.module:Class"), docs/trainers.md,
+    # and atheria's built-in ones ("atheria/qca", atheria_cli.trainers.builtin).
     TORCH: TrainerKind(
         name=TORCH,
         plan_check="atheria_cli.trainers.custom:check_plan",

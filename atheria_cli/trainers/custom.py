@@ -34,6 +34,7 @@ from atheria_cli.agents.rng import capture_global_rng, restore_global_rng
 from atheria_cli.config import EnvConfig, EvalConfig, ExperimentConfig, MetricSpec
 from atheria_cli.errors import ConfigError, MetricError, TrainerFailedError, not_accepted
 from atheria_cli.trainers.base import RestoreReport, StepResult, ValueSink
+from atheria_cli.trainers.builtin import builtin_class_path, is_builtin
 from atheria_cli.training.exactness import first_difference
 
 if TYPE_CHECKING:
@@ -70,14 +71,19 @@ class UserTrainer(Protocol):
 
 
 def trainer_class(config: ExperimentConfig, agent: str) -> type:
-    """The agent's trainer class, imported when ``train.allow_import`` allows it, with the
-    methods a trainer needs; raises :class:`ConfigError` naming ``agents.X.trainer``."""
+    """The agent's trainer class, imported when ``train.allow_import`` allows it (a built-in
+    ``atheria/<name>`` always: atheria's own code), with the methods a trainer needs; raises
+    :class:`ConfigError` naming ``agents.X.trainer``."""
     path = config.agents[agent].trainer
     where = f"agents.{agent}.trainer"
     assert path is not None  # kind_of chose this kind for an agent with a trainer
-    if not config.train.allow_import:
+    if is_builtin(path):
+        class_path = builtin_class_path(path)  # the config accepted only a known name
+    elif config.train.allow_import:
+        class_path = path
+    else:
         raise ConfigError(f"{where}: importing {path!r} runs its code; allow it with train.allow_import: true or --allow-import")
-    module_name, _, attribute = path.partition(":")
+    module_name, _, attribute = class_path.partition(":")
     try:
         module = __import__(module_name, fromlist=[attribute])
     except Exception as exc:  # the user's module may fail in any way while it is imported
