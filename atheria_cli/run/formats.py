@@ -96,7 +96,7 @@ class SessionRecord(Document):
     eval_seconds: float = Field(default=0.0, ge=0)  # part of duration_seconds spent evaluating
     forked_from: ForkOrigin | None = None  # the first session of a fork: where it came from
     resources: ResourceSummary | None = None  # what the monitor read (train.monitor_every), when it ran
-    adopted_from: AdoptOrigin | None = None  # the first session of an adopted run (train --from-sb3)
+    adopted_from: AdoptOrigin | None = None  # the first session of an adopted run (--from-sb3, a foreign checkpoint)
     exact: bool = True  # False: this session did not start from a complete training state (adoption)
 
 
@@ -124,11 +124,15 @@ class ForkOrigin(Document):
 
 
 class AdoptOrigin(Document):
-    """The SB3 zip an adopted run started from (``train --from-sb3``)."""
+    """Another program's saved model an adopted run started from: an SB3 zip (``train
+    --from-sb3``), or a trainer's checkpoint file written outside atheria (``train
+    --from-checkpoint FILE.pth`` of a trainer agent)."""
 
     file: str  # as given
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    num_timesteps: int = Field(ge=0)  # the zip's, where the adopted run's timesteps go on from
+    # The zip's num_timesteps, or the file's episode (a trainer's clock counts episodes): where
+    # the adopted run's timesteps go on from.
+    num_timesteps: int = Field(ge=0)
 
 
 class ExactnessVerdict(Document):
@@ -215,7 +219,7 @@ class Metadata(Document):
     updated: str
     checkpoints: list[CheckpointEntry] = Field(default_factory=list)
     replay_segments: list[SegmentEntry] = Field(default_factory=list)
-    adopted_from: AdoptOrigin | None = None  # a run started from an SB3 zip (train --from-sb3)
+    adopted_from: AdoptOrigin | None = None  # a run started from an SB3 zip or a trainer's foreign checkpoint
     resume_exactness: ExactnessVerdict | None = None  # the last verify --resume-exactness (absent: never checked)
 
     @property

@@ -67,6 +67,7 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
         checkpoint_sections=("state",),
         evaluable=False,
         exportable=False,
+        foreign_checkpoint="atheria_cli.trainers.foreign:plan_foreign_checkpoint",
     ),
 }
 

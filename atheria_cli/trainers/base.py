@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from atheria_cli.agents.replay import ReplayJournal, SegmentReader
     from atheria_cli.config import EnvConfig, EvalConfig, ExperimentConfig
     from atheria_cli.run.formats import EvaluationRecord
+    from atheria_cli.trainers.foreign import ForeignCheckpoint
     from atheria_cli.trainers.sb3.adopt import AdoptSource
     from atheria_cli.training.memory import BufferEstimate
 
@@ -138,8 +139,9 @@ class Trainer(Protocol):
         """The fields this trainer contributes to ``metadata.json`` (e.g. its resolved
         hyperparameters)."""
 
-    def adopt(self, source: AdoptSource) -> None:
-        """Start a fresh run from another library's saved model (``--from-sb3``)."""
+    def adopt(self, source: AdoptSource | ForeignCheckpoint) -> None:
+        """Start a fresh run from another library's saved model (``--from-sb3``, or a trainer's
+        ``--from-checkpoint FILE`` of another program: its kind's ``foreign_checkpoint``)."""
 
     def evaluation(self, env_config: EnvConfig, eval_config: EvalConfig) -> TrainerEvaluation:
         """An evaluation runner for this trainer (only for kinds whose entry says ``evaluable``)."""
@@ -236,6 +238,10 @@ class TrainerKind:
     :param evaluable: whether ``train.eval`` and ``atheria eval`` can run it (planning and
         ``atheria eval`` refuse the agent otherwise, before writing anything)
     :param exportable: whether ``atheria export`` / ``export-jit`` can export it (refused otherwise)
+    :param foreign_checkpoint: ``(config, path, agent, *, fresh, notices) -> source``: plans a new run
+        of ``agent`` from another program's checkpoint file (``train --from-checkpoint FILE`` where
+        FILE is not in an atheria run), the source :meth:`Trainer.adopt` takes; None: the kind
+        cannot (the file must be an atheria checkpoint, a fork)
     """
 
     name: str
@@ -250,6 +256,7 @@ class TrainerKind:
     checkpoint_sections: tuple[str, ...]
     evaluable: bool = True
     exportable: bool = True
+    foreign_checkpoint: str | None = None
 
     def check_plan(self, config: ExperimentConfig, agent: str, env: Any, device: str) -> None:
         resolve(self.plan_check)(config, agent, env, device)

@@ -131,7 +131,7 @@ class TorchTrainer:
     kind = KIND
 
     def __init__(self, config: ExperimentConfig, agent: str, cls: type, device: str) -> None:
-        self.path, self.agent = str(config.agents[agent].trainer), agent
+        self.path, self.agent, self.config = str(config.agents[agent].trainer), agent, config
         self.cls, self.kwargs = cls, dict(config.agents[agent].kwargs or {})
         self.metrics: tuple[MetricSpec, ...] = config.metrics_of(agent)
         self.context = TrainerContext(device=device, seed=config.seed_of(agent), agent=agent)
@@ -231,7 +231,14 @@ class TorchTrainer:
         return {"algo": KIND, "policy": self.path, "trainer": self.path, "hyperparams": self.kwargs}
 
     def adopt(self, source: Any) -> None:
-        raise ConfigError(f"agents.{self.agent}: a trainer cannot start from an SB3 zip")
+        """Another program's checkpoint (``--from-checkpoint FILE.pth``) loaded into the fresh
+        trainer; episodes go on from the file's."""
+        from atheria_cli.trainers.foreign import ForeignCheckpoint, load_into
+
+        if not isinstance(source, ForeignCheckpoint):
+            raise ConfigError(f"agents.{self.agent}: a trainer cannot start from an SB3 zip")
+        load_into(self.config, self.agent, self.user, source.checkpoint, source.label)
+        self.episodes = source.episode
 
     def evaluation(self, env_config: EnvConfig, eval_config: EvalConfig) -> Any:
         raise ConfigError(f"agents.{self.agent}: the {KIND} trainer kind cannot be evaluated")  # planning refuses first

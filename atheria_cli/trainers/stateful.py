@@ -18,7 +18,7 @@ Torch is imported here: a trainer module imports it anyway.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -28,6 +28,8 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 # The kinds of attribute collected by type, in the order load_state_dict restores them
 # (networks before the optimizers that step their parameters).
 _STATEFUL_TYPES: tuple[type, ...] = (nn.Module, torch.optim.Optimizer, LRScheduler, ReduceLROnPlateau)
+# How other programs' checkpoints name an attribute's state: {"model_state_dict": ..., "episode": 12}.
+FOREIGN_SUFFIX = "_state_dict"
 
 
 class StatefulTrainer:
@@ -69,6 +71,26 @@ class StatefulTrainer:
                 setattr(self, name, replacement)
         for name in self.state_attributes:
             setattr(self, name, state[name])
+
+    def load_foreign_checkpoint(self, checkpoint: Mapping[str, Any]) -> list[str]:
+        """Load what fits of another program's checkpoint (``train --from-checkpoint FILE.pth``):
+        each ``<name>_state_dict`` entry into the module, optimizer or scheduler attribute
+        ``<name>`` (``model_state_dict`` into ``self.model``, ``optimizer_state_dict`` into
+        ``self.optimizer``). Returns the attributes loaded; the rest keep the values ``__init__``
+        gave them. A state dict that does not fit its attribute raises (``RuntimeError``,
+        ``ValueError``, ``KeyError``)."""
+        attributes = self._stateful_attributes()
+        loadable = sorted(
+            (name for name in attributes if isinstance(attributes[name], _STATEFUL_TYPES)),
+            key=lambda name: _restore_order(attributes[name]),
+        )
+        loaded = []
+        for name in loadable:
+            saved = checkpoint.get(f"{name}{FOREIGN_SUFFIX}")
+            if saved is not None:
+                attributes[name].load_state_dict(saved)
+                loaded.append(name)
+        return loaded
 
     def _stateful_attributes(self) -> dict[str, Any]:
         """The instance's attributes collected by type, by name (less :attr:`state_excluded` and

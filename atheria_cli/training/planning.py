@@ -23,11 +23,13 @@ from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.mirror import Mirror
 from atheria_cli.run.store import AgentStore, RunState
 from atheria_cli.trainers import kind_of
+from atheria_cli.trainers.base import resolve
 from atheria_cli.training.devices import resolve_device
 
 if TYPE_CHECKING:
     from stable_baselines3.common.vec_env import VecEnv
 
+    from atheria_cli.trainers.foreign import ForeignCheckpoint
     from atheria_cli.trainers.sb3.adopt import AdoptSource
     from atheria_cli.training.fork import ForkSource
 
@@ -45,7 +47,8 @@ class AgentPlan:
     move_mirror_aside: bool = False  # --fresh: the mirror's copy of the old run goes aside too
     seen: str | None = None  # the latest commit on disk when planned ("file sha256"), re-checked under the lock
     fork: ForkSource | None = None  # --from-checkpoint: a new run starting from another run's checkpoint
-    adopt: AdoptSource | None = None  # --from-sb3: a new run starting from an SB3 zip's weights
+    # --from-sb3: a new run starting from an SB3 zip's weights; --from-checkpoint of another program's file
+    adopt: AdoptSource | ForeignCheckpoint | None = None
 
 
 @dataclass(frozen=True)
@@ -100,12 +103,12 @@ def plan_training(
     device = resolve_device(config.device)
     notices: list[str] = [line for name in selected for line in zoo_notices(config, name)]
     plans = []
-    fork = None
+    fork, adopt = None, None
     if from_checkpoint is not None:
-        from atheria_cli.training.fork import plan_fork
-
-        fork = plan_fork(config, from_checkpoint, agents, resume=resume, fresh=fresh)
-    adopt = _plan_adopt(config, agents, from_sb3, from_sb3_replay, trust_pickle, resume, fresh, fork is not None, notices)
+        fork, adopt = _plan_from_checkpoint(config, from_checkpoint, agents, resume, fresh, notices)
+    adopt = adopt or _plan_adopt(
+        config, agents, from_sb3, from_sb3_replay, trust_pickle, resume, fresh, from_checkpoint is not None, notices
+    )
     for name in selected:
         plan = plan_agent(config, name, resume=resume, fresh=fresh, allow_config_change=allow_config_change, notices=notices)
         plans.append(replace(plan, fork=fork, adopt=adopt))
@@ -121,6 +124,24 @@ def plan_training(
         notices=tuple(notices),
         until_timesteps=until,
     )
+
+
+def _plan_from_checkpoint(
+    config: ExperimentConfig, checkpoint: Path, agents: Sequence[str], resume: bool, fresh: bool, notices: list[str]
+) -> tuple[ForkSource | None, AdoptSource | ForeignCheckpoint | None]:
+    """A fork of an atheria run's checkpoint; or, for an agent whose trainer kind can, a new run
+    from another program's checkpoint file (one outside any atheria run)."""
+    from atheria_cli.training.fork import in_a_run, plan_fork
+
+    kind = kind_of(config, agents[0]) if len(agents) == 1 else None
+    if kind is None or kind.foreign_checkpoint is None or in_a_run(config, checkpoint):
+        return plan_fork(config, checkpoint, agents, resume=resume, fresh=fresh), None
+    if resume:
+        raise UsageError("--from-checkpoint and --resume cannot be combined: it starts a new run (use --fresh to replace it)")
+    if not checkpoint.is_file():
+        raise UsageError(f"--from-checkpoint: no such checkpoint file: {checkpoint}")
+    source = resolve(kind.foreign_checkpoint)(config, checkpoint, agents[0], fresh=fresh, notices=notices)
+    return None, source
 
 
 def _plan_adopt(

@@ -41,6 +41,7 @@ from atheria_cli.training.planning import AgentPlan, TrainPlan, still_current
 from atheria_cli.training.stopping import StopSignals, TimeBudget
 
 if TYPE_CHECKING:
+    from atheria_cli.trainers.foreign import ForeignCheckpoint
     from atheria_cli.trainers.sb3.adopt import AdoptSource
 
 
@@ -225,7 +226,7 @@ def _start(
     observer: TrainObserver,
     budget: TimeBudget,
     fork: ForkSource | None = None,
-    adopt: AdoptSource | None = None,
+    adopt: AdoptSource | ForeignCheckpoint | None = None,
 ) -> AgentSession:
     """Restore the planned checkpoint, or reset for a new run (adopting an SB3 zip's weights)."""
     config = plan.config
