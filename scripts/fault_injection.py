@@ -49,7 +49,14 @@ PROFILES = {
             "device": "cpu",
             "env": {"id": "Pendulum-v1", "max_episode_steps": 30},
             "agents": {
-                "SAC": {"hyperparams": {"learning_starts": 10, "batch_size": 16, "buffer_size": 500, "policy_kwargs": {"net_arch": [8]}}},
+                "SAC": {
+                    "hyperparams": {
+                        "learning_starts": 10,
+                        "batch_size": 16,
+                        "buffer_size": 500,
+                        "policy_kwargs": {"net_arch": [8]},
+                    }
+                },
             },
             "train": {"episodes": 1, "save_every": 1, "save_every_steps": 7, "schedule_timesteps": 5000},
         },
@@ -144,7 +151,12 @@ def kill_once(workdir: Path, rng: random.Random, *, after_a_commit: bool, agent:
     deadline = time.monotonic() + 60
     while not lock.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    while after_a_commit and committed_timesteps(workdir, agent) == before and process.poll() is None and time.monotonic() < deadline:
+    while (
+        after_a_commit
+        and committed_timesteps(workdir, agent) == before
+        and process.poll() is None
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.01)
     time.sleep(rng.uniform(0.0, 1.5))
     os.kill(process.pid, signal.SIGKILL)
@@ -202,7 +214,9 @@ def differences_from_uninterrupted(workdir: Path, profile: Profile, episodes: in
     straight = workdir / "uninterrupted"
     straight.mkdir(exist_ok=True)
     (straight / "faults.yaml").write_text(yaml.safe_dump(profile.config), encoding="utf-8")
-    done = subprocess.run(train_command(straight, episodes, resume=False), cwd=straight, env=child_environment(), capture_output=True, text=True)
+    done = subprocess.run(
+        train_command(straight, episodes, resume=False), cwd=straight, env=child_environment(), capture_output=True, text=True
+    )
     if done.returncode != 0:
         return [f"the uninterrupted run failed ({done.returncode}): {done.stderr.strip()}"]
     killed, unkilled = _run_contents(workdir, profile.agent), _run_contents(straight, profile.agent)

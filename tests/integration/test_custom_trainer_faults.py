@@ -81,7 +81,9 @@ def test_a_signal_mid_episode_finishes_the_episode_commits_it_and_exits(signum: 
     assert last["episode"] > before and not last["partial"]
     history = json.loads((tmp_path / "ck/test/fit/history.json").read_text())
     assert history["total_episodes"] == last["episode"]
-    assert f"atheria: stopped by {signal.Signals(signum).name}: checkpoint {last['file']} committed; continue with --resume" in err
+    assert (
+        f"atheria: stopped by {signal.Signals(signum).name}: checkpoint {last['file']} committed; continue with --resume" in err
+    )
     assert "Traceback" not in err
     assert runner.invoke(app, ["verify", "--config", str(path)]).exit_code == 0
 
@@ -98,3 +100,29 @@ def test_a_second_sigint_mid_episode_exits_at_once_without_damage(tmp_path: Path
     resumed = runner.invoke(app, ["train", "--config", str(path), "--episodes", "1", "--resume"])
     assert resumed.exit_code == 0, resumed.output
     assert _committed(metadata)["episode"] == committed + 1
+
+
+def test_a_run_of_trainers_imports_neither_sb3_nor_gymnasium(tmp_path: Path) -> None:
+    # Planning built SB3's envs module for every run, and the session recorded gymnasium's version:
+    # ~0.3 s of imports before a trainer's first episode, for libraries it never uses.
+    config = {
+        "experiment": "test",
+        "checkpoints_dir": str(tmp_path / "ck"),
+        "device": "cpu",
+        "agents": {"fit": {"trainer": "tests.trainers:Shuffler", "metrics": ["loss"]}},
+        "train": {"allow_import": True},
+    }
+    path = write_config(tmp_path / "exp.yaml", config)
+    script = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from atheria_cli.cli import app\n"
+        f"result = CliRunner().invoke(app, ['train', '--config', {str(path)!r}, '--episodes', '2'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(','.join(sorted(m for m in ('stable_baselines3', 'gymnasium') if m in sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
+    metadata = json.loads((tmp_path / "ck/test/fit/metadata.json").read_text())
+    assert set(metadata["versions"]) == {"atheria", "python", "torch", "numpy"}
