@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import gymnasium
 import numpy as np
 import torch
 
@@ -498,7 +497,6 @@ def library_versions(kind: str = DEFAULT_KIND) -> dict[str, str]:
         "atheria": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "gymnasium": gymnasium.__version__,
         "numpy": np.__version__,
         **kind_named(kind).library_versions(),
     }

@@ -183,9 +183,10 @@ def default_buffer_size(algo: str) -> int | None:
 
 
 def library_versions() -> dict[str, str]:
+    import gymnasium
     import stable_baselines3
 
-    return {"stable_baselines3": stable_baselines3.__version__, **installed_extra_versions()}
+    return {"gymnasium": gymnasium.__version__, "stable_baselines3": stable_baselines3.__version__, **installed_extra_versions()}
 
 
 def load_model(payload: dict[str, Any], path: Path, device: str) -> BaseAlgorithm:
