@@ -100,3 +100,37 @@ class NoLoad:
 
     def state_dict(self) -> dict[str, Any]:
         return {}
+
+
+class RandomSearch:
+    """A user's own RL algorithm beside SB3's agents: random search over a linear policy for
+    ``tests.envs:EmissionsEnv``, one env episode per training episode. It returns the env's
+    ``co2_kg`` (the experiment's main metric) and its own ``reward`` (the episode's return)."""
+
+    def __init__(self, context: Any, scale: float = 0.3) -> None:
+        from tests.envs import EmissionsEnv
+
+        self.env, self.scale = EmissionsEnv(), scale
+        self.generator = torch.Generator().manual_seed(context.seed)
+        self.weights = torch.zeros(2, dtype=torch.float64)
+        self.best = float("-inf")
+
+    def train_episode(self, episode: int) -> dict[str, float]:
+        candidate = self.weights + self.scale * torch.randn(2, generator=self.generator, dtype=torch.float64)
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
+        observation, _ = self.env.reset(seed=seed)
+        total, done, info = 0.0, False, {}
+        while not done:
+            action = torch.tanh(candidate @ torch.as_tensor(observation, dtype=torch.float64)).numpy().reshape(1)
+            observation, reward, terminated, truncated, info = self.env.step(action)
+            total, done = total + float(reward), terminated or truncated
+        if total > self.best:
+            self.weights, self.best = candidate, total
+        return {"co2_kg": info["co2_kg"], "reward": total, "steps": self.env.steps}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"weights": self.weights, "best": self.best, "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.weights, self.best = state["weights"].clone(), float(state["best"])
+        self.generator.set_state(state["generator"])

@@ -43,6 +43,7 @@ KIND = "torch"
 REQUIRED_METHODS = ("train_episode", "state_dict", "load_state_dict")
 SECTION = "state"  # the checkpoint's section holding the user's state_dict() (the header's "trainer" names the kind)
 STEPS = "steps"  # a value train_episode may return: the episode's length in the record
+REWARD = "reward"  # a value train_episode may return: the episode's reward in the record
 
 
 @dataclass(frozen=True)
@@ -176,12 +177,21 @@ class TorchTrainer:
                 f"in episode {episode} ({returned}); fix agents.{self.agent}.metrics or the trainer"
             )
         info = {metric.name: _plain(values[metric.name]) for metric in self.metrics}
-        main, goal = info[self.metrics[0].name], self.metrics[0].goal
-        # The reward is "higher is better" everywhere (compare, retention, trackers): the main
-        # metric as it is when its goal is max, negated when it is min (a loss of 0.2 is -0.2).
-        reward = (-main if goal == "min" else main) if isinstance(main, (int, float)) else None
-        info["episode"] = {"r": reward, "l": int(_plain(values.get(STEPS, 1)))}
+        info["episode"] = {"r": self._reward(info, values), "l": int(_plain(values.get(STEPS, 1)))}
         return info
+
+    def _reward(self, info: Mapping[str, Any], values: Mapping[str, Any]) -> Any:
+        """The episode's ``reward`` when it returns one (a trainer that acts in an env, beside SB3
+        agents), else its main metric made "higher is better" as rewards are everywhere (compare,
+        retention, trackers): as it is when its goal is max, negated when it is min (a loss of 0.2
+        is -0.2)."""
+        if REWARD in values:
+            reward = _plain(values[REWARD])
+            if isinstance(reward, bool) or not isinstance(reward, (int, float)):
+                raise MetricError(f"agents.{self.agent}: train_episode returned reward {reward!r}; a reward is a number")
+            return reward
+        main, goal = info[self.metrics[0].name], self.metrics[0].goal
+        return (-main if goal == "min" else main) if isinstance(main, (int, float)) else None
 
     def replay_journal(self) -> None:
         return None

@@ -324,8 +324,9 @@ def _check_env_and_agents(config: ExperimentConfig, agents: Sequence[str], devic
     for agent in agents:
         if config.agents[agent].trainer is not None:  # a trainer makes its own data: no env
             kind_of(config, agent).check_plan(config, agent, None, device)
-    if config.env is not None:  # trainer agents: the first episode's metrics are checked before the first commit
-        _check_env_agents(config, [agent for agent in agents if config.agents[agent].trainer is None], device)
+    sb3 = [agent for agent in agents if config.agents[agent].trainer is None]
+    if sb3:  # trainer agents: the first episode's metrics are checked before the first commit
+        _check_env_agents(config, sb3, device)
 
 
 def _check_env_agents(config: ExperimentConfig, agents: Sequence[str], device: str) -> None:

@@ -334,7 +334,7 @@ def _run_episodes(session: AgentSession, observer: TrainObserver, signals: StopS
                 seconds=clock.lap(int(index)),
                 info=step.infos[index],
                 metrics=plan.config.metrics_of(session.name),
-                env_id=plan.config.env.id if plan.config.env is not None else f"agents.{session.name}",
+                env_id=plan.config.env_id_of(session.name) or f"agents.{session.name}",
             )
             _record_episode(session, record, observer)
             session.hooks.episode(session, record, observer)
@@ -475,7 +475,7 @@ def _new_metadata(config: ExperimentConfig, name: str, trainer: Trainer, device:
         "agent": name,
         "algo": config.algo_of(name),
         "policy": config.agents[name].policy,
-        "env_id": config.env.id if config.env is not None else None,  # a trainer agent has none
+        "env_id": config.env_id_of(name),
         "experiment": config.experiment,
         "last_episode": 0,
         "total_timesteps": 0,
