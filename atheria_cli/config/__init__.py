@@ -206,6 +206,14 @@ class EvalConfig(_Strict):
     deterministic: bool = True
 
 
+class SnapshotPolicy(_Strict):
+    """Snapshots of a trainer's ``snapshot()`` tensors (docs/trainers.md): one after every
+    ``every``-th episode (by episode number), the newest ``keep`` kept (every one when unset)."""
+
+    every: PositiveInt
+    keep: PositiveInt | None = None
+
+
 class TrackerWandb(_Strict):
     project: str | None = None  # default: the experiment name
     entity: str | None = None
@@ -241,6 +249,7 @@ class TrainConfig(_Strict):
     # Re-runs (as --resume) of a job whose Ray worker or node died, or (tune) whose job process was killed
     max_retries: int = Field(default=3, ge=0)
     eval: EvalConfig | None = None
+    snapshots: SnapshotPolicy | None = None  # the trainer's snapshot() every N episodes; None takes none
     wandb: TrackerWandb | None = None
     mlflow: TrackerMlflow | None = None
 
