@@ -62,6 +62,7 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
         checkpoint_sections=("state",),
         evaluable=False,
         exportable=False,
+        snapshots=True,  # when the user's class defines snapshot() (its plan check says so)
     ),
 }
 

@@ -134,6 +134,11 @@ class Trainer(Protocol):
         trainer: its state's round trip through a fresh instance, and weights-only loading);
         the session warns with each line. Must draw no random number."""
 
+    def snapshot(self) -> dict[str, Any] | None:
+        """What ``train.snapshots`` persists after a due episode: named tensors (and plain values)
+        on the CPU, copies that training on cannot change (a simulation's ``psi`` and its step);
+        None for a trainer that takes none. Must draw no random number."""
+
     def describe(self) -> dict[str, Any]:
         """The fields this trainer contributes to ``metadata.json`` (e.g. its resolved
         hyperparameters)."""
@@ -236,6 +241,9 @@ class TrainerKind:
     :param evaluable: whether ``train.eval`` and ``atheria eval`` can run it (planning and
         ``atheria eval`` refuse the agent otherwise, before writing anything)
     :param exportable: whether ``atheria export`` / ``export-jit`` can export it (refused otherwise)
+    :param snapshots: whether its trainers can take ``train.snapshots`` (a kind whose trainers
+        may or may not, as a user's class, checks the class in its ``plan_check``); planning
+        refuses the agent otherwise, before writing anything
     """
 
     name: str
@@ -250,6 +258,7 @@ class TrainerKind:
     checkpoint_sections: tuple[str, ...]
     evaluable: bool = True
     exportable: bool = True
+    snapshots: bool = False
 
     def check_plan(self, config: ExperimentConfig, agent: str, env: Any, device: str) -> None:
         resolve(self.plan_check)(config, agent, env, device)

@@ -107,10 +107,15 @@ def check_kwargs(agent: str, path: str, cls: type, kwargs: Mapping[str, Any]) ->
 
 
 def check_plan(config: ExperimentConfig, agent: str, env: Any, device: str) -> None:
-    """Import the trainer (allowed, with its methods) and check its kwargs; builds nothing."""
+    """Import the trainer (allowed, with its methods, snapshot() too under train.snapshots) and check its kwargs; builds nothing."""
     del env, device  # a trainer has no env; its device is its own business until it is built
     cls = trainer_class(config, agent)
     check_kwargs(agent, str(config.agents[agent].trainer), cls, config.agents[agent].kwargs or {})
+    if config.train.snapshots is not None and not callable(getattr(cls, "snapshot", None)):
+        raise ConfigError(
+            f"train.snapshots: agents.{agent}: {config.agents[agent].trainer} has no snapshot() "
+            "(it returns the tensors to persist, docs/trainers.md); define it or remove train.snapshots"
+        )
 
 
 def seed_globals(seed: int) -> None:
@@ -213,6 +218,24 @@ class TorchTrainer:
         self.user.load_state_dict(payload[SECTION])
         self.episodes = int(payload["num_timesteps"])
         return RestoreReport()
+
+    def snapshot(self) -> dict[str, Any] | None:
+        """The user's ``snapshot()`` copied to the CPU, or None when the class defines none;
+        the global generators as they were (taking a snapshot must not change training)."""
+        take = getattr(self.user, "snapshot", None)
+        if not callable(take):
+            return None
+        rng = capture_global_rng()
+        try:
+            taken: dict[str, Any] | None = cpu_copy(take())
+        except Exception as exc:  # the user's code, as in train_episode: a run failure
+            raise TrainerFailedError(
+                f"agents.{self.agent}: snapshot() failed after episode {self.episodes}: {type(exc).__name__}: {_first_line(exc)}; "
+                "the committed checkpoints are intact (--resume continues from the last)"
+            ) from exc
+        finally:
+            restore_global_rng(rng)
+        return taken
 
     def state_warnings(self) -> list[str]:
         """The first commit's checks: the state survives ``state_dict`` -> fresh instance ->

@@ -302,12 +302,17 @@ def _mirror_plan(config: ExperimentConfig, name: str, store: AgentStore, state: 
 
 
 def check_trainer_kinds(config: ExperimentConfig, agents: Sequence[str]) -> None:
-    """Each agent's trainer kind can do what the config asks of it besides training (``train.eval``)."""
-    if config.train.eval is None:
-        return
+    """Each agent's trainer kind can do what the config asks of it besides training
+    (``train.eval``, ``train.snapshots``)."""
     for agent in agents:
-        if (refusal := kind_of(config, agent).refusal("evaluate")) is not None:
+        kind = kind_of(config, agent)
+        if config.train.eval is not None and (refusal := kind.refusal("evaluate")) is not None:
             raise ConfigError(f"train.eval: agents.{agent}: {refusal}")
+        if config.train.snapshots is not None and not kind.snapshots:
+            raise ConfigError(
+                f"train.snapshots: agents.{agent}: the {kind.name} trainer kind takes no snapshots "
+                "(only a trainer class that defines snapshot(), docs/trainers.md); remove train.snapshots"
+            )
 
 
 def _unset_dropped(value: Any) -> Any:

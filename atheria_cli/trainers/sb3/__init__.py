@@ -77,6 +77,9 @@ class SB3Trainer:
     def state_warnings(self) -> list[str]:
         return []  # atheria captures an SB3 model's state itself
 
+    def snapshot(self) -> None:
+        return None  # an SB3 agent has no simulation state of its own (planning refuses train.snapshots)
+
     def describe(self) -> dict[str, Any]:
         config, agent, model = self.config, self.agent, self.loop.model
         action_space = model.action_space
