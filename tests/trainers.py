@@ -134,3 +134,26 @@ class RandomSearch:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.weights, self.best = state["weights"].clone(), float(state["best"])
         self.generator.set_state(state["generator"])
+
+
+class Snapshotter(Shuffler):
+    """Shuffler that persists its simulation state with ``train.snapshots``: ``psi`` and the
+    episodes it has trained (a tensor, as a simulation's step)."""
+
+    def __init__(self, context: Any, **kwargs: Any) -> None:
+        super().__init__(context, **kwargs)
+        self.episodes = 0
+
+    def train_episode(self, episode: int) -> dict[str, float]:
+        self.episodes = episode
+        return super().train_episode(episode)
+
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        return {"psi": self.psi, "step": torch.tensor(self.episodes)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "episodes": self.episodes}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.episodes = state["episodes"]

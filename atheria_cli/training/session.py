@@ -246,14 +246,7 @@ def _start(
     else:
         _restore(name, trainer, store, resume_from, observer)
         history = store.history_up_to(store.history(), resume_from.episode, resume_from.timesteps)
-        metadata = store.metadata()
-        # Checkpoints newer than the one resumed (damaged ones we fell back from) are superseded.
-        newer = [
-            entry
-            for entry in metadata.checkpoints
-            if (entry.timesteps, entry.episode) > (resume_from.timesteps, resume_from.episode)
-        ]
-        metadata.checkpoints = [entry for entry in metadata.checkpoints if entry not in newer]
+        metadata = _superseded_dropped(name, store, resume_from, observer)
     _warn_if_threads_changed(name, history, observer)
     record = SessionRecord(
         session_timestamp=now_iso(),
@@ -287,6 +280,22 @@ def _start(
         last_commit_timesteps=trainer.timesteps,
         uncommitted=started.episodes if started is not None else [],  # a fork's first commit writes the source's episodes
     )
+
+
+def _superseded_dropped(name: str, store: AgentStore, resume_from: CheckpointEntry, observer: TrainObserver) -> Metadata:
+    """The run's metadata without what is newer than the checkpoint resumed (damaged ones we fell
+    back from): its checkpoints at the next commit; its snapshots at once, committed and
+    deleted, before training takes them again (a committed snapshot is never overwritten)."""
+    metadata = store.metadata()
+    newer = [
+        entry for entry in metadata.checkpoints if (entry.timesteps, entry.episode) > (resume_from.timesteps, resume_from.episode)
+    ]
+    metadata.checkpoints = [entry for entry in metadata.checkpoints if entry not in newer]
+    later = [entry for entry in metadata.snapshots if entry.episode > resume_from.episode]
+    if later:
+        removed = store.forget_snapshots(metadata, later)
+        observer.warn(f"{name}: {', '.join(removed)} came after {resume_from.file} and are removed; training takes them again")
+    return metadata
 
 
 def _warn_if_threads_changed(name: str, history: History, observer: TrainObserver) -> None:
