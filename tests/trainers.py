@@ -157,3 +157,17 @@ class Snapshotter(Shuffler):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.episodes = state["episodes"]
+
+
+class SnapshotsNumpy(Snapshotter):
+    """Returns a NumPy array from ``snapshot()``: not plain data, which weights-only loading refuses."""
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"psi": self.psi.numpy()}
+
+
+class SnapshotsNothing(Snapshotter):
+    """Defines ``snapshot()`` but returns None from it."""
+
+    def snapshot(self) -> None:  # type: ignore[override]
+        return None

@@ -223,4 +223,4 @@ def plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes):
         return bytes(value)
-    raise TypeError(f"checkpoint payload holds a {type(value).__name__}, which weights_only loading refuses")
+    raise TypeError(f"the payload holds a {type(value).__name__}, which weights_only loading refuses")

@@ -14,6 +14,7 @@ import torch
 from typer.testing import CliRunner
 
 from atheria_cli.cli import app
+from atheria_cli.errors import TrainerFailedError
 from atheria_cli.run.formats import read_metadata
 from atheria_cli.run.store import AgentStore
 from tests.conftest import listing, write_config
@@ -212,3 +213,24 @@ def _snapshot_bytes_of(tmp_path: Path, config: dict[str, Any], episode: int) -> 
     """The bytes of another run's snapshot of ``episode`` (same config: a well-formed file)."""
     train(config, tmp_path / "other", episodes=episode)
     return (folder(tmp_path / "other") / f"snapshots/snapshot_{episode:04d}.pt").read_bytes()
+
+
+def test_a_snapshot_of_no_plain_data_ends_the_session_with_the_commits_intact(tmp_path: Path) -> None:
+    config = snapshot_config()
+    config["agents"]["fit"]["trainer"] = "tests.trainers:SnapshotsNumpy"
+    with pytest.raises(TrainerFailedError) as raised:
+        train(config, tmp_path, episodes=3)
+    assert str(raised.value) == (
+        "agents.fit: the snapshot after episode 2 cannot be written: the payload holds a ndarray, which "
+        "weights_only loading refuses; the committed checkpoints are intact (--resume continues from the last)"
+    )
+    assert [entry.file for entry in read_metadata(folder(tmp_path) / "metadata.json").checkpoints] == ["episode_0001.pt"]
+    assert not (folder(tmp_path) / "snapshots").exists()
+
+
+def test_a_snapshot_method_that_returns_none_is_said_once(tmp_path: Path) -> None:
+    config = snapshot_config()
+    config["agents"]["fit"]["trainer"] = "tests.trainers:SnapshotsNothing"
+    observer = train(config, tmp_path, episodes=4)
+    assert observer.warnings == ["fit: the trainer returned no snapshot after episode 2; none is written"]
+    assert committed(tmp_path) == [] and not (folder(tmp_path) / "snapshots").exists()
