@@ -122,7 +122,7 @@ def restore_checkpoint(trainer: Trainer, payload: dict[str, Any], read_segment: 
     from atheria_cli.agents.rng import restore_global_rng
 
     report = trainer.restore_state(payload, read_segment)
-    restore_global_rng(payload["rng"])
+    report.generators_not_restored = restore_global_rng(payload["rng"])
     return report
 
 

@@ -49,10 +49,13 @@ class RestoreReport:
 
     :param restarted: episodes that were mid-way at the checkpoint and start anew instead
     :param not_reproducible: episodes whose replayed reset gave another observation
+    :param generators_not_restored: why some of the checkpoint's global generators were not
+        restored (atheria's own note, e.g. a GPU run continued without CUDA), or None
     """
 
     restarted: list[int] = field(default_factory=list)
     not_reproducible: list[int] = field(default_factory=list)
+    generators_not_restored: str | None = None
 
 
 class ValueSink(Protocol):

@@ -23,7 +23,7 @@ import torch
 from atheria_cli import __version__
 from atheria_cli.agents.checkpoint import checkpoint_payload, encode_checkpoint, read_checkpoint, restore_checkpoint
 from atheria_cli.config import ExperimentConfig, config_to_dict
-from atheria_cli.errors import ConfigDriftError, RunExistsError, TrainingDivergedError
+from atheria_cli.errors import ConfigDriftError, DeviceError, RunExistsError, TrainingDivergedError
 from atheria_cli.reports.evaluations import evaluation_scores
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, EvaluationRecord, History, Metadata, RunConfig, SessionRecord
 from atheria_cli.run.locking import AgentLock
@@ -311,12 +311,16 @@ def _restore(name: str, trainer: Trainer, source: AgentStore, entry: CheckpointE
     payload = read_checkpoint(source.layout.root / entry.file, expected_sha256=entry.sha256)
     try:
         report = restore_checkpoint(trainer, payload, source.read_segment)
+    except DeviceError as exc:  # a generator that cannot be set: never skipped in silence
+        raise DeviceError(f"{name}: {entry.file}: {exc.message}") from None
     except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as exc:
         # Shapes or structure differ: a config change (--allow-config-change) the checkpoint cannot follow.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigDriftError(
             f"{name}: {entry.file} cannot be restored into this config ({first}); revert the change or use --fresh"
         ) from None
+    if report.generators_not_restored:
+        observer.warn(f"{name}: {report.generators_not_restored}; the resumed run will not be bit-identical")
     if report.not_reproducible:
         observer.warn(
             f"{name}: the environment's reset did not reproduce the checkpoint's observation "
