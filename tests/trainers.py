@@ -104,6 +104,77 @@ class NoLoad:
         return {}
 
 
+class RandomSearch:
+    """A user's own RL algorithm beside SB3's agents: random search over a linear policy for
+    ``tests.envs:EmissionsEnv``, one env episode per training episode. It returns the env's
+    ``co2_kg`` (the experiment's main metric) and its own ``reward`` (the episode's return)."""
+
+    def __init__(self, context: Any, scale: float = 0.3) -> None:
+        from tests.envs import EmissionsEnv
+
+        self.env, self.scale = EmissionsEnv(), scale
+        self.generator = torch.Generator().manual_seed(context.seed)
+        self.weights = torch.zeros(2, dtype=torch.float64)
+        self.best = float("-inf")
+
+    def train_episode(self, episode: int) -> dict[str, float]:
+        candidate = self.weights + self.scale * torch.randn(2, generator=self.generator, dtype=torch.float64)
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
+        observation, _ = self.env.reset(seed=seed)
+        total, done, info = 0.0, False, {}
+        while not done:
+            action = torch.tanh(candidate @ torch.as_tensor(observation, dtype=torch.float64)).numpy().reshape(1)
+            observation, reward, terminated, truncated, info = self.env.step(action)
+            total, done = total + float(reward), terminated or truncated
+        if total > self.best:
+            self.weights, self.best = candidate, total
+        return {"co2_kg": info["co2_kg"], "reward": total, "steps": self.env.steps}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"weights": self.weights, "best": self.best, "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.weights, self.best = state["weights"].clone(), float(state["best"])
+        self.generator.set_state(state["generator"])
+
+
+class Snapshotter(Shuffler):
+    """Shuffler that persists its simulation state with ``train.snapshots``: ``psi`` and the
+    episodes it has trained (a tensor, as a simulation's step)."""
+
+    def __init__(self, context: Any, **kwargs: Any) -> None:
+        super().__init__(context, **kwargs)
+        self.episodes = 0
+
+    def train_episode(self, episode: int) -> dict[str, float]:
+        self.episodes = episode
+        return super().train_episode(episode)
+
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        return {"psi": self.psi, "step": torch.tensor(self.episodes)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "episodes": self.episodes}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.episodes = state["episodes"]
+
+
+class SnapshotsNumpy(Snapshotter):
+    """Returns a NumPy array from ``snapshot()``: not plain data, which weights-only loading refuses."""
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"psi": self.psi.numpy()}
+
+
+class SnapshotsNothing(Snapshotter):
+    """Defines ``snapshot()`` but returns None from it."""
+
+    def snapshot(self) -> None:  # type: ignore[override]
+        return None
+
+
 class Declared(StatefulTrainer):
     """:class:`Shuffler`'s training with its state declared by attributes (the base class's
     ``state_dict``): a module, an optimizer, a scheduler, a generator, a tensor and a plain

@@ -68,6 +68,7 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
         evaluable=False,
         exportable=False,
         foreign_checkpoint="atheria_cli.trainers.foreign:plan_foreign_checkpoint",
+        snapshots=True,  # when the user's class defines snapshot() (its plan check says so)
     ),
 }
 

@@ -50,10 +50,13 @@ class RestoreReport:
 
     :param restarted: episodes that were mid-way at the checkpoint and start anew instead
     :param not_reproducible: episodes whose replayed reset gave another observation
+    :param generators_not_restored: why some of the checkpoint's global generators were not
+        restored (atheria's own note, e.g. a GPU run continued without CUDA), or None
     """
 
     restarted: list[int] = field(default_factory=list)
     not_reproducible: list[int] = field(default_factory=list)
+    generators_not_restored: str | None = None
 
 
 class ValueSink(Protocol):
@@ -134,6 +137,11 @@ class Trainer(Protocol):
         """Checks of the trainer's declared state, run once at a session's first commit (a user's
         trainer: its state's round trip through a fresh instance, and weights-only loading);
         the session warns with each line. Must draw no random number."""
+
+    def snapshot(self) -> dict[str, Any] | None:
+        """What ``train.snapshots`` persists after a due episode: named tensors (and plain values)
+        on the CPU, copies that training on cannot change (a simulation's ``psi`` and its step);
+        None for a trainer that takes none. Must draw no random number."""
 
     def describe(self) -> dict[str, Any]:
         """The fields this trainer contributes to ``metadata.json`` (e.g. its resolved
@@ -242,6 +250,9 @@ class TrainerKind:
         of ``agent`` from another program's checkpoint file (``train --from-checkpoint FILE`` where
         FILE is not in an atheria run), the source :meth:`Trainer.adopt` takes; None: the kind
         cannot (the file must be an atheria checkpoint, a fork)
+    :param snapshots: whether its trainers can take ``train.snapshots`` (a kind whose trainers
+        may or may not, as a user's class, checks the class in its ``plan_check``); planning
+        refuses the agent otherwise, before writing anything
     """
 
     name: str
@@ -257,6 +268,7 @@ class TrainerKind:
     evaluable: bool = True
     exportable: bool = True
     foreign_checkpoint: str | None = None
+    snapshots: bool = False
 
     def check_plan(self, config: ExperimentConfig, agent: str, env: Any, device: str) -> None:
         resolve(self.plan_check)(config, agent, env, device)

@@ -44,6 +44,7 @@ KIND = "torch"
 REQUIRED_METHODS = ("train_episode", "state_dict", "load_state_dict")
 SECTION = "state"  # the checkpoint's section holding the user's state_dict() (the header's "trainer" names the kind)
 STEPS = "steps"  # a value train_episode may return: the episode's length in the record
+REWARD = "reward"  # a value train_episode may return: the episode's reward in the record
 
 
 @dataclass(frozen=True)
@@ -112,10 +113,15 @@ def check_kwargs(agent: str, path: str, cls: type, kwargs: Mapping[str, Any]) ->
 
 
 def check_plan(config: ExperimentConfig, agent: str, env: Any, device: str) -> None:
-    """Import the trainer (allowed, with its methods) and check its kwargs; builds nothing."""
+    """Import the trainer (allowed, with its methods, snapshot() too under train.snapshots) and check its kwargs; builds nothing."""
     del env, device  # a trainer has no env; its device is its own business until it is built
     cls = trainer_class(config, agent)
     check_kwargs(agent, str(config.agents[agent].trainer), cls, config.agents[agent].kwargs or {})
+    if config.train.snapshots is not None and not callable(getattr(cls, "snapshot", None)):
+        raise ConfigError(
+            f"train.snapshots: agents.{agent}: {config.agents[agent].trainer} has no snapshot() "
+            "(it returns the tensors to persist, docs/trainers.md); define it or remove train.snapshots"
+        )
 
 
 def seed_globals(seed: int) -> None:
@@ -182,12 +188,21 @@ class TorchTrainer:
                 f"in episode {episode} ({returned}); fix agents.{self.agent}.metrics or the trainer"
             )
         info = {metric.name: _plain(values[metric.name]) for metric in self.metrics}
-        main, goal = info[self.metrics[0].name], self.metrics[0].goal
-        # The reward is "higher is better" everywhere (compare, retention, trackers): the main
-        # metric as it is when its goal is max, negated when it is min (a loss of 0.2 is -0.2).
-        reward = (-main if goal == "min" else main) if isinstance(main, (int, float)) else None
-        info["episode"] = {"r": reward, "l": int(_plain(values.get(STEPS, 1)))}
+        info["episode"] = {"r": self._reward(info, values), "l": int(_plain(values.get(STEPS, 1)))}
         return info
+
+    def _reward(self, info: Mapping[str, Any], values: Mapping[str, Any]) -> Any:
+        """The episode's ``reward`` when it returns one (a trainer that acts in an env, beside SB3
+        agents), else its main metric made "higher is better" as rewards are everywhere (compare,
+        retention, trackers): as it is when its goal is max, negated when it is min (a loss of 0.2
+        is -0.2)."""
+        if REWARD in values:
+            reward = _plain(values[REWARD])
+            if isinstance(reward, bool) or not isinstance(reward, (int, float)):
+                raise MetricError(f"agents.{self.agent}: train_episode returned reward {reward!r}; a reward is a number")
+            return reward
+        main, goal = info[self.metrics[0].name], self.metrics[0].goal
+        return (-main if goal == "min" else main) if isinstance(main, (int, float)) else None
 
     def replay_journal(self) -> None:
         return None
@@ -209,6 +224,24 @@ class TorchTrainer:
         self.user.load_state_dict(payload[SECTION])
         self.episodes = int(payload["num_timesteps"])
         return RestoreReport()
+
+    def snapshot(self) -> dict[str, Any] | None:
+        """The user's ``snapshot()`` copied to the CPU, or None when the class defines none;
+        the global generators as they were (taking a snapshot must not change training)."""
+        take = getattr(self.user, "snapshot", None)
+        if not callable(take):
+            return None
+        rng = capture_global_rng()
+        try:
+            taken: dict[str, Any] | None = cpu_copy(take())
+        except Exception as exc:  # the user's code, as in train_episode: a run failure
+            raise TrainerFailedError(
+                f"agents.{self.agent}: snapshot() failed after episode {self.episodes}: {type(exc).__name__}: {_first_line(exc)}; "
+                "the committed checkpoints are intact (--resume continues from the last)"
+            ) from exc
+        finally:
+            restore_global_rng(rng)
+        return taken
 
     def state_warnings(self) -> list[str]:
         """The first commit's checks: the state survives ``state_dict`` -> fresh instance ->

@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atheria_cli.config import ExperimentConfig, config_to_dict, config_value
-from atheria_cli.envs.factory import make_vec_env
-from atheria_cli.envs.probe import check_metric_names
 from atheria_cli.errors import ConfigDriftError, ConfigError, RunExistsError, UsageError
 from atheria_cli.extras import check_extras
 from atheria_cli.run.formats import CheckpointEntry
@@ -325,12 +323,17 @@ def _mirror_plan(config: ExperimentConfig, name: str, store: AgentStore, state: 
 
 
 def check_trainer_kinds(config: ExperimentConfig, agents: Sequence[str]) -> None:
-    """Each agent's trainer kind can do what the config asks of it besides training (``train.eval``)."""
-    if config.train.eval is None:
-        return
+    """Each agent's trainer kind can do what the config asks of it besides training
+    (``train.eval``, ``train.snapshots``)."""
     for agent in agents:
-        if (refusal := kind_of(config, agent).refusal("evaluate")) is not None:
+        kind = kind_of(config, agent)
+        if config.train.eval is not None and (refusal := kind.refusal("evaluate")) is not None:
             raise ConfigError(f"train.eval: agents.{agent}: {refusal}")
+        if config.train.snapshots is not None and not kind.snapshots:
+            raise ConfigError(
+                f"train.snapshots: agents.{agent}: the {kind.name} trainer kind takes no snapshots "
+                "(only a trainer class that defines snapshot(), docs/trainers.md); remove train.snapshots"
+            )
 
 
 def _unset_dropped(value: Any) -> Any:
@@ -341,24 +344,34 @@ def _unset_dropped(value: Any) -> Any:
 
 
 def _check_env_and_agents(config: ExperimentConfig, agents: Sequence[str], device: str) -> None:
-    """Throwaway envs check the env settings, each agent's settings against its env (its trainer
-    kind's planning check, which builds no networks: the session builds each trainer once), and the
+    """Each agent's settings (its trainer kind's planning check, which builds no networks: the
+    session builds each trainer once), against throwaway envs for SB3 agents, and the
     ``env.metrics`` names, before ``--fresh`` moves anything."""
+    for agent in agents:
+        if config.agents[agent].trainer is not None:  # a trainer makes its own data: no env
+            kind_of(config, agent).check_plan(config, agent, None, device)
+    sb3 = [agent for agent in agents if config.agents[agent].trainer is None]
+    if sb3:  # trainer agents: the first episode's metrics are checked before the first commit
+        _check_env_agents(config, sb3, device)
+
+
+def _check_env_agents(config: ExperimentConfig, agents: Sequence[str], device: str) -> None:
+    """The env settings, each SB3 agent's settings against its env, and ``env.metrics``."""
+    # Imported here: gymnasium and SB3, which a run of trainers never needs.
+    from atheria_cli.envs.factory import make_vec_env
+    from atheria_cli.envs.probe import check_metric_names
+
+    environment = config.environment
     envs: dict[str, VecEnv] = {}  # one per distinct agent env setting (n_envs, normalize, frame_stack)
     try:
         for agent in agents:
-            if config.agents[agent].trainer is not None:  # a trainer makes its own data: no env
-                kind_of(config, agent).check_plan(config, agent, None, device)
-                continue
             settings = config.env_of(agent)
             env = envs.get(key := settings.model_dump_json())
             if env is None:
                 env = envs[key] = make_vec_env(settings, gamma=config.gamma_of(agent))
             kind_of(config, agent).check_plan(config, agent, env, device)
-        if config.env is None:  # trainer agents: the first episode's metrics are checked before the first commit
-            return
-        probe = next(iter(envs.values())) if envs else envs.setdefault("", make_vec_env(config.env))
-        check_metric_names(probe, [metric.name for metric in config.env.metrics], config.env.id, config.seed)
+        probe = next(iter(envs.values())) if envs else envs.setdefault("", make_vec_env(environment))
+        check_metric_names(probe, [metric.name for metric in environment.metrics], environment.id, config.seed)
     finally:
         for env in envs.values():
             env.close()

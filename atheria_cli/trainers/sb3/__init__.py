@@ -77,6 +77,9 @@ class SB3Trainer:
     def state_warnings(self) -> list[str]:
         return []  # atheria captures an SB3 model's state itself
 
+    def snapshot(self) -> None:
+        return None  # an SB3 agent has no simulation state of its own (planning refuses train.snapshots)
+
     def describe(self) -> dict[str, Any]:
         config, agent, model = self.config, self.agent, self.loop.model
         action_space = model.action_space
@@ -183,9 +186,10 @@ def default_buffer_size(algo: str) -> int | None:
 
 
 def library_versions() -> dict[str, str]:
+    import gymnasium
     import stable_baselines3
 
-    return {"stable_baselines3": stable_baselines3.__version__, **installed_extra_versions()}
+    return {"gymnasium": gymnasium.__version__, "stable_baselines3": stable_baselines3.__version__, **installed_extra_versions()}
 
 
 def load_model(payload: dict[str, Any], path: Path, device: str) -> BaseAlgorithm:
