@@ -17,7 +17,7 @@ from atheria_cli.trainers.custom import TrainerContext
 from atheria_cli.trainers.qca.model import QCAStep, channels_to_complex, complex_to_channels
 from atheria_cli.trainers.qca.trainer import QCATrainer, noise_level
 from tests.conftest import listing, write_config
-from tests.integration.helpers import assert_same_tree, episodes, kill_after_commits, last_payload, train
+from tests.integration.helpers import agent_dir, assert_same_tree, episodes, kill_after_commits, last_payload, train
 
 pytestmark = pytest.mark.integration
 
@@ -151,10 +151,20 @@ def test_snapshot_is_the_field_and_its_step() -> None:
     assert torch.equal(snapshot["psi"], trainer.psi) and snapshot["psi"] is not trainer.psi
 
 
+def test_train_snapshots_persist_the_field_and_its_step(tmp_path: Path) -> None:
+    config = {**qca_config(), "train": {"snapshots": {"every": 2}}}
+    train(config, tmp_path, episodes=4)
+    folder = agent_dir(tmp_path, "qca")
+    assert listing(folder / "snapshots") == ["snapshot_0002.pt", "snapshot_0004.pt"]
+    snapshot = torch.load(folder / "snapshots" / "snapshot_0004.pt", weights_only=True)["snapshot"]
+    state = last_payload(tmp_path, "qca")["state"]
+    assert torch.equal(snapshot["psi"], state["psi"]) and int(snapshot["step"]) == state["step"] == 4 * 3
+
+
 def test_the_shipped_config_trains_the_built_in_qca() -> None:
     config = load_config(REPOSITORY / "configs" / "qca.yaml")
     agent = config.agents["qca"]
     assert agent.trainer == "atheria/qca" and not config.train.allow_import
     assert config.train.keep is not None and (config.train.keep.best, config.train.keep.metric) == (5, "combined_metric")
-    assert config.train.max_hours is not None
+    assert config.train.max_hours is not None and config.train.snapshots is not None
     QCATrainer(CONTEXT, **(agent.kwargs or {}))  # its kwargs are the trainer's
