@@ -15,7 +15,7 @@ from atheria_cli.cli import app
 from atheria_cli.config import load_config
 from atheria_cli.trainers.custom import TrainerContext
 from atheria_cli.trainers.qca.model import QCAStep, channels_to_complex, complex_to_channels
-from atheria_cli.trainers.qca.trainer import QCATrainer, noise_level
+from atheria_cli.trainers.qca.trainer import QCATrainer, noise_level, scores
 from tests.conftest import listing, write_config
 from tests.integration.helpers import agent_dir, assert_same_tree, episodes, kill_after_commits, last_payload, train
 
@@ -104,6 +104,25 @@ def test_a_bad_kwarg_is_one_line_and_writes_nothing(in_tmp: Path, kwargs: dict[s
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("atheria: error: " + message) and result.stderr.count("\n") == 1, result.stderr
     assert "Traceback" not in result.output and listing(in_tmp) == ["exp.yaml"]
+
+
+def _field(density: torch.Tensor) -> torch.Tensor:
+    """A ``[1, 2, H, W]`` channel-layout field (d_state 1) whose density is ``density``."""
+    return torch.stack([density.sqrt(), torch.zeros_like(density)]).unsqueeze(0)
+
+
+def test_the_scores_are_the_documented_formulas() -> None:
+    uniform = _field(torch.full((4, 4), 0.25))
+    checkerboard = _field((torch.arange(4)[:, None] + torch.arange(4)[None, :]).remainder(2).float())
+    stripe = torch.zeros(4, 4)
+    stripe[:, 0] = 1.0
+    values = {name: float(value) for name, value in scores(uniform, uniform).items()}
+    assert values == {"survival": 1.0, "symmetry": 1.0, "complexity": 0.0}
+    assert float(scores(uniform, checkerboard)["complexity"]) == 1.0
+    assert float(scores(uniform, checkerboard)["survival"]) == 0.0  # mass 8 from 4: doubled
+    assert float(scores(uniform, _field(torch.full((4, 4), 0.125)))["survival"]) == 0.5  # half the mass kept
+    assert float(scores(uniform, _field(stripe))["symmetry"]) == 0.0  # column 0 vs its mirror, column 3
+    assert float(scores(uniform, torch.zeros(1, 2, 4, 4))["survival"]) == 0.0  # died out
 
 
 def test_the_noise_follows_its_curriculum() -> None:
