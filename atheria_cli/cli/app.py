@@ -53,7 +53,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "export": LazyCommand(
         "atheria_cli.cli.export:export_command",
-        "Export trained policies (raw observations in, environment actions out), verified against predict.",
+        "Export trained policies (verified against predict) or trainers' export_module() (against eager).",
     ),
     "export-jit": LazyCommand(
         "atheria_cli.cli.export_jit:export_jit",

@@ -15,6 +15,7 @@ from atheria_cli.config import ExperimentConfig
 from atheria_cli.trainers.base import (
     CheckpointActor,
     Deployable,
+    ExportSubject,
     RestoreReport,
     StepResult,
     Trainer,
@@ -45,8 +46,6 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
             ("use_sde", "hyperparams.use_sde"),
         ),
         checkpoint_sections=("model", "loop", "buffer", "env"),
-        evaluable=True,
-        exportable=True,
     ),
     # A user's own PyTorch training loop (agents.X.trainer: "package.module:Class"), docs/trainers.md.
     TORCH: TrainerKind(
@@ -56,12 +55,12 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
         memory_estimate="atheria_cli.trainers.custom:memory_estimate",
         versions="atheria_cli.trainers.custom:library_versions",
         load="atheria_cli.trainers.custom:load_model",
-        deploy="atheria_cli.trainers.custom:deployable",
+        deploy="atheria_cli.trainers.custom_deploy:deployable",
         keeps_replay_buffer="atheria_cli.trainers.custom:keeps_replay_buffer",
         fork_fixed_fields=(),
         checkpoint_sections=("state",),
-        evaluable=False,
-        exportable=False,
+        # evaluate() and export_module() are optional: an agent whose class lacks one is refused.
+        refuses="atheria_cli.trainers.custom_deploy:refusal",
         snapshots=True,  # when the user's class defines snapshot() (its plan check says so)
     ),
 }
@@ -85,6 +84,7 @@ __all__ = [
     "TRAINER_KINDS",
     "CheckpointActor",
     "Deployable",
+    "ExportSubject",
     "RestoreReport",
     "StepResult",
     "Trainer",

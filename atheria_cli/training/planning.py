@@ -303,7 +303,7 @@ def check_trainer_kinds(config: ExperimentConfig, agents: Sequence[str]) -> None
     (``train.eval``, ``train.snapshots``)."""
     for agent in agents:
         kind = kind_of(config, agent)
-        if config.train.eval is not None and (refusal := kind.refusal("evaluate")) is not None:
+        if config.train.eval is not None and (refusal := kind.refusal("evaluate", config, agent)) is not None:
             raise ConfigError(f"train.eval: agents.{agent}: {refusal}")
         if config.train.snapshots is not None and not kind.snapshots:
             raise ConfigError(
