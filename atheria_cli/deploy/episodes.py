@@ -15,13 +15,15 @@ if TYPE_CHECKING:
 
 
 class Actor(Protocol):
-    """A policy acting episode by episode (a checkpoint's, an export's, a reference policy)."""
+    """A deterministic policy acting in one (unvectorized) env, episode by episode: a checkpoint's
+    (its trainer kind's, e.g. :class:`~atheria_cli.agents.acting.ModelActor`), an export's, a
+    reference policy."""
 
     def start_episode(self) -> None:
-        """Forget the last episode; called after each reset."""
+        """Forget the last episode (recurrent state, stacked frames); called after each reset."""
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        """Actions for a batch of one raw observation."""
+        """Actions for a batch of one raw observation of the env."""
 
 
 @dataclass

@@ -202,9 +202,8 @@ def export_agent(
         data = staged.read_bytes()
         extra_files = {role: (output.with_name(path.name), path.read_bytes()) for role, path in extras.items()}
     if verification is not None and verification.mismatches:
-        unit = "outputs differ" if subject.exact else f"max |difference| {verification.max_abs_diff:.3g} > {TOLERANCE}"
-        if subject.exact and subject.what == "policy":
-            unit = "actions differ"
+        differ = "actions differ" if subject.what == "policy" else "outputs differ"
+        unit = differ if subject.exact else f"max |difference| {verification.max_abs_diff:.3g} > {TOLERANCE}"
         raise ExportError(
             f"{agent}: the exported {format_name} {subject.what} disagrees with {subject.reference} on "
             f"{verification.samples} {verification.counted} ({unit}); nothing written"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.trainers.base import (
-    CheckpointActor,
     Deployable,
     ExportSubject,
     RestoreReport,
@@ -82,7 +81,6 @@ def kind_named(name: str) -> TrainerKind:
 __all__ = [
     "DEFAULT_KIND",
     "TRAINER_KINDS",
-    "CheckpointActor",
     "Deployable",
     "ExportSubject",
     "RestoreReport",

@@ -164,22 +164,6 @@ class Trainer(Protocol):
         """Release the trainer's envs and files."""
 
 
-class CheckpointActor(Protocol):
-    """A checkpoint's deterministic policy acting in one (unvectorized) env, episode by episode
-    (``atheria eval``).
-
-    :param observation_space: what the policy is fed (the env's, stacked when the agent stacks frames)
-    """
-
-    observation_space: Any
-
-    def start_episode(self) -> None:
-        """Forget the last episode (recurrent state, stacked frames); called after each reset."""
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        """Actions for a batch of one raw observation of the env."""
-
-
 @dataclass
 class ExportSubject:
     """What ``atheria export`` captures of a checkpoint, and what the capture must reproduce.
