@@ -2,8 +2,9 @@
 
 :class:`Shuffler` is what a careful user writes: a DataLoader shuffled by its own generator,
 dropout (the global torch generator), an LR scheduler and a tensor of its own (``psi``, a
-simulation state carried from episode to episode), all in ``state_dict``. The variants each
-break one rule.
+simulation state carried from episode to episode), all in ``state_dict``; with the optional
+``evaluate`` (which draws from the global generator too) and ``export_module``. The variants each
+break one rule; :class:`Minimal` has the required methods only.
 """
 
 from __future__ import annotations
@@ -61,6 +62,23 @@ class Shuffler:
         self.scheduler.load_state_dict(state["scheduler"])
         self.generator.set_state(state["generator"])
         self.psi = state["psi"].clone()
+
+    def evaluate(self, episodes: int, seed: int) -> dict[str, float]:
+        """The loss on a held-out set of ``episodes`` batches drawn from ``seed``, dropout off; the
+        inputs are jittered from the global generator (atheria seeds it from ``seed``)."""
+        held_out = torch.Generator().manual_seed(seed)
+        inputs = torch.randn(episodes * self.batch, 4, generator=held_out)
+        targets = inputs.sum(dim=1, keepdim=True)
+        inputs = inputs + 0.01 * torch.randn_like(inputs)
+        was_training = self.model.training
+        self.model.eval()
+        with torch.no_grad():
+            loss = functional.mse_loss(self.model(inputs + self.psi), targets).item()
+        self.model.train(was_training)
+        return {"loss": loss}
+
+    def export_module(self) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+        return self.model, (torch.randn(self.batch, 4, generator=torch.Generator().manual_seed(0)),)
 
 
 class ForgetsPsi(Shuffler):
@@ -173,6 +191,40 @@ class SnapshotsNothing(Snapshotter):
 
     def snapshot(self) -> None:  # type: ignore[override]
         return None
+
+
+class ExportsDropout(Shuffler):
+    """Exports a module that keeps dropping out in eval mode: no export can reproduce it."""
+
+    def export_module(self) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+        model, examples = super().export_module()
+        return AlwaysDropout(model), examples
+
+
+class AlwaysDropout(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return functional.dropout(self.model(x), 0.5, training=True)
+
+
+class Minimal:
+    """The three required methods only: no ``evaluate``, no ``export_module``."""
+
+    def __init__(self, context: Any) -> None:
+        self.count = torch.zeros(())
+
+    def train_episode(self, episode: int) -> dict[str, float]:
+        self.count += 1
+        return {"loss": 1.0 / float(self.count)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.count = state["count"].clone()
 
 
 class Declared(StatefulTrainer):

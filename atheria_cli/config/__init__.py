@@ -692,3 +692,30 @@ def config_value(document: dict[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value
+
+
+# The settings that decide an agent's training ({agent}: its name): a resume refuses a change of
+# them (planning's drift check), and a ``verify --resume-exactness`` verdict holds for them only.
+DRIFT_KEYS = ("env", "seed", "agents.{agent}", "train.schedule_timesteps")
+
+
+def training_setting(document: dict[str, Any], dotted: str) -> Any:
+    """:func:`config_value` without null fields: a field added since a run was written, left
+    unset, is no change."""
+    return _unset_dropped(config_value(document, dotted))
+
+
+def _unset_dropped(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _unset_dropped(item) for key, item in value.items() if item is not None}
+    return value
+
+
+def training_settings_sha256(config: ExperimentConfig, agent: str) -> str:
+    """A fingerprint of the settings that decide ``agent``'s training (:data:`DRIFT_KEYS`)."""
+    import hashlib
+    import json
+
+    document = config_to_dict(config)
+    settings = {key: training_setting(document, key.format(agent=agent)) for key in DRIFT_KEYS}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode("utf-8")).hexdigest()

@@ -150,6 +150,9 @@ class ExactnessVerdict(Document):
     difference: str | None = None  # the first difference found, e.g. "episode 3: loss 0.25 != 0.26"
     checked: str
     atheria_version: str
+    # The fingerprint of the settings it checked (config.training_settings_sha256); absent (None)
+    # in a verdict recorded before it existed. A verdict holds for those settings only.
+    settings_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class Stat(Document):

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from atheria_cli.trainers.base import (
-    CheckpointActor,
     Deployable,
+    ExportSubject,
     RestoreReport,
     StepResult,
     Trainer,
@@ -49,8 +49,6 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
             ("use_sde", "hyperparams.use_sde"),
         ),
         checkpoint_sections=("model", "loop", "buffer", "env"),
-        evaluable=True,
-        exportable=True,
     ),
     # A user's own PyTorch training loop (agents.X.trainer: "package.module:Class"), docs/trainers.md,
     # and atheria's built-in ones ("atheria/qca", atheria_cli.trainers.builtin).
@@ -61,12 +59,12 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
         memory_estimate="atheria_cli.trainers.custom:memory_estimate",
         versions="atheria_cli.trainers.custom:library_versions",
         load="atheria_cli.trainers.custom:load_model",
-        deploy="atheria_cli.trainers.custom:deployable",
+        deploy="atheria_cli.trainers.custom_deploy:deployable",
         keeps_replay_buffer="atheria_cli.trainers.custom:keeps_replay_buffer",
         fork_fixed_fields=(),
         checkpoint_sections=("state",),
-        evaluable=False,
-        exportable=False,
+        # evaluate() and export_module() are optional: an agent whose class lacks one is refused.
+        refuses="atheria_cli.trainers.custom_deploy:refusal",
         foreign_checkpoint="atheria_cli.trainers.foreign:plan_foreign_checkpoint",
         snapshots=True,  # when the user's class defines snapshot() (its plan check says so)
     ),
@@ -89,8 +87,8 @@ def kind_named(name: str) -> TrainerKind:
 __all__ = [
     "DEFAULT_KIND",
     "TRAINER_KINDS",
-    "CheckpointActor",
     "Deployable",
+    "ExportSubject",
     "RestoreReport",
     "StepResult",
     "Trainer",

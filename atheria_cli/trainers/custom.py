@@ -9,6 +9,8 @@ counter and every file. Its side of the contract::
         def train_episode(self, episode: int) -> dict[str, float]: ...  # one episode; its metrics
         def state_dict(self) -> dict: ...             # everything that decides the future
         def load_state_dict(self, state: dict) -> None: ...
+        # optional (atheria_cli.trainers.custom_deploy): evaluate(episodes, seed) -> metrics,
+        # export_module() -> (module, example_inputs)
 
 One :meth:`TorchTrainer.step` is one ``train_episode``; ``timesteps`` counts episodes trained (a
 ``steps`` value the episode returns is its record's ``length``). The global generators (Python,
@@ -31,14 +33,14 @@ import numpy as np
 import torch
 
 from atheria_cli.agents.rng import capture_global_rng, restore_global_rng
-from atheria_cli.config import EnvConfig, EvalConfig, ExperimentConfig, MetricSpec
+from atheria_cli.config import EvalConfig, ExperimentConfig, MetricSpec
 from atheria_cli.errors import ConfigError, MetricError, TrainerFailedError, not_accepted
 from atheria_cli.trainers.base import RestoreReport, StepResult, ValueSink
 from atheria_cli.trainers.builtin import builtin_class_path, is_builtin
 from atheria_cli.training.exactness import first_difference
 
 if TYPE_CHECKING:
-    from atheria_cli.trainers.base import Trainer
+    from atheria_cli.trainers.base import Trainer, TrainerEvaluation
 
 KIND = "torch"
 REQUIRED_METHODS = ("train_episode", "state_dict", "load_state_dict")
@@ -273,8 +275,11 @@ class TorchTrainer:
         load_into(self.config, self.agent, self.user, source.checkpoint, source.label)
         self.episodes = source.episode
 
-    def evaluation(self, env_config: EnvConfig, eval_config: EvalConfig) -> Any:
-        raise ConfigError(f"agents.{self.agent}: the {KIND} trainer kind cannot be evaluated")  # planning refuses first
+    def evaluation(self, eval_config: EvalConfig) -> TrainerEvaluation:
+        """The user's ``evaluate`` (planning refused a class without one)."""
+        from atheria_cli.trainers.custom_deploy import TorchEvaluation
+
+        return TorchEvaluation(self, eval_config)
 
     def add_value_sink(self, sink: ValueSink) -> None:
         pass  # the episode's metrics reach the trackers through its record
@@ -367,10 +372,6 @@ def load_model(payload: dict[str, Any], path: Path, device: str) -> Any:
     trainer = build_trainer(config, payload["agent"], resolve_device(device))
     trainer.restore_state(payload, None)
     return trainer.user
-
-
-def deployable(payload: dict[str, Any], path: Path) -> Any:
-    raise ConfigError(f"{path}: the {KIND} trainer kind cannot be exported or evaluated")
 
 
 def keeps_replay_buffer(config: ExperimentConfig, agent: str) -> bool:

@@ -101,7 +101,7 @@ class EvaluationHook(SessionHook):
     def start(self, session: AgentSession, observer: TrainObserver) -> None:
         config = session.plan.config
         assert config.train.eval is not None
-        self.evaluation = session.trainer.evaluation(config.env_of(session.name), config.train.eval)
+        self.evaluation = session.trainer.evaluation(config.train.eval)
 
     def before_commit(self, session: AgentSession, observer: TrainObserver) -> None:
         every, history = session.plan.config.train.eval, session.history

@@ -11,9 +11,9 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from atheria_cli.config import ExperimentConfig, config_to_dict, config_value
+from atheria_cli.config import DRIFT_KEYS, ExperimentConfig, config_to_dict, config_value, training_setting
 from atheria_cli.errors import ConfigDriftError, ConfigError, RunExistsError, UsageError
 from atheria_cli.extras import check_extras
 from atheria_cli.run.formats import CheckpointEntry
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from atheria_cli.training.fork import ForkSource
 
 # Config sections whose change makes a resumed run a different experiment ({agent}: its own).
-DRIFT_KEYS = ("env", "seed", "agents.{agent}", "train.schedule_timesteps")
 
 
 @dataclass(frozen=True)
@@ -282,9 +281,7 @@ def check_drift(config: ExperimentConfig, name: str, store: AgentStore, allowed:
         return
     current = config_to_dict(config)
     keys = [key.format(agent=name) for key in DRIFT_KEYS]
-    changed = [
-        key for key in keys if _unset_dropped(config_value(stored.config, key)) != _unset_dropped(config_value(current, key))
-    ]
+    changed = [key for key in keys if training_setting(stored.config, key) != training_setting(current, key)]
     if not changed:
         return
     details = "; ".join(f"{key}: {config_value(stored.config, key)!r} -> {config_value(current, key)!r}" for key in changed)
@@ -327,20 +324,13 @@ def check_trainer_kinds(config: ExperimentConfig, agents: Sequence[str]) -> None
     (``train.eval``, ``train.snapshots``)."""
     for agent in agents:
         kind = kind_of(config, agent)
-        if config.train.eval is not None and (refusal := kind.refusal("evaluate")) is not None:
+        if config.train.eval is not None and (refusal := kind.refusal("evaluate", config, agent)) is not None:
             raise ConfigError(f"train.eval: agents.{agent}: {refusal}")
         if config.train.snapshots is not None and not kind.snapshots:
             raise ConfigError(
                 f"train.snapshots: agents.{agent}: the {kind.name} trainer kind takes no snapshots "
                 "(only a trainer class that defines snapshot(), docs/trainers.md); remove train.snapshots"
             )
-
-
-def _unset_dropped(value: Any) -> Any:
-    """``value`` without null fields: a field added since the run was written, left unset, is no change."""
-    if isinstance(value, dict):
-        return {key: _unset_dropped(item) for key, item in value.items() if item is not None}
-    return value
 
 
 def _check_env_and_agents(config: ExperimentConfig, agents: Sequence[str], device: str) -> None:

@@ -97,8 +97,8 @@ class SB3Trainer:
             assert journal is not None  # planning refuses a replay buffer for on-policy agents
             journal.import_rows(source.replay)
 
-    def evaluation(self, env_config: EnvConfig, eval_config: EvalConfig) -> SB3Evaluation:
-        return SB3Evaluation(self.loop.model, env_config, eval_config)
+    def evaluation(self, eval_config: EvalConfig) -> SB3Evaluation:
+        return SB3Evaluation(self.loop.model, self.config.env_of(self.agent), eval_config)
 
     def add_value_sink(self, sink: ValueSink) -> None:
         self.loop.model.logger.output_formats.append(_SinkWriter(sink))
