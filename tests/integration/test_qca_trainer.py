@@ -162,6 +162,24 @@ def test_the_exported_step_is_the_training_step_without_noise_and_scripts() -> N
             assert torch.equal(exported(example), module(example))
 
 
+def test_atheria_export_writes_the_update_step_a_native_engine_loads(in_tmp: Path) -> None:
+    write_config(in_tmp / "exp.yaml", qca_config())
+    assert runner.invoke(app, ["train", "--config", "exp.yaml", "--episodes", "2"]).exit_code == 0
+    result = runner.invoke(app, ["export", "qca", "--config", "exp.yaml", "--format", "torchscript"])
+    assert result.exit_code == 0, result.output
+    folder = agent_dir(in_tmp / "checkpoints", "qca")
+    scripted = torch.jit.load(folder / "model_jit.pt")
+    # Three steps of the file from the checkpoint's psi are three steps of the trainer's own module.
+    trainer = QCATrainer(CONTEXT, **TINY)
+    trainer.load_state_dict(last_payload(in_tmp / "checkpoints", "qca")["state"])
+    module, (state,) = trainer.export_module()
+    expected = state
+    with torch.no_grad():
+        for _ in range(3):
+            state, expected = scripted(state), module(expected)
+    assert torch.equal(state, expected) and state.shape == (1, 4, 8, 8)
+
+
 def test_snapshot_is_the_field_and_its_step() -> None:
     trainer = QCATrainer(CONTEXT, **TINY)
     trainer.train_episode(1)
