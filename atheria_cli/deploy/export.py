@@ -326,8 +326,8 @@ def _check_replay_buffers(config: ExperimentConfig, agents: list[str]) -> None:
     from atheria_cli.trainers import kind_of
 
     for agent in agents:
-        if not kind_of(config, agent).has_replay_buffer(config, agent):
-            raise UsageError(f"--with-replay: {agent} ({config.algo_of(agent)}) is on-policy and has no replay buffer")
+        if not (kind := kind_of(config, agent)).has_replay_buffer(config, agent):
+            raise UsageError(f"--with-replay: {agent} ({config.algo_of(agent)}) {kind.no_replay_buffer}")
 
 
 def _target(agent_dir: Path, output: Path | None, format_name: str, *, first: bool) -> Path:

@@ -40,6 +40,7 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
         load="atheria_cli.trainers.sb3:load_model",
         deploy="atheria_cli.trainers.sb3.deploy:deployable",
         keeps_replay_buffer="atheria_cli.trainers.sb3.deploy:keeps_replay_buffer",
+        no_replay_buffer="is on-policy and has no replay buffer",
         # SB3's state cannot follow a change of these (network shapes, buffer sizes, noise kind).
         fork_fixed_fields=(
             ("policy", "policy"),
@@ -61,6 +62,7 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
         load="atheria_cli.trainers.custom:load_model",
         deploy="atheria_cli.trainers.custom_deploy:deployable",
         keeps_replay_buffer="atheria_cli.trainers.custom:keeps_replay_buffer",
+        no_replay_buffer="is a trainer: its state_dict is its whole state, with no replay buffer of atheria's",
         fork_fixed_fields=(),
         checkpoint_sections=("state",),
         # evaluate() and export_module() are optional: an agent whose class lacks one is refused.

@@ -258,6 +258,8 @@ class TrainerKind:
         of ``agent`` from another program's checkpoint file (``train --from-checkpoint FILE`` where
         FILE is not in an atheria run), the source :meth:`Trainer.adopt` takes; None: the kind
         cannot (the file must be an atheria checkpoint, a fork)
+    :param no_replay_buffer: why ``export --with-replay`` finds no replay buffer to write, in the
+        kind's words (after the agent's name)
     :param snapshots: whether its trainers can take ``train.snapshots`` (a kind whose trainers
         may or may not, as a user's class, checks the class in its ``plan_check``); planning
         refuses the agent otherwise, before writing anything
@@ -276,6 +278,7 @@ class TrainerKind:
     refuses: str = "atheria_cli.trainers.base:never_refused"
     foreign_checkpoint: str | None = None
     snapshots: bool = False
+    no_replay_buffer: str = "has no replay buffer"
 
     def check_plan(self, config: ExperimentConfig, agent: str, env: Any, device: str) -> None:
         resolve(self.plan_check)(config, agent, env, device)

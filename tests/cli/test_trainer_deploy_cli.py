@@ -140,3 +140,12 @@ def test_export_jit_onnx_writes_both_formats_beside_the_output(root: Path, tmp_p
     assert result.exit_code == 0, result.output
     assert listing(tmp_path) == ["step.json", "step.pt", "step_onnx.json", "step_onnx.onnx"]
     assert [line.split(" (")[1].split(")")[0] for line in result.stdout.splitlines()] == ["torchscript", "onnx"]
+
+
+def test_with_replay_of_a_trainer_says_why_it_has_no_replay_buffer(root: Path) -> None:
+    # It said "is on-policy", an SB3 agent's reason, for a trainer.
+    assert refused(invoke(root, "shuffler", "export", "fit", "--format", "sb3", "--with-replay")) == (
+        "atheria: error: --with-replay: fit (torch) is a trainer: its state_dict is its whole state, "
+        "with no replay buffer of atheria's\n"
+    )
+    assert run_files(root, "shuffler") == RUN_FILES
