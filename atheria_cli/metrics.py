@@ -127,9 +127,7 @@ def pooled(evaluations: Sequence[EvaluationRecord], name: str) -> tuple[float, f
     None when an evaluation recorded none (a trainer's ``evaluate`` returns means only): taking
     it for 0 showed a spread of 0.00 that nobody measured."""
     parts = [
-        (item.episodes, stat.mean, stat.std)
-        for item in evaluations
-        if (stat := stat_of(item, name)) and stat.mean is not None
+        (item.episodes, stat.mean, stat.std) for item in evaluations if (stat := stat_of(item, name)) and stat.mean is not None
     ]
     count = sum(size for size, _, _ in parts)
     if not count:
