@@ -31,9 +31,11 @@ from atheria_cli.training.stopping import StopSignals
 from atheria_cli.tune.extra import require_optuna
 from atheria_cli.tune.layout import DRIVER_LOCK, StudyLayout
 from atheria_cli.tune.objective import TrialObjective
+from atheria_cli.tune.rebuild import rebuild_study
 from atheria_cli.tune.record import StudyRecord, check_unchanged, read_record, study_record, write_record
 from atheria_cli.tune.space import applied_values, check_space, grid_points, suggest
 from atheria_cli.tune.storage import open_study, repair_journal, sampler_for
+from atheria_cli.tune.trial_record import TrialRecord, write_trial_record
 from atheria_cli.tune.trials import Pool, TrialResult, Verdict, pool_session, run_trial, trial_config
 
 
@@ -131,6 +133,11 @@ def _drive(
     if (notice := repair_journal(plan.layout.journal)) is not None:
         observer.warn(notice)
     study = open_study(tune, plan.layout, plan.record.direction)
+    if plan.existing and not study.get_trials(deepcopy=False) and (rebuilt := rebuild_study(study, plan.layout)):
+        observer.warn(
+            f"the study's storage held no trial: rebuilt {len(rebuilt)} trial(s) from their folders' trial.json "
+            f"({sum(record.state is None for record in rebuilt)} still running, queued again)"
+        )
     recover_running(study, plan, observer)
     durations: list[float] = []
     with StopSignals() as signals:
@@ -172,6 +179,8 @@ def _run_one(
     sampled = suggest(trial, tune.space, fixed)
     values = applied_values(tune.space, sampled)
     trial.set_user_attr("values", json.loads(json.dumps(values)))
+    record = started_record(trial, index, values)
+    write_trial_record(plan.layout.trial_folder(index), record)
     observer.trial_started(index, trial.number, values, trial.user_attrs.get("retry_of"))
 
     def verdict(episode: int, objective: TrialObjective) -> Verdict:
@@ -203,7 +212,19 @@ def _run_one(
         study.tell(trial, state=TrialState.PRUNED)
     else:
         study.tell(trial, state=TrialState.FAIL)
+    told = next(each for each in study.get_trials(deepcopy=False) if each.number == trial.number)
+    ended = record.ended(told.state.name, told.value, dict(told.intermediate_values), result.reason)
+    write_trial_record(plan.layout.trial_folder(index), ended)
     return result
+
+
+def started_record(trial: Any, index: int, values: dict[str, Any]) -> TrialRecord:
+    """Trial ``index``'s record as it starts (no end yet)."""
+    from optuna.distributions import distribution_to_json
+
+    distributions = {path: distribution_to_json(distribution) for path, distribution in trial.distributions.items()}
+    plain = json.loads(json.dumps(values))
+    return TrialRecord(index=index, params=dict(trial.params), distributions=distributions, values=plain)
 
 
 def recover_running(study: Any, plan: StudyPlan, observer: TuneObserver) -> None:

@@ -6,6 +6,7 @@
         tune.json             the frozen description of the study (space, sampler, seeds, ...)
         journal.log           Optuna's journal (the default storage)
         .driver.lock          held by the one driver process of the study
+        trial_0003/trial.json          trial 3 as the storage knows it (rebuilds a lost study)
         trial_0003/seed_<S>/<AGENT>/   trial 3's run of each tuning seed: an ordinary run
         final/seed_<S>/<AGENT>/ and <AGENT>_tuned/   --final: base and best entry on the test seeds
         trials.csv  best.yaml  importance.png  history.png   the report
@@ -49,6 +50,14 @@ class StudyLayout:
     @property
     def journal(self) -> Path:
         return self.root / JOURNAL_FILE
+
+    def trial_folder(self, index: int) -> Path:
+        """Trial ``index``'s folder: its ``trial.json`` and its seeds' runs."""
+        return self.root / trial_dir_name(index)
+
+    def trial_folders(self) -> list[Path]:
+        """The study's trial folders on disk, by index."""
+        return sorted(path for path in self.root.glob("trial_[0-9][0-9][0-9][0-9]") if path.is_dir())
 
     def trial_experiment(self, index: int) -> str:
         """The ``experiment`` of trial ``index``'s config: its folder below the checkpoints dir."""

@@ -237,6 +237,30 @@ def test_a_killed_driver_resumes_to_the_uninterrupted_study(finished: Path, tmp_
     assert [(row["trial"], row["state"]) for row in interrupted] == [("1", "FAIL")]
 
 
+def test_a_study_whose_journal_was_lost_is_rebuilt_from_its_trial_folders(finished: Path, tmp_path: Path) -> None:
+    write_config(tmp_path / "exp.yaml", STUDY)
+    metadata = tmp_path / STUDY_DIR / "trial_0001/seed_0/A2C/metadata.json"
+    _kill_driver_after(tmp_path, metadata, commits=3)  # trial 0 ended, trial 1 running
+    records = {
+        path.parent.name: json.loads(path.read_text()) for path in sorted((tmp_path / STUDY_DIR).glob("trial_*/trial.json"))
+    }
+    assert [(name, record["state"]) for name, record in records.items()] == [("trial_0000", "COMPLETE"), ("trial_0001", None)]
+    (tmp_path / STUDY_DIR / "journal.log").unlink()  # the storage is lost; the trials' folders are not
+    result = _invoke(tmp_path, "--resume")
+    assert result.exit_code == 0, result.output
+    assert (
+        "the study's storage held no trial: rebuilt 2 trial(s) from their folders' trial.json (1 still running, queued again)"
+        in result.stderr
+    )
+    assert _trials(tmp_path) == _trials(finished)  # same parameters, states, values and intermediate values
+    for index in (0, 1, 2):
+        for seed in (0, 1):
+            assert _episodes(_run(tmp_path, index, seed)) == _episodes(_run(finished, index, seed))
+    ended = json.loads((tmp_path / STUDY_DIR / "trial_0002/trial.json").read_text())
+    assert (ended["format"], ended["schema_version"], ended["index"], ended["state"]) == ("atheria-trial", 1, 2, "COMPLETE")
+    assert sorted(ended["intermediate"]) == ["2", "4"] and ended["value"] == ended["intermediate"]["4"]
+
+
 # Long episodes (2,000 steps) and two trials: a job is in the middle of a segment for a while.
 LONG = copy.deepcopy(STUDY)
 LONG["env"]["kwargs"] = {"steps": 2000}
