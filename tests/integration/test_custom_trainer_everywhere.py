@@ -1,0 +1,218 @@
+"""What atheria does for SB3 agents, done for a user's own trainer (the ``torch`` kind): seeds
+under ``--jobs``, the Ray backend, the mirror and ``--resume`` from it, forks, the trackers,
+``--max-hours`` and ``atheria tune``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from atheria_cli.cli import app
+from atheria_cli.run.formats import read_history, read_metadata
+from tests.conftest import write_config
+from tests.integration.helpers import REPOSITORY, agent_dir, assert_same_tree, episodes, last_payload, train
+from tests.integration.test_jobs import train_jobs
+
+pytestmark = pytest.mark.integration
+
+runner = CliRunner()
+METRICS = [{"name": "loss", "goal": "min"}, "lr"]
+SHUFFLER = {"trainer": "tests.trainers:Shuffler", "kwargs": {"hidden": 8, "samples": 24}, "metrics": METRICS}
+
+
+def trainer_config(**overrides: Any) -> dict[str, Any]:
+    """One agent ``fit``: the test suite's Shuffler on a tiny dataset."""
+    config: dict[str, Any] = {
+        "experiment": "test",
+        "checkpoints_dir": "checkpoints",
+        "seed": 7,
+        "device": "cpu",
+        "agents": {"fit": dict(SHUFFLER)},
+        "train": {"allow_import": True, "threads": 1},
+    }
+    config.update(overrides)
+    return config
+
+
+def records(root: Path, agent: str = "fit") -> list[dict[str, Any]]:
+    return [record.model_dump(exclude={"seconds"}) for record in episodes(root, agent)]
+
+
+def assert_same_trainer_run(left: Path, right: Path, agent: str = "fit", right_agent: str | None = None) -> None:
+    """Every episode record but its wall time, and every tensor of the last checkpoint's state and RNGs."""
+    right_agent = right_agent or agent
+    assert records(left, agent) == records(right, right_agent)
+    first, second = last_payload(left, agent), last_payload(right, right_agent)
+    assert first["episode"] == second["episode"] == len(records(left, agent))
+    assert_same_tree(first["state"], second["state"], f"{agent}.state")
+    assert_same_tree(first["rng"], second["rng"], f"{agent}.rng")
+
+
+def invoke(folder: Path, *args: str, config: str = "exp.yaml") -> Any:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        return runner.invoke(app, [*args, "--config", config])
+
+
+# --- seeds and --jobs ------------------------------------------------------------------------
+
+
+def test_seeds_of_a_trainer_under_two_jobs_write_the_same_bits_as_one_job(tmp_path: Path) -> None:
+    config = trainer_config(seeds=[0, 1])
+    sequential, _ = train_jobs(config, tmp_path / "sequential", episodes=3, jobs=1)
+    parallel, observer = train_jobs(config, tmp_path / "parallel", episodes=3, jobs=2)
+    assert (sequential.exit_code, parallel.exit_code, parallel.failed) == (0, 0, [])
+    for seed in (0, 1):
+        assert_same_trainer_run(tmp_path / "sequential", tmp_path / "parallel", f"seed_{seed}/fit")
+    assert records(tmp_path / "parallel", "seed_0/fit") != records(tmp_path / "parallel", "seed_1/fit")
+    assert sorted(agent for agent, _ in observer.episodes) == ["seed_0/fit"] * 3 + ["seed_1/fit"] * 3
+    assert observer.warnings == []
+
+    write_config(tmp_path / "exp.yaml", {**config, "checkpoints_dir": str(tmp_path / "parallel")})
+    compare = invoke(tmp_path, "compare")
+    assert compare.exit_code == 0, compare.output
+    title, *_ = compare.stdout.splitlines()
+    assert title == "test: loss (min), mean of the last 10 episode(s) per seed; seeds 0, 1"
+    assert "best: fit (lowest mean over seeds" in compare.stdout
+
+
+# --- the mirror ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def memory() -> Any:
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    fs.store.clear()
+    fs.pseudo_dirs[:] = [""]
+    yield fs
+    fs.store.clear()
+    fs.pseudo_dirs[:] = [""]
+
+
+def test_a_trainer_run_lost_locally_resumes_from_its_mirror_exactly(tmp_path: Path, memory: Any) -> None:
+    mirrored = trainer_config()
+    mirrored["train"] = {**mirrored["train"], "keep": {"last": 2}, "mirror": {"to": "memory://drive/atheria", "every": 1}}
+    train(mirrored, tmp_path / "runs", episodes=3)
+    local = agent_dir(tmp_path / "runs", "fit")
+    held = sorted(path.removeprefix("/drive/atheria/test/fit/") for path in memory.find("/drive/atheria/test/fit"))
+    assert held == sorted(str(path.relative_to(local)) for path in local.rglob("*") if path.is_file())
+    assert "episode_0003.pt" in held and "episode_0001.pt" not in held
+
+    shutil.rmtree(tmp_path / "runs")  # the machine is gone
+    observer = train(mirrored, tmp_path / "runs", episodes=2, resume=True)
+    assert observer.outcome.exit_code == 0
+    train(trainer_config(), tmp_path / "one_go", episodes=5)
+    assert_same_trainer_run(tmp_path / "one_go", tmp_path / "runs")
+
+
+# --- trackers --------------------------------------------------------------------------------
+
+
+def _tracked_twice(root: Path, **tracker: Any) -> None:
+    """3 episodes, then a resume of 2, tracked."""
+    config = trainer_config()
+    config["train"] = {**config["train"], **tracker}
+    assert train(config, root, episodes=3).outcome.exit_code == 0
+    assert train(config, root, episodes=2, resume=True).outcome.exit_code == 0
+
+
+def _assert_episode_steps(steps: dict[str, list[int]]) -> None:
+    for key in ("episode/loss", "episode/lr"):
+        assert sorted(steps[key]) == [1, 2, 3, 4, 5], key  # steps = episodes, each once
+    for key, logged in steps.items():
+        assert len(logged) == len(set(logged)), f"{key}: a step logged twice"
+
+
+def test_tensorboard_shows_a_trainer_s_episode_metrics_once_per_episode_through_a_resume(tmp_path: Path) -> None:
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    _tracked_twice(tmp_path, tensorboard=True)
+    events = accumulator.EventAccumulator(str(agent_dir(tmp_path, "fit") / "tensorboard"), size_guidance={accumulator.SCALARS: 0})
+    events.Reload()
+    _assert_episode_steps({tag: [event.step for event in events.Scalars(tag)] for tag in events.Tags()[accumulator.SCALARS]})
+
+
+def test_wandb_offline_logs_a_trainer_s_episode_metrics_once_per_episode_through_a_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("wandb")
+    from atheria_cli.tracking.wandb_adapter import read_offline_history
+
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    _tracked_twice(tmp_path / "checkpoints", wandb={"project": "atheria-test", "mode": "offline"})
+    run_id = read_metadata(agent_dir(tmp_path / "checkpoints", "fit") / "metadata.json").run_id
+    steps: dict[str, list[int]] = {}
+    files = sorted(tmp_path.glob(f"wandb/offline-run-*-{run_id}/run-{run_id}.wandb"))
+    assert files
+    for path in files:
+        for step, values in read_offline_history(path):
+            for key in values:
+                steps.setdefault(key, []).append(step)
+    _assert_episode_steps(steps)
+
+
+def test_mlflow_logs_a_trainer_s_episode_metrics_once_per_episode_through_a_resume(tmp_path: Path) -> None:
+    tracking = pytest.importorskip("mlflow.tracking")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    _tracked_twice(tmp_path / "checkpoints", mlflow={"tracking_uri": uri})
+    client = tracking.MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("test").experiment_id])
+    _assert_episode_steps(
+        {key: [metric.step for metric in client.get_metric_history(run.info.run_id, key)] for key in run.data.metrics}
+    )
+    assert run.data.params["config.agents.fit.trainer"] == "tests.trainers:Shuffler"
+
+
+# --- --max-hours -----------------------------------------------------------------------------
+
+
+def test_max_hours_stops_a_trainer_before_an_episode_that_would_not_end_in_time(tmp_path: Path) -> None:
+    config = trainer_config()
+    config["agents"]["fit"] = {**SHUFFLER, "kwargs": {"samples": 2400}}  # ~0.3 s an episode
+    observer = train(config, tmp_path, episodes=10_000, max_hours=2.0 / 3600)
+    assert observer.outcome.exit_code == 0 and observer.outcome.stopped_by == "time budget"
+    session = read_history(agent_dir(tmp_path, "fit") / "history.json").trainings[-1]
+    done = episodes(tmp_path, "fit")
+    slowest = max(record.seconds for record in done)
+    assert 2 <= len(done) < 10_000
+    assert session.duration_seconds <= 2.0 + slowest
+    metadata = read_metadata(agent_dir(tmp_path, "fit") / "metadata.json")
+    assert metadata.latest is not None and metadata.latest.episode == len(done)  # everything committed
+    assert any("time budget" in warning for warning in observer.warnings)
+
+
+# --- the Ray backend -------------------------------------------------------------------------
+
+
+def test_a_trainer_from_the_config_s_folder_trains_on_ray_as_it_does_locally(tmp_path: Path) -> None:
+    # The user's module sits beside the config, not on PYTHONPATH: `python -m atheria_cli` finds it
+    # in the current folder, and so must Ray's workers.
+    pytest.importorskip("ray", reason="the Ray backend needs the 'ray' extra: pip install 'atheria-cli[ray]'")
+    folder = tmp_path / "project"
+    folder.mkdir()
+    shutil.copy(REPOSITORY / "tests" / "trainers.py", folder / "usertrainer.py")
+    config = trainer_config(agents={"fit": {**SHUFFLER, "trainer": "usertrainer:Shuffler"}})
+    write_config(folder / "exp.yaml", config)
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY)}
+    done = subprocess.run(
+        [sys.executable, "-m", "atheria_cli", "train", "--config", "exp.yaml", "--backend", "ray", "--episodes", "3"],
+        cwd=folder,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(folder))
+        train(config, tmp_path / "local", episodes=3)
+    assert_same_trainer_run(tmp_path / "local", folder / "checkpoints")
