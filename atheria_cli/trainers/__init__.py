@@ -49,6 +49,7 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
             ("n_steps", "hyperparams.n_steps"),
             ("use_sde", "hyperparams.use_sde"),
         ),
+        fork_may_change="a fork may change learning rate, clip range, entropy coefficient, exploration",
         checkpoint_sections=("model", "loop", "buffer", "env"),
     ),
     # A user's own PyTorch training loop (agents.X.trainer: "package.module:Class"), docs/trainers.md,
@@ -63,7 +64,11 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
         deploy="atheria_cli.trainers.custom_deploy:deployable",
         keeps_replay_buffer="atheria_cli.trainers.custom:keeps_replay_buffer",
         no_replay_buffer="is a trainer: its state_dict is its whole state, with no replay buffer of atheria's",
-        fork_fixed_fields=(),
+        # Another class cannot load the state. Its kwargs may change: they reach __init__, then
+        # load_state_dict restores the state (a state that cannot follow, e.g. another layer
+        # width, fails to load and is refused before anything is written).
+        fork_fixed_fields=(("trainer", "trainer"),),
+        fork_may_change="another class cannot load its state; a fork of a trainer may change its kwargs",
         checkpoint_sections=("state",),
         # evaluate() and export_module() are optional: an agent whose class lacks one is refused.
         refuses="atheria_cli.trainers.custom_deploy:refusal",

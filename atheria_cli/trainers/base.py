@@ -248,6 +248,7 @@ class TrainerKind:
     :param keeps_replay_buffer: ``(config, agent) -> bool``: whether the agent's trainer keeps a
         replay buffer (``export --with-replay``)
     :param fork_fixed_fields: (label, path under ``agents.X``) of the settings a fork may not change
+    :param fork_may_change: what a fork of this kind may change instead, for the refusal's message
     :param checkpoint_sections: the top-level keys of a checkpoint that hold the trainer's own
         state (:meth:`Trainer.capture_state`); atheria adds ``rng``
     :param refuses: ``(config, agent, use) -> str | None``: why the agent's trainer cannot be put
@@ -277,6 +278,7 @@ class TrainerKind:
     checkpoint_sections: tuple[str, ...]
     refuses: str = "atheria_cli.trainers.base:never_refused"
     foreign_checkpoint: str | None = None
+    fork_may_change: str = ""
     snapshots: bool = False
     no_replay_buffer: str = "has no replay buffer"
 

@@ -129,15 +129,15 @@ def check_forkable(config: ExperimentConfig, name: str, source: ForkSource) -> N
     if stored is None:
         return
     current = config_to_dict(config)
-    fixed = kind_of(config, name).fork_fixed_fields
-    before_values = _fixed_values(stored.config, source.metadata.agent, fixed)
-    after_values = _fixed_values(current, name, fixed)
+    kind = kind_of(config, name)
+    before_values = _fixed_values(stored.config, source.metadata.agent, kind.fork_fixed_fields)
+    after_values = _fixed_values(current, name, kind.fork_fixed_fields)
     for label, before in before_values.items():
         after = after_values[label]
         if before != after:
             raise ConfigDriftError(
                 f"{name}: {label} {after!r} differs from the checkpoint's {before!r}; the training state cannot follow "
-                "that change (a fork may change learning rate, clip range, entropy coefficient, exploration)"
+                f"that change ({kind.fork_may_change})"
             )
 
 

@@ -231,8 +231,9 @@ def _start(
     config = plan.config
     started: ForkStart | None = None
     if fork is not None:
-        started = fork_start(fork, store)
+        # Restored first: a state this config cannot load is refused before the fork writes anything.
         _restore(name, trainer, fork.store, fork.entry, observer)
+        started = fork_start(fork, store)
         history, metadata = (
             History(agent=name, total_episodes=fork.entry.episode),
             _new_metadata(config, name, trainer, plan.device),

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from atheria_cli.cli import app
 from atheria_cli.run.formats import read_history, read_metadata
-from tests.conftest import write_config
+from tests.conftest import TINY_AGENTS, tiny_config, write_config
 from tests.integration.helpers import REPOSITORY, agent_dir, assert_same_tree, episodes, last_payload, train
 from tests.integration.test_jobs import train_jobs
 
@@ -112,6 +112,88 @@ def test_a_trainer_run_lost_locally_resumes_from_its_mirror_exactly(tmp_path: Pa
     assert observer.outcome.exit_code == 0
     train(trainer_config(), tmp_path / "one_go", episodes=5)
     assert_same_trainer_run(tmp_path / "one_go", tmp_path / "runs")
+
+
+# --- forks -----------------------------------------------------------------------------------
+
+FORK_AGENTS: dict[str, dict[str, Any]] = {
+    "fit": SHUFFLER,
+    "Same": SHUFFLER,
+    "Slower": {**SHUFFLER, "kwargs": {**SHUFFLER["kwargs"], "lr": 0.01}},
+    "Wider": {**SHUFFLER, "kwargs": {**SHUFFLER["kwargs"], "hidden": 16}},
+    "Forgetful": {**SHUFFLER, "trainer": "tests.trainers:ForgetsPsi"},
+}
+TRAINER_SOURCE = "test/fit/episode_0002.pt"
+SB3_SOURCE = "sb3/A2C/episode_0001.pt"
+
+
+@pytest.fixture
+def fork_root(tmp_path: Path) -> Path:
+    """fit trained 4 episodes (``exp.yaml``, experiment test), and A2C 1 (``sb3.yaml``, experiment
+    sb3), both in ``checkpoints``."""
+    write_config(tmp_path / "exp.yaml", trainer_config(agents=FORK_AGENTS))
+    write_config(tmp_path / "sb3.yaml", tiny_config({"A2C": TINY_AGENTS["A2C"]}, experiment="sb3"))
+    assert invoke(tmp_path, "train", "--agent", "fit", "--episodes", "4").exit_code == 0
+    assert invoke(tmp_path, "train", "--episodes", "1", config="sb3.yaml").exit_code == 0
+    return tmp_path
+
+
+def test_a_fork_of_a_trainer_run_continues_from_its_checkpoint_and_names_its_origin(fork_root: Path) -> None:
+    checkpoints = fork_root / "checkpoints"
+    result = invoke(fork_root, "train", "--from-checkpoint", TRAINER_SOURCE, "--agent", "Same", "--episodes", "2")
+    assert result.exit_code == 0, result.output
+    # Same class and kwargs: episodes 3-4 of the fork are the source's, bit for bit.
+    assert_same_trainer_run(checkpoints, checkpoints, "fit", "Same")
+    (session,) = read_history(agent_dir(checkpoints, "Same") / "history.json").trainings
+    origin = session.forked_from
+    assert origin is not None and (origin.file, origin.episode, session.start_episode) == (TRAINER_SOURCE, 2, 3)
+    assert origin.run_id == read_metadata(agent_dir(checkpoints, "fit") / "metadata.json").run_id
+
+
+def test_a_fork_into_other_kwargs_runs_them_from_the_checkpoint_s_state(fork_root: Path) -> None:
+    # The kwargs reach __init__, then load_state_dict restores the state: what the state holds
+    # (here the optimizer's learning rate) continues; the fork is a new run that names its origin.
+    result = invoke(fork_root, "train", "--from-checkpoint", TRAINER_SOURCE, "--agent", "Slower", "--episodes", "1")
+    assert result.exit_code == 0, result.output
+    payload = last_payload(fork_root / "checkpoints", "Slower")
+    assert payload["episode"] == 3 and payload["state"]["optimizer"]["param_groups"][0]["initial_lr"] == 0.05
+
+
+@pytest.mark.parametrize(
+    ("agent", "source", "config", "message"),
+    [
+        (
+            "Forgetful",
+            TRAINER_SOURCE,
+            "exp.yaml",
+            "atheria: error: Forgetful: trainer 'tests.trainers:ForgetsPsi' differs from the checkpoint's "
+            "'tests.trainers:Shuffler'; the training state cannot follow that change (another class cannot load its "
+            "state; a fork of a trainer may change its kwargs)",
+        ),
+        ("Wider", TRAINER_SOURCE, "exp.yaml", "atheria: error: Wider: episode_0002.pt cannot be restored into this config"),
+        (
+            "A2C",
+            TRAINER_SOURCE,
+            "sb3.yaml",
+            "atheria: error: A2C: algo A2C differs from the checkpoint's torch; a fork keeps the algorithm",
+        ),
+        (
+            "Same",
+            SB3_SOURCE,
+            "exp.yaml",
+            "atheria: error: Same: algo torch differs from the checkpoint's A2C; a fork keeps the algorithm",
+        ),
+    ],
+)
+def test_a_fork_the_trainer_s_state_cannot_follow_is_refused(
+    fork_root: Path, agent: str, source: str, config: str, message: str
+) -> None:
+    before = sorted(str(path.relative_to(fork_root)) for path in fork_root.rglob("*"))
+    result = invoke(fork_root, "train", "--from-checkpoint", source, "--agent", agent, "--episodes", "1", config=config)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(message), line
+    assert sorted(str(path.relative_to(fork_root)) for path in fork_root.rglob("*")) == before  # nothing written
 
 
 # --- trackers --------------------------------------------------------------------------------
