@@ -232,7 +232,7 @@ def _start(
     started: ForkStart | None = None
     if fork is not None:
         # Restored first: a state this config cannot load is refused before the fork writes anything.
-        _restore(name, trainer, fork.store, fork.entry, observer)
+        _restore(name, trainer, fork.store, fork.entry, observer, remedy="fork into an agent whose settings the state fits")
         started = fork_start(fork, store)
         history, metadata = (
             History(agent=name, total_episodes=fork.entry.episode),
@@ -309,7 +309,14 @@ def _warn_if_threads_changed(name: str, history: History, observer: TrainObserve
         )
 
 
-def _restore(name: str, trainer: Trainer, source: AgentStore, entry: CheckpointEntry, observer: TrainObserver) -> None:
+def _restore(
+    name: str,
+    trainer: Trainer,
+    source: AgentStore,
+    entry: CheckpointEntry,
+    observer: TrainObserver,
+    remedy: str = "revert the change or use --fresh",
+) -> None:
     payload = read_checkpoint(source.layout.root / entry.file, expected_sha256=entry.sha256)
     try:
         report = restore_checkpoint(trainer, payload, source.read_segment)
@@ -318,9 +325,7 @@ def _restore(name: str, trainer: Trainer, source: AgentStore, entry: CheckpointE
     except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as exc:
         # Shapes or structure differ: a config change (--allow-config-change) the checkpoint cannot follow.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigDriftError(
-            f"{name}: {entry.file} cannot be restored into this config ({first}); revert the change or use --fresh"
-        ) from None
+        raise ConfigDriftError(f"{name}: {entry.file} cannot be restored into this config ({first}); {remedy}") from None
     if report.generators_not_restored:
         observer.warn(f"{name}: {report.generators_not_restored}; the resumed run will not be bit-identical")
     if report.not_reproducible:

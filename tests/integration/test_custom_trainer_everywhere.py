@@ -170,7 +170,13 @@ def test_a_fork_into_other_kwargs_runs_them_from_the_checkpoint_s_state(fork_roo
             "'tests.trainers:Shuffler'; the training state cannot follow that change (another class cannot load its "
             "state; a fork of a trainer may change its kwargs)",
         ),
-        ("Wider", TRAINER_SOURCE, "exp.yaml", "atheria: error: Wider: episode_0002.pt cannot be restored into this config"),
+        (
+            "Wider",
+            TRAINER_SOURCE,
+            "exp.yaml",
+            "atheria: error: Wider: episode_0002.pt cannot be restored into this config (Error(s) in loading state_dict "
+            "for Sequential:); fork into an agent whose settings the state fits",
+        ),
         (
             "A2C",
             TRAINER_SOURCE,
