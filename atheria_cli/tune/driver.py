@@ -25,6 +25,7 @@ from atheria_cli.errors import ClusterError, ConfigError, RunExistsError, RunLoc
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.seeds import replicates
 from atheria_cli.run.store import now_iso
+from atheria_cli.trainers import kind_of
 from atheria_cli.training.planning import plan_training
 from atheria_cli.training.session import TrainObserver, library_versions
 from atheria_cli.training.stopping import StopSignals
@@ -90,6 +91,9 @@ def plan_study(config: ExperimentConfig, *, resume: bool) -> StudyPlan:
         raise ConfigError("the config has no tune: section (see docs/tune.md)")
     optuna = require_optuna()
     check_space(config)
+    refusal = kind_of(config, tune.agent).refusal("evaluate")
+    if refusal is not None:
+        raise ConfigError(f"tune.agent: {tune.agent}: a study's objective reads evaluations (train.eval), and {refusal}")
     layout = StudyLayout.of(config.checkpoints_dir, config.experiment, tune.study)
     record = study_record(config, now_iso(), {**library_versions(), "optuna": optuna.__version__})
     stored = read_record(layout)

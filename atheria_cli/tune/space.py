@@ -2,7 +2,9 @@
 up-front check that every path fits the base agent's algorithm.
 
 A path is dotted below the agent's ``hyperparams``: ``learning_rate``, or
-``policy_kwargs.net_arch`` (merged into the entry's own ``policy_kwargs``). The check applies
+``policy_kwargs.net_arch`` (merged into the entry's own ``policy_kwargs``); for an agent with a
+``trainer`` (a user's class, docs/trainers.md) it starts with ``kwargs.``: ``kwargs.lr`` lands in
+the entry's ``kwargs``, checked against the class's ``__init__``. For SB3 agents the check applies
 sample values of every range to the base entry and validates the result with
 :func:`atheria_cli.agents.registry.validate_hyperparams`, the check ``atheria train`` runs, so a
 space that cannot train exits 2 naming ``tune.space.<path>`` before anything is written.
@@ -25,6 +27,7 @@ from atheria_cli.config.tune import SpaceEntry
 from atheria_cli.errors import ConfigError
 
 POLICY_KWARGS = "policy_kwargs"
+TRAINER_KWARGS = "kwargs"  # a trainer agent's settings: its paths are kwargs.NAME
 
 
 def suggest(trial: Any, space: dict[str, SpaceEntry], paths: Iterable[str] | None = None) -> dict[str, Any]:
@@ -55,11 +58,13 @@ def applied_values(space: dict[str, SpaceEntry], sampled: dict[str, Any]) -> dic
 
 
 def with_values(entry: AgentConfig, values: dict[str, Any]) -> AgentConfig:
-    """The agent entry with each dotted path of ``values`` set in its hyperparams (validated)."""
-    hyperparams = copy.deepcopy(entry.hyperparams)
+    """The agent entry with each dotted path of ``values`` set in its hyperparams, or for a
+    trainer agent (``kwargs.NAME`` paths) in its kwargs (validated)."""
+    section = TRAINER_KWARGS if entry.trainer is not None else "hyperparams"
+    settings = copy.deepcopy(entry.kwargs or {}) if entry.trainer is not None else copy.deepcopy(entry.hyperparams)
     for path, value in values.items():
-        *parents, leaf = path.split(".")
-        node = hyperparams
+        *parents, leaf = path.removeprefix(f"{TRAINER_KWARGS}.").split(".") if entry.trainer is not None else path.split(".")
+        node = settings
         for depth, part in enumerate(parents):
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
@@ -68,7 +73,7 @@ def with_values(entry: AgentConfig, values: dict[str, Any]) -> AgentConfig:
             node = child
         node[leaf] = copy.deepcopy(value)
     document = entry.model_dump(mode="json")
-    document["hyperparams"] = hyperparams
+    document[section] = settings
     try:
         return AgentConfig.model_validate(document)
     except ValidationError as exc:
@@ -90,6 +95,9 @@ def check_space(config: ExperimentConfig) -> None:
     tune = config.tune
     assert tune is not None
     base = config.agents[tune.agent]
+    if base.trainer is not None:
+        _check_trainer_space(config)
+        return
     algo = config.algo_of(tune.agent)
     for path, entry in tune.space.items():
         if path.startswith(f"{POLICY_KWARGS}."):
@@ -107,6 +115,30 @@ def check_space(config: ExperimentConfig) -> None:
             validate_hyperparams(tune.agent, algo, with_values(base, values).hyperparams, action_dim=None)
         except ConfigError as exc:
             raise ConfigError(f"tune.enqueue.{index}: {exc.message.split(': ', 1)[-1]}") from None
+
+
+def _check_trainer_space(config: ExperimentConfig) -> None:
+    """A trainer agent's space: ``kwargs.NAME`` paths whose NAME its class's ``__init__``
+    accepts. Their values are the class's business (its first episode shows a bad one)."""
+    from atheria_cli.trainers.custom import check_kwargs, trainer_class  # imports the user's class
+
+    tune = config.tune
+    assert tune is not None
+    base = config.agents[tune.agent]
+    for path in tune.space:
+        parts = path.split(".")
+        if parts[0] != TRAINER_KWARGS or len(parts) < 2:
+            raise ConfigError(
+                f"tune.space.{path}: agents.{tune.agent} is a trainer ({base.trainer}): its settings are kwargs; "
+                f"name the path kwargs.{path}"
+            )
+    cls = trainer_class(config, tune.agent)
+    for path in tune.space:
+        kwargs = {**(base.kwargs or {}), path.split(".")[1]: None}
+        try:
+            check_kwargs(tune.agent, str(base.trainer), cls, kwargs)
+        except ConfigError as exc:
+            raise ConfigError(f"tune.space.{path}: {exc.message.split(': ', 1)[-1]}") from None
 
 
 def _samples(entry: SpaceEntry) -> list[Any]:

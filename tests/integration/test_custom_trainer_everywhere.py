@@ -304,3 +304,108 @@ def test_a_trainer_from_the_config_s_folder_trains_on_ray_as_it_does_locally(tmp
         patch.syspath_prepend(str(folder))
         train(config, tmp_path / "local", episodes=3)
     assert_same_trainer_run(tmp_path / "local", folder / "checkpoints")
+
+
+# --- atheria tune ----------------------------------------------------------------------------
+
+STUDY_DIR = Path("checkpoints/test/tune/lr")
+
+
+def study_config() -> dict[str, Any]:
+    """3 random trials of fit's ``lr`` (``kwargs.lr``), 2 episodes each, scored by the loss of their evaluations."""
+    config = trainer_config()
+    config["train"] = {**config["train"], "eval": {"every": 1, "episodes": 1, "seed": 1000}}
+    config["tune"] = {
+        "study": "lr",
+        "agent": "fit",
+        "trials": 3,
+        "episodes": 2,
+        "seeds": [0],
+        "objective": {"metric": "loss", "window": 1},
+        "sampler": {"name": "random", "seed": 0},
+        "pruner": {"name": "none"},
+        "space": {"kwargs.lr": {"float": [0.01, 0.1], "log": True}},
+    }
+    return config
+
+
+def _evaluable() -> bool:
+    from atheria_cli.trainers import TRAINER_KINDS
+    from tests.trainers import Shuffler
+
+    return TRAINER_KINDS["torch"].refusal("evaluate") is None and callable(getattr(Shuffler, "evaluate", None))
+
+
+NOT_EVALUABLE = (
+    "tune's objective reads evaluations (train.eval) and a trainer cannot be evaluated here yet: trainer evaluation "
+    "(evaluate(), train.eval) lands from the trainer-deploy branch"
+)
+
+
+def test_a_trial_of_a_trainer_s_study_trains_the_sampled_kwargs(tmp_path: Path) -> None:
+    from atheria_cli.config import ExperimentConfig
+    from atheria_cli.tune.layout import StudyLayout
+    from atheria_cli.tune.trials import trial_config
+
+    config = ExperimentConfig.model_validate({**study_config(), "checkpoints_dir": str(tmp_path)})
+    trial = trial_config(config, StudyLayout.of(tmp_path, "test", "lr"), 1, {"kwargs.lr": 0.02})
+    assert trial.agents["fit"].kwargs == {"hidden": 8, "samples": 24, "lr": 0.02}
+    assert trial.agents["fit"].trainer == "tests.trainers:Shuffler" and trial.agents["fit"].hyperparams == {}
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        (
+            "lr",
+            "tune.space.lr: agents.fit is a trainer (tests.trainers:Shuffler): its settings are kwargs; name the path kwargs.lr",
+        ),
+        (
+            "kwargs.lrr",
+            "tune.space.kwargs.lrr: tests.trainers:Shuffler does not accept 'lrr' (did you mean 'lr'? accepted: batch, "
+            "hidden, lr, samples)",
+        ),
+    ],
+)
+def test_a_trainer_s_tune_space_names_its_kwargs(tmp_path: Path, path: str, message: str) -> None:
+    config = study_config()
+    config["tune"]["space"] = {path: {"float": [0.01, 0.1], "log": True}}
+    write_config(tmp_path / "exp.yaml", config)
+    result = invoke(tmp_path, "tune")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [f"atheria: error: {message}"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["exp.yaml"]  # nothing written
+
+
+@pytest.mark.skipif("_evaluable()", reason="trainers can be evaluated: the study below runs instead")
+def test_a_study_of_a_trainer_is_refused_while_trainers_cannot_be_evaluated(tmp_path: Path) -> None:
+    write_config(tmp_path / "exp.yaml", study_config())
+    result = invoke(tmp_path, "tune")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        "atheria: error: tune.agent: fit: a study's objective reads evaluations (train.eval), and the torch trainer kind "
+        "cannot be evaluated"
+    ]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["exp.yaml"]  # nothing written
+
+
+@pytest.mark.skipif("not _evaluable()", reason=NOT_EVALUABLE)
+def test_a_random_study_over_a_trainer_s_kwargs_scores_its_main_metric(tmp_path: Path) -> None:
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from atheria_cli.run.layout import AgentLayout
+    from atheria_cli.run.store import AgentStore
+
+    write_config(tmp_path / "exp.yaml", study_config())
+    result = invoke(tmp_path, "tune")
+    assert result.exit_code == 0, result.output
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / STUDY_DIR / "journal.log")))
+    trials = optuna.load_study(study_name="lr", storage=storage).get_trials()
+    assert len(trials) == 3 and all(trial.state.name == "COMPLETE" for trial in trials)
+    for trial in trials:
+        store = AgentStore(AgentLayout.of(tmp_path / STUDY_DIR / f"trial_{trial.user_attrs['index']:04d}" / "seed_0", "fit"))
+        assert store.metadata().hyperparams["lr"] == trial.params["kwargs.lr"]  # the trainer's kwargs
+        last = store.history().evaluations[-1]
+        assert trial.value == last.metrics["loss"].mean  # the main metric, window 1
