@@ -90,10 +90,10 @@ def plan_study(config: ExperimentConfig, *, resume: bool) -> StudyPlan:
     if tune is None:
         raise ConfigError("the config has no tune: section (see docs/tune.md)")
     optuna = require_optuna()
-    check_space(config)
-    refusal = kind_of(config, tune.agent).refusal("evaluate")
+    refusal = kind_of(config, tune.agent).refusal("evaluate", config, tune.agent)
     if refusal is not None:
         raise ConfigError(f"tune.agent: {tune.agent}: a study's objective reads evaluations (train.eval), and {refusal}")
+    check_space(config)
     layout = StudyLayout.of(config.checkpoints_dir, config.experiment, tune.study)
     record = study_record(config, now_iso(), {**library_versions(), "optuna": optuna.__version__})
     stored = read_record(layout)

@@ -33,7 +33,7 @@ class StudyRecord(BaseModel):
     agent: str
     algo: str
     base: dict[str, Any]  # the base agent entry, resolved
-    env: dict[str, Any]  # the base agent's env settings
+    env: dict[str, Any]  # the base agent's env settings ({} for a trainer, which has none)
     space: dict[str, Any]
     sampler: dict[str, Any]
     pruner: dict[str, Any]
@@ -59,7 +59,9 @@ def study_record(config: ExperimentConfig, created: str, versions: dict[str, str
         agent=tune.agent,
         algo=config.algo_of(tune.agent),
         base=document["agents"][tune.agent],
-        env=config.env_of(tune.agent).model_dump(mode="json"),
+        env=config.env_of(tune.agent).model_dump(mode="json")
+        if config.env_id_of(tune.agent) is not None
+        else {},  # a trainer: none
         space={path: entry.model_dump(mode="json", exclude_defaults=True) for path, entry in tune.space.items()},
         sampler=tune.sampler.model_dump(mode="json"),
         pruner=tune.pruner.model_dump(mode="json"),

@@ -340,19 +340,6 @@ def study_config() -> dict[str, Any]:
     return config
 
 
-def _evaluable() -> bool:
-    from atheria_cli.trainers import TRAINER_KINDS
-    from tests.trainers import Shuffler
-
-    return TRAINER_KINDS["torch"].refusal("evaluate") is None and callable(getattr(Shuffler, "evaluate", None))
-
-
-NOT_EVALUABLE = (
-    "tune's objective reads evaluations (train.eval) and a trainer cannot be evaluated here yet: trainer evaluation "
-    "(evaluate(), train.eval) lands from the trainer-deploy branch"
-)
-
-
 def test_a_trial_of_a_trainer_s_study_trains_the_sampled_kwargs(tmp_path: Path) -> None:
     from atheria_cli.config import ExperimentConfig
     from atheria_cli.tune.layout import StudyLayout
@@ -388,19 +375,19 @@ def test_a_trainer_s_tune_space_names_its_kwargs(tmp_path: Path, path: str, mess
     assert sorted(path.name for path in tmp_path.iterdir()) == ["exp.yaml"]  # nothing written
 
 
-@pytest.mark.skipif("_evaluable()", reason="trainers can be evaluated: the study below runs instead")
-def test_a_study_of_a_trainer_is_refused_while_trainers_cannot_be_evaluated(tmp_path: Path) -> None:
-    write_config(tmp_path / "exp.yaml", study_config())
+def test_a_study_of_a_trainer_without_evaluate_is_refused(tmp_path: Path) -> None:
+    config = study_config()
+    config["agents"]["fit"].update(trainer="tests.trainers:Minimal", kwargs={})
+    write_config(tmp_path / "exp.yaml", config)
     result = invoke(tmp_path, "tune")
     assert result.exit_code == 2, result.output
     assert result.stderr.strip().splitlines() == [
-        "atheria: error: tune.agent: fit: a study's objective reads evaluations (train.eval), and the torch trainer kind "
-        "cannot be evaluated"
+        "atheria: error: tune.agent: fit: a study's objective reads evaluations (train.eval), and tests.trainers:Minimal "
+        "has no evaluate(episodes, seed) method to evaluate it with (docs/trainers.md)"
     ]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["exp.yaml"]  # nothing written
 
 
-@pytest.mark.skipif("not _evaluable()", reason=NOT_EVALUABLE)
 def test_a_random_study_over_a_trainer_s_kwargs_scores_its_main_metric(tmp_path: Path) -> None:
     import optuna
     from optuna.storages import JournalStorage
