@@ -41,6 +41,7 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
         deploy="atheria_cli.trainers.sb3.deploy:deployable",
         keeps_replay_buffer="atheria_cli.trainers.sb3.deploy:keeps_replay_buffer",
         no_replay_buffer="is on-policy and has no replay buffer",
+        comparable="atheria_cli.trainers.sb3.comparison:comparable_section",
         # SB3's state cannot follow a change of these (network shapes, buffer sizes, noise kind).
         fork_fixed_fields=(
             ("policy", "policy"),
@@ -64,6 +65,7 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
         deploy="atheria_cli.trainers.custom_deploy:deployable",
         keeps_replay_buffer="atheria_cli.trainers.custom:keeps_replay_buffer",
         no_replay_buffer="is a trainer: its state_dict is its whole state, with no replay buffer of atheria's",
+        lost_state_hint="something that decides the future was not restored: is it in state_dict?",
         # Another class cannot load the state. Its kwargs may change: they reach __init__, then
         # load_state_dict restores the state (a state that cannot follow, e.g. another layer
         # width, fails to load and is refused before anything is written).

@@ -261,6 +261,10 @@ class TrainerKind:
         cannot (the file must be an atheria checkpoint, a fork)
     :param no_replay_buffer: why ``export --with-replay`` finds no replay buffer to write, in the
         kind's words (after the agent's name)
+    :param comparable: ``(section, value) -> value``: a checkpoint section as ``verify
+        --resume-exactness`` compares two runs' (what may differ between identical runs, such
+        as a wall time, left out); None: sections are compared as they are
+    :param lost_state_hint: what ``verify --resume-exactness`` suggests when a resume lost state
     :param snapshots: whether its trainers can take ``train.snapshots`` (a kind whose trainers
         may or may not, as a user's class, checks the class in its ``plan_check``); planning
         refuses the agent otherwise, before writing anything
@@ -281,6 +285,8 @@ class TrainerKind:
     fork_may_change: str = ""
     snapshots: bool = False
     no_replay_buffer: str = "has no replay buffer"
+    comparable: str | None = None
+    lost_state_hint: str | None = None
 
     def check_plan(self, config: ExperimentConfig, agent: str, env: Any, device: str) -> None:
         resolve(self.plan_check)(config, agent, env, device)
@@ -305,6 +311,9 @@ class TrainerKind:
     def load_deployable(self, payload: dict[str, Any], path: Path) -> Deployable:
         deployable: Deployable = resolve(self.deploy)(payload, path)
         return deployable
+
+    def comparable_section(self, section: str, value: Any) -> Any:
+        return value if self.comparable is None else resolve(self.comparable)(section, value)
 
     def has_replay_buffer(self, config: ExperimentConfig, agent: str) -> bool:
         return bool(resolve(self.keeps_replay_buffer)(config, agent))

@@ -35,7 +35,7 @@ from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, EvaluationRe
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.store import AgentStore, RunState, now_iso
-from atheria_cli.trainers import TORCH, kind_of
+from atheria_cli.trainers import kind_of
 
 SCRATCH_EXPERIMENT = "exactness"
 # The knobs that make PyTorch deterministic, named when two uninterrupted runs differ.
@@ -84,7 +84,6 @@ def check_resume_exactness(config: ExperimentConfig, agent: str, *, episodes: in
         runs.train("one", episodes)
         runs.train("split", episodes - split, resume=True)
         differences = compare_runs(runs.folder("one"), runs.folder("split"), kind_of(config, agent).name)
-        is_torch = kind_of(config, agent).name == TORCH
         if repeat:
             runs.train("again", episodes)
             unsteady = compare_runs(runs.folder("one"), runs.folder("again"), kind_of(config, agent).name)
@@ -94,14 +93,12 @@ def check_resume_exactness(config: ExperimentConfig, agent: str, *, episodes: in
         if not differences:
             notes = ["deterministic: two uninterrupted runs agree"] if repeat else []
             return ExactnessReport(agent, episodes, split, repeat, EXACT, [], notes)
-        notes = [*warnings, *_hints(is_torch, repeat)]
+        notes = [*warnings, *_hints(kind_of(config, agent).lost_state_hint, repeat)]
         return ExactnessReport(agent, episodes, split, repeat, LOST_STATE if repeat else NOT_EXACT, differences, notes)
 
 
-def _hints(is_torch: bool, repeat: bool) -> list[str]:
-    hints = []
-    if is_torch:
-        hints.append("something that decides the future was not restored: is it in state_dict?")
+def _hints(lost_state_hint: str | None, repeat: bool) -> list[str]:
+    hints = [lost_state_hint] if lost_state_hint else []
     if repeat:
         hints.append("two uninterrupted runs agree: the resume lost state")
     else:
@@ -255,22 +252,14 @@ def first_checkpoint_difference(left: dict[str, Any], right: dict[str, Any], kin
     for name in ("episode", "num_timesteps"):
         if left.get(name) != right.get(name):
             return f"{name} {left.get(name)!r} != {right.get(name)!r}"
-    for section in (*kind_named(kind).checkpoint_sections, *ATHERIA_SECTIONS):
+    compared = kind_named(kind)
+    for section in (*compared.checkpoint_sections, *ATHERIA_SECTIONS):
         mine, theirs = left.get(section), right.get(section)
-        if section == "model" and kind == "sb3":
-            mine, theirs = _without_wall_time(mine), _without_wall_time(theirs)
+        mine, theirs = compared.comparable_section(section, mine), compared.comparable_section(section, theirs)
         found = first_difference(mine, theirs, section)
         if found is not None:
             return found
     return None
-
-
-def _without_wall_time(model: Any) -> Any:
-    """SB3's model section without the Monitor's per-episode wall time ``t``."""
-    if not isinstance(model, Mapping) or "ep_info_buffer" not in model:
-        return model
-    infos = [{key: value for key, value in info.items() if key != "t"} for info in model["ep_info_buffer"]]
-    return {**model, "ep_info_buffer": infos}
 
 
 def first_difference(left: Any, right: Any, where: str = "") -> str | None:
