@@ -112,12 +112,15 @@ def test_cpp_consumer_matches_predict(consumer: Path, exports: dict[str, Path], 
     assert np.ptp(expected) > 0  # the observations reach different actions: the comparison can fail
 
 
-def test_aoti_without_a_compiler_is_refused(run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_aoti_without_a_compiler_is_refused(run: Path, tmp_path: Path) -> None:
     from torch._inductor import config
 
-    monkeypatch.setattr(config.cpp, "cxx", (None, "no-such-c++"))
     target = tmp_path / "policy.pt2"
-    result = runner.invoke(app, ["export", "PPO", "--config", str(run), "--format", "aoti", "--output", str(target)])
+    # torch's own patch, not monkeypatch: cxx is not in the config proxy's __dict__, so
+    # monkeypatch's undo deletes it, and config.cpp.cxx then "does not exist" for every later
+    # test of the session that compiles (tests/integration/test_qca_engine.py's AOTI test).
+    with config.patch({"cpp.cxx": (None, "no-such-c++")}):
+        result = runner.invoke(app, ["export", "PPO", "--config", str(run), "--format", "aoti", "--output", str(target)])
     assert result.exit_code == 2
     assert result.stderr == (
         "atheria: error: --format aoti compiles C++ and needs a C++ compiler (no-such-c++ not found): install g++ or set CXX\n"
