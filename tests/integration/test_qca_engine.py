@@ -1,0 +1,158 @@
+"""examples/cpp/qca_engine.cpp: the QCA update step, exported to TorchScript, stepped natively in C++.
+
+The engine is built once per session by the ``cpp_program`` fixture (tests/integration/conftest.py).
+The trainer's QCA step (each architecture, seeded random weights) is exported with atheria's
+TorchScript format; the same psi is stepped k times in C++ and by the eager module in Python, and
+the states must be bitwise equal.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from atheria_cli.deploy.formats import torchscript
+from atheria_cli.trainers.qca.model import ARCHITECTURES, build_step, complex_to_channels, export_step
+
+pytestmark = pytest.mark.integration
+
+D_STATE, HIDDEN, GRID, STEPS, EVERY = 2, 8, 16, 8, 4
+
+
+def trained_step(architecture: str) -> nn.Module:
+    """The trainer's QCA step, exported as the trainer exports it, with seeded random weights in
+    place of trained ones (a fresh step's last layer is zero: it would be the identity)."""
+    step = build_step(architecture, D_STATE, HIDDEN)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in step.parameters():
+            parameter.copy_(0.2 * torch.randn(parameter.shape, generator=generator))
+    module, _ = export_step(step, initial_psi())
+    return module
+
+
+def initial_psi() -> torch.Tensor:
+    """A complex field [d_state, H, W] like the trainer's: Gaussian parts of deviation 0.5."""
+    parts = 0.5 * torch.randn(2, D_STATE, GRID, GRID, generator=torch.Generator().manual_seed(1))
+    return torch.complex(parts[0], parts[1])
+
+
+def initial_state() -> torch.Tensor:
+    """psi as the engine reads it: float32 [1, 2*d_state, H, W], real parts then imaginary parts."""
+    return complex_to_channels(initial_psi()).unsqueeze(0).contiguous()
+
+
+@pytest.fixture(scope="module")
+def engine(cpp_program: Callable[[str], Path]) -> Path:
+    return cpp_program("atheria_qca_engine")
+
+
+@pytest.fixture(scope="module", params=sorted(ARCHITECTURES))
+def step(request: pytest.FixtureRequest) -> nn.Module:
+    return trained_step(request.param)
+
+
+@pytest.fixture(scope="module")
+def exported(step: nn.Module, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The step traced by atheria's TorchScript format, the one ``atheria export`` writes with."""
+    path = tmp_path_factory.mktemp("qca") / "model_jit.pt"
+    torchscript.build(step, initial_state(), path)
+    return path
+
+
+@pytest.fixture
+def psi(tmp_path: Path) -> Path:
+    path = tmp_path / "psi.pt"
+    torch.save(initial_state(), path)
+    return path
+
+
+def run_engine(engine: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(engine), *arguments], capture_output=True, text=True, timeout=120)
+
+
+def python_trajectory(step: nn.Module, psi: torch.Tensor, steps: int) -> list[torch.Tensor]:
+    states = []
+    with torch.inference_mode():
+        for _ in range(steps):
+            psi = step(psi)
+            states.append(psi)
+    return states
+
+
+def test_engine_steps_the_grid_exactly_as_python(engine: Path, exported: Path, step: nn.Module, psi: Path) -> None:
+    final, trajectory = psi.parent / "final.pt", psi.parent / "trajectory.pt"
+    # Same CPU, same thread count, same ATen kernels (the TorchScript interpreter calls them as
+    # eager Python does, and CPU fusion is off by default): the states can be bitwise equal.
+    threads = str(torch.get_num_threads())
+    options = ["--every", str(EVERY), "--trajectory", str(trajectory), "--threads", threads]
+    completed = run_engine(engine, "run", str(exported), str(psi), str(final), str(STEPS), *options)
+    assert completed.returncode == 0, completed.stderr
+    expected = python_trajectory(step, torch.load(psi, weights_only=True), STEPS)
+    native = torch.load(trajectory, weights_only=True)
+    assert native.shape == (STEPS // EVERY, 1, 2 * D_STATE, GRID, GRID)
+    assert torch.equal(native, torch.stack(expected[EVERY - 1 :: EVERY]))
+    assert torch.equal(torch.load(final, weights_only=True), expected[-1])
+    # The steps move the state: a stuck or skipped step would be seen.
+    assert not torch.allclose(expected[EVERY - 1], expected[-1])
+
+
+def test_engine_runs_an_aoti_package_within_float_rounding(engine: Path, psi: Path) -> None:
+    from atheria_cli.deploy.formats import aoti
+    from atheria_cli.errors import UsageError
+
+    try:
+        aoti.require()
+    except UsageError as exc:
+        pytest.skip(f"the aoti format cannot compile here: {exc.message}")
+    step = trained_step("unet")  # one compile: tens of seconds on 2 cores
+    package, final = psi.parent / "model_aoti.pt2", psi.parent / "final.pt"
+    with torch.no_grad():
+        program = torch.export.export(step, (initial_state(),))
+    torch._inductor.aoti_compile_and_package(program, package_path=str(package))
+    completed = run_engine(engine, "run", str(package), str(psi), str(final), str(STEPS))
+    assert completed.returncode == 0, completed.stderr
+    expected = python_trajectory(step, initial_state(), STEPS)[-1]
+    # Inductor writes its own fused kernels (vectorized tanh, its own order for the norm's sum),
+    # so each step may differ from eager by a few float32 ulps (4e-8 after 8 steps, on values
+    # near 0.03, when written); the tolerance is a hundred times that and far below the step's
+    # own change of the state (checked in the TorchScript test).
+    torch.testing.assert_close(torch.load(final, weights_only=True), expected, rtol=1e-4, atol=5e-6)
+
+
+def test_engine_bench_reports_each_repeat(engine: Path, exported: Path, psi: Path) -> None:
+    completed = run_engine(engine, "bench", str(exported), str(psi), "5", "--repeats", "3", "--warmup", "2")
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert report["steps"] == 5 and len(report["seconds"]) == 3 and all(s > 0 for s in report["seconds"])
+
+
+def test_engine_refuses_a_model_that_is_not_a_step(engine: Path, psi: Path) -> None:
+    model = psi.parent / "pool.pt"
+    torchscript.build(nn.AvgPool2d(2), initial_state(), model)
+    completed = run_engine(engine, "run", str(model), str(psi), str(psi.parent / "out.pt"), "1")
+    assert completed.returncode == 1
+    assert completed.stderr == "atheria_qca_engine: the model changed the state's shape: it is not a QCA update step\n"
+    assert not (psi.parent / "out.pt").exists()
+
+
+def test_engine_refuses_a_state_of_the_wrong_layout(engine: Path, exported: Path, tmp_path: Path) -> None:
+    state = tmp_path / "psi.pt"
+    torch.save(torch.zeros(3, GRID, GRID, dtype=torch.float64), state)
+    completed = run_engine(engine, "run", str(exported), str(state), str(tmp_path / "out.pt"), "1")
+    assert completed.returncode == 1
+    assert completed.stderr == "atheria_qca_engine: the state must be float32 [B, 2*d_state, H, W], got Double [3, 16, 16]\n"
+
+
+def test_engine_usage_errors_exit_2(engine: Path, exported: Path, psi: Path) -> None:
+    completed = run_engine(engine, "run", str(exported), str(psi))
+    assert completed.returncode == 2 and completed.stderr.startswith("usage: ")
+    completed = run_engine(engine, "run", str(exported), str(psi), str(psi.parent / "o.pt"), "4", "--trajectory", "t.pt")
+    assert completed.returncode == 2
+    assert completed.stderr.startswith("atheria_qca_engine: --trajectory needs --every K (K > 0)\n")
