@@ -121,19 +121,21 @@ def stat_of(evaluation: EvaluationRecord, name: str) -> Stat | None:
     return evaluation.metrics.get(name)
 
 
-def pooled(evaluations: Sequence[EvaluationRecord], name: str) -> tuple[float, float, int] | None:
+def pooled(evaluations: Sequence[EvaluationRecord], name: str) -> tuple[float, float | None, int] | None:
     """Mean, population std and episode count of ``name`` over every episode of ``evaluations``,
-    recovered from each evaluation's mean and std (weighted by its episode count)."""
+    recovered from each evaluation's mean and std (weighted by its episode count). The std is
+    None when an evaluation recorded none (a trainer's ``evaluate`` returns means only): taking
+    it for 0 showed a spread of 0.00 that nobody measured."""
     parts = [
-        (item.episodes, stat.mean, stat.std or 0.0)
-        for item in evaluations
-        if (stat := stat_of(item, name)) and stat.mean is not None
+        (item.episodes, stat.mean, stat.std) for item in evaluations if (stat := stat_of(item, name)) and stat.mean is not None
     ]
     count = sum(size for size, _, _ in parts)
     if not count:
         return None
     mean = math.fsum(size * value for size, value, _ in parts) / count
-    second = math.fsum(size * (std * std + value * value) for size, value, std in parts) / count
+    if any(std is None for _, _, std in parts):
+        return mean, None, count
+    second = math.fsum(size * ((std or 0.0) ** 2 + value * value) for size, value, std in parts) / count
     return mean, math.sqrt(max(second - mean * mean, 0.0)), count
 
 
@@ -142,7 +144,7 @@ class RunScore:
     """What a run scored on one quantity (see :func:`run_score`)."""
 
     mean: float
-    std: float  # population standard deviation over the episodes scored
+    std: float | None  # population standard deviation over the episodes scored; None: not recorded
     episodes: int  # episodes that went into the score
     first_episode: int  # the first and last training episode scored, or the first and last
     last_episode: int  # evaluated checkpoint's episode

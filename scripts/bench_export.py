@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from stable_baselines3 import SAC
 
-from atheria_cli.deploy.export import policy_module, sample_observations
-from atheria_cli.deploy.formats import DEFAULT_FILES, export_format
+from atheria_cli.deploy.formats import DEFAULT_FILES, ModuleExport, export_format
+from atheria_cli.trainers.sb3.deploy import policy_module, sample_observations
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
@@ -80,10 +80,16 @@ def main() -> None:
             exporter.require()
             path = Path(folder) / DEFAULT_FILES[name]
             start = time.perf_counter()
-            exporter.build(module, torch.as_tensor(observations[:8]), path)
+            capture = ModuleExport(module, (torch.as_tensor(observations[:8]),), ("obs",), ("action",), dynamic_batch=True)
+            exporter.build(capture, path)
             build_s = time.perf_counter() - start
             label = {"onnx": "ONNX Runtime"}.get(name, name)
-            print(measure(label, exporter.load(path), single, batch, args.calls, args.batch_calls, build_s), flush=True)
+            program = exporter.load(path)
+
+            def policy(obs: np.ndarray, program: Callable[..., tuple[np.ndarray, ...]] = program) -> np.ndarray:
+                return program(obs)[0]
+
+            print(measure(label, policy, single, batch, args.calls, args.batch_calls, build_s), flush=True)
 
 
 if __name__ == "__main__":

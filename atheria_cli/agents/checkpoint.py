@@ -122,7 +122,7 @@ def restore_checkpoint(trainer: Trainer, payload: dict[str, Any], read_segment: 
     from atheria_cli.agents.rng import restore_global_rng
 
     report = trainer.restore_state(payload, read_segment)
-    restore_global_rng(payload["rng"])
+    report.generators_not_restored = restore_global_rng(payload["rng"])
     return report
 
 
@@ -174,17 +174,23 @@ def read_checkpoint(path: Path, expected_sha256: str | None = None) -> dict[str,
         raise DamagedFileError(path, f"cannot be read: {exc.strerror or exc}") from None
     if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
         raise DamagedFileError(path, "sha256 differs from the one recorded in metadata.json (file changed or truncated)")
+    payload = load_weights_only(data, path, "checkpoint")
+    check_checkpoint_header(payload, path)
+    return payload
+
+
+def load_weights_only(data: bytes, path: object, what: str) -> Any:
+    """``torch.load(weights_only=True)`` of a file's bytes: pickled code is refused, never run;
+    a damaged file is a :class:`DamagedFileError` naming ``what`` it should have been."""
     import torch
 
     try:
-        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         reason = next((line.strip() for line in str(exc).splitlines() if "WeightsUnpickler error" in line), "unsafe content")
         raise DamagedFileError(path, f"refused, it is not plain weights and data: {reason}") from None
     except (RuntimeError, EOFError, ValueError, OSError) as exc:
-        raise DamagedFileError(path, f"unreadable checkpoint: {type(exc).__name__}: {exc}") from None
-    check_checkpoint_header(payload, path)
-    return payload
+        raise DamagedFileError(path, f"unreadable {what}: {type(exc).__name__}: {exc}") from None
 
 
 def plain(value: Any) -> Any:
@@ -217,4 +223,4 @@ def plain(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes):
         return bytes(value)
-    raise TypeError(f"checkpoint payload holds a {type(value).__name__}, which weights_only loading refuses")
+    raise TypeError(f"the payload holds a {type(value).__name__}, which weights_only loading refuses")

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from atheria_cli.errors import DeviceError
+
 
 def capture_global_rng() -> dict[str, Any]:
     kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
@@ -32,7 +34,12 @@ def capture_global_rng() -> dict[str, Any]:
     return state
 
 
-def restore_global_rng(state: dict[str, Any]) -> None:
+def restore_global_rng(state: dict[str, Any]) -> str | None:
+    """Set every global generator to ``state``. A generator that cannot be set is never skipped
+    in silence: CUDA generators this process could use but whose devices differ raise
+    :class:`~atheria_cli.errors.DeviceError`; those of a checkpoint taken on CUDA, restored where there is no CUDA
+    (a GPU run continued on a CPU), are returned as a note: training here never draws from them,
+    but the run is not the one that would have gone on on the GPU."""
     random.setstate(_as_tuples(state["python"]))
     numpy_state = state["numpy"]
     np.random.set_state(
@@ -46,8 +53,17 @@ def restore_global_rng(state: dict[str, Any]) -> None:
     )
     torch.set_rng_state(state["torch"])
     cuda_states = state.get("cuda")
-    if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda_states)
+    if not cuda_states:
+        return None
+    if not torch.cuda.is_available():
+        return f"the checkpoint holds the generators of {len(cuda_states)} CUDA device(s) and this process has no CUDA"
+    if len(cuda_states) != torch.cuda.device_count():
+        raise DeviceError(
+            f"the checkpoint holds the generators of {len(cuda_states)} CUDA device(s), this process sees "
+            f"{torch.cuda.device_count()}: resume with as many devices visible (CUDA_VISIBLE_DEVICES) to continue exactly"
+        )
+    torch.cuda.set_rng_state_all(cuda_states)
+    return None
 
 
 def _as_tuples(value: Any) -> Any:

@@ -53,7 +53,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "export": LazyCommand(
         "atheria_cli.cli.export:export_command",
-        "Export trained policies (raw observations in, environment actions out), verified against predict.",
+        "Export trained policies (verified against predict) or trainers' export_module() (against eager).",
     ),
     "export-jit": LazyCommand(
         "atheria_cli.cli.export_jit:export_jit",
@@ -61,7 +61,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "verify": LazyCommand(
         "atheria_cli.cli.verify:verify",
-        "Check every checkpoint, replay segment and JSON file of a run; exit 1 on any problem.",
+        "Check every checkpoint, replay segment, snapshot and JSON file of a run; exit 1 on any problem.",
     ),
     "prune": LazyCommand("atheria_cli.cli.verify:prune", "Apply the config's train.keep retention policy to existing runs."),
     "report": LazyCommand(

@@ -39,9 +39,10 @@ def evaluate_command(
     """Run deterministic episodes on freshly seeded environments and summarize them.
 
     AGENT may also name a reference policy the environment offers (the building env's
-    `heuristic` and `idle`); its result is kept for `atheria compare`.
+    `heuristic` and `idle`); its result is kept for `atheria compare`. A trainer agent's
+    checkpoint is evaluated by its trainer's evaluate(episodes, seed).
     """
-    from atheria_cli.deploy.evaluation import evaluate, summarize
+    from atheria_cli.deploy.evaluation import evaluate
 
     overrides = {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None}
     experiment = load_config(resolve_config_path(config), overrides)
@@ -54,7 +55,7 @@ def evaluate_command(
     seed = seed if seed is not None else planned.seed if planned else 0
     result = evaluate(experiment, agent, checkpoint=checkpoint, episodes=episodes, seed=seed, jit=jit, export=export)
     goals = {quantity.name: quantity.goal for quantity in quantities(experiment)}
-    summary = {name: summarize(result.values(name)) for name in goals}
+    summary = {name: result.summary(name) for name in goals}
     improvement = {
         name: _improvement(summary[name]["mean"], experiment.baseline[name], goals[name])
         for name in experiment.baseline
@@ -71,10 +72,12 @@ def evaluate_command(
         }
         typer.echo(json.dumps(document, indent=2, default=str))
         return
-    console.print(
-        f"{result.agent} ({result.source}): {len(result.episodes)} deterministic episode(s), seeds {seed}–{seed + len(result.episodes) - 1}",
-        markup=False,
+    heading = (
+        f"evaluate(episodes={episodes}, seed={seed}) of its trainer"
+        if result.measured is not None
+        else f"{len(result.episodes)} deterministic episode(s), seeds {seed}–{seed + len(result.episodes) - 1}"
     )
+    console.print(f"{result.agent} ({result.source}): {heading}", markup=False)
     table = Table()
     table.add_column("measure")
     table.add_column("mean ± std", justify="right")
@@ -83,7 +86,7 @@ def evaluate_command(
         table.add_column("improvement", justify="right")
     for name in goals:
         stats = summary[name]
-        cells = [name, "–" if stats["mean"] is None else f"{stats['mean']:.4g} ± {stats['std']:.3g}"]
+        cells = [name, _mean_cell(stats)]
         if improvement:
             gain = improvement.get(name)
             cells += [f"{experiment.baseline[name]:.4g}" if name in experiment.baseline else "", _gain_cell(gain)]
@@ -91,6 +94,14 @@ def evaluate_command(
     console.print(table)
     if result.recorded is not None:
         console.print(f"recorded for atheria compare: {result.recorded}", markup=False)
+
+
+def _mean_cell(stats: dict[str, float | None]) -> str:
+    """``mean ± std``; the mean alone where there is no spread (a trainer's evaluate)."""
+    mean, std = stats["mean"], stats["std"]
+    if mean is None:
+        return "–"
+    return f"{mean:.4g}" if std is None else f"{mean:.4g} ± {std:.3g}"
 
 
 def _improvement(mean: float | None, baseline: float, goal: Goal) -> dict[str, float | None] | None:

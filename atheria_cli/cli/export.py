@@ -32,7 +32,9 @@ def export_command(
         None, "--output", "-o", help="File to write (one agent only; default <agent dir>/model_<format>.<ext>)."
     ),
     verify: bool = typer.Option(
-        True, "--verify/--no-verify", help="Compare with model.predict on 256 observations; fail above 1e-5."
+        True,
+        "--verify/--no-verify",
+        help="Compare with model.predict on 256 observations (a trainer's module: with itself, eager, on 8 sampled inputs); fail above 1e-5.",
     ),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
     seed: int | None = typer.Option(None, "--seed", min=0, help="The seed's run, in a multi-seed experiment."),
@@ -40,7 +42,11 @@ def export_command(
         False, "--with-replay", help="--format sb3: also SB3's replay-buffer file (save_replay_buffer), beside the zip."
     ),
 ) -> None:
-    """Export trained policies (raw observations in, environment actions out), verified against predict."""
+    """Export trained policies (verified against predict) or trainers' export_module() (against eager).
+
+    A policy takes raw observations and returns environment actions; a trainer's module takes
+    and returns what its forward does.
+    """
     run_export(agents, config, checkpoint, output, verify, checkpoints_dir, [format_name], seed, with_replay)
 
 
@@ -65,7 +71,8 @@ def run_export(
 def render(results: Sequence[ExportResult]) -> None:
     for result in results:
         check = (
-            f"verified on {result.verification.samples} observations, max |difference| {result.verification.max_abs_diff:.2e}"
+            f"verified on {result.verification.samples} {result.verification.counted}, "
+            f"max |difference| {result.verification.max_abs_diff:.2e}"
             if result.verification
             else "not verified"
         )

@@ -17,7 +17,9 @@ def export_jit(
         None, "--output", "-o", help="File to write (one agent only; default <agent dir>/model_jit.pt)."
     ),
     verify: bool = typer.Option(
-        True, "--verify/--no-verify", help="Compare with model.predict on 256 observations; fail above 1e-5."
+        True,
+        "--verify/--no-verify",
+        help="Compare with model.predict on 256 observations (a trainer's module: with itself, eager, on 8 sampled inputs); fail above 1e-5.",
     ),
     onnx: bool = typer.Option(
         False, "--onnx", help="Also export --format onnx (model_onnx.onnx, or <output stem>_onnx.onnx; needs the onnx extra)."

@@ -21,7 +21,7 @@ from atheria_cli.cli.tables import (
 )
 from atheria_cli.config import ExperimentConfig, load_config, resolve_config_path
 from atheria_cli.errors import UsageError
-from atheria_cli.reports.text import duration, episode_span, number
+from atheria_cli.reports.text import duration, episode_span, number, size
 from atheria_cli.run.seeds import config_for_seed, run_seeds
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ def render_history(report: HistoryReport, shown: int | None) -> None:
     render_sessions(report)
     render_episodes(report, shown)
     render_evaluations(report)
+    render_snapshots(report)
     render_convergence(report)
 
 
@@ -131,6 +132,17 @@ def render_evaluations(report: HistoryReport) -> None:
             f"{item.seconds:.2f}",
         )
     show(evaluations)
+
+
+def render_snapshots(report: HistoryReport) -> None:
+    """The committed snapshots (train.snapshots); nothing for a run without."""
+    if not report.snapshots:
+        return
+    columns = ("Episode", "Timesteps", "File", "Tensors", "Size")
+    snapshots = table("Snapshots (train.snapshots)", *columns, right=("Episode", "Timesteps", "Size"))
+    for item in report.snapshots:
+        add_row(snapshots, str(item.episode), str(item.timesteps), item.file, ", ".join(item.tensors), size(item.size))
+    show(snapshots)
 
 
 def render_episodes(report: HistoryReport, shown: int | None) -> None:

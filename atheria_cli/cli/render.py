@@ -86,7 +86,10 @@ class ProgressObserver:
 
     def evaluation_finished(self, agent: str, record: EvaluationRecord) -> None:
         stats = {"reward": record.reward, **record.metrics}
-        shown = " ".join(f"{key}={_short(stat.mean)}±{_short(stat.std)}" for key, stat in stats.items())
+        # A trainer's evaluate gives one value per metric: no spread to show.
+        shown = " ".join(
+            f"{key}={_short(stat.mean)}" + ("" if stat.std is None else f"±{_short(stat.std)}") for key, stat in stats.items()
+        )
         self._line(f"{agent} evaluation at episode {record.episode} ({record.episodes} episodes): {shown}")
 
     def resources(self, agent: str, line: str) -> None:

@@ -66,7 +66,8 @@ def train(
         None,
         "--from-checkpoint",
         metavar="RUN/AGENT/episode_XXXX.pt",
-        help="Fork: start a new run of --agent NEW from this checkpoint's full training state, under NEW's config.",
+        help="Fork: start a new run of --agent NEW from this checkpoint's full training state, under NEW's config. "
+        "For a trainer agent, also another program's checkpoint FILE.pth (weights-only; not exact).",
     ),
     from_sb3: Path | None = typer.Option(
         None,

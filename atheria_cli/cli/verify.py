@@ -33,7 +33,7 @@ def verify(
         False, "--allow-import", help="With --resume-exactness: allow a trainer path to be imported (as train's)."
     ),
 ) -> None:
-    """Check every checkpoint, replay segment and JSON file of a run; exit 1 on any problem."""
+    """Check every checkpoint, replay segment, snapshot and JSON file of a run; exit 1 on any problem."""
     from atheria_cli.training.planning import select_agents
 
     overrides = {
@@ -88,7 +88,8 @@ def _verify_one(experiment: ExperimentConfig, agent: str, prefix: str) -> bool:
         console.print(f"{label}: no run", markup=False)
         return False
     status = "ok" if not report.problems else f"{len(report.problems)} problem(s)"
-    console.print(f"{label}: {report.checkpoints} checkpoint(s), {status}", markup=False)
+    snapshots = f", {report.snapshots} snapshot(s)" if report.snapshots else ""  # runs without: the line as it always was
+    console.print(f"{label}: {report.checkpoints} checkpoint(s){snapshots}, {status}", markup=False)
     for problem in report.problems:
         console.print(f"  {problem}", markup=False)
     for leftover in report.leftovers:

@@ -30,6 +30,7 @@ from pydantic import (
 from atheria_cli.agents.names import ALGORITHMS, DEFAULT_POLICIES, DEFAULT_POLICY, missing_extra, needs_extra_message
 from atheria_cli.config.tune import TuneConfig, distinct_seeds, tune_problems
 from atheria_cli.errors import ConfigError
+from atheria_cli.trainers.builtin import builtin_class_path, is_builtin
 
 DEFAULT_CONFIG_RELATIVE = Path("configs") / "default.yaml"
 PACKAGED_DEFAULT = "default.yaml"
@@ -45,7 +46,7 @@ _INNER_PATH = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*): ")
 TRAINER_FIELDS = ("trainer", "kwargs", "metrics")
 TRAINER_ALGO = "torch"  # what a trainer agent records as its algo (metadata.json, checkpoint headers)
 RESERVED_RECORD_KEYS = frozenset({"episode", "timesteps", "reward", "length", "seconds"})
-# A user's trainer class: "package.module:Class" (docs/trainers.md).
+# A user's trainer class: "package.module:Class" (docs/trainers.md); atheria's own are "atheria/<name>".
 _TRAINER_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 MAX_THREADS = 4096  # torch.set_num_threads takes a C int; no machine has more cores than this
 MAX_FRAME_STACK = 1024  # observations stacked: each is copied into every step's observation
@@ -146,8 +147,10 @@ class AgentConfig(_Strict):
     @field_validator("trainer")
     @classmethod
     def _trainer_is_a_class_path(cls, value: str | None) -> str | None:
-        if value is not None and not _TRAINER_PATH.match(value):
-            raise ValueError(f"{value!r} is not a class path: write it as package.module:Class")
+        if value is not None and is_builtin(value):
+            builtin_class_path(value)  # a known name, else the error lists them
+        elif value is not None and not _TRAINER_PATH.match(value):
+            raise ValueError(f"{value!r} is not a class path: write it as package.module:Class (or atheria/<name>, a built-in)")
         return value
 
     @field_validator("metrics", mode="before")
@@ -206,6 +209,14 @@ class EvalConfig(_Strict):
     deterministic: bool = True
 
 
+class SnapshotPolicy(_Strict):
+    """Snapshots of a trainer's ``snapshot()`` tensors (docs/trainers.md): one after every
+    ``every``-th episode (by episode number), the newest ``keep`` kept (every one when unset)."""
+
+    every: PositiveInt
+    keep: PositiveInt | None = None
+
+
 class TrackerWandb(_Strict):
     project: str | None = None  # default: the experiment name
     entity: str | None = None
@@ -241,8 +252,50 @@ class TrainConfig(_Strict):
     # Re-runs (as --resume) of a job whose Ray worker or node died, or (tune) whose job process was killed
     max_retries: int = Field(default=3, ge=0)
     eval: EvalConfig | None = None
+    snapshots: SnapshotPolicy | None = None  # the trainer's snapshot() every N episodes; None takes none
     wandb: TrackerWandb | None = None
     mlflow: TrackerMlflow | None = None
+
+
+def _check_main_metrics(config: ExperimentConfig, trainers: list[str], sb3: str | None) -> None:
+    """Every trainer's main (first) metric is the experiment's: the first trainer's, or beside SB3
+    agents the first of ``env.metrics``, which SB3 agents are ranked by."""
+    mains = {name: metrics[0].name for name in trainers if (metrics := config.agents[name].metrics)}
+    if sb3 is not None:
+        env_metrics = config.env.metrics if config.env is not None else ()
+        if not env_metrics:
+            raise ValueError(
+                f"env.metrics: {sb3} (SB3) is ranked by its reward and {trainers[0]} (trainer) by {mains[trainers[0]]!r}; "
+                f"name {mains[trainers[0]]!r} first in env.metrics to rank them alike"
+            )
+        for name, main in mains.items():
+            if main != env_metrics[0].name:
+                raise ValueError(
+                    f"agents.{name}.metrics: its main (first) metric is {main!r}, env.metrics' is {env_metrics[0].name!r}; "
+                    "the agents of one experiment are ranked by one main metric"
+                )
+        return
+    if len(set(mains.values())) > 1:
+        first, *_ = mains
+        other = next(name for name in mains if mains[name] != mains[first])
+        raise ValueError(
+            f"agents.{other}.metrics: its main (first) metric is {mains[other]!r}, {first}'s is {mains[first]!r}; "
+            "the agents of one experiment are ranked by one main metric"
+        )
+
+
+def _check_metric_goals(config: ExperimentConfig, trainers: list[str]) -> None:
+    """A metric has one goal in an experiment, whichever agent (or ``env.metrics``) names it."""
+    goals: dict[str, str] = {metric.name: metric.goal for metric in config.env.metrics} if config.env is not None else {}
+    where = dict.fromkeys(goals, "env.metrics")
+    for name in trainers:
+        for metric in config.agents[name].metrics or ():
+            if goals.setdefault(metric.name, metric.goal) != metric.goal:
+                raise ValueError(
+                    f"agents.{name}.metrics: {metric.name!r} has goal {metric.goal} here, "
+                    f"{goals[metric.name]} in {where.get(metric.name, 'another agent')}"
+                )
+            where.setdefault(metric.name, f"agents.{name}.metrics")
 
 
 class ExperimentConfig(_Strict):
@@ -296,35 +349,18 @@ class ExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _env_where_needed(self) -> ExperimentConfig:
-        """SB3 agents train on ``env``; trainer agents make their own data, and one experiment
-        holds one kind or the other (the main metric comes from ``env.metrics`` or the trainers)."""
+        """SB3 agents train on ``env``; trainer agents make their own data. An experiment with an
+        SB3 agent has an env, one of trainers only has none, and all its agents share one main
+        metric (compare, status and retention rank every agent by it)."""
         trainers = [name for name, agent in self.agents.items() if agent.trainer is not None]
-        if not trainers:
-            if self.env is None:
-                raise ValueError("env: Field required")
-            return self
-        if len(trainers) < len(self.agents):
-            sb3 = next(name for name in self.agents if name not in trainers)
-            raise ValueError(
-                f"agents: {sb3} (SB3) and {trainers[0]} (trainer) cannot share an experiment yet; put them in separate configs"
-            )
-        if self.env is not None:
+        sb3 = [name for name in self.agents if name not in trainers]
+        if sb3 and self.env is None:
+            raise ValueError("env: Field required")
+        if not sb3 and self.env is not None:
             raise ValueError("env: an experiment of trainer agents has no env (each trainer makes its own data); remove it")
-        mains = {name: metrics[0].name for name in trainers if (metrics := self.agents[name].metrics)}
-        if len(set(mains.values())) > 1:  # compare, status and retention rank every agent by one main metric
-            first, *_ = mains
-            other = next(name for name in mains if mains[name] != mains[first])
-            raise ValueError(
-                f"agents.{other}.metrics: its main (first) metric is {mains[other]!r}, {first}'s is {mains[first]!r}; "
-                "the agents of one experiment are ranked by one main metric"
-            )
-        goals: dict[str, str] = {}
-        for name in trainers:
-            for metric in self.agents[name].metrics or ():
-                if goals.setdefault(metric.name, metric.goal) != metric.goal:
-                    raise ValueError(
-                        f"agents.{name}.metrics: {metric.name!r} has goal {metric.goal} here, {goals[metric.name]} elsewhere"
-                    )
+        if trainers:
+            _check_main_metrics(self, trainers, sb3[0] if sb3 else None)
+            _check_metric_goals(self, trainers)
         return self
 
     @field_validator("seeds")
@@ -372,11 +408,9 @@ class ExperimentConfig(_Strict):
 
     @property
     def metrics(self) -> tuple[MetricSpec, ...]:
-        """The experiment's metrics, the main one first: ``env.metrics``, or without an env those of
-        its trainer agents in config order (a name two agents share counts once)."""
-        if self.env is not None:
-            return self.env.metrics
-        seen: dict[str, MetricSpec] = {}
+        """The experiment's metrics, the main one first: ``env.metrics``, then those of its trainer
+        agents in config order (a name two agents share counts once)."""
+        seen: dict[str, MetricSpec] = {metric.name: metric for metric in self.env.metrics} if self.env is not None else {}
         for agent in self.agents.values():
             for metric in agent.metrics or ():
                 seen.setdefault(metric.name, metric)
@@ -384,7 +418,10 @@ class ExperimentConfig(_Strict):
 
     @property
     def _metrics_source(self) -> str:
-        return "env.metrics" if self.env is not None else "the trainers' metrics"
+        trainers = any(agent.trainer is not None for agent in self.agents.values())
+        return {(True, False): "env.metrics", (False, True): "the trainers' metrics"}.get(
+            (self.env is not None, trainers), "env.metrics or the trainers' metrics"
+        )
 
     def metrics_of(self, agent_name: str) -> tuple[MetricSpec, ...]:
         """The metrics each episode of ``agent_name`` records: its trainer's, else ``env.metrics``."""
@@ -397,6 +434,10 @@ class ExperimentConfig(_Strict):
         if self.env is None:
             raise ConfigError("env: this experiment has no env (its agents are trainers)")
         return self.env
+
+    def env_id_of(self, agent_name: str) -> str | None:
+        """The id of the env ``agent_name`` trains on; None for a trainer agent, which has none."""
+        return self.env.id if self.env is not None and self.agents[agent_name].trainer is None else None
 
     def algo_of(self, agent_name: str) -> str:
         """The SB3 algorithm of an agent (its ``algo``, else its name); ``torch`` for a trainer agent."""
@@ -651,3 +692,30 @@ def config_value(document: dict[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value
+
+
+# The settings that decide an agent's training ({agent}: its name): a resume refuses a change of
+# them (planning's drift check), and a ``verify --resume-exactness`` verdict holds for them only.
+DRIFT_KEYS = ("env", "seed", "agents.{agent}", "train.schedule_timesteps")
+
+
+def training_setting(document: dict[str, Any], dotted: str) -> Any:
+    """:func:`config_value` without null fields: a field added since a run was written, left
+    unset, is no change."""
+    return _unset_dropped(config_value(document, dotted))
+
+
+def _unset_dropped(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _unset_dropped(item) for key, item in value.items() if item is not None}
+    return value
+
+
+def training_settings_sha256(config: ExperimentConfig, agent: str) -> str:
+    """A fingerprint of the settings that decide ``agent``'s training (:data:`DRIFT_KEYS`)."""
+    import hashlib
+    import json
+
+    document = config_to_dict(config)
+    settings = {key: training_setting(document, key.format(agent=agent)) for key in DRIFT_KEYS}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode("utf-8")).hexdigest()

@@ -1,17 +1,23 @@
-"""``atheria eval``: deterministic episodes of a checkpoint or of an exported policy (any format)."""
+"""``atheria eval``: deterministic episodes of a checkpoint or of an exported policy (any format),
+or a user's trainer's ``evaluate`` of its checkpoint.
+
+A checkpoint is evaluated as its trainer kind (named in its header) says
+(:meth:`~atheria_cli.trainers.base.Deployable.evaluate`); an exported policy and a reference
+policy act in the config's env here."""
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.deploy.export import check_same_spaces, space_description
+from atheria_cli.deploy.episodes import Actor, EvalEpisode, play_episode
+from atheria_cli.deploy.export import space_description
 from atheria_cli.deploy.formats import loadable_format
 from atheria_cli.deploy.loading import load_deployable
 from atheria_cli.deploy.selection import select_checkpoint
@@ -21,10 +27,6 @@ from atheria_cli.errors import UsageError
 from atheria_cli.run.atomic import atomic_write_json
 from atheria_cli.run.layout import REFERENCES_DIR, AgentLayout
 from atheria_cli.run.store import AgentStore
-from atheria_cli.training.episodes import metric_value
-
-if TYPE_CHECKING:
-    from atheria_cli.trainers.base import CheckpointActor
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
@@ -43,24 +45,29 @@ class _Stateless:
 
 
 @dataclass
-class EvalEpisode:
-    seed: int
-    reward: float
-    length: int
-    metrics: dict[str, float | None] = field(default_factory=dict)
-
-
-@dataclass
 class EvalResult:
+    """What ``atheria eval`` measured: a policy's ``episodes``, or (``measured``) the one value of
+    each quantity a trainer's ``evaluate`` returned."""
+
     agent: str
     source: str
     episodes: list[EvalEpisode]
     recorded: Path | None = None  # where a reference policy's result was kept
+    measured: dict[str, float | None] | None = None
 
     def values(self, name: str) -> list[float]:
+        if self.measured is not None:
+            value = self.measured.get(name)
+            return [] if value is None else [value]
         if name == "reward":
             return [episode.reward for episode in self.episodes]
         return [value for episode in self.episodes if (value := episode.metrics.get(name)) is not None]
+
+    def summary(self, name: str) -> dict[str, float | None]:
+        """Mean and std of ``name`` over the episodes; a trainer's one value has no std."""
+        if self.measured is not None:
+            return {"mean": self.measured.get(name), "std": None}
+        return summarize(self.values(name))
 
 
 def evaluate(
@@ -79,21 +86,27 @@ def evaluate(
         raise UsageError(f"--episodes must be at least 1 (got {episodes})")
     if jit is not None and export is not None:
         raise UsageError("--jit and --export both name a file to evaluate: give one")
+    if agent in config.agents and jit is None and export is None:
+        return _evaluate_checkpoint(config, agent, checkpoint, episodes, seed)
+    if config.env is None:  # a trainers' experiment: no env for a reference policy or an export to act in
+        if agent not in config.agents:
+            raise UsageError(f"unknown agent {agent!r}: the experiment has {', '.join(config.agents)}")
+        option = "--jit" if jit is not None else "--export"
+        raise UsageError(
+            f"{option}: the experiment has no env to run an export in; evaluate the checkpoint: atheria eval {agent}"
+        )
     from atheria_cli.envs.factory import make_env
 
     env = make_env(config.environment)
     try:
-        actor: CheckpointActor | _Stateless
+        actor: Actor
         if agent in config.agents:
-            if jit is not None:
-                actor, source = _exported_policy(agent, jit, env, option="--jit")
-            elif export is not None:
-                actor, source = _exported_policy(agent, export, env, option="--export")
-            else:
-                actor, source = _checkpoint_policy(config, agent, checkpoint, env)
+            file, option = (jit, "--jit") if jit is not None else (export, "--export")
+            assert file is not None
+            actor, source = _exported_policy(agent, file, env, option=option)
         else:
             actor, source = _reference_policy(config, agent, env)
-        result = EvalResult(agent, source, [_episode(env, actor, seed + index, config) for index in range(episodes)])
+        result = EvalResult(agent, source, [play_episode(env, actor, seed + index, config) for index in range(episodes)])
     finally:
         env.close()
     if agent not in config.agents:
@@ -132,31 +145,16 @@ def summarize(values: list[float]) -> dict[str, float | None]:
     return {"mean": statistics.fmean(values), "std": statistics.pstdev(values)}
 
 
-def _episode(env, actor: CheckpointActor | _Stateless, seed: int, config: ExperimentConfig) -> EvalEpisode:
-    obs, info = env.reset(seed=seed)
-    actor.start_episode()
-    total, length, done = 0.0, 0, False
-    while not done:
-        action = actor(np.asarray(obs)[None])[0]
-        obs, reward, terminated, truncated, info = env.step(action)
-        total += float(reward)
-        length += 1
-        done = terminated or truncated
-    metrics = {metric.name: metric_value(info, metric.name, config.environment.id) for metric in config.environment.metrics}
-    return EvalEpisode(seed=seed, reward=total, length=length, metrics=metrics)
-
-
-def _checkpoint_policy(config: ExperimentConfig, agent: str, spec: str, env) -> tuple[CheckpointActor, str]:
-    """The checkpoint's policy, as its trainer kind (named in its header) acts with it."""
+def _evaluate_checkpoint(config: ExperimentConfig, agent: str, spec: str, episodes: int, seed: int) -> EvalResult:
+    """The selected checkpoint, evaluated as its trainer kind (named in its header) evaluates it."""
     store = AgentStore(AgentLayout.of(config.run_dir, agent))
     entry = select_checkpoint(store, agent, spec, config)
     deployed = load_deployable(store.layout.root / entry.file, agent, "evaluate")
-    actor = deployed.actor(env, config.env_of(agent).frame_stack)
-    check_same_spaces(agent, entry.file, deployed, actor.observation_space, env.action_space)
-    return actor, entry.file
+    evaluated = deployed.evaluate(config, agent, entry.file, episodes, seed)
+    return EvalResult(agent, entry.file, evaluated.episodes, measured=evaluated.measured)
 
 
-def _exported_policy(agent: str, path: Path, env, *, option: str) -> tuple[_Stateless, str]:
+def _exported_policy(agent: str, path: Path, env: Any, *, option: str) -> tuple[_Stateless, str]:
     """Load an export after checking its sidecar, its sha256 and its spaces; ``--jit`` takes TorchScript only."""
     if not path.is_file():
         raise UsageError(f"{option}: file not found: {path}")
@@ -164,6 +162,11 @@ def _exported_policy(agent: str, path: Path, env, *, option: str) -> tuple[_Stat
     if option == "--jit" and described.format != "torchscript":
         raise UsageError(
             f"--jit: {path} is not TorchScript (its sidecar says format {described.format!r}); evaluate it with --export"
+        )
+    if described.observation_space is None:
+        raise UsageError(
+            f"{option}: {path} holds a trainer's module ({described.trainer}), not a policy that acts in an env; "
+            "evaluate its checkpoint instead"
         )
     for kind, space in (("observation", env.observation_space), ("action", env.action_space)):
         recorded = getattr(described, f"{kind}_space")
@@ -179,6 +182,6 @@ def _exported_policy(agent: str, path: Path, env, *, option: str) -> tuple[_Stat
     dtype = env.observation_space.dtype
 
     def act(obs: np.ndarray) -> np.ndarray:
-        return run(np.asarray(obs, dtype=dtype))
+        return run(np.asarray(obs, dtype=dtype))[0]
 
     return _Stateless(act), str(path)

@@ -1,14 +1,17 @@
-"""Export of a trained policy: raw observations in, environment actions out, in one of several formats.
+"""Export of a trained agent in one of several formats: an SB3 policy (raw observations in,
+environment actions out) or the module a user's trainer returns from ``export_module``.
 
 What is exported is the checkpoint's :class:`~atheria_cli.trainers.base.Deployable`, which its
-trainer kind (named in the checkpoint's header) provides: for SB3 (:mod:`atheria_cli.trainers.sb3.deploy`)
-a module that does what ``model.predict(obs, deterministic=True)`` does *plus* what users forget
-when they trace SB3 networks by hand (VecNormalize's observation normalization, the action
-post-processing). Each format (``deploy/formats/``: torchscript, exported, aoti, onnx) captures
-that one module; a *model format* (``sb3``: SB3's own zip) is written by the trainer kind from
-its model. Either way the result is loaded back and verified against the policy's own
-deterministic actions on observations sampled from the space and from real resets before
-anything is written.
+trainer kind (named in the checkpoint's header) provides, as an
+:class:`~atheria_cli.trainers.base.ExportSubject`. For SB3 (:mod:`atheria_cli.trainers.sb3.deploy`)
+that is a module that does what ``model.predict(obs, deterministic=True)`` does *plus* what users
+forget when they trace SB3 networks by hand (VecNormalize's observation normalization, the action
+post-processing), checked against the policy's own deterministic actions on observations sampled
+from the space and from real resets. For a user's trainer (:mod:`atheria_cli.trainers.custom_deploy`)
+it is its ``export_module()``, checked against the eager module on inputs sampled around its
+example inputs. Each format (``deploy/formats/``: torchscript, exported, aoti, onnx) captures the
+module; a *model format* (``sb3``: SB3's own zip) is written by the trainer kind from its model.
+Either way the result is loaded back and verified before anything is written.
 """
 
 from __future__ import annotations
@@ -22,52 +25,65 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from gymnasium import spaces
 
 from atheria_cli import __version__
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.deploy.formats import DEFAULT_FILES, MODEL_FORMATS, Policy, export_format, loadable_format, model_format
+from atheria_cli.deploy.formats import DEFAULT_FILES, MODEL_FORMATS, Program, export_format, loadable_format, model_format
 from atheria_cli.deploy.sidecar import SIDECAR_SCHEMA_VERSION, sidecar_path
 from atheria_cli.errors import ExportError, UsageError
 from atheria_cli.run.atomic import atomic_write_bytes, atomic_write_json
 
 if TYPE_CHECKING:
-    from atheria_cli.trainers.base import Deployable
+    from atheria_cli.trainers.base import Deployable, ExportSubject
 
 TOLERANCE = 1e-5
-SUPPORTED_ACTIONS = (spaces.Box, spaces.Discrete)
 
 
 @dataclass(frozen=True)
 class Verification:
+    """How an export compared with what it must reproduce.
+
+    :param samples: how many samples it was run on (observations, or sampled input sets)
+    :param counted: what a sample is, for messages ("observations", "sampled inputs")
+    """
+
     samples: int
     max_abs_diff: float
     mismatches: int
+    counted: str = "observations"
 
 
-def check_exportable(deployed: Deployable) -> None:
-    if (refusal := deployed.export_refusal()) is not None:
-        raise UsageError(f"cannot export {deployed.algo}: {refusal}")
-    if not isinstance(deployed.observation_space, spaces.Box):
-        raise UsageError(f"export supports Box observations, this agent has {deployed.observation_space}")
-    if not isinstance(deployed.action_space, SUPPORTED_ACTIONS):
-        raise UsageError(f"export supports Box and Discrete actions, this agent has {deployed.action_space}")
+def verify(program: Program, subject: ExportSubject) -> Verification:
+    """Run the export on every sample of ``subject`` and compare with its expected outputs:
+    equal where ``subject.exact``, else within :data:`TOLERANCE` (NaN where both are NaN)."""
+    largest, mismatches = 0.0, 0
+    for inputs, expected in zip(subject.samples, subject.expected, strict=True):
+        outputs = program(*inputs)
+        if len(outputs) != len(expected):
+            largest, mismatches = float("inf"), mismatches + 1
+            continue
+        for output, wanted in zip(outputs, expected, strict=True):
+            difference = _difference(np.asarray(output), np.asarray(wanted))
+            largest = max(largest, difference)
+            mismatches += int(difference != 0) if subject.exact else int(difference > TOLERANCE)
+    return Verification(samples=subject.sample_count, max_abs_diff=largest, mismatches=mismatches, counted=subject.sample_noun)
 
 
-def verify(policy: Policy, deployed: Deployable, observations: np.ndarray) -> Verification:
-    """Compare an exported policy with the deployable's own deterministic actions (``model.predict``
-    for SB3) on the same raw observations."""
-    exported = np.asarray(policy(observations))
-    expected = deployed.predict(observations)
-    exported = exported.reshape(expected.shape)
-    if isinstance(deployed.action_space, spaces.Discrete):
-        mismatches = int(np.sum(exported != expected))
-        return Verification(
-            samples=len(observations), max_abs_diff=float(np.max(np.abs(exported - expected))), mismatches=mismatches
-        )
-    difference = float(np.max(np.abs(exported.astype(np.float64) - expected.astype(np.float64))))
-    return Verification(samples=len(observations), max_abs_diff=difference, mismatches=int(difference > TOLERANCE))
+def _difference(output: np.ndarray, expected: np.ndarray) -> float:
+    """The largest absolute difference; infinite when the shapes cannot match or one side is NaN alone."""
+    if output.size != expected.size:
+        return float("inf")
+    output = output.reshape(expected.shape)  # a policy may return (n,) for (n, 1) actions
+    wide = np.complex128 if np.iscomplexobj(output) or np.iscomplexobj(expected) else np.float64
+    left, right = output.astype(wide), expected.astype(wide)
+    if not left.size:
+        return 0.0
+    with np.errstate(invalid="ignore"):
+        gap = np.abs(left - right)
+    same = (left == right) | (np.isnan(left) & np.isnan(right))  # inf == inf, NaN where both are NaN
+    gap = np.where(same, 0.0, gap)
+    return float(np.max(np.where(np.isnan(gap), np.inf, gap)))
 
 
 def space_description(space: spaces.Space) -> dict[str, Any]:
@@ -94,6 +110,7 @@ def _jsonable(array: np.ndarray) -> list[Any]:
 
 def sidecar(
     deployed: Deployable,
+    subject: ExportSubject,
     *,
     format_name: str,
     agent: str,
@@ -101,12 +118,12 @@ def sidecar(
     data: bytes,
     checkpoint: Path,
     checkpoint_sha256: str,
-    normalized: bool,
     verification: Verification | None,
     versions: dict[str, str],
     extra_files: dict[str, tuple[Path, bytes]] | None = None,
 ) -> dict[str, Any]:
-    """The sidecar document (layout and reader: ``deploy/sidecar.py``, docs/file-layout.md)."""
+    """The sidecar document (layout and reader: ``deploy/sidecar.py``, docs/file-layout.md);
+    ``subject.description`` says what goes in and out."""
     return {
         "schema_version": SIDECAR_SCHEMA_VERSION,
         "format": format_name,
@@ -116,10 +133,7 @@ def sidecar(
         "device": "cpu",
         "agent": agent,
         "algo": deployed.algo,
-        "observation_space": space_description(deployed.observation_space),
-        "action_space": space_description(deployed.action_space),
-        "input": {"dtype": str(deployed.observation_space.dtype), "shape": ["batch", *deployed.observation_space.shape]},
-        "observation_normalization": normalized,
+        **subject.description,
         "source_checkpoint": checkpoint.name,
         "source_sha256": checkpoint_sha256,
         "verification": None
@@ -176,36 +190,33 @@ def export_agent(
 ) -> ExportResult:
     """Export, load the result back and verify it (unless told not to), then write it and its sidecar.
 
-    The format writes into a temporary folder; nothing is written beside the run when verification fails.
+    The format writes into a temporary folder; nothing is written beside the run when verification
+    fails. The caller has asked :meth:`Deployable.check_export` first.
     """
-    check_exportable(deployed)
     loadable_format(format_name).require()
-    observations = deployed.sample_observations(seed)
+    subject = deployed.export_subject(seed)
     with tempfile.TemporaryDirectory(prefix="atheria-export-") as staging:
         staged = Path(staging) / output.name
-        policy, extras = _build(deployed, format_name, staged, observations, with_replay=with_replay)
-        verification = verify(policy(), deployed, observations) if check else None
+        program, extras = _build(deployed, subject, format_name, staged, agent, with_replay=with_replay)
+        verification = verify(program(), subject) if check else None
         data = staged.read_bytes()
         extra_files = {role: (output.with_name(path.name), path.read_bytes()) for role, path in extras.items()}
     if verification is not None and verification.mismatches:
-        unit = (
-            "actions differ"
-            if isinstance(deployed.action_space, spaces.Discrete)
-            else f"max |difference| {verification.max_abs_diff:.3g} > {TOLERANCE}"
-        )
+        differ = "actions differ" if subject.what == "policy" else "outputs differ"
+        unit = differ if subject.exact else f"max |difference| {verification.max_abs_diff:.3g} > {TOLERANCE}"
         raise ExportError(
-            f"{agent}: the exported {format_name} policy disagrees with model.predict on {verification.samples} observations "
-            f"({unit}); nothing written"
+            f"{agent}: the exported {format_name} {subject.what} disagrees with {subject.reference} on "
+            f"{verification.samples} {verification.counted} ({unit}); nothing written"
         )
     description = sidecar(
         deployed,
+        subject,
         format_name=format_name,
         agent=agent,
         file=output,
         data=data,
         checkpoint=checkpoint,
         checkpoint_sha256=checkpoint_sha256,
-        normalized=deployed.normalizes_observations,
         verification=verification,
         versions=versions,
         extra_files=extra_files,
@@ -223,14 +234,26 @@ def export_agent(
 
 
 def _build(
-    deployed: Deployable, format_name: str, staged: Path, observations: np.ndarray, *, with_replay: bool
-) -> tuple[Callable[[], Policy], dict[str, Path]]:
-    """Write the format to ``staged``: a loader of the written policy, and the extra files written beside."""
+    deployed: Deployable, subject: ExportSubject, format_name: str, staged: Path, agent: str, *, with_replay: bool
+) -> tuple[Callable[[], Program], dict[str, Path]]:
+    """Write the format to ``staged``: a loader of what was written, and the extra files written beside."""
     if format_name in MODEL_FORMATS:
         extras = deployed.write_model_format(format_name, staged, with_replay=with_replay)
-        return (lambda: deployed.model_format_policy(format_name, staged)), extras
+
+        def load_model_format() -> Program:
+            policy = deployed.model_format_policy(format_name, staged)
+            return lambda obs: (policy(obs),)
+
+        return load_model_format, extras
     exporter = export_format(format_name)
-    exporter.build(deployed.policy_module(), torch.as_tensor(observations[:8]), staged)
+    try:
+        exporter.build(subject.capture, staged)
+    except Exception as exc:  # torch.export, the tracer and the ONNX exporter raise many types for a module they cannot capture
+        text = str(exc).strip()
+        reason = text.splitlines()[0] if text else type(exc).__name__
+        raise ExportError(
+            f"{agent}: the {format_name} format cannot capture the {subject.what} ({type(exc).__name__}: {reason}); nothing written"
+        ) from exc
     return (lambda: exporter.load(staged)), {}
 
 
@@ -250,7 +273,6 @@ def export_experiment(
     """
     from atheria_cli.deploy.loading import read_trained_checkpoint
     from atheria_cli.deploy.selection import select_checkpoint
-    from atheria_cli.envs.factory import make_vec_env
     from atheria_cli.run.layout import AgentLayout
     from atheria_cli.run.store import AgentStore
     from atheria_cli.training.planning import select_agents
@@ -276,17 +298,10 @@ def export_experiment(
         plans.append((agent, store, entry, trained))
     results = []
     for agent, store, entry, trained in plans:
-        if config.env_of(agent).frame_stack is not None:
-            raise UsageError(
-                f"{agent}: a frame-stacked policy (frame_stack) cannot be exported yet; evaluate it with `atheria eval`"
-            )
         path = store.layout.root / entry.file
         deployed = trained.deployable()
-        env = make_vec_env(config.env_of(agent))
-        try:
-            check_same_spaces(agent, entry.file, deployed, env.observation_space, env.action_space)
-        finally:
-            env.close()
+        for name in formats:
+            deployed.check_export(config, agent, entry.file, name)
         for index, name in enumerate(formats):
             target = _target(store.layout.root, output, name, first=index == 0)
             results.append(
@@ -311,8 +326,8 @@ def _check_replay_buffers(config: ExperimentConfig, agents: list[str]) -> None:
     from atheria_cli.trainers import kind_of
 
     for agent in agents:
-        if not kind_of(config, agent).has_replay_buffer(config, agent):
-            raise UsageError(f"--with-replay: {agent} ({config.algo_of(agent)}) is on-policy and has no replay buffer")
+        if not (kind := kind_of(config, agent)).has_replay_buffer(config, agent):
+            raise UsageError(f"--with-replay: {agent} ({config.algo_of(agent)}) {kind.no_replay_buffer}")
 
 
 def _target(agent_dir: Path, output: Path | None, format_name: str, *, first: bool) -> Path:
@@ -325,12 +340,10 @@ def _target(agent_dir: Path, output: Path | None, format_name: str, *, first: bo
 
 
 def check_same_spaces(
-    agent: str, source: str, deployed: Deployable, observation_space: spaces.Space, action_space: spaces.Space
+    agent: str, source: str, trained: tuple[spaces.Space, spaces.Space], env: tuple[spaces.Space, spaces.Space]
 ) -> None:
-    """A checkpoint trained on another environment cannot act in this one."""
-    for kind, theirs, ours in (
-        ("observation", deployed.observation_space, observation_space),
-        ("action", deployed.action_space, action_space),
-    ):
+    """A policy trained on another environment cannot act in this one: ``trained`` and ``env`` are
+    (observation space, action space) pairs."""
+    for kind, theirs, ours in (("observation", trained[0], env[0]), ("action", trained[1], env[1])):
         if space_description(theirs) != space_description(ours):
             raise UsageError(f"{agent}: {source} was trained with {kind} space {theirs}, but the config's env has {ours}")

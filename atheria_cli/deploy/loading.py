@@ -30,8 +30,14 @@ class TrainedCheckpoint:
         return kind_named(trainer_kind(self.payload))
 
     def require(self, agent: str, use: Use) -> None:
-        """Refuse a checkpoint whose trainer kind cannot be put to ``use`` (before anything is written)."""
-        if (refusal := self.kind.refusal(use)) is not None:
+        """Refuse a checkpoint whose trainer cannot be put to ``use`` (before anything is written);
+        its kind answers from the run config the checkpoint was trained with."""
+        import json
+
+        from atheria_cli.config import ExperimentConfig
+
+        config = ExperimentConfig.model_validate(json.loads(self.payload["run_config"]))
+        if (refusal := self.kind.refusal(use, config, self.payload["agent"])) is not None:
             raise UsageError(f"{agent}: {self.path.name}: {refusal}")
 
     def deployable(self) -> Deployable:

@@ -1,11 +1,13 @@
 """The JSON sidecar beside every exported policy file, read and checked without torch.
 
-``<file stem>.json`` (schema 2) describes an export: its ``format``, the exported ``file`` with
-its ``size`` and ``sha256``, the spaces it was exported for, the source checkpoint, the
-verification against ``model.predict`` and the library versions. Readers refuse a missing,
+``<file stem>.json`` (schema 3) describes an export: its ``format``, the exported ``file`` with
+its ``size`` and ``sha256``, what goes in and out (a policy's spaces; every input and output),
+the source checkpoint, the verification and the library versions. Readers refuse a missing,
 unreadable or newer sidecar and a file whose sha256 differs from the recorded one, each as one
-line naming the file (exit 2). Schema 1 (``export-jit`` before formats existed: TorchScript only,
-no hash of the exported file) is migrated on read; its file cannot be hash-checked.
+line naming the file (exit 2). Schema 3 lets a module exported from a user's trainer (no env)
+leave ``observation_space`` and ``action_space`` null; schema 2 differs in nothing else and is
+read as it is. Schema 1 (``export-jit`` before formats existed: TorchScript only, no hash of the
+exported file) is migrated on read; its file cannot be hash-checked.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from atheria_cli.errors import DamagedFileError
 from atheria_cli.run.store import file_sha256
 
-SIDECAR_SCHEMA_VERSION = 2
+SIDECAR_SCHEMA_VERSION = 3
 FormatName = Literal["torchscript", "exported", "aoti", "onnx", "sb3"]
 FORMAT_NAMES: tuple[str, ...] = ("torchscript", "exported", "aoti", "onnx", "sb3")
 
@@ -40,6 +42,16 @@ class ExtraFile(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class TensorSpec(BaseModel):
+    """One input or output of the exported module: its name, dtype and shape (``"batch"`` for a
+    dynamic batch dimension)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    dtype: str
+    shape: list[int | str]
+
+
 class ExportSidecar(BaseModel):
     # Unknown keys are kept: a sidecar from a newer minor version stays readable.
     model_config = ConfigDict(extra="allow", defer_build=True)
@@ -51,9 +63,10 @@ class ExportSidecar(BaseModel):
     device: str = "cpu"
     agent: str
     algo: str
-    observation_space: dict[str, Any]
-    action_space: dict[str, Any]
-    input: dict[str, Any]
+    # None (schema 3): a trainer's module, which acts in no env.
+    observation_space: dict[str, Any] | None
+    action_space: dict[str, Any] | None
+    input: dict[str, Any]  # the first input's dtype and shape (every input: ``inputs``)
     observation_normalization: bool
     source_checkpoint: str
     source_sha256: str
@@ -62,6 +75,10 @@ class ExportSidecar(BaseModel):
     exported: str
     # Added within schema 2 (absent: none): role ("replay_buffer", "vec_normalize") -> file beside.
     extra_files: dict[str, ExtraFile] = Field(default_factory=dict)
+    # Added in schema 3 (absent in older sidecars: not recorded).
+    inputs: list[TensorSpec] = Field(default_factory=list)
+    outputs: list[TensorSpec] = Field(default_factory=list)
+    trainer: str | None = None  # the user's trainer class ("package.module:Class") a module came from
 
 
 def sidecar_path(exported_file: Path) -> Path:
@@ -98,6 +115,8 @@ def parse_sidecar(document: Any, side: Path) -> ExportSidecar:
         )
     if version == 1:
         document = _migrate_v1(document)
+    elif version == 2:
+        document = {**document, "schema_version": SIDECAR_SCHEMA_VERSION}  # schema 3 only adds what it may omit
     try:
         return ExportSidecar.model_validate(document)
     except ValidationError as exc:

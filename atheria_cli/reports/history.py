@@ -24,9 +24,9 @@ from atheria_cli.metrics import (
 )
 from atheria_cli.reports.evaluations import committed_evaluations
 from atheria_cli.reports.output import check_output_path, check_plot_path
-from atheria_cli.reports.runs import AgentRun, check_agent, read_run, require_run
+from atheria_cli.reports.runs import AgentRun, check_agent, committed_snapshots, read_run, require_run
 from atheria_cli.run.atomic import atomic_write_bytes
-from atheria_cli.run.formats import EpisodeRecord, EvaluationRecord, SessionRecord
+from atheria_cli.run.formats import EpisodeRecord, EvaluationRecord, SessionRecord, SnapshotEntry
 from atheria_cli.run.seeds import run_seeds, seed_config
 from atheria_cli.run.store import RunState
 
@@ -90,6 +90,7 @@ class HistoryReport:
     records: list[EpisodeRecord] = field(repr=False)
     written: list[str] = field(default_factory=list)
     evaluations: list[EvaluationRecord] = field(default_factory=list)
+    snapshots: list[SnapshotEntry] = field(default_factory=list)  # committed (train.snapshots), oldest first
 
     @property
     def metrics(self) -> list[str]:
@@ -143,6 +144,7 @@ def build_history(config: ExperimentConfig, run: AgentRun) -> HistoryReport:
         convergence=[convergence(run.records, numbers, sessions, quantity) for quantity in measured],
         records=run.records,
         evaluations=committed_evaluations(run.history, run.latest),
+        snapshots=committed_snapshots(run),
     )
 
 
@@ -306,6 +308,7 @@ def history_json(report: HistoryReport, last: int | None) -> dict[str, Any]:
         "episodes": episodes,
         "convergence": [asdict(trend) for trend in report.convergence],
         "evaluations": [item.model_dump(mode="json") for item in report.evaluations],
+        "snapshots": [item.model_dump(mode="json") for item in report.snapshots],
         "written": report.written,
     }
 

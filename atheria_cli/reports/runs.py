@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import DamagedFileError, UsageError
@@ -18,11 +19,12 @@ from atheria_cli.run.formats import (
     EpisodeRecord,
     ExactnessVerdict,
     History,
+    SnapshotEntry,
     read_document,
     read_episodes,
     read_history,
 )
-from atheria_cli.run.layout import AgentLayout
+from atheria_cli.run.layout import METADATA_FILE, AgentLayout
 from atheria_cli.run.store import AgentStore, RunState
 
 
@@ -39,6 +41,7 @@ class CommitRecord(Document):
     agent: str
     checkpoints: Any = Field(default_factory=list)
     resume_exactness: ExactnessVerdict | None = None  # the last verify --resume-exactness
+    snapshots: Any = Field(default_factory=list)  # validated by committed_snapshots, for the commands that show them
 
 
 def read_latest_entry(path: Path) -> CheckpointEntry | None:
@@ -64,6 +67,23 @@ def latest_entry(record: CommitRecord, path: Path) -> CheckpointEntry | None:
         raise DamagedFileError(path, f"{where}: {first['msg']}") from None
 
 
+def committed_snapshots(run: AgentRun) -> list[SnapshotEntry]:
+    """The run's committed snapshots (``train.snapshots``), validated; [] for a run without."""
+    if not run.snapshots:
+        return []
+    try:
+        return _snapshot_list().validate_python(run.snapshots)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in ("snapshots", *first["loc"]))
+        raise DamagedFileError(run.folder / METADATA_FILE, f"{where}: {first['msg']}") from None
+
+
+@functools.cache
+def _snapshot_list() -> TypeAdapter[list[SnapshotEntry]]:
+    return TypeAdapter(list[SnapshotEntry])
+
+
 @dataclass(frozen=True)
 class AgentRun:
     """What is committed in one agent's folder (nothing unless ``state`` is committed)."""
@@ -75,6 +95,7 @@ class AgentRun:
     history: History | None = None
     records: list[EpisodeRecord] = field(default_factory=list)
     exactness: ExactnessVerdict | None = None  # the last verify --resume-exactness, if any
+    snapshots: Any = None  # metadata.json's snapshots as read (committed_snapshots validates them)
 
 
 def check_agent(config: ExperimentConfig, agent: str) -> None:
@@ -97,7 +118,7 @@ def read_run(config: ExperimentConfig, agent: str) -> AgentRun:
         # A crash between history.json and metadata.json: history runs one commit ahead.
         history = AgentStore(layout).history_up_to(history, latest.episode, latest.timesteps)
     records = read_episodes(root / history.episodes_file, history.episodes_bytes, history.total_episodes)
-    return AgentRun(agent, root, RunState.COMMITTED, latest, history, records, record.resume_exactness)
+    return AgentRun(agent, root, RunState.COMMITTED, latest, history, records, record.resume_exactness, record.snapshots)
 
 
 def _has_entries(folder: Path) -> bool:

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from atheria_cli.config import ExperimentConfig
+from atheria_cli.config import ExperimentConfig, training_settings_sha256
 from atheria_cli.metrics import Quantity, best_record, main_quantity, value_of
 from atheria_cli.reports.runs import AgentRun, read_run
 from atheria_cli.run.formats import ExactnessVerdict
@@ -48,14 +48,23 @@ def status_report(config: ExperimentConfig) -> StatusReport:
     metric = main_quantity(config)
     seeds = run_seeds(config)
     if not seeds:
-        rows = [status_row(read_run(config, agent), metric) for agent in config.agents]
+        rows = [
+            status_row(read_run(config, agent), metric, settings=training_settings_sha256(config, agent))
+            for agent in config.agents
+        ]
     else:
         replicates = {seed: seed_config(config, seed) for seed in seeds}
-        rows = [status_row(read_run(replicates[seed], agent), metric, seed) for agent in config.agents for seed in seeds]
+        rows = [
+            status_row(read_run(replicates[seed], agent), metric, seed, training_settings_sha256(replicates[seed], agent))
+            for agent in config.agents
+            for seed in seeds
+        ]
     return StatusReport(config.experiment, str(config.run_dir), metric, rows, seeds)
 
 
-def status_row(run: AgentRun, metric: Quantity, seed: int | None = None) -> StatusRow:
+def status_row(run: AgentRun, metric: Quantity, seed: int | None = None, settings: str | None = None) -> StatusRow:
+    """``run``'s row; ``settings``: the fingerprint of the agent's training settings in the config
+    read now, which a resume-exactness verdict is held against."""
     disk = folder_bytes(run.folder)
     latest = run.latest
     if latest is None:
@@ -76,15 +85,18 @@ def status_row(run: AgentRun, metric: Quantity, seed: int | None = None) -> Stat
         resumable=problem is None,
         resume_problem=problem,
         seed=seed,
-        resume_exactness=exactness_summary(run.exactness) if run.exactness is not None else None,
+        resume_exactness=exactness_summary(run.exactness, settings) if run.exactness is not None else None,
     )
 
 
-def exactness_summary(verdict: ExactnessVerdict) -> str:
-    """One verdict of ``verify --resume-exactness`` in words: what it found, on what, when."""
+def exactness_summary(verdict: ExactnessVerdict, settings: str | None = None) -> str:
+    """One verdict of ``verify --resume-exactness`` in words: what it found, on what, when, and
+    whether the config's training settings (fingerprint ``settings``) changed since."""
     day = verdict.checked[:10]
     found = f": {verdict.difference}" if verdict.difference else ""
-    return f"{verdict.verdict}{found} ({verdict.episodes} episodes, resumed after {verdict.split}; checked {day})"
+    stale = settings is not None and verdict.settings_sha256 is not None and verdict.settings_sha256 != settings
+    since = "; the config's settings changed since: check again" if stale else ""
+    return f"{verdict.verdict}{found} ({verdict.episodes} episodes, resumed after {verdict.split}; checked {day}{since})"
 
 
 def resume_problem(checkpoint: Path, recorded_size: int) -> str | None:

@@ -43,8 +43,10 @@ device, hyperparams (resolved, with SB3's defaults), versions, run_id, created, 
 ``adopted_from`` (added within schema 1, absent: null) for a run adopted from an SB3 zip, and
 ``resume_exactness`` (added within schema 1, absent: null): the last ``atheria verify
 --resume-exactness`` of the agent, ``{verdict, exact, episodes, split, repeat, difference, checked,
-atheria_version}``; an older atheria keeps it as an unknown field. It is
-written last: a checkpoint exists for atheria only once its entry is here.
+atheria_version}``; an older atheria keeps it as an unknown field, and so is ``snapshots``
+(added within schema 1, absent: []): ``[{file, episode, timesteps, size, sha256, created,
+tensors}]``, the committed snapshots of ``train.snapshots``, oldest first. It is
+written last: a checkpoint (or a snapshot) exists for atheria only once its entry is here.
 
 config.json (schema 1): ``{"schema_version": 1, "config": <the resolved experiment config>}``.
 """
@@ -57,11 +59,13 @@ import uuid
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from atheria_cli.errors import DamagedFileError
 from atheria_cli.run.atomic import atomic_write_json
 
+# A snapshot's file, relative to the agent's folder (atheria_cli.run.layout.snapshot_file).
+SNAPSHOT_FILE_PATTERN = r"^snapshots/snapshot_\d{4,}\.pt$"
 HISTORY_SCHEMA_VERSION = 1
 METADATA_SCHEMA_VERSION = 1
 RUN_CONFIG_SCHEMA_VERSION = 1
@@ -96,7 +100,7 @@ class SessionRecord(Document):
     eval_seconds: float = Field(default=0.0, ge=0)  # part of duration_seconds spent evaluating
     forked_from: ForkOrigin | None = None  # the first session of a fork: where it came from
     resources: ResourceSummary | None = None  # what the monitor read (train.monitor_every), when it ran
-    adopted_from: AdoptOrigin | None = None  # the first session of an adopted run (train --from-sb3)
+    adopted_from: AdoptOrigin | None = None  # the first session of an adopted run (--from-sb3, a foreign checkpoint)
     exact: bool = True  # False: this session did not start from a complete training state (adoption)
 
 
@@ -124,11 +128,15 @@ class ForkOrigin(Document):
 
 
 class AdoptOrigin(Document):
-    """The SB3 zip an adopted run started from (``train --from-sb3``)."""
+    """Another program's saved model an adopted run started from: an SB3 zip (``train
+    --from-sb3``), or a trainer's checkpoint file written outside atheria (``train
+    --from-checkpoint FILE.pth`` of a trainer agent)."""
 
     file: str  # as given
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    num_timesteps: int = Field(ge=0)  # the zip's, where the adopted run's timesteps go on from
+    # The zip's num_timesteps, or the file's episode (a trainer's clock counts episodes): where
+    # the adopted run's timesteps go on from.
+    num_timesteps: int = Field(ge=0)
 
 
 class ExactnessVerdict(Document):
@@ -142,6 +150,9 @@ class ExactnessVerdict(Document):
     difference: str | None = None  # the first difference found, e.g. "episode 3: loss 0.25 != 0.26"
     checked: str
     atheria_version: str
+    # The fingerprint of the settings it checked (config.training_settings_sha256); absent (None)
+    # in a verdict recorded before it existed. A verdict holds for those settings only.
+    settings_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class Stat(Document):
@@ -197,6 +208,27 @@ class SegmentEntry(Document):
         return entry.replay_rows is not None and self.end > entry.replay_rows[0] and self.start < entry.replay_rows[1]
 
 
+class SnapshotEntry(Document):
+    """A committed snapshot (``train.snapshots``): the trainer's ``snapshot()`` after ``episode``.
+
+    Listed in metadata.json by the checkpoint commit that follows its episode, so a snapshot
+    never names an episode that no checkpoint has committed."""
+
+    file: str = Field(pattern=SNAPSHOT_FILE_PATTERN)  # snapshots/snapshot_0004.pt
+    episode: int = Field(ge=1)
+    timesteps: int = Field(ge=0)
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    created: str
+    tensors: list[str] = Field(default_factory=list)  # the names snapshot() returned, in its order
+
+    @model_validator(mode="after")
+    def _file_names_its_episode(self) -> SnapshotEntry:
+        if int(self.file.rsplit("_", 1)[1].removesuffix(".pt")) != self.episode:
+            raise ValueError(f"file {self.file!r} does not name episode {self.episode}")
+        return self
+
+
 class Metadata(Document):
     schema_version: int = METADATA_SCHEMA_VERSION
     agent: str
@@ -215,8 +247,9 @@ class Metadata(Document):
     updated: str
     checkpoints: list[CheckpointEntry] = Field(default_factory=list)
     replay_segments: list[SegmentEntry] = Field(default_factory=list)
-    adopted_from: AdoptOrigin | None = None  # a run started from an SB3 zip (train --from-sb3)
+    adopted_from: AdoptOrigin | None = None  # a run started from an SB3 zip or a trainer's foreign checkpoint
     resume_exactness: ExactnessVerdict | None = None  # the last verify --resume-exactness (absent: never checked)
+    snapshots: list[SnapshotEntry] = Field(default_factory=list)  # train.snapshots, oldest first (absent: none)
 
     @property
     def latest(self) -> CheckpointEntry | None:

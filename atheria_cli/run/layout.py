@@ -7,6 +7,7 @@
         episode_0001.t123.pt  a mid-episode checkpoint (signal or save_every_steps) at timestep 123
         episodes.jsonl        one line per episode
         replay/               replay segments of off-policy agents
+        snapshots/snapshot_0004.pt   the trainer's snapshot() after episode 4 (train.snapshots)
         history.json          sessions and per-episode records
         metadata.json         the commit record: what is in the folder, with sizes and sha256
         config.json           the resolved config of the run, for comparison on resume
@@ -31,6 +32,8 @@ CONFIG_FILE = "config.json"
 RAY_DRIVER_LOG = "ray-driver.log"  # <run_dir>/ray-driver.log, appended by every --backend ray run
 REFERENCES_DIR = "references"  # <run_dir>/references/<name>.json: scores of reference policies
 CHECKPOINT_PATTERN = re.compile(r"^episode_(\d{4,})(?:\.t(\d+))?\.pt$")
+SNAPSHOTS_DIR = "snapshots"  # <AGENT>/snapshots/snapshot_XXXX.pt (train.snapshots)
+SNAPSHOT_PATTERN = re.compile(r"^snapshot_(\d{4,})\.pt$")
 SEED_DIR_PATTERN = re.compile(r"^seed_(\d+)$")
 
 
@@ -57,6 +60,14 @@ def checkpoint_name(episode: int, timesteps: int | None = None) -> str:
         raise ValueError(f"episode numbers start at 1, got {episode}")
     suffix = "" if timesteps is None else f".t{timesteps}"
     return f"episode_{episode:04d}{suffix}.pt"
+
+
+def snapshot_file(episode: int) -> str:
+    """``snapshots/snapshot_0004.pt``: the snapshot after episode 4, relative to the agent's
+    folder (as metadata.json lists it); numbers past 9999 grow wider, as checkpoints' do."""
+    if episode < 1:
+        raise ValueError(f"episode numbers start at 1, got {episode}")
+    return f"{SNAPSHOTS_DIR}/snapshot_{episode:04d}.pt"
 
 
 def episode_of(file_name: str) -> int | None:

@@ -2,10 +2,10 @@
 
 Colab and Kaggle machines lose their disk when they are cut off; Drive or a bucket survives.
 ``train.mirror: {to: URL}`` copies each agent folder's committed files there, in an order that
-keeps the mirror a consistent commit at every moment (maybe an older one): new checkpoint and
-replay files, then ``episodes.jsonl`` (it only grows), ``config.json``, ``history.json``, and the
-manifest ``metadata.json`` last. Only then are the checkpoints and replay segments that retention
-removed locally deleted from the mirror too, so the mirror never names a file it no longer has;
+keeps the mirror a consistent commit at every moment (maybe an older one): new checkpoint,
+replay and snapshot files, then ``episodes.jsonl`` (it only grows), ``config.json``, ``history.json``, and the
+manifest ``metadata.json`` last. Only then are the checkpoints, replay segments and snapshots that
+retention removed locally deleted from the mirror too, so the mirror never names a file it no longer has;
 a push cut off before the deletions leaves leftovers that the next push removes. ``--resume``
 restores from the mirror first when the local run is missing or behind. A mirror belongs to one
 run: its manifest's ``run_id`` says which, and the files of another run are never deleted.
@@ -21,7 +21,7 @@ import fsspec
 from atheria_cli.errors import ConfigError, DamagedFileError, StorageError
 from atheria_cli.run.atomic import atomic_write_bytes
 from atheria_cli.run.formats import Metadata
-from atheria_cli.run.layout import CHECKPOINT_PATTERN, CONFIG_FILE, HISTORY_FILE, METADATA_FILE
+from atheria_cli.run.layout import CHECKPOINT_PATTERN, CONFIG_FILE, HISTORY_FILE, METADATA_FILE, SNAPSHOT_PATTERN, SNAPSHOTS_DIR
 from atheria_cli.run.segments import REPLAY_DIR
 
 EPISODES_FILE = "episodes.jsonl"
@@ -78,7 +78,7 @@ class Mirror:
 
         Called after ``metadata`` is the mirror's manifest: nothing deleted here is still committed.
         """
-        named = {entry.file for entry in metadata.checkpoints} | {segment.file for segment in metadata.replay_segments}
+        named = {file for file, _ in committed_files(metadata)}
         stale = [name for name in self._run_files() if name not in named]
         for name in stale:
             try:
@@ -90,10 +90,13 @@ class Mirror:
         return stale
 
     def _run_files(self) -> list[str]:
-        """Checkpoint files and replay segments on the mirror, relative to the agent's folder."""
+        """Checkpoint files, replay segments and snapshots on the mirror, relative to the agent's folder."""
         names = [name for name in self._names(self.root) if CHECKPOINT_PATTERN.match(name)]
         segments = self._names(f"{self.root}/{REPLAY_DIR}")
         names += [f"{REPLAY_DIR}/{name}" for name in segments if CHECKPOINT_PATTERN.match(f"{name.removesuffix('.npz')}.pt")]
+        names += [
+            f"{SNAPSHOTS_DIR}/{name}" for name in self._names(f"{self.root}/{SNAPSHOTS_DIR}") if SNAPSHOT_PATTERN.match(name)
+        ]
         return sorted(names)
 
     def _names(self, folder: str) -> list[str]:
@@ -146,7 +149,9 @@ class Mirror:
 
 
 def committed_files(metadata: Metadata) -> list[tuple[str, str]]:
-    """(file, sha256) of every checkpoint and replay segment a manifest commits."""
-    return [(entry.file, entry.sha256) for entry in metadata.checkpoints] + [
-        (segment.file, segment.sha256) for segment in metadata.replay_segments
-    ]
+    """(file, sha256) of every checkpoint, replay segment and snapshot a manifest commits."""
+    return (
+        [(entry.file, entry.sha256) for entry in metadata.checkpoints]
+        + [(segment.file, segment.sha256) for segment in metadata.replay_segments]
+        + [(snapshot.file, snapshot.sha256) for snapshot in metadata.snapshots]
+    )

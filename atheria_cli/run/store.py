@@ -24,6 +24,7 @@ from atheria_cli.run.formats import (
     Metadata,
     RunConfig,
     SegmentEntry,
+    SnapshotEntry,
     encode_episodes,
     read_episodes,
     read_history,
@@ -31,7 +32,7 @@ from atheria_cli.run.formats import (
     read_run_config,
     write_document,
 )
-from atheria_cli.run.layout import AgentLayout, checkpoint_name, episode_of
+from atheria_cli.run.layout import SNAPSHOT_PATTERN, SNAPSHOTS_DIR, AgentLayout, checkpoint_name, episode_of
 from atheria_cli.run.segments import REPLAY_DIR, Segment, decode_segment
 
 if TYPE_CHECKING:
@@ -228,8 +229,27 @@ class AgentStore:
         fsync_dir(self.layout.root)
         return sorted(names)
 
+    def write_snapshot(self, metadata: Metadata, file: str, data: bytes) -> None:
+        """Write a snapshot file (listed in ``metadata`` by the next commit). A committed one is
+        never replaced: resume drops the snapshots past its checkpoint before training again."""
+        if any(entry.file == file for entry in metadata.snapshots):
+            raise StorageError(f"{self.layout.root / file} is a committed snapshot; it is not overwritten")
+        atomic_write_bytes(self.layout.root / file, data)
+
+    def forget_snapshots(self, metadata: Metadata, dropped: list[SnapshotEntry]) -> list[str]:
+        """Snapshot retention: commit metadata without ``dropped``, then delete their files (never before)."""
+        if not dropped:
+            return []
+        names = {entry.file for entry in dropped}
+        metadata.snapshots = [entry for entry in metadata.snapshots if entry.file not in names]
+        write_document(self.layout.metadata, metadata)
+        for name in sorted(names):
+            (self.layout.root / name).unlink(missing_ok=True)
+        fsync_dir(self.layout.root / SNAPSHOTS_DIR)
+        return sorted(names)
+
     def remove_leftovers(self, metadata: Metadata) -> list[str]:
-        """Files a killed process left behind: temporaries and checkpoints that never committed."""
+        """Files a killed process left behind: temporaries, and checkpoints and snapshots that never committed."""
         committed = {entry.file for entry in metadata.checkpoints}
         removed = []
         for path in sorted(self.layout.root.iterdir()):
@@ -243,6 +263,23 @@ class AgentStore:
             for path in sorted(replay.glob(".*.tmp")):
                 path.unlink()
                 removed.append(f"{REPLAY_DIR}/{path.name}")
+        return removed + self._remove_uncommitted_snapshots(metadata)
+
+    def _remove_uncommitted_snapshots(self, metadata: Metadata) -> list[str]:
+        """Snapshots written when their episode ended whose commit never came (and temporaries)."""
+        folder = self.layout.root / SNAPSHOTS_DIR
+        if not folder.is_dir():
+            return []
+        committed = {entry.file for entry in metadata.snapshots}
+        removed = []
+        for path in sorted(folder.iterdir()):
+            relative = f"{SNAPSHOTS_DIR}/{path.name}"
+            ours = SNAPSHOT_PATTERN.match(path.name) or (path.name.startswith(".") and path.name.endswith(".tmp"))
+            if path.is_file() and ours and relative not in committed:
+                path.unlink()
+                removed.append(relative)
+        if removed:
+            fsync_dir(folder)
         return removed
 
     def _append_episodes(self, history: History, records: list[EpisodeRecord]) -> int:

@@ -11,10 +11,11 @@ Torch-free: the table names its callables as ``"module:function"`` strings.
 
 from __future__ import annotations
 
-from atheria_cli.config import ExperimentConfig
+from typing import TYPE_CHECKING
+
 from atheria_cli.trainers.base import (
-    CheckpointActor,
     Deployable,
+    ExportSubject,
     RestoreReport,
     StepResult,
     Trainer,
@@ -22,6 +23,9 @@ from atheria_cli.trainers.base import (
     TrainerKind,
     ValueSink,
 )
+
+if TYPE_CHECKING:  # the config validates built-in trainer names with atheria_cli.trainers.builtin
+    from atheria_cli.config import ExperimentConfig
 
 SB3 = "sb3"
 TORCH = "torch"
@@ -36,6 +40,7 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
         load="atheria_cli.trainers.sb3:load_model",
         deploy="atheria_cli.trainers.sb3.deploy:deployable",
         keeps_replay_buffer="atheria_cli.trainers.sb3.deploy:keeps_replay_buffer",
+        no_replay_buffer="is on-policy and has no replay buffer",
         # SB3's state cannot follow a change of these (network shapes, buffer sizes, noise kind).
         fork_fixed_fields=(
             ("policy", "policy"),
@@ -45,10 +50,9 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
             ("use_sde", "hyperparams.use_sde"),
         ),
         checkpoint_sections=("model", "loop", "buffer", "env"),
-        evaluable=True,
-        exportable=True,
     ),
-    # A user's own PyTorch training loop (agents.X.trainer: "package.module:Class"), docs/trainers.md.
+    # A user's own PyTorch training loop (agents.X.trainer: "package.module:Class"), docs/trainers.md,
+    # and atheria's built-in ones ("atheria/qca", atheria_cli.trainers.builtin).
     TORCH: TrainerKind(
         name=TORCH,
         plan_check="atheria_cli.trainers.custom:check_plan",
@@ -56,12 +60,15 @@ TRAINER_KINDS: dict[str, TrainerKind] = {
         memory_estimate="atheria_cli.trainers.custom:memory_estimate",
         versions="atheria_cli.trainers.custom:library_versions",
         load="atheria_cli.trainers.custom:load_model",
-        deploy="atheria_cli.trainers.custom:deployable",
+        deploy="atheria_cli.trainers.custom_deploy:deployable",
         keeps_replay_buffer="atheria_cli.trainers.custom:keeps_replay_buffer",
+        no_replay_buffer="is a trainer: its state_dict is its whole state, with no replay buffer of atheria's",
         fork_fixed_fields=(),
         checkpoint_sections=("state",),
-        evaluable=False,
-        exportable=False,
+        # evaluate() and export_module() are optional: an agent whose class lacks one is refused.
+        refuses="atheria_cli.trainers.custom_deploy:refusal",
+        foreign_checkpoint="atheria_cli.trainers.foreign:plan_foreign_checkpoint",
+        snapshots=True,  # when the user's class defines snapshot() (its plan check says so)
     ),
 }
 
@@ -82,8 +89,8 @@ def kind_named(name: str) -> TrainerKind:
 __all__ = [
     "DEFAULT_KIND",
     "TRAINER_KINDS",
-    "CheckpointActor",
     "Deployable",
+    "ExportSubject",
     "RestoreReport",
     "StepResult",
     "Trainer",

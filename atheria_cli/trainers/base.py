@@ -18,16 +18,18 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     import numpy as np
-    import torch
 
     from atheria_cli.agents.replay import ReplayJournal, SegmentReader
-    from atheria_cli.config import EnvConfig, EvalConfig, ExperimentConfig
+    from atheria_cli.config import EvalConfig, ExperimentConfig
+    from atheria_cli.deploy.episodes import CheckpointEvaluation
+    from atheria_cli.deploy.formats import ModuleExport
     from atheria_cli.run.formats import EvaluationRecord
+    from atheria_cli.trainers.foreign import ForeignCheckpoint
     from atheria_cli.trainers.sb3.adopt import AdoptSource
     from atheria_cli.training.memory import BufferEstimate
 
 
-# What a trained agent is put to besides training (``TrainerKind.exportable`` / ``.evaluable``).
+# What a trained agent is put to besides training (``TrainerKind.refuses``).
 Use = Literal["export", "evaluate"]
 
 
@@ -49,10 +51,13 @@ class RestoreReport:
 
     :param restarted: episodes that were mid-way at the checkpoint and start anew instead
     :param not_reproducible: episodes whose replayed reset gave another observation
+    :param generators_not_restored: why some of the checkpoint's global generators were not
+        restored (atheria's own note, e.g. a GPU run continued without CUDA), or None
     """
 
     restarted: list[int] = field(default_factory=list)
     not_reproducible: list[int] = field(default_factory=list)
+    generators_not_restored: str | None = None
 
 
 class ValueSink(Protocol):
@@ -72,11 +77,12 @@ class ValueSink(Protocol):
 
 
 class TrainerEvaluation(Protocol):
-    """Evaluation episodes of one trainer on an env of its own (``train.eval``); lives as long as
-    the session and must leave the training state untouched."""
+    """Evaluations of one trainer's current state (``train.eval``: an SB3 policy's episodes on an
+    env of its own, a user's trainer's ``evaluate``); lives as long as the session and must leave
+    the training state untouched (the global generators included)."""
 
     def evaluate(self, episode: int) -> EvaluationRecord:
-        """Run the configured evaluation episodes of the trainer's current policy.
+        """Run the configured evaluation of the trainer's current state.
 
         :param episode: the training episode just ended, which the record is filed under
         """
@@ -134,15 +140,21 @@ class Trainer(Protocol):
         trainer: its state's round trip through a fresh instance, and weights-only loading);
         the session warns with each line. Must draw no random number."""
 
+    def snapshot(self) -> dict[str, Any] | None:
+        """What ``train.snapshots`` persists after a due episode: named tensors (and plain values)
+        on the CPU, copies that training on cannot change (a simulation's ``psi`` and its step);
+        None for a trainer that takes none. Must draw no random number."""
+
     def describe(self) -> dict[str, Any]:
         """The fields this trainer contributes to ``metadata.json`` (e.g. its resolved
         hyperparameters)."""
 
-    def adopt(self, source: AdoptSource) -> None:
-        """Start a fresh run from another library's saved model (``--from-sb3``)."""
+    def adopt(self, source: AdoptSource | ForeignCheckpoint) -> None:
+        """Start a fresh run from another library's saved model (``--from-sb3``, or a trainer's
+        ``--from-checkpoint FILE`` of another program: its kind's ``foreign_checkpoint``)."""
 
-    def evaluation(self, env_config: EnvConfig, eval_config: EvalConfig) -> TrainerEvaluation:
-        """An evaluation runner for this trainer (only for kinds whose entry says ``evaluable``)."""
+    def evaluation(self, eval_config: EvalConfig) -> TrainerEvaluation:
+        """An evaluation runner for this trainer (planning asked its kind's ``refuses`` first)."""
 
     def add_value_sink(self, sink: ValueSink) -> None:
         """Send the trainer's training values to ``sink`` from now on."""
@@ -154,50 +166,53 @@ class Trainer(Protocol):
         """Release the trainer's envs and files."""
 
 
-class CheckpointActor(Protocol):
-    """A checkpoint's deterministic policy acting in one (unvectorized) env, episode by episode
-    (``atheria eval``).
+@dataclass
+class ExportSubject:
+    """What ``atheria export`` captures of a checkpoint, and what the capture must reproduce.
 
-    :param observation_space: what the policy is fed (the env's, stacked when the agent stacks frames)
+    :param capture: the module with its example inputs, as the formats capture it
+    :param samples: the input sets the export is verified on (numpy arrays, one per input)
+    :param expected: what the capture must return for each input set (a policy's own
+        deterministic actions, a trainer module's eager outputs)
+    :param exact: outputs are compared for equality (discrete actions), else within the tolerance
+    :param sample_count: how many samples the verification reports (a policy's observations in
+        its one batch; a module's input sets)
+    :param sample_noun: what they are, in messages ("observations", "sampled inputs")
+    :param reference: what the export is compared with, in messages ("model.predict")
+    :param what: what is exported, in messages ("policy", "module")
+    :param description: the sidecar's fields for what goes in and out (spaces, ``input``,
+        ``inputs``, ``outputs``, ...; docs/file-layout.md)
     """
 
-    observation_space: Any
-
-    def start_episode(self) -> None:
-        """Forget the last episode (recurrent state, stacked frames); called after each reset."""
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        """Actions for a batch of one raw observation of the env."""
+    capture: ModuleExport
+    samples: list[tuple[np.ndarray, ...]]
+    expected: list[tuple[np.ndarray, ...]]
+    exact: bool
+    sample_count: int
+    sample_noun: str
+    reference: str
+    what: str
+    description: dict[str, Any]
 
 
 class Deployable(Protocol):
-    """A checkpoint's trained policy as ``atheria export`` and ``atheria eval`` use it: raw
-    observations in, environment actions out (observation normalization and action
-    post-processing included).
+    """A checkpoint's trained agent as ``atheria export`` and ``atheria eval`` use it: an SB3
+    policy (raw observations in, environment actions out), or a user's trainer with its
+    ``export_module`` and ``evaluate``.
 
-    :param algo: the algorithm's name, recorded in an export's sidecar
-    :param observation_space: the space of the observations the policy was trained on
-    :param action_space: the space of the actions it returns
-    :param normalizes_observations: whether it normalizes observations as in training
+    :param algo: the algorithm's name (``torch`` for a user's trainer), recorded in an export's sidecar
     """
 
     algo: str
-    observation_space: Any
-    action_space: Any
-    normalizes_observations: bool
 
-    def export_refusal(self) -> str | None:
-        """Why the policy cannot be exported (its algorithm's reason), or None when it can."""
+    def check_export(self, config: ExperimentConfig, agent: str, source: str, format_name: str) -> None:
+        """Refuse (:class:`~atheria_cli.errors.UsageError`) an export to ``format_name`` that this
+        checkpoint cannot make for the config's ``agent`` (its algorithm's reason, an env whose
+        spaces differ, a format of another library), before anything is exported."""
 
-    def sample_observations(self, seed: int) -> np.ndarray:
-        """Raw observations an export is verified on (from the space and from real resets)."""
-
-    def policy_module(self) -> torch.nn.Module:
-        """``forward(obs: [batch, *obs_shape]) -> actions: [batch, *action_shape]``, in eval mode:
-        what the module formats (torchscript, exported, aoti, onnx) capture."""
-
-    def predict(self, observations: np.ndarray) -> np.ndarray:
-        """The deterministic actions of the policy itself: what an export must reproduce."""
+    def export_subject(self, seed: int) -> ExportSubject:
+        """What the module formats (torchscript, exported, aoti, onnx) capture and how the capture
+        is checked; ``seed`` fixes the sampled inputs."""
 
     def write_model_format(self, format_name: str, path: Path, *, with_replay: bool) -> dict[str, Path]:
         """Write a format of the trainer's own library (``sb3``: SB3's zip) to ``path``, with its
@@ -206,8 +221,10 @@ class Deployable(Protocol):
     def model_format_policy(self, format_name: str, path: Path) -> Callable[[np.ndarray], np.ndarray]:
         """A model format written by :meth:`write_model_format`, loaded back to act."""
 
-    def actor(self, env: Any, frame_stack: int | None) -> CheckpointActor:
-        """The policy acting in ``env`` (stacking ``frame_stack`` observations when set)."""
+    def evaluate(self, config: ExperimentConfig, agent: str, source: str, episodes: int, seed: int) -> CheckpointEvaluation:
+        """``atheria eval`` of the checkpoint ``source``: ``episodes`` deterministic episodes of an
+        SB3 policy from seeds ``seed``, ``seed + 1``, ... on the config's env, or a user's
+        trainer's ``evaluate(episodes, seed)``."""
 
 
 @dataclass(frozen=True)
@@ -226,16 +243,26 @@ class TrainerKind:
         (observation, action) spaces, only when the estimate needs them
     :param versions: ``() -> {library: version}`` of the libraries the kind trains with (metadata, checkpoints)
     :param load: ``(payload, path, device) -> model``: a checkpoint as a ready model (``load_agent``)
-    :param deploy: ``(payload, path) -> Deployable``: a checkpoint's policy for ``atheria export``
-        and ``atheria eval`` (only for kinds whose entry says ``exportable`` or ``evaluable``)
+    :param deploy: ``(payload, path) -> Deployable``: a checkpoint's agent for ``atheria export``
+        and ``atheria eval`` (after ``refuses`` said it can be put to that use)
     :param keeps_replay_buffer: ``(config, agent) -> bool``: whether the agent's trainer keeps a
         replay buffer (``export --with-replay``)
     :param fork_fixed_fields: (label, path under ``agents.X``) of the settings a fork may not change
     :param checkpoint_sections: the top-level keys of a checkpoint that hold the trainer's own
         state (:meth:`Trainer.capture_state`); atheria adds ``rng``
-    :param evaluable: whether ``train.eval`` and ``atheria eval`` can run it (planning and
-        ``atheria eval`` refuse the agent otherwise, before writing anything)
-    :param exportable: whether ``atheria export`` / ``export-jit`` can export it (refused otherwise)
+    :param refuses: ``(config, agent, use) -> str | None``: why the agent's trainer cannot be put
+        to ``use`` (``"evaluate"``: ``train.eval`` and ``atheria eval``; ``"export"``: ``atheria
+        export``), or None when it can; answered without building the trainer (a user's trainer:
+        its class lacks the method). Planning and the commands refuse with it before writing anything.
+    :param foreign_checkpoint: ``(config, path, agent, *, fresh, notices) -> source``: plans a new run
+        of ``agent`` from another program's checkpoint file (``train --from-checkpoint FILE`` where
+        FILE is not in an atheria run), the source :meth:`Trainer.adopt` takes; None: the kind
+        cannot (the file must be an atheria checkpoint, a fork)
+    :param no_replay_buffer: why ``export --with-replay`` finds no replay buffer to write, in the
+        kind's words (after the agent's name)
+    :param snapshots: whether its trainers can take ``train.snapshots`` (a kind whose trainers
+        may or may not, as a user's class, checks the class in its ``plan_check``); planning
+        refuses the agent otherwise, before writing anything
     """
 
     name: str
@@ -248,8 +275,10 @@ class TrainerKind:
     keeps_replay_buffer: str
     fork_fixed_fields: tuple[tuple[str, str], ...]
     checkpoint_sections: tuple[str, ...]
-    evaluable: bool = True
-    exportable: bool = True
+    refuses: str = "atheria_cli.trainers.base:never_refused"
+    foreign_checkpoint: str | None = None
+    snapshots: bool = False
+    no_replay_buffer: str = "has no replay buffer"
 
     def check_plan(self, config: ExperimentConfig, agent: str, env: Any, device: str) -> None:
         resolve(self.plan_check)(config, agent, env, device)
@@ -278,10 +307,15 @@ class TrainerKind:
     def has_replay_buffer(self, config: ExperimentConfig, agent: str) -> bool:
         return bool(resolve(self.keeps_replay_buffer)(config, agent))
 
-    def refusal(self, use: Use) -> str | None:
-        """Why a trainer of this kind cannot be put to ``use`` (its entry says so), or None when it can."""
-        able, done = (self.exportable, "exported") if use == "export" else (self.evaluable, "evaluated")
-        return None if able else f"the {self.name} trainer kind cannot be {done}"
+    def refusal(self, use: Use, config: ExperimentConfig, agent: str) -> str | None:
+        """Why ``agent``'s trainer cannot be put to ``use``, or None when it can."""
+        reason: str | None = resolve(self.refuses)(config, agent, use)
+        return reason
+
+
+def never_refused(config: ExperimentConfig, agent: str, use: Use) -> None:
+    """``refuses`` of a kind whose every trainer can be evaluated and exported."""
+    del config, agent, use
 
 
 def resolve(reference: str) -> Callable[..., Any]:

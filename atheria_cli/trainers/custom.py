@@ -9,6 +9,8 @@ counter and every file. Its side of the contract::
         def train_episode(self, episode: int) -> dict[str, float]: ...  # one episode; its metrics
         def state_dict(self) -> dict: ...             # everything that decides the future
         def load_state_dict(self, state: dict) -> None: ...
+        # optional (atheria_cli.trainers.custom_deploy): evaluate(episodes, seed) -> metrics,
+        # export_module() -> (module, example_inputs)
 
 One :meth:`TorchTrainer.step` is one ``train_episode``; ``timesteps`` counts episodes trained (a
 ``steps`` value the episode returns is its record's ``length``). The global generators (Python,
@@ -31,18 +33,20 @@ import numpy as np
 import torch
 
 from atheria_cli.agents.rng import capture_global_rng, restore_global_rng
-from atheria_cli.config import EnvConfig, EvalConfig, ExperimentConfig, MetricSpec
+from atheria_cli.config import EvalConfig, ExperimentConfig, MetricSpec
 from atheria_cli.errors import ConfigError, MetricError, TrainerFailedError, not_accepted
 from atheria_cli.trainers.base import RestoreReport, StepResult, ValueSink
+from atheria_cli.trainers.builtin import builtin_class_path, is_builtin
 from atheria_cli.training.exactness import first_difference
 
 if TYPE_CHECKING:
-    from atheria_cli.trainers.base import Trainer
+    from atheria_cli.trainers.base import Trainer, TrainerEvaluation
 
 KIND = "torch"
 REQUIRED_METHODS = ("train_episode", "state_dict", "load_state_dict")
 SECTION = "state"  # the checkpoint's section holding the user's state_dict() (the header's "trainer" names the kind)
 STEPS = "steps"  # a value train_episode may return: the episode's length in the record
+REWARD = "reward"  # a value train_episode may return: the episode's reward in the record
 
 
 @dataclass(frozen=True)
@@ -70,14 +74,19 @@ class UserTrainer(Protocol):
 
 
 def trainer_class(config: ExperimentConfig, agent: str) -> type:
-    """The agent's trainer class, imported when ``train.allow_import`` allows it, with the
-    methods a trainer needs; raises :class:`ConfigError` naming ``agents.X.trainer``."""
+    """The agent's trainer class, imported when ``train.allow_import`` allows it (a built-in
+    ``atheria/<name>`` always: atheria's own code), with the methods a trainer needs; raises
+    :class:`ConfigError` naming ``agents.X.trainer``."""
     path = config.agents[agent].trainer
     where = f"agents.{agent}.trainer"
     assert path is not None  # kind_of chose this kind for an agent with a trainer
-    if not config.train.allow_import:
+    if is_builtin(path):
+        class_path = builtin_class_path(path)  # the config accepted only a known name
+    elif config.train.allow_import:
+        class_path = path
+    else:
         raise ConfigError(f"{where}: importing {path!r} runs its code; allow it with train.allow_import: true or --allow-import")
-    module_name, _, attribute = path.partition(":")
+    module_name, _, attribute = class_path.partition(":")
     try:
         module = __import__(module_name, fromlist=[attribute])
     except Exception as exc:  # the user's module may fail in any way while it is imported
@@ -106,10 +115,15 @@ def check_kwargs(agent: str, path: str, cls: type, kwargs: Mapping[str, Any]) ->
 
 
 def check_plan(config: ExperimentConfig, agent: str, env: Any, device: str) -> None:
-    """Import the trainer (allowed, with its methods) and check its kwargs; builds nothing."""
+    """Import the trainer (allowed, with its methods, snapshot() too under train.snapshots) and check its kwargs; builds nothing."""
     del env, device  # a trainer has no env; its device is its own business until it is built
     cls = trainer_class(config, agent)
     check_kwargs(agent, str(config.agents[agent].trainer), cls, config.agents[agent].kwargs or {})
+    if config.train.snapshots is not None and not callable(getattr(cls, "snapshot", None)):
+        raise ConfigError(
+            f"train.snapshots: agents.{agent}: {config.agents[agent].trainer} has no snapshot() "
+            "(it returns the tensors to persist, docs/trainers.md); define it or remove train.snapshots"
+        )
 
 
 def seed_globals(seed: int) -> None:
@@ -125,7 +139,7 @@ class TorchTrainer:
     kind = KIND
 
     def __init__(self, config: ExperimentConfig, agent: str, cls: type, device: str) -> None:
-        self.path, self.agent = str(config.agents[agent].trainer), agent
+        self.path, self.agent, self.config = str(config.agents[agent].trainer), agent, config
         self.cls, self.kwargs = cls, dict(config.agents[agent].kwargs or {})
         self.metrics: tuple[MetricSpec, ...] = config.metrics_of(agent)
         self.context = TrainerContext(device=device, seed=config.seed_of(agent), agent=agent)
@@ -176,12 +190,21 @@ class TorchTrainer:
                 f"in episode {episode} ({returned}); fix agents.{self.agent}.metrics or the trainer"
             )
         info = {metric.name: _plain(values[metric.name]) for metric in self.metrics}
-        main, goal = info[self.metrics[0].name], self.metrics[0].goal
-        # The reward is "higher is better" everywhere (compare, retention, trackers): the main
-        # metric as it is when its goal is max, negated when it is min (a loss of 0.2 is -0.2).
-        reward = (-main if goal == "min" else main) if isinstance(main, (int, float)) else None
-        info["episode"] = {"r": reward, "l": int(_plain(values.get(STEPS, 1)))}
+        info["episode"] = {"r": self._reward(info, values), "l": int(_plain(values.get(STEPS, 1)))}
         return info
+
+    def _reward(self, info: Mapping[str, Any], values: Mapping[str, Any]) -> Any:
+        """The episode's ``reward`` when it returns one (a trainer that acts in an env, beside SB3
+        agents), else its main metric made "higher is better" as rewards are everywhere (compare,
+        retention, trackers): as it is when its goal is max, negated when it is min (a loss of 0.2
+        is -0.2)."""
+        if REWARD in values:
+            reward = _plain(values[REWARD])
+            if isinstance(reward, bool) or not isinstance(reward, (int, float)):
+                raise MetricError(f"agents.{self.agent}: train_episode returned reward {reward!r}; a reward is a number")
+            return reward
+        main, goal = info[self.metrics[0].name], self.metrics[0].goal
+        return (-main if goal == "min" else main) if isinstance(main, (int, float)) else None
 
     def replay_journal(self) -> None:
         return None
@@ -204,6 +227,24 @@ class TorchTrainer:
         self.episodes = int(payload["num_timesteps"])
         return RestoreReport()
 
+    def snapshot(self) -> dict[str, Any] | None:
+        """The user's ``snapshot()`` copied to the CPU, or None when the class defines none;
+        the global generators as they were (taking a snapshot must not change training)."""
+        take = getattr(self.user, "snapshot", None)
+        if not callable(take):
+            return None
+        rng = capture_global_rng()
+        try:
+            taken: dict[str, Any] | None = cpu_copy(take())
+        except Exception as exc:  # the user's code, as in train_episode: a run failure
+            raise TrainerFailedError(
+                f"agents.{self.agent}: snapshot() failed after episode {self.episodes}: {type(exc).__name__}: {_first_line(exc)}; "
+                "the committed checkpoints are intact (--resume continues from the last)"
+            ) from exc
+        finally:
+            restore_global_rng(rng)
+        return taken
+
     def state_warnings(self) -> list[str]:
         """The first commit's checks: the state survives ``state_dict`` -> fresh instance ->
         ``load_state_dict`` -> ``state_dict`` bit for bit, the trainer's own tensors and
@@ -225,10 +266,20 @@ class TorchTrainer:
         return {"algo": KIND, "policy": self.path, "trainer": self.path, "hyperparams": self.kwargs}
 
     def adopt(self, source: Any) -> None:
-        raise ConfigError(f"agents.{self.agent}: a trainer cannot start from an SB3 zip")
+        """Another program's checkpoint (``--from-checkpoint FILE.pth``) loaded into the fresh
+        trainer; episodes go on from the file's."""
+        from atheria_cli.trainers.foreign import ForeignCheckpoint, load_into
 
-    def evaluation(self, env_config: EnvConfig, eval_config: EvalConfig) -> Any:
-        raise ConfigError(f"agents.{self.agent}: the {KIND} trainer kind cannot be evaluated")  # planning refuses first
+        if not isinstance(source, ForeignCheckpoint):
+            raise ConfigError(f"agents.{self.agent}: a trainer cannot start from an SB3 zip")
+        load_into(self.config, self.agent, self.user, source.checkpoint, source.label)
+        self.episodes = source.episode
+
+    def evaluation(self, eval_config: EvalConfig) -> TrainerEvaluation:
+        """The user's ``evaluate`` (planning refused a class without one)."""
+        from atheria_cli.trainers.custom_deploy import TorchEvaluation
+
+        return TorchEvaluation(self, eval_config)
 
     def add_value_sink(self, sink: ValueSink) -> None:
         pass  # the episode's metrics reach the trackers through its record
@@ -321,10 +372,6 @@ def load_model(payload: dict[str, Any], path: Path, device: str) -> Any:
     trainer = build_trainer(config, payload["agent"], resolve_device(device))
     trainer.restore_state(payload, None)
     return trainer.user
-
-
-def deployable(payload: dict[str, Any], path: Path) -> Any:
-    raise ConfigError(f"{path}: the {KIND} trainer kind cannot be exported or evaluated")
 
 
 def keeps_replay_buffer(config: ExperimentConfig, agent: str) -> bool:

@@ -29,7 +29,7 @@ from typing import Any
 
 import atheria_cli
 from atheria_cli.agents.checkpoint import ATHERIA_SECTIONS
-from atheria_cli.config import ExperimentConfig, config_to_dict
+from atheria_cli.config import ExperimentConfig, config_to_dict, training_settings_sha256
 from atheria_cli.errors import AtheriaError, RunLockedError, UsageError
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, EvaluationRecord, ExactnessVerdict, write_document
 from atheria_cli.run.layout import AgentLayout
@@ -361,6 +361,7 @@ def record_verdict(config: ExperimentConfig, report: ExactnessReport) -> str | N
             difference=report.differences[0] if report.differences else None,
             checked=now_iso(),
             atheria_version=atheria_cli.__version__,
+            settings_sha256=training_settings_sha256(config, report.agent),
         )
         write_document(store.layout.metadata, metadata)
     finally:

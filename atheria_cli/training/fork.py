@@ -90,9 +90,20 @@ def plan_fork(config: ExperimentConfig, checkpoint: Path, agents: Sequence[str],
     return source
 
 
+def source_path(config: ExperimentConfig, checkpoint: Path) -> Path:
+    """The checkpoint as a path, else relative to the checkpoints folder."""
+    return checkpoint if checkpoint.is_file() else Path(config.checkpoints_dir) / checkpoint
+
+
+def in_a_run(config: ExperimentConfig, checkpoint: Path) -> bool:
+    """Whether the checkpoint's folder is an agent's run (has a commit record): a fork's source,
+    rather than another program's file."""
+    return AgentLayout(source_path(config, checkpoint).parent).metadata.exists()
+
+
 def find_source(config: ExperimentConfig, checkpoint: Path) -> ForkSource:
     """The checkpoint as a path, else relative to the checkpoints folder; committed and intact."""
-    path = checkpoint if checkpoint.is_file() else Path(config.checkpoints_dir) / checkpoint
+    path = source_path(config, checkpoint)
     if not path.is_file():
         raise UsageError(f"--from-checkpoint: no such checkpoint file: {checkpoint} (nor {path})")
     store = AgentStore(AgentLayout(path.parent))

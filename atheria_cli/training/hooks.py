@@ -1,6 +1,6 @@
 """The integrations of one agent's session, as hooks with one lifecycle (Lightning's
 ``Callback``, SB3's ``CallbackList``): evaluation, the resource monitor, the trackers
-(TensorBoard, W&B, MLflow) and the mirror.
+(TensorBoard, W&B, MLflow), snapshots and the mirror.
 
 The session calls :class:`Hooks` at five points and knows no integration by name:
 
@@ -20,9 +20,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from atheria_cli.errors import StorageError
-from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord
+from atheria_cli.errors import StorageError, TrainerFailedError
+from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, SnapshotEntry
+from atheria_cli.run.layout import snapshot_file
 from atheria_cli.run.mirror import Mirror
+from atheria_cli.run.snapshots import encode_snapshot, kept_snapshots, snapshot_due, snapshot_entry, snapshot_payload
+from atheria_cli.run.store import now_iso
 from atheria_cli.tracking import RunTracking, start_tracking
 from atheria_cli.training.evaluator import evaluation_due
 from atheria_cli.training.monitor import ResourceMonitor, fold_readout
@@ -98,7 +101,7 @@ class EvaluationHook(SessionHook):
     def start(self, session: AgentSession, observer: TrainObserver) -> None:
         config = session.plan.config
         assert config.train.eval is not None
-        self.evaluation = session.trainer.evaluation(config.env_of(session.name), config.train.eval)
+        self.evaluation = session.trainer.evaluation(config.train.eval)
 
     def before_commit(self, session: AgentSession, observer: TrainObserver) -> None:
         every, history = session.plan.config.train.eval, session.history
@@ -180,6 +183,59 @@ class TrackingHook(SessionHook):
             self.tracking.close()
 
 
+class SnapshotHook(SessionHook):
+    """``train.snapshots``: the trainer's ``snapshot()`` after every N-th episode, written when
+    that episode ends (the only moment the trainer holds its state; nothing is kept in memory)
+    and committed by the next checkpoint commit, which lists it in metadata.json; then the newest
+    ``keep`` are kept. A snapshot whose commit never came is removed by the next session's first
+    commit, and a resumed run takes it again."""
+
+    def __init__(self, every: int, keep: int | None) -> None:
+        self.every, self.keep = every, keep
+        self.pending: list[SnapshotEntry] = []  # written, not committed yet
+        self.warned = False
+
+    def episode(self, session: AgentSession, record: EpisodeRecord, observer: TrainObserver) -> None:
+        if not snapshot_due(self.every, record.episode):
+            return
+        tensors = session.trainer.snapshot()
+        if tensors is None:
+            if not self.warned:
+                observer.warn(f"{session.name}: the trainer returned no snapshot after episode {record.episode}; none is written")
+                self.warned = True
+            return
+        file = snapshot_file(record.episode)
+        try:
+            payload = snapshot_payload(
+                tensors,
+                trainer=session.trainer.kind,
+                agent=session.name,
+                episode=record.episode,
+                timesteps=record.timesteps,
+                created=now_iso(),
+            )
+            data = encode_snapshot(payload)
+        except TypeError as exc:  # what the trainer returned is no plain tensors and values
+            raise TrainerFailedError(
+                f"agents.{session.name}: the snapshot after episode {record.episode} cannot be written: {exc}; "
+                "the committed checkpoints are intact (--resume continues from the last)"
+            ) from None
+        session.store.write_snapshot(session.metadata, file, data)
+        self.pending.append(snapshot_entry(payload, file, data))
+
+    def before_commit(self, session: AgentSession, observer: TrainObserver) -> None:
+        """The snapshots written since the last commit go into the metadata.json it writes."""
+        written = {entry.file for entry in self.pending}
+        session.metadata.snapshots = [entry for entry in session.metadata.snapshots if entry.file not in written] + self.pending
+        self.pending = []
+
+    def committed(
+        self, session: AgentSession, entry: CheckpointEntry, episodes: Sequence[EpisodeRecord], observer: TrainObserver
+    ) -> None:
+        kept = kept_snapshots(session.metadata.snapshots, self.keep)
+        session.store.forget_snapshots(session.metadata, [item for item in session.metadata.snapshots if item not in kept])
+
+
 class MirrorHook(SessionHook):
     """``train.mirror``: push every N commits and at the session's end; a failed copy is a
     warning, not a stop (the local run is intact and the next push retries)."""
@@ -213,6 +269,8 @@ def session_hooks(session: AgentSession) -> Hooks:
     if train.monitor_every:
         hooks.append(MonitorHook(train.monitor_every))
     hooks.append(TrackingHook())
+    if train.snapshots is not None:  # before the mirror: it pushes what snapshot retention kept
+        hooks.append(SnapshotHook(train.snapshots.every, train.snapshots.keep))
     if train.mirror is not None:
         hooks.append(MirrorHook(train.mirror.to, train.mirror.every))
     return Hooks(hooks)

@@ -9,11 +9,12 @@ from atheria_cli.agents.checkpoint import read_checkpoint
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import AtheriaError
 from atheria_cli.reports.evaluations import evaluation_scores
-from atheria_cli.run.formats import CheckpointEntry
-from atheria_cli.run.layout import AgentLayout, episode_of
+from atheria_cli.run.formats import CheckpointEntry, SnapshotEntry
+from atheria_cli.run.layout import SNAPSHOTS_DIR, AgentLayout, episode_of
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.retention import kept_checkpoints, ranked_by
 from atheria_cli.run.segments import REPLAY_DIR, Segment
+from atheria_cli.run.snapshots import header_disagreement, read_snapshot
 from atheria_cli.run.store import AgentStore, RunState
 
 
@@ -21,13 +22,14 @@ from atheria_cli.run.store import AgentStore, RunState
 class AgentReport:
     agent: str
     checkpoints: int = 0
+    snapshots: int = 0  # committed snapshots (train.snapshots)
     problems: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)  # uncommitted files (harmless, removed at the next commit)
     no_run: bool = False
 
 
 def verify_agent(config: ExperimentConfig, agent: str) -> AgentReport:
-    """Every JSON file readable and consistent, every checkpoint and replay segment intact and loadable."""
+    """Every JSON file readable and consistent, every checkpoint, replay segment and snapshot intact and loadable."""
     store = AgentStore(AgentLayout.of(config.run_dir, agent))
     report = AgentReport(agent)
     if store.state() is RunState.EMPTY:
@@ -56,13 +58,33 @@ def verify_agent(config: ExperimentConfig, agent: str) -> AgentReport:
             report.problems.append(f"{name}: replay segment is missing")
         elif hashlib.sha256(path.read_bytes()).hexdigest() != segment.sha256:
             report.problems.append(f"{name}: sha256 differs from the one its checkpoints record")
-    committed = {entry.file for entry in metadata.checkpoints} | set(segments)
-    report.leftovers = sorted(
-        name
-        for name in _files(store)
-        if name not in committed and (episode_of(name.rsplit("/", 1)[-1]) is not None or name.startswith(f"{REPLAY_DIR}/"))
-    )
+    report.snapshots = len(metadata.snapshots)
+    for snapshot in metadata.snapshots:
+        problem = _verify_snapshot(store, snapshot, metadata.agent)
+        if problem:
+            report.problems.append(f"{snapshot.file}: {problem}")
+    committed = {entry.file for entry in metadata.checkpoints} | set(segments) | {item.file for item in metadata.snapshots}
+    report.leftovers = sorted(name for name in _files(store) if name not in committed and _ours(name))
     return report
+
+
+def _ours(name: str) -> bool:
+    """A checkpoint, replay segment or snapshot by its name (relative to the agent's folder)."""
+    return episode_of(name.rsplit("/", 1)[-1]) is not None or name.startswith((f"{REPLAY_DIR}/", f"{SNAPSHOTS_DIR}/"))
+
+
+def _verify_snapshot(store: AgentStore, entry: SnapshotEntry, agent: str) -> str | None:
+    """Present, of its recorded size and sha256, loadable weights-only, its header as metadata.json says."""
+    path = store.layout.root / entry.file
+    if not path.is_file():
+        return "file is missing"
+    if path.stat().st_size != entry.size:
+        return f"{path.stat().st_size} bytes, metadata.json records {entry.size}"
+    try:
+        payload = read_snapshot(path, expected_sha256=entry.sha256)
+    except AtheriaError as exc:
+        return str(exc).removeprefix(f"{path}: ")
+    return header_disagreement(payload, entry, agent)
 
 
 def _verify_checkpoint(store: AgentStore, entry: CheckpointEntry, segments: dict[str, Segment]) -> str | None:

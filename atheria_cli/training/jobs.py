@@ -34,7 +34,6 @@ from typing import Any, cast
 import torch
 
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.envs.factory import make_vec_env
 from atheria_cli.errors import AtheriaError, TrainingDivergedError, UsageError
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.seeds import replicates
@@ -121,6 +120,8 @@ def _check_memory(config: ExperimentConfig, agents: Sequence[str], jobs: int) ->
     spaces: dict[str, tuple[Any, Any]] = {}  # one throwaway env per distinct agent env setting
 
     def spaces_of(agent: str) -> tuple[Any, Any]:
+        from atheria_cli.envs.factory import make_vec_env  # gymnasium and SB3: not for a run of trainers
+
         settings = config.env_of(agent)
         if (key := settings.model_dump_json()) not in spaces:
             env = make_vec_env(settings, gamma=config.gamma_of(agent))

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from gymnasium import spaces
 
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from gymnasium import spaces
 
 FLAGS_BYTES = 3 * 4  # reward, done and timeout: float32 each per transition
 
@@ -29,6 +32,8 @@ class BufferEstimate:
 
 def space_bytes(space: spaces.Space) -> int:
     """Bytes of one value of ``space`` as SB3's buffers store it (float64 is kept as float32)."""
+    from gymnasium import spaces  # not imported by a run of trainers, which has no spaces
+
     if isinstance(space, spaces.Dict):
         return sum(space_bytes(child) for child in space.spaces.values())
     if isinstance(space, spaces.Discrete):

@@ -11,11 +11,9 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from atheria_cli.config import ExperimentConfig, config_to_dict, config_value
-from atheria_cli.envs.factory import make_vec_env
-from atheria_cli.envs.probe import check_metric_names
+from atheria_cli.config import DRIFT_KEYS, ExperimentConfig, config_to_dict, config_value, training_setting
 from atheria_cli.errors import ConfigDriftError, ConfigError, RunExistsError, UsageError
 from atheria_cli.extras import check_extras
 from atheria_cli.run.formats import CheckpointEntry
@@ -23,16 +21,17 @@ from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.mirror import Mirror
 from atheria_cli.run.store import AgentStore, RunState
 from atheria_cli.trainers import kind_of
+from atheria_cli.trainers.base import resolve
 from atheria_cli.training.devices import resolve_device
 
 if TYPE_CHECKING:
     from stable_baselines3.common.vec_env import VecEnv
 
+    from atheria_cli.trainers.foreign import ForeignCheckpoint
     from atheria_cli.trainers.sb3.adopt import AdoptSource
     from atheria_cli.training.fork import ForkSource
 
 # Config sections whose change makes a resumed run a different experiment ({agent}: its own).
-DRIFT_KEYS = ("env", "seed", "agents.{agent}", "train.schedule_timesteps")
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,8 @@ class AgentPlan:
     move_mirror_aside: bool = False  # --fresh: the mirror's copy of the old run goes aside too
     seen: str | None = None  # the latest commit on disk when planned ("file sha256"), re-checked under the lock
     fork: ForkSource | None = None  # --from-checkpoint: a new run starting from another run's checkpoint
-    adopt: AdoptSource | None = None  # --from-sb3: a new run starting from an SB3 zip's weights
+    # --from-sb3: a new run starting from an SB3 zip's weights; --from-checkpoint of another program's file
+    adopt: AdoptSource | ForeignCheckpoint | None = None
 
 
 @dataclass(frozen=True)
@@ -100,12 +100,12 @@ def plan_training(
     device = resolve_device(config.device)
     notices: list[str] = [line for name in selected for line in zoo_notices(config, name)]
     plans = []
-    fork = None
+    fork, adopt = None, None
     if from_checkpoint is not None:
-        from atheria_cli.training.fork import plan_fork
-
-        fork = plan_fork(config, from_checkpoint, agents, resume=resume, fresh=fresh)
-    adopt = _plan_adopt(config, agents, from_sb3, from_sb3_replay, trust_pickle, resume, fresh, fork is not None, notices)
+        fork, adopt = _plan_from_checkpoint(config, from_checkpoint, agents, resume, fresh, notices)
+    adopt = adopt or _plan_adopt(
+        config, agents, from_sb3, from_sb3_replay, trust_pickle, resume, fresh, from_checkpoint is not None, notices
+    )
     for name in selected:
         plan = plan_agent(config, name, resume=resume, fresh=fresh, allow_config_change=allow_config_change, notices=notices)
         plans.append(replace(plan, fork=fork, adopt=adopt))
@@ -121,6 +121,24 @@ def plan_training(
         notices=tuple(notices),
         until_timesteps=until,
     )
+
+
+def _plan_from_checkpoint(
+    config: ExperimentConfig, checkpoint: Path, agents: Sequence[str], resume: bool, fresh: bool, notices: list[str]
+) -> tuple[ForkSource | None, AdoptSource | ForeignCheckpoint | None]:
+    """A fork of an atheria run's checkpoint; or, for an agent whose trainer kind can, a new run
+    from another program's checkpoint file (one outside any atheria run)."""
+    from atheria_cli.training.fork import in_a_run, plan_fork
+
+    kind = kind_of(config, agents[0]) if len(agents) == 1 else None
+    if kind is None or kind.foreign_checkpoint is None or in_a_run(config, checkpoint):
+        return plan_fork(config, checkpoint, agents, resume=resume, fresh=fresh), None
+    if resume:
+        raise UsageError("--from-checkpoint and --resume cannot be combined: it starts a new run (use --fresh to replace it)")
+    if not checkpoint.is_file():
+        raise UsageError(f"--from-checkpoint: no such checkpoint file: {checkpoint}")
+    source = resolve(kind.foreign_checkpoint)(config, checkpoint, agents[0], fresh=fresh, notices=notices)
+    return None, source
 
 
 def _plan_adopt(
@@ -263,9 +281,7 @@ def check_drift(config: ExperimentConfig, name: str, store: AgentStore, allowed:
         return
     current = config_to_dict(config)
     keys = [key.format(agent=name) for key in DRIFT_KEYS]
-    changed = [
-        key for key in keys if _unset_dropped(config_value(stored.config, key)) != _unset_dropped(config_value(current, key))
-    ]
+    changed = [key for key in keys if training_setting(stored.config, key) != training_setting(current, key)]
     if not changed:
         return
     details = "; ".join(f"{key}: {config_value(stored.config, key)!r} -> {config_value(current, key)!r}" for key in changed)
@@ -304,40 +320,48 @@ def _mirror_plan(config: ExperimentConfig, name: str, store: AgentStore, state: 
 
 
 def check_trainer_kinds(config: ExperimentConfig, agents: Sequence[str]) -> None:
-    """Each agent's trainer kind can do what the config asks of it besides training (``train.eval``)."""
-    if config.train.eval is None:
-        return
+    """Each agent's trainer kind can do what the config asks of it besides training
+    (``train.eval``, ``train.snapshots``)."""
     for agent in agents:
-        if (refusal := kind_of(config, agent).refusal("evaluate")) is not None:
+        kind = kind_of(config, agent)
+        if config.train.eval is not None and (refusal := kind.refusal("evaluate", config, agent)) is not None:
             raise ConfigError(f"train.eval: agents.{agent}: {refusal}")
-
-
-def _unset_dropped(value: Any) -> Any:
-    """``value`` without null fields: a field added since the run was written, left unset, is no change."""
-    if isinstance(value, dict):
-        return {key: _unset_dropped(item) for key, item in value.items() if item is not None}
-    return value
+        if config.train.snapshots is not None and not kind.snapshots:
+            raise ConfigError(
+                f"train.snapshots: agents.{agent}: the {kind.name} trainer kind takes no snapshots "
+                "(only a trainer class that defines snapshot(), docs/trainers.md); remove train.snapshots"
+            )
 
 
 def _check_env_and_agents(config: ExperimentConfig, agents: Sequence[str], device: str) -> None:
-    """Throwaway envs check the env settings, each agent's settings against its env (its trainer
-    kind's planning check, which builds no networks: the session builds each trainer once), and the
+    """Each agent's settings (its trainer kind's planning check, which builds no networks: the
+    session builds each trainer once), against throwaway envs for SB3 agents, and the
     ``env.metrics`` names, before ``--fresh`` moves anything."""
+    for agent in agents:
+        if config.agents[agent].trainer is not None:  # a trainer makes its own data: no env
+            kind_of(config, agent).check_plan(config, agent, None, device)
+    sb3 = [agent for agent in agents if config.agents[agent].trainer is None]
+    if sb3:  # trainer agents: the first episode's metrics are checked before the first commit
+        _check_env_agents(config, sb3, device)
+
+
+def _check_env_agents(config: ExperimentConfig, agents: Sequence[str], device: str) -> None:
+    """The env settings, each SB3 agent's settings against its env, and ``env.metrics``."""
+    # Imported here: gymnasium and SB3, which a run of trainers never needs.
+    from atheria_cli.envs.factory import make_vec_env
+    from atheria_cli.envs.probe import check_metric_names
+
+    environment = config.environment
     envs: dict[str, VecEnv] = {}  # one per distinct agent env setting (n_envs, normalize, frame_stack)
     try:
         for agent in agents:
-            if config.agents[agent].trainer is not None:  # a trainer makes its own data: no env
-                kind_of(config, agent).check_plan(config, agent, None, device)
-                continue
             settings = config.env_of(agent)
             env = envs.get(key := settings.model_dump_json())
             if env is None:
                 env = envs[key] = make_vec_env(settings, gamma=config.gamma_of(agent))
             kind_of(config, agent).check_plan(config, agent, env, device)
-        if config.env is None:  # trainer agents: the first episode's metrics are checked before the first commit
-            return
-        probe = next(iter(envs.values())) if envs else envs.setdefault("", make_vec_env(config.env))
-        check_metric_names(probe, [metric.name for metric in config.env.metrics], config.env.id, config.seed)
+        probe = next(iter(envs.values())) if envs else envs.setdefault("", make_vec_env(environment))
+        check_metric_names(probe, [metric.name for metric in environment.metrics], environment.id, config.seed)
     finally:
         for env in envs.values():
             env.close()

@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import gymnasium
 import numpy as np
 import torch
 
 from atheria_cli import __version__
 from atheria_cli.agents.checkpoint import checkpoint_payload, encode_checkpoint, read_checkpoint, restore_checkpoint
 from atheria_cli.config import ExperimentConfig, config_to_dict
-from atheria_cli.errors import ConfigDriftError, RunExistsError, TrainingDivergedError
+from atheria_cli.errors import ConfigDriftError, DeviceError, RunExistsError, TrainingDivergedError
 from atheria_cli.reports.evaluations import evaluation_scores
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, EvaluationRecord, History, Metadata, RunConfig, SessionRecord
 from atheria_cli.run.locking import AgentLock
@@ -41,6 +40,7 @@ from atheria_cli.training.planning import AgentPlan, TrainPlan, still_current
 from atheria_cli.training.stopping import StopSignals, TimeBudget
 
 if TYPE_CHECKING:
+    from atheria_cli.trainers.foreign import ForeignCheckpoint
     from atheria_cli.trainers.sb3.adopt import AdoptSource
 
 
@@ -225,7 +225,7 @@ def _start(
     observer: TrainObserver,
     budget: TimeBudget,
     fork: ForkSource | None = None,
-    adopt: AdoptSource | None = None,
+    adopt: AdoptSource | ForeignCheckpoint | None = None,
 ) -> AgentSession:
     """Restore the planned checkpoint, or reset for a new run (adopting an SB3 zip's weights)."""
     config = plan.config
@@ -247,14 +247,7 @@ def _start(
     else:
         _restore(name, trainer, store, resume_from, observer)
         history = store.history_up_to(store.history(), resume_from.episode, resume_from.timesteps)
-        metadata = store.metadata()
-        # Checkpoints newer than the one resumed (damaged ones we fell back from) are superseded.
-        newer = [
-            entry
-            for entry in metadata.checkpoints
-            if (entry.timesteps, entry.episode) > (resume_from.timesteps, resume_from.episode)
-        ]
-        metadata.checkpoints = [entry for entry in metadata.checkpoints if entry not in newer]
+        metadata = _superseded_dropped(name, store, resume_from, observer)
     _warn_if_threads_changed(name, history, observer)
     record = SessionRecord(
         session_timestamp=now_iso(),
@@ -290,6 +283,22 @@ def _start(
     )
 
 
+def _superseded_dropped(name: str, store: AgentStore, resume_from: CheckpointEntry, observer: TrainObserver) -> Metadata:
+    """The run's metadata without what is newer than the checkpoint resumed (damaged ones we fell
+    back from): its checkpoints at the next commit; its snapshots at once, committed and
+    deleted, before training takes them again (a committed snapshot is never overwritten)."""
+    metadata = store.metadata()
+    newer = [
+        entry for entry in metadata.checkpoints if (entry.timesteps, entry.episode) > (resume_from.timesteps, resume_from.episode)
+    ]
+    metadata.checkpoints = [entry for entry in metadata.checkpoints if entry not in newer]
+    later = [entry for entry in metadata.snapshots if entry.episode > resume_from.episode]
+    if later:
+        removed = store.forget_snapshots(metadata, later)
+        observer.warn(f"{name}: {', '.join(removed)} came after {resume_from.file} and are removed; training takes them again")
+    return metadata
+
+
 def _warn_if_threads_changed(name: str, history: History, observer: TrainObserver) -> None:
     before = history.trainings[-1].threads if history.trainings else None
     now = torch.get_num_threads()
@@ -303,12 +312,16 @@ def _restore(name: str, trainer: Trainer, source: AgentStore, entry: CheckpointE
     payload = read_checkpoint(source.layout.root / entry.file, expected_sha256=entry.sha256)
     try:
         report = restore_checkpoint(trainer, payload, source.read_segment)
+    except DeviceError as exc:  # a generator that cannot be set: never skipped in silence
+        raise DeviceError(f"{name}: {entry.file}: {exc.message}") from None
     except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as exc:
         # Shapes or structure differ: a config change (--allow-config-change) the checkpoint cannot follow.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigDriftError(
             f"{name}: {entry.file} cannot be restored into this config ({first}); revert the change or use --fresh"
         ) from None
+    if report.generators_not_restored:
+        observer.warn(f"{name}: {report.generators_not_restored}; the resumed run will not be bit-identical")
     if report.not_reproducible:
         observer.warn(
             f"{name}: the environment's reset did not reproduce the checkpoint's observation "
@@ -335,7 +348,7 @@ def _run_episodes(session: AgentSession, observer: TrainObserver, signals: StopS
                 seconds=clock.lap(int(index)),
                 info=step.infos[index],
                 metrics=plan.config.metrics_of(session.name),
-                env_id=plan.config.env.id if plan.config.env is not None else f"agents.{session.name}",
+                env_id=plan.config.env_id_of(session.name) or f"agents.{session.name}",
             )
             _record_episode(session, record, observer)
             session.hooks.episode(session, record, observer)
@@ -476,7 +489,7 @@ def _new_metadata(config: ExperimentConfig, name: str, trainer: Trainer, device:
         "agent": name,
         "algo": config.algo_of(name),
         "policy": config.agents[name].policy,
-        "env_id": config.env.id if config.env is not None else None,  # a trainer agent has none
+        "env_id": config.env_id_of(name),
         "experiment": config.experiment,
         "last_episode": 0,
         "total_timesteps": 0,
@@ -498,7 +511,6 @@ def library_versions(kind: str = DEFAULT_KIND) -> dict[str, str]:
         "atheria": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "gymnasium": gymnasium.__version__,
         "numpy": np.__version__,
         **kind_named(kind).library_versions(),
     }

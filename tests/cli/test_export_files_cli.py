@@ -102,7 +102,7 @@ def test_sidecar_of_the_wrong_schema(config: Path, tmp_path: Path, option: str, 
     exported = export_pair(tmp_path, name, format_name, sidecar_for(NOT_A_MODEL, format_name, name, schema_version=7))
     assert eval_error(config, option, exported) == (
         f"atheria: error: {exported.with_suffix('.json')}: "
-        "schema_version 7 is newer than this atheria reads (2); upgrade atheria\n"
+        "schema_version 7 is newer than this atheria reads (3); upgrade atheria\n"
     )
     export_pair(tmp_path, name, format_name, {"schema_version": 2, "format": format_name})
     assert eval_error(config, option, exported) == (

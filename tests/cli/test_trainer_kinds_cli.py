@@ -2,7 +2,7 @@
 
 ``tiny`` is the sb3 kind under another name, with library versions of its own: its trainers are
 SB3 trainers whose checkpoints name ``tiny`` in their header. Registered in ``TRAINER_KINDS`` for
-each test, with ``exportable`` / ``evaluable`` set as the test needs.
+each test, with ``refuses`` set as the test needs.
 """
 
 from __future__ import annotations
@@ -39,6 +39,18 @@ def build_tiny_trainer(config: ExperimentConfig, agent: str, device: str) -> Any
 
 def tiny_versions() -> dict[str, str]:
     return {"tinylib": "0.1"}
+
+
+def refuses_export(config: ExperimentConfig, agent: str, use: str) -> str | None:
+    return "the tiny trainer kind cannot be exported" if use == "export" else None
+
+
+def refuses_evaluate(config: ExperimentConfig, agent: str, use: str) -> str | None:
+    return f"{agent}'s tiny trainer cannot be evaluated" if use == "evaluate" else None
+
+
+NO_EXPORT = replace(TINY, refuses=f"{__name__}:refuses_export")
+NO_EVALUATION = replace(TINY, refuses=f"{__name__}:refuses_evaluate")
 
 
 def use_kind(patch: pytest.MonkeyPatch, kind: TrainerKind) -> None:
@@ -88,7 +100,7 @@ def test_export_records_the_library_versions_of_the_checkpoints_kind(
 def test_export_refuses_a_kind_that_cannot_be_exported(
     in_root: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
 ) -> None:
-    monkeypatch.setitem(TRAINER_KINDS, TINY.name, replace(TINY, exportable=False))
+    monkeypatch.setitem(TRAINER_KINDS, TINY.name, NO_EXPORT)
     before = agent_files(in_root)
     result = runner.invoke(app, [*command, "--config", "exp.yaml"])
     assert result.exit_code == 2, result.output
@@ -99,11 +111,11 @@ def test_export_refuses_a_kind_that_cannot_be_exported(
 def test_eval_refuses_a_kind_that_cannot_be_evaluated(in_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(TRAINER_KINDS, TINY.name, TINY)
     assert runner.invoke(app, ["eval", "PPO", "--config", "exp.yaml", "--episodes", "1"]).exit_code == 0
-    monkeypatch.setitem(TRAINER_KINDS, TINY.name, replace(TINY, evaluable=False))
+    monkeypatch.setitem(TRAINER_KINDS, TINY.name, NO_EVALUATION)
     result = runner.invoke(app, ["eval", "PPO", "--config", "exp.yaml", "--episodes", "1"])
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
-    assert result.stderr == "atheria: error: PPO: episode_0001.pt: the tiny trainer kind cannot be evaluated\n"
+    assert result.stderr == "atheria: error: PPO: episode_0001.pt: PPO's tiny trainer cannot be evaluated\n"
 
 
 def test_train_eval_is_refused_at_planning_for_a_kind_that_cannot_be_evaluated(
@@ -112,8 +124,8 @@ def test_train_eval_is_refused_at_planning_for_a_kind_that_cannot_be_evaluated(
     config = tiny_config({"PPO": TINY_AGENTS["PPO"]}, checkpoints_dir=str(tmp_path / "runs"))
     config["train"] = {**config["train"], "eval": {"every": 1, "episodes": 1}}
     path = write_config(tmp_path / "exp.yaml", config)
-    use_kind(monkeypatch, replace(TINY, evaluable=False))
+    use_kind(monkeypatch, NO_EVALUATION)
     result = runner.invoke(app, ["train", "--config", str(path), "--episodes", "1"])
     assert result.exit_code == 2, result.output
-    assert result.stderr == "atheria: error: train.eval: agents.PPO: the tiny trainer kind cannot be evaluated\n"
+    assert result.stderr == "atheria: error: train.eval: agents.PPO: PPO's tiny trainer cannot be evaluated\n"
     assert not (tmp_path / "runs").exists()

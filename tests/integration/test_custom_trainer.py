@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from atheria_cli.cli import app
-from tests.conftest import listing, write_config
+from tests.conftest import TINY_AGENTS, listing, write_config
 from tests.integration.helpers import agent_dir, assert_same_tree, episodes, last_payload, train
 
 pytestmark = pytest.mark.integration
@@ -30,8 +30,8 @@ def trainer_config(trainer: str = "tests.trainers:Shuffler", **agent: Any) -> di
     }
 
 
-def _records(root: Path) -> list[dict[str, Any]]:
-    return [record.model_dump(exclude={"seconds"}) for record in episodes(root, "fit")]
+def _records(root: Path, agent: str = "fit") -> list[dict[str, Any]]:
+    return [record.model_dump(exclude={"seconds"}) for record in episodes(root, agent)]
 
 
 def test_n_plus_m_equals_n_then_resume_m(tmp_path: Path) -> None:
@@ -143,13 +143,71 @@ def test_a_metric_the_first_episode_does_not_return(in_tmp: Path) -> None:
     )
 
 
-def test_mixing_sb3_agents_and_trainers_is_refused(in_tmp: Path) -> None:
-    config = _allowed(trainer_config())
-    config["agents"]["PPO"] = {}
+CO2 = [{"name": "co2_kg", "goal": "min"}]
+
+
+def mixed_config() -> dict[str, Any]:
+    """A2C (SB3) and a user's own random search, both on EmissionsEnv, ranked by its co2_kg."""
+    return {
+        "experiment": "test",
+        "checkpoints_dir": "checkpoints",
+        "seed": 3,
+        "device": "cpu",
+        "env": {"id": "tests.envs:EmissionsEnv", "metrics": CO2},
+        "agents": {"A2C": TINY_AGENTS["A2C"], "search": {"trainer": "tests.trainers:RandomSearch", "metrics": CO2}},
+        "train": {"allow_import": True},
+    }
+
+
+def test_sb3_agents_and_trainers_share_an_experiment(in_tmp: Path) -> None:
+    path = write_config(in_tmp / "exp.yaml", mixed_config())
+    result = invoke("train", "--config", str(path), "--episodes", "3")
+    assert result.exit_code == 0, result.output
+    root = in_tmp / "checkpoints" / "test"
+    assert json.loads((root / "A2C/metadata.json").read_text())["env_id"] == "tests.envs:EmissionsEnv"
+    assert json.loads((root / "search/metadata.json").read_text())["env_id"] is None  # it makes its own env
+    records = [record.model_dump() for record in episodes(in_tmp / "checkpoints", "search")]
+    # The trainer's reward is the return it reported, not its main metric negated.
+    assert all(record["reward"] < 0 and record["reward"] != -record["metrics"]["co2_kg"] for record in records)
+    assert [record["length"] for record in records] == [20, 20, 20]
+    compare = invoke("compare", "--config", str(path))
+    assert compare.exit_code == 0 and "co2_kg" in compare.output
+    assert {"A2C", "search"} <= set(compare.output.split())
+    resumed = invoke("train", "--config", str(path), "--episodes", "2", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+
+
+def test_a_trainer_beside_sb3_agents_resumes_exactly(tmp_path: Path) -> None:
+    config = mixed_config()
+    train(config, tmp_path / "one", episodes=4)
+    train(config, tmp_path / "split", episodes=1)
+    train(config, tmp_path / "split", episodes=3, resume=True)
+    for agent in ("search", "A2C"):
+        assert _records(tmp_path / "one", agent) == _records(tmp_path / "split", agent), agent
+    assert_same_tree(last_payload(tmp_path / "one", "search")["state"], last_payload(tmp_path / "split", "search")["state"])
+
+
+def test_beside_sb3_agents_a_trainer_s_main_metric_is_env_metrics_first(in_tmp: Path) -> None:
+    config = mixed_config()
+    config["agents"]["search"]["metrics"] = ["reward_rate", *CO2]
     assert _refused(in_tmp, config) == (
-        f"atheria: error: {in_tmp / 'exp.yaml'}: agents: PPO (SB3) and fit (trainer) cannot share an experiment yet; "
-        "put them in separate configs"
+        f"atheria: error: {in_tmp / 'exp.yaml'}: agents.search.metrics: its main (first) metric is 'reward_rate', "
+        "env.metrics' is 'co2_kg'; the agents of one experiment are ranked by one main metric"
     )
+    config = mixed_config()
+    config["env"]["metrics"] = []
+    assert _refused(in_tmp, config) == (
+        f"atheria: error: {in_tmp / 'exp.yaml'}: env.metrics: A2C (SB3) is ranked by its reward and search (trainer) by "
+        "'co2_kg'; name 'co2_kg' first in env.metrics to rank them alike"
+    )
+    config = mixed_config()
+    config["agents"]["search"]["metrics"] = [{"name": "co2_kg", "goal": "max"}]
+    assert _refused(in_tmp, config) == (
+        f"atheria: error: {in_tmp / 'exp.yaml'}: agents.search.metrics: 'co2_kg' has goal max here, min in env.metrics"
+    )
+    config = mixed_config()
+    del config["env"]
+    assert _refused(in_tmp, config) == f"atheria: error: {in_tmp / 'exp.yaml'}: env: Field required"
 
 
 def test_trainers_of_one_experiment_share_their_main_metric(in_tmp: Path) -> None:

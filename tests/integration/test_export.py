@@ -63,7 +63,7 @@ def test_export_verifies_against_predict(runs: Path, config: str, agent: str, ex
         f"{agent}: {folder / 'model_jit.pt'} (torchscript) from episode_0002.pt, verified on 256 observations, max |difference| "
     )
     side = json.loads((folder / "model_jit.json").read_text())
-    assert side["format"] == "torchscript" and side["schema_version"] == 2
+    assert side["format"] == "torchscript" and side["schema_version"] == 3
     assert side["file"] == "model_jit.pt" and side["sha256"] == hashlib.sha256((folder / "model_jit.pt").read_bytes()).hexdigest()
     assert side["source_checkpoint"] == "episode_0002.pt"
     assert side["source_sha256"] == json.loads((folder / "metadata.json").read_text())["checkpoints"][-1]["sha256"]

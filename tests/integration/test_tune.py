@@ -302,10 +302,11 @@ def test_a_killed_job_is_retried_from_its_last_commit_and_the_study_ends_as_the_
     assert any(name is not None and int(name.removeprefix("episode_").removesuffix(".pt")) % 2 for name in resumed), resumed
 
 
-def test_sigterm_stops_the_driver_with_143_after_the_running_trial_commits(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_the_driver_after_the_running_trial_commits(signum: int, code: int, tmp_path: Path) -> None:
     write_config(tmp_path / "exp.yaml", STUDY)
     metadata = tmp_path / STUDY_DIR / "trial_0000/seed_0/A2C/metadata.json"
-    assert _kill_driver_after(tmp_path, metadata, commits=1, signum=signal.SIGTERM) == 143
+    assert _kill_driver_after(tmp_path, metadata, commits=1, signum=signum) == code
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -349,6 +350,44 @@ def test_the_pruner_stops_a_bad_trial_at_a_commit(tmp_path: Path) -> None:
     assert [entry.episode for entry in pruned.metadata().checkpoints] == [1, 2]
     assert "trial 1 PRUNED" in result.stderr and "pruned at episode 2" in result.stderr
     assert math.isfinite(trials[1]["value"])
+
+
+def test_a_sqlite_study_with_the_halving_pruner_prunes_the_worse_trial_at_its_first_rung(tmp_path: Path) -> None:
+    import optuna
+
+    config = copy.deepcopy(PRUNE)
+    config["tune"]["storage"] = "study.db"  # a SQLite file in the study folder
+    config["tune"]["pruner"] = {"name": "halving", "min_episodes": 2, "eta": 2}
+    write_config(tmp_path / "exp.yaml", config)
+    result = _invoke(tmp_path)
+    assert result.exit_code == 0, result.output
+    study = optuna.load_study(study_name="lr", storage=f"sqlite:///{tmp_path / STUDY_DIR / 'study.db'}")
+    states = {trial.user_attrs["index"]: (trial.state.name, sorted(trial.intermediate_values)) for trial in study.get_trials()}
+    # Two trials at the first rung (episode 2), eta 2: only the better half goes on.
+    assert states == {0: ("COMPLETE", [2, 4, 6]), 1: ("PRUNED", [2])}
+    assert not (tmp_path / STUDY_DIR / "journal.log").exists()
+
+
+def test_a_second_driver_of_a_study_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    from atheria_cli.run.locking import AgentLock
+    from atheria_cli.tune.layout import DRIVER_LOCK
+
+    write_config(tmp_path / "exp.yaml", STUDY)
+    root = tmp_path / STUDY_DIR
+    root.mkdir(parents=True)
+    lock = AgentLock(root, DRIVER_LOCK)  # the other driver, in this process
+    lock.acquire()
+    try:
+        before = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*"))
+        result = _invoke(tmp_path)
+        after = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*"))
+    finally:
+        lock.release()
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"atheria: error: the study {STUDY_DIR} is being run by another atheria tune; wait for it or stop it"
+    )
+    assert after == before
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])

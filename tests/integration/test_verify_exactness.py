@@ -86,6 +86,25 @@ def test_a_trainer_resumes_exactly_and_the_real_run_changes_by_its_verdict_only(
     assert document["agents"][0]["resume_exactness"] == f"exact (4 episodes, resumed after 2; checked {day})"
 
 
+def test_a_verdict_checked_on_other_settings_says_so_in_status(in_tmp: Path) -> None:
+    # A verdict outlived a change of the settings it checked: status said "exact" for a config
+    # that had never been checked.
+    config = trainer_config()
+    write_config(in_tmp / "exp.yaml", config)
+    train(config, in_tmp / "checkpoints", episodes=1)
+    assert verify("--episodes", "2", "--split", "1").exit_code == 0
+    line = runner.invoke(app, ["status", "--config", "exp.yaml"]).stdout.splitlines()[-1]
+    assert line.startswith("fit: resume exactness exact (2 episodes, resumed after 1; checked ") and line.endswith(")")
+    config["agents"]["fit"]["kwargs"] = {"hidden": 6}
+    write_config(in_tmp / "exp.yaml", config)
+    changed = runner.invoke(app, ["status", "--config", "exp.yaml"]).stdout.splitlines()[-1]
+    assert changed == line[:-1] + "; the config's settings changed since: check again)"
+    config["train"]["keep"] = {"last": 1}  # not a training setting: the verdict still holds for it
+    config["agents"]["fit"]["kwargs"] = {"hidden": 8}
+    write_config(in_tmp / "exp.yaml", config)
+    assert runner.invoke(app, ["status", "--config", "exp.yaml"]).stdout.splitlines()[-1] == line
+
+
 def test_a_tensor_left_out_of_state_dict_fails_naming_the_key(in_tmp: Path) -> None:
     write_config(in_tmp / "exp.yaml", trainer_config("tests.trainers:ForgetsPsi"))
     result = verify("--split", "1", "--episodes", "2")

@@ -98,3 +98,11 @@ def test_pooled_statistics_match_the_episodes_they_summarize() -> None:
     mean, std, count = pooled([evaluation(2, 10.0), evaluation(4, 50.0)], "co2_kg") or (0.0, 0.0, 0)
     episodes = [9.0, 11.0, 49.0, 51.0]  # what means 10 and 50 with std 1 over 2 episodes each are
     assert (mean, count) == (30.0, 4) and std == pytest.approx(math.sqrt(sum((x - 30.0) ** 2 for x in episodes) / 4))
+
+
+def test_a_pooled_std_is_unknown_when_an_evaluation_recorded_none() -> None:
+    # A trainer's evaluate() returns means only: pooling took the missing std for 0, and compare
+    # showed "± 0.00" for a spread nobody measured.
+    means_only = evaluation(2, 10.0).model_copy(update={"metrics": {"co2_kg": Stat(mean=10.0, std=None)}})
+    assert pooled([means_only], "co2_kg") == (10.0, None, 2)
+    assert pooled([evaluation(4, 50.0), means_only], "co2_kg") == (30.0, None, 4)

@@ -81,7 +81,7 @@ def test_truncated_sidecar_is_damaged(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"schema_version": 3}, "schema_version 3 is newer than this atheria reads (2); upgrade atheria"),
+        ({"schema_version": 4}, "schema_version 4 is newer than this atheria reads (3); upgrade atheria"),
         ({"schema_version": "2"}, "not an export sidecar (no integer schema_version)"),
         (
             {"format": "pickle"},
@@ -115,7 +115,33 @@ def test_schema_1_torchscript_sidecar_is_migrated(tmp_path: Path) -> None:
     for key in ("file", "size", "sha256", "device"):
         del old[key]
     described = read_sidecar(export_files(tmp_path, old, data=b"anything: schema 1 recorded no hash"))
-    assert (described.schema_version, described.format, described.sha256) == (2, "torchscript", None)
+    assert (described.schema_version, described.format, described.sha256) == (3, "torchscript", None)
+
+
+def test_schema_2_sidecar_reads_as_schema_3(tmp_path: Path) -> None:
+    described = read_sidecar(export_files(tmp_path, document(schema_version=2)))
+    assert (described.schema_version, described.inputs, described.outputs, described.trainer) == (3, [], [], None)
+    assert described.observation_space is not None and described.observation_space["type"] == "Box"
+
+
+def test_a_trainer_module_sidecar_has_no_spaces(tmp_path: Path) -> None:
+    module = {
+        "algo": "torch",
+        "observation_space": None,
+        "action_space": None,
+        "input": {"dtype": "float32", "shape": [1, 4, 8, 8]},
+        "inputs": [{"name": "x", "dtype": "float32", "shape": [1, 4, 8, 8]}],
+        "outputs": [{"name": "output", "dtype": "float32", "shape": [1, 4, 8, 8]}],
+        "trainer": "package.module:Trainer",
+    }
+    described = read_sidecar(export_files(tmp_path, document(**module)))
+    assert (described.observation_space, described.action_space, described.trainer) == (None, None, "package.module:Trainer")
+    assert [(spec.name, spec.shape) for spec in described.inputs + described.outputs] == [
+        ("x", [1, 4, 8, 8]),
+        ("output", [1, 4, 8, 8]),
+    ]
+    # A schema-2 reader took every sidecar to have spaces: a module's sidecar names schema 3.
+    assert SIDECAR_SCHEMA_VERSION == 3
 
 
 def test_sidecar_reader_imports_without_torch() -> None:

@@ -17,7 +17,7 @@ from tests.conftest import TINY_AGENTS, tiny_config
 HEAVY = ("torch", "stable_baselines3", "gymnasium", "numpy")
 
 
-@pytest.mark.parametrize("module", ["atheria_cli.trainers", "atheria_cli.trainers.base"])
+@pytest.mark.parametrize("module", ["atheria_cli.trainers", "atheria_cli.trainers.base", "atheria_cli.trainers.builtin"])
 def test_the_trainer_table_imports_no_heavy_library(module: str) -> None:
     code = f"import sys, {module}\nprint(','.join(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

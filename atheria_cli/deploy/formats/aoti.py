@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from atheria_cli.deploy.formats import Policy
+from atheria_cli.deploy.formats import ModuleExport, Program, as_outputs
 from atheria_cli.deploy.formats.exported import export_program
 from atheria_cli.errors import UsageError
 
@@ -32,25 +32,25 @@ def require() -> None:
         ) from None
 
 
-def build(module: torch.nn.Module, examples: torch.Tensor, path: Path) -> None:
-    program = export_program(module, examples)
+def build(capture: ModuleExport, path: Path) -> None:
+    program = export_program(capture)
     with warnings.catch_warnings():
         # torch's own pytree use inside the compiler announces an internal API change on every export
         warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
         torch._inductor.aoti_compile_and_package(program, package_path=str(path))
 
 
-def load(path: Path) -> Policy:
+def load(path: Path) -> Program:
     try:
         compiled = torch._inductor.aoti_load_package(str(path))
     except Exception as exc:  # a bad zip, a missing shared library, a package for another device
         raise UsageError(f"{path} is not an AOTInductor package ({_first_line(exc)})") from None
 
-    def act(obs: np.ndarray) -> np.ndarray:
+    def run(*inputs: np.ndarray) -> tuple[np.ndarray, ...]:
         with torch.no_grad():
-            return compiled(torch.as_tensor(obs)).numpy()
+            return as_outputs(compiled(*(torch.as_tensor(array) for array in inputs)))
 
-    return act
+    return run
 
 
 def _first_line(exc: Exception) -> str:

@@ -1,4 +1,4 @@
-"""``torch.export``: an ExportedProgram with a dynamic batch dimension, saved as ``.pt2``."""
+"""``torch.export``: an ExportedProgram (batch dimension dynamic for a policy), saved as ``.pt2``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from atheria_cli.deploy.formats import Policy
+from atheria_cli.deploy.formats import ModuleExport, Program, as_outputs
 from atheria_cli.errors import UsageError
 
 
@@ -15,35 +15,37 @@ def require() -> None:
     """Nothing beyond torch."""
 
 
-def export_program(module: torch.nn.Module, examples: torch.Tensor) -> torch.export.ExportedProgram:
-    """The program aoti and onnx compile too: batch size dynamic, everything else fixed."""
+def export_program(capture: ModuleExport) -> torch.export.ExportedProgram:
+    """The program aoti and onnx compile too: the batch size dynamic when the capture says so,
+    everything else fixed."""
     batch = torch.export.Dim("batch", min=1)
+    dynamic = tuple({0: batch} for _ in capture.examples) if capture.dynamic_batch else None
     # torch.distributions validates its arguments with data-dependent branches (``constraint.check``),
     # which torch.export cannot trace; a deterministic policy's mode never depends on them.
     validating = torch.distributions.Distribution._validate_args
     torch.distributions.Distribution.set_default_validate_args(False)
     try:
         with torch.no_grad():
-            return torch.export.export(module, (examples,), dynamic_shapes={"obs": {0: batch}})
+            return torch.export.export(capture.module, capture.examples, dynamic_shapes=dynamic)
     finally:
         torch.distributions.Distribution.set_default_validate_args(validating)
 
 
-def build(module: torch.nn.Module, examples: torch.Tensor, path: Path) -> None:
-    torch.export.save(export_program(module, examples), str(path))
+def build(capture: ModuleExport, path: Path) -> None:
+    torch.export.save(export_program(capture), str(path))
 
 
-def load(path: Path) -> Policy:
+def load(path: Path) -> Program:
     try:
         program = torch.export.load(str(path)).module()
     except Exception as exc:  # torch.export.load raises many types (zip, pickle, schema) for a bad file
         raise UsageError(f"{path} is not a torch.export program ({_first_line(exc)})") from None
 
-    def act(obs: np.ndarray) -> np.ndarray:
+    def run(*inputs: np.ndarray) -> tuple[np.ndarray, ...]:
         with torch.no_grad():
-            return program(torch.as_tensor(obs)).numpy()
+            return as_outputs(program(*(torch.as_tensor(array) for array in inputs)))
 
-    return act
+    return run
 
 
 def _first_line(exc: Exception) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from atheria_cli.deploy.formats import Policy
+from atheria_cli.deploy.formats import Program
 
 REPLAY_BUFFER = "replay_buffer"
 VEC_NORMALIZE = "vec_normalize"
@@ -37,9 +37,10 @@ def extra_file(path: Path, role: str) -> Path:
     return path.with_name(path.stem + suffix)
 
 
-def load(path: Path) -> Policy:
+def load(path: Path) -> Program:
     """``eval --export``: the sidecar (already checked, with every file's sha256) names the algorithm."""
     from atheria_cli.deploy.sidecar import read_sidecar
     from atheria_cli.trainers.sb3.deploy import zip_policy_of
 
-    return zip_policy_of(path, read_sidecar(path).algo)
+    policy = zip_policy_of(path, read_sidecar(path).algo)
+    return lambda obs: (policy(obs),)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from atheria_cli.deploy.formats import Policy
+from atheria_cli.deploy.formats import ModuleExport, Program, as_outputs
 from atheria_cli.errors import UsageError
 
 
@@ -17,23 +17,23 @@ def require() -> None:
     """Nothing beyond torch."""
 
 
-def build(module: torch.nn.Module, examples: torch.Tensor, path: Path) -> None:
+def build(capture: ModuleExport, path: Path) -> None:
     with torch.no_grad(), warnings.catch_warnings():
         # torch.distributions' argument checks are data-dependent Python branches; they are
         # constant for a deterministic policy, and the export is verified against predict anyway.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        traced = torch.jit.trace(module, examples, check_trace=False)
+        traced = torch.jit.trace(capture.module, capture.examples, check_trace=False)
     torch.jit.save(traced, str(path))
 
 
-def load(path: Path) -> Policy:
+def load(path: Path) -> Program:
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except (RuntimeError, ValueError) as exc:
         raise UsageError(f"{path} is not a TorchScript file ({str(exc).strip().splitlines()[0]})") from None
 
-    def act(obs: np.ndarray) -> np.ndarray:
+    def run(*inputs: np.ndarray) -> tuple[np.ndarray, ...]:
         with torch.no_grad():
-            return module(torch.as_tensor(obs)).numpy()
+            return as_outputs(module(*(torch.as_tensor(array) for array in inputs)))
 
-    return act
+    return run

@@ -77,6 +77,9 @@ class SB3Trainer:
     def state_warnings(self) -> list[str]:
         return []  # atheria captures an SB3 model's state itself
 
+    def snapshot(self) -> None:
+        return None  # an SB3 agent has no simulation state of its own (planning refuses train.snapshots)
+
     def describe(self) -> dict[str, Any]:
         config, agent, model = self.config, self.agent, self.loop.model
         action_space = model.action_space
@@ -94,8 +97,8 @@ class SB3Trainer:
             assert journal is not None  # planning refuses a replay buffer for on-policy agents
             journal.import_rows(source.replay)
 
-    def evaluation(self, env_config: EnvConfig, eval_config: EvalConfig) -> SB3Evaluation:
-        return SB3Evaluation(self.loop.model, env_config, eval_config)
+    def evaluation(self, eval_config: EvalConfig) -> SB3Evaluation:
+        return SB3Evaluation(self.loop.model, self.config.env_of(self.agent), eval_config)
 
     def add_value_sink(self, sink: ValueSink) -> None:
         self.loop.model.logger.output_formats.append(_SinkWriter(sink))
@@ -183,9 +186,10 @@ def default_buffer_size(algo: str) -> int | None:
 
 
 def library_versions() -> dict[str, str]:
+    import gymnasium
     import stable_baselines3
 
-    return {"stable_baselines3": stable_baselines3.__version__, **installed_extra_versions()}
+    return {"gymnasium": gymnasium.__version__, "stable_baselines3": stable_baselines3.__version__, **installed_extra_versions()}
 
 
 def load_model(payload: dict[str, Any], path: Path, device: str) -> BaseAlgorithm:

@@ -28,12 +28,19 @@ from stable_baselines3.common.vec_env.stacked_observations import StackedObserva
 from atheria_cli.agents.acting import ModelActor
 from atheria_cli.agents.registry import algorithm_class, export_refusal
 from atheria_cli.config import ExperimentConfig
+from atheria_cli.deploy.episodes import CheckpointEvaluation, play_episode
+from atheria_cli.deploy.export import check_same_spaces, space_description
+from atheria_cli.deploy.formats import ModuleExport
 from atheria_cli.deploy.formats.sb3 import REPLAY_BUFFER, VEC_NORMALIZE, extra_file
-from atheria_cli.envs.factory import vec_normalize_of
+from atheria_cli.envs.factory import make_env, make_vec_env, vec_normalize_of
 from atheria_cli.errors import UsageError
+from atheria_cli.trainers.base import ExportSubject
 
 if TYPE_CHECKING:
     from atheria_cli.trainers.base import Deployable
+
+SUPPORTED_ACTIONS = (spaces.Box, spaces.Discrete)
+EXAMPLES = 8  # observations the module formats trace or export with (the batch stays dynamic)
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
@@ -178,14 +185,58 @@ class SB3Deployable:
         self.action_space = model.action_space
         self.normalizes_observations = self.normalizer is not None and self.normalizer.norm_obs
 
-    def export_refusal(self) -> str | None:
-        return export_refusal(self.model)
+    def check_export(self, config: ExperimentConfig, agent: str, source: str, format_name: str) -> None:
+        """A frame-stacked policy, one trained on other spaces than the config's env, an algorithm
+        that refuses (:func:`~atheria_cli.agents.registry.export_refusal`), spaces export does not
+        support (any format: the same policy is checked for each)."""
+        del format_name
+        if config.env_of(agent).frame_stack is not None:
+            raise UsageError(
+                f"{agent}: a frame-stacked policy (frame_stack) cannot be exported yet; evaluate it with `atheria eval`"
+            )
+        env = make_vec_env(config.env_of(agent))
+        try:
+            check_same_spaces(agent, source, self._spaces(), (env.observation_space, env.action_space))
+        finally:
+            env.close()
+        if (refusal := export_refusal(self.model)) is not None:
+            raise UsageError(f"cannot export {self.algo}: {refusal}")
+        if not isinstance(self.observation_space, spaces.Box):
+            raise UsageError(f"export supports Box observations, this agent has {self.observation_space}")
+        if not isinstance(self.action_space, SUPPORTED_ACTIONS):
+            raise UsageError(f"export supports Box and Discrete actions, this agent has {self.action_space}")
 
-    def sample_observations(self, seed: int) -> np.ndarray:
-        return sample_observations(self.model, seed)
-
-    def policy_module(self) -> torch.nn.Module:
-        return policy_module(self.model, self.normalizer)
+    def export_subject(self, seed: int) -> ExportSubject:
+        """The policy module (``forward(obs) -> action``, any batch size), verified against
+        ``model.predict`` on observations from the space and from real resets."""
+        observations = sample_observations(self.model, seed)
+        actions = self.predict(observations)
+        capture = ModuleExport(
+            module=policy_module(self.model, self.normalizer),
+            examples=(torch.as_tensor(observations[:EXAMPLES]),),
+            input_names=("obs",),
+            output_names=("action",),
+            dynamic_batch=True,
+        )
+        description = {
+            "observation_space": space_description(self.observation_space),
+            "action_space": space_description(self.action_space),
+            "input": {"dtype": str(self.observation_space.dtype), "shape": ["batch", *self.observation_space.shape]},
+            "observation_normalization": self.normalizes_observations,
+            "inputs": [{"name": "obs", "dtype": str(observations.dtype), "shape": ["batch", *observations.shape[1:]]}],
+            "outputs": [{"name": "action", "dtype": str(actions.dtype), "shape": ["batch", *actions.shape[1:]]}],
+        }
+        return ExportSubject(
+            capture=capture,
+            samples=[(observations,)],
+            expected=[(actions,)],
+            exact=isinstance(self.action_space, spaces.Discrete),
+            sample_count=len(observations),
+            sample_noun="observations",
+            reference="model.predict",
+            what="policy",
+            description=description,
+        )
 
     def predict(self, observations: np.ndarray) -> np.ndarray:
         normalizer = self.normalizer
@@ -201,11 +252,24 @@ class SB3Deployable:
         assert format_name == "sb3", f"the sb3 trainer kind writes no {format_name} model format"
         return zip_policy(path, type(self.model))
 
+    def evaluate(self, config: ExperimentConfig, agent: str, source: str, episodes: int, seed: int) -> CheckpointEvaluation:
+        """Deterministic episodes on a fresh env of the config, seeded ``seed``, ``seed + 1``, ..."""
+        env = make_env(config.environment)
+        try:
+            actor = self.actor(env, config.env_of(agent).frame_stack)
+            check_same_spaces(agent, source, self._spaces(), (actor.observation_space, env.action_space))
+            return CheckpointEvaluation(episodes=[play_episode(env, actor, seed + index, config) for index in range(episodes)])
+        finally:
+            env.close()
+
     def actor(self, env: gym.Env, frame_stack: int | None) -> ModelActor:
         stacker = StackedObservations(1, frame_stack, env.observation_space) if frame_stack is not None else None
         trained_env = self.model.get_env()
         normalizer = vec_normalize_of(trained_env) if trained_env is not None else None
         return ModelActor(self.model, env, normalizer, stacker)
+
+    def _spaces(self) -> tuple[spaces.Space, spaces.Space]:
+        return self.observation_space, self.action_space
 
 
 def deployable(payload: dict[str, Any], path: Path) -> SB3Deployable:
