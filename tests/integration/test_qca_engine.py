@@ -16,11 +16,18 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from typer.testing import CliRunner
 
-from atheria_cli.deploy.formats import torchscript
+from atheria_cli.cli import app
+from atheria_cli.deploy.formats import ModuleExport, torchscript
+from atheria_cli.trainers.custom import TrainerContext
 from atheria_cli.trainers.qca.model import ARCHITECTURES, build_step, complex_to_channels, export_step
+from atheria_cli.trainers.qca.trainer import QCATrainer
+from tests.conftest import write_config
+from tests.integration.helpers import agent_dir, last_payload
 
 pytestmark = pytest.mark.integration
+runner = CliRunner()
 
 D_STATE, HIDDEN, GRID, STEPS, EVERY = 2, 8, 16, 8, 4
 
@@ -48,6 +55,11 @@ def initial_state() -> torch.Tensor:
     return complex_to_channels(initial_psi()).unsqueeze(0).contiguous()
 
 
+def capture(module: nn.Module) -> ModuleExport:
+    """The step as atheria's formats capture a trainer's ``export_module()``: fixed shapes."""
+    return ModuleExport(module, (initial_state(),), ("x",), ("output",), dynamic_batch=False)
+
+
 @pytest.fixture(scope="module")
 def engine(cpp_program: Callable[[str], Path]) -> Path:
     return cpp_program("atheria_qca_engine")
@@ -62,7 +74,7 @@ def step(request: pytest.FixtureRequest) -> nn.Module:
 def exported(step: nn.Module, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The step traced by atheria's TorchScript format, the one ``atheria export`` writes with."""
     path = tmp_path_factory.mktemp("qca") / "model_jit.pt"
-    torchscript.build(step, initial_state(), path)
+    torchscript.build(capture(step), path)
     return path
 
 
@@ -103,6 +115,35 @@ def test_engine_steps_the_grid_exactly_as_python(engine: Path, exported: Path, s
     assert not torch.allclose(expected[EVERY - 1], expected[-1])
 
 
+def test_engine_steps_atheria_exports_of_a_trained_qca_from_its_checkpoints_psi(engine: Path, tmp_path: Path) -> None:
+    """The whole workflow of seed 003: train, `atheria export --format torchscript`, step natively."""
+    kwargs = {"grid_size": 8, "d_state": 2, "hidden_channels": 4, "qca_steps": 3, "lr": 0.05}
+    metrics = [{"name": "combined_metric", "goal": "max"}, "survival", "symmetry", "complexity"]
+    agents = {"qca": {"trainer": "atheria/qca", "kwargs": kwargs, "metrics": metrics}}
+    config = {
+        "experiment": "test",
+        "checkpoints_dir": str(tmp_path / "checkpoints"),
+        "seed": 3,
+        "device": "cpu",
+        "agents": agents,
+    }
+    config_file = write_config(tmp_path / "exp.yaml", config)
+    assert runner.invoke(app, ["train", "--config", str(config_file), "--episodes", "2"]).exit_code == 0
+    result = runner.invoke(app, ["export", "qca", "--config", str(config_file), "--format", "torchscript"])
+    assert result.exit_code == 0, result.output
+    trainer = QCATrainer(TrainerContext(device="cpu", seed=3, agent="qca"), **kwargs)
+    trainer.load_state_dict(last_payload(tmp_path / "checkpoints", "qca")["state"])
+    module, (state,) = trainer.export_module()  # the checkpoint's psi in the engine's layout
+    torch.save(state, tmp_path / "psi.pt")
+    exported = agent_dir(tmp_path / "checkpoints", "qca") / "model_jit.pt"
+    files = [str(exported), str(tmp_path / "psi.pt"), str(tmp_path / "final.pt")]
+    completed = run_engine(engine, "run", *files, str(STEPS), "--threads", str(torch.get_num_threads()))
+    assert completed.returncode == 0, completed.stderr
+    expected = python_trajectory(module, state, STEPS)[-1]
+    assert torch.equal(torch.load(tmp_path / "final.pt", weights_only=True), expected)
+    assert not torch.equal(expected, state)  # two Adam steps moved the step away from the identity
+
+
 def test_engine_runs_an_aoti_package_within_float_rounding(engine: Path, psi: Path) -> None:
     from atheria_cli.deploy.formats import aoti
     from atheria_cli.errors import UsageError
@@ -113,9 +154,7 @@ def test_engine_runs_an_aoti_package_within_float_rounding(engine: Path, psi: Pa
         pytest.skip(f"the aoti format cannot compile here: {exc.message}")
     step = trained_step("unet")  # one compile: tens of seconds on 2 cores
     package, final = psi.parent / "model_aoti.pt2", psi.parent / "final.pt"
-    with torch.no_grad():
-        program = torch.export.export(step, (initial_state(),))
-    torch._inductor.aoti_compile_and_package(program, package_path=str(package))
+    aoti.build(capture(step), package)
     completed = run_engine(engine, "run", str(package), str(psi), str(final), str(STEPS))
     assert completed.returncode == 0, completed.stderr
     expected = python_trajectory(step, initial_state(), STEPS)[-1]
@@ -135,7 +174,7 @@ def test_engine_bench_reports_each_repeat(engine: Path, exported: Path, psi: Pat
 
 def test_engine_refuses_a_model_that_is_not_a_step(engine: Path, psi: Path) -> None:
     model = psi.parent / "pool.pt"
-    torchscript.build(nn.AvgPool2d(2), initial_state(), model)
+    torchscript.build(capture(nn.AvgPool2d(2)), model)
     completed = run_engine(engine, "run", str(model), str(psi), str(psi.parent / "out.pt"), "1")
     assert completed.returncode == 1
     assert completed.stderr == "atheria_qca_engine: the model changed the state's shape: it is not a QCA update step\n"
