@@ -1,10 +1,10 @@
-"""examples/cpp/qca_engine.cpp: the QCA update step, exported to TorchScript, stepped natively in C++.
+"""examples/cpp/qca_engine.cpp: the QCA update step, exported, stepped natively in C++.
 
 The engine is built once per session by the ``cpp_program`` fixture (tests/integration/conftest.py).
-The trainer's QCA step (each architecture, seeded random weights) is exported with atheria's
-TorchScript format; the same psi is stepped k times in C++ and by the eager module in Python, and
-the states must be bitwise equal.
-"""
+The trainer's QCA step (each architecture, seeded random weights) exported with atheria's
+TorchScript format, and the step of a tiny trained run exported by ``atheria export``, step the
+same psi k times in C++ and in eager Python: the states must be bitwise equal. An AOTInductor
+package's must agree within float rounding."""
 
 from __future__ import annotations
 
