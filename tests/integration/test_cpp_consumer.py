@@ -1,20 +1,19 @@
 """The AOTInductor format, and examples/cpp: a C++ program that runs the TorchScript and AOTI exports.
 
 One tiny run (PPO, net_arch [8], VecNormalize on Pendulum: normalization folded in and actions
-rescaled), exported once per format; the C++ consumer is built once per session with CMake against
-the installed torch wheel (torch.utils.cmake_prefix_path), in a temporary folder.
+rescaled), exported once per format; the C++ consumer is built once per session by the
+``cpp_program`` fixture (tests/integration/conftest.py).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 import atheria_cli
@@ -24,7 +23,6 @@ from tests.conftest import tiny_config, write_config
 pytestmark = pytest.mark.integration
 runner = CliRunner()
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cpp"
 AGENT = {"hyperparams": {"n_steps": 32, "batch_size": 16, "n_epochs": 2, "policy_kwargs": {"net_arch": [8]}}}
 ENV = {"id": "Pendulum-v1", "max_episode_steps": 50, "normalize": True}
 
@@ -55,26 +53,9 @@ def exports(run: Path) -> dict[str, Path]:
     return {"torchscript": folder / "model_jit.pt", "aoti": folder / "model_aoti.pt2"}
 
 
-@pytest.fixture(scope="session")
-def consumer(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cmake = shutil.which("cmake", path="/usr/bin") or shutil.which("cmake")
-    compiler = shutil.which("c++") or shutil.which("g++")
-    if cmake is None or compiler is None:
-        pytest.skip(f"building examples/cpp needs CMake and a C++ compiler (cmake: {cmake}, c++: {compiler})")
-    build = tmp_path_factory.mktemp("cpp-build")
-    configure = [
-        cmake,
-        "-S",
-        str(EXAMPLE),
-        "-B",
-        str(build),
-        "-DCMAKE_BUILD_TYPE=Release",
-        f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}",
-    ]
-    for command in (configure, [cmake, "--build", str(build)]):
-        completed = subprocess.run(command, capture_output=True, text=True)
-        assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    return build / "atheria_policy"
+@pytest.fixture(scope="module")
+def consumer(cpp_program: Callable[[str], Path]) -> Path:
+    return cpp_program("atheria_policy")
 
 
 def test_aoti_export_verifies_and_evaluates_like_the_checkpoint(run: Path, exports: dict[str, Path]) -> None:
@@ -112,12 +93,15 @@ def test_cpp_consumer_matches_predict(consumer: Path, exports: dict[str, Path], 
     assert np.ptp(expected) > 0  # the observations reach different actions: the comparison can fail
 
 
-def test_aoti_without_a_compiler_is_refused(run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_aoti_without_a_compiler_is_refused(run: Path, tmp_path: Path) -> None:
     from torch._inductor import config
 
-    monkeypatch.setattr(config.cpp, "cxx", (None, "no-such-c++"))
     target = tmp_path / "policy.pt2"
-    result = runner.invoke(app, ["export", "PPO", "--config", str(run), "--format", "aoti", "--output", str(target)])
+    # torch's own patch, not monkeypatch: cxx is not in the config proxy's __dict__, so
+    # monkeypatch's undo deletes it, and config.cpp.cxx then "does not exist" for every later
+    # test of the session that compiles (tests/integration/test_qca_engine.py's AOTI test).
+    with config.patch({"cpp.cxx": (None, "no-such-c++")}):
+        result = runner.invoke(app, ["export", "PPO", "--config", str(run), "--format", "aoti", "--output", str(target)])
     assert result.exit_code == 2
     assert result.stderr == (
         "atheria: error: --format aoti compiles C++ and needs a C++ compiler (no-such-c++ not found): install g++ or set CXX\n"
