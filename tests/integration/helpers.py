@@ -32,6 +32,9 @@ def kill_after_commits(folder: Path, agent: str, commits: int) -> int:
     ``folder/checkpoints``), SIGKILL it once ``agent`` has ``commits`` checkpoints, and return
     how many episodes it had committed by then."""
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
+    # An earlier test's wandb.init left WANDB_SERVICE in this process's environment: the child
+    # would join that service, and its run, killed, would stay "in use" there for the resume.
+    environment.pop("WANDB_SERVICE", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "atheria_cli", "train", "--config", "exp.yaml", "--episodes", "400"],
         cwd=folder,
