@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,7 @@ from atheria_cli.run.formats import (
     History,
     Metadata,
     SessionRecord,
+    _parse_json,
     encode_episodes,
     read_episodes,
     read_history,
@@ -137,6 +140,35 @@ def test_damaged_history_is_reported_with_path(tmp_path: Path, content: str, pro
     with pytest.raises(DamagedFileError) as caught:
         read_history(path)
     assert str(caught.value).startswith(f"{path}: {problem}")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"a": 1, "a": 2, "b": [NaN, Infinity, -1e400, 1.0000000000000002, 123456789012345678901234567890]}',
+        b'{"a": "\\u00e9 \\ud800"}',  # a lone surrogate: json takes it, pydantic_core does not
+        b'{"a":\r\n 1,\r "b": 2}',
+        b"\xef\xbb\xbf{}",
+        b"[01]",
+        b"[1,]",
+        b'{"a": 1} x',
+        b'{"a": "tab\tinside"}',
+        b'{"a":\r\r 1 x}',  # json's line number counts the lone CRs that text mode turned into newlines
+        b"\xff\xfe",
+    ],
+)
+def test_documents_parse_as_json_parses_them(tmp_path: Path, content: bytes) -> None:
+    """The fast parser gives json's value, or json's own error (line and column included)."""
+    path = tmp_path / "doc.json"
+    path.write_bytes(content)
+
+    def outcome(parse: Callable[[], Any]) -> tuple[str, str]:
+        try:
+            return "value", repr(parse())
+        except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            return type(error).__name__, str(error)
+
+    assert outcome(lambda: _parse_json(path)) == outcome(lambda: json.loads(path.read_text(encoding="utf-8")))
 
 
 def test_missing_and_binary_files(tmp_path: Path) -> None:
