@@ -21,6 +21,7 @@ from typer.main import get_command_from_info
 from typer.models import CommandInfo
 
 from atheria_cli import __version__
+from atheria_cli.cli import collect_from_here
 from atheria_cli.errors import AtheriaError
 
 
@@ -80,6 +81,15 @@ class _Listed(TyperCommand):
     for "did you mean" suggestions. Resolving it to run imports it (:meth:`AtheriaGroup.resolve_command`)."""
 
 
+class AtheriaCommand(TyperCommand):
+    """A Typer command that turns the garbage collector back on as it runs
+    (:func:`atheria_cli.cli.collect_from_here`)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        collect_from_here()
+        return super().invoke(ctx)
+
+
 class AtheriaGroup(TyperGroup):
     """The commands of :data:`COMMANDS`, each imported when it runs or shows its help; and
     non-standalone mode, so every error passes through :func:`report`."""
@@ -114,7 +124,7 @@ def load_command(name: str) -> Any:
     module_name, _, function_name = COMMANDS[name].target.partition(":")
     function = getattr(importlib.import_module(module_name), function_name)
     return get_command_from_info(
-        CommandInfo(name=name, callback=function),
+        CommandInfo(name=name, callback=function, cls=AtheriaCommand),
         pretty_exceptions_short=app.pretty_exceptions_short,
         rich_markup_mode=app.rich_markup_mode,
     )

@@ -6,6 +6,7 @@ import importlib
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 
 CONSOLE_SCRIPT = "import sys; from atheria_cli.cli import main; sys.exit(main())"  # pyproject's [project.scripts]
 
@@ -72,3 +73,19 @@ def test_a_mistyped_command_is_still_offered_the_right_one() -> None:
     mistyped = subprocess.run([sys.executable, "-c", CONSOLE_SCRIPT, "histor"], capture_output=True, text=True)
     assert (mistyped.returncode, mistyped.stdout) == (2, "")
     assert mistyped.stderr == "atheria: error: No such command 'histor'. Did you mean 'history'?\n"
+
+
+def test_the_collector_skips_start_up_objects_once_the_command_runs(tmp_path: Path) -> None:
+    """Off while the CLI imports and parses, back on (start-up's objects frozen out) for the
+    command's own work; the app run in-process (tests, CliRunner) leaves the collector alone."""
+    code = (
+        "import gc, sys; sys.argv = ['atheria', *sys.argv[1:]]\n"
+        "import atheria_cli.cli.app\n"
+        "from atheria_cli.cli import collect_from_here, main\n"
+        "collect_from_here()\n"
+        "print(gc.isenabled(), gc.get_freeze_count() == 0)\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    print(exit.code, gc.isenabled(), gc.get_freeze_count() > 10_000)\n"
+    )
+    args = ["status", "--config", str(tmp_path / "missing.yaml")]  # exit 2 from inside the command
+    completed = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert completed.stdout == "True True\n2 True True\n"
