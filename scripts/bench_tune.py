@@ -146,13 +146,14 @@ def uninterrupted_study(folder: Path) -> float:
     """Run the study in this process (its imports already warm, like the trials alone after it)."""
     from atheria_cli.config import load_config
     from atheria_cli.tune.driver import plan_study, run_study
+    from atheria_cli.tune.trials import Pool
 
     cwd = os.getcwd()
     os.chdir(folder)
     try:
         config = load_config(Path("exp.yaml"))
         started = time.perf_counter()
-        outcome = run_study(plan_study(config, resume=False), jobs=1, observer=_Quiet(), train_observer=_Quiet())
+        outcome = run_study(plan_study(config, resume=False), pool=Pool(jobs=1), observer=_Quiet(), train_observer=_Quiet())
         assert outcome.exit_code == 0
         return time.perf_counter() - started
     finally:
