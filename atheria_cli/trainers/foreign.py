@@ -25,11 +25,11 @@ from typing import Any
 import torch
 
 from atheria_cli.config import ExperimentConfig
-from atheria_cli.errors import ConfigDriftError, ConfigError, RunExistsError, UsageError
+from atheria_cli.errors import ConfigDriftError, ConfigError, RunExistsError, TrainerFailedError, UsageError
 from atheria_cli.run.formats import AdoptOrigin
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.store import AgentStore, RunState, file_sha256
-from atheria_cli.trainers.custom import build_trainer
+from atheria_cli.trainers.custom import build_trainer, check_plan
 from atheria_cli.trainers.stateful import FOREIGN_SUFFIX
 
 _UNSUPPORTED = re.compile(r"Unsupported global: GLOBAL (\S+)")
@@ -57,7 +57,11 @@ def plan_foreign_checkpoint(
     passes here also loads in the session); writes nothing."""
     checkpoint = read_foreign_checkpoint(path)
     episode = _episode(path, checkpoint)
-    trainer = build_trainer(config, agent, "cpu")
+    check_plan(config, agent, None, "cpu")  # the class and its kwargs, before the class runs
+    try:
+        trainer = build_trainer(config, agent, "cpu")
+    except Exception as exc:  # the user's __init__, which may fail in any way
+        raise TrainerFailedError(f"agents.{agent}: building {config.agents[agent].trainer} failed: {_first_line(exc)}") from None
     loaded = load_into(config, agent, trainer.user, checkpoint, str(path))
     target = AgentStore(AgentLayout.of(config.run_dir, agent))
     if not fresh and target.state() is not RunState.EMPTY:
@@ -105,7 +109,7 @@ def load_into(config: ExperimentConfig, agent: str, user: Any, checkpoint: dict[
         )
     try:
         loaded = list(load(checkpoint))
-    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+    except Exception as exc:  # the user's method: whatever it raises, the file does not fit
         raise ConfigDriftError(
             f"--from-checkpoint: {label} does not fit agents.{agent} ({trainer}): {_first_line(exc)}"
         ) from None

@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from atheria_cli.trainers.sb3.adopt import AdoptSource
     from atheria_cli.training.fork import ForkSource
 
-# Config sections whose change makes a resumed run a different experiment ({agent}: its own).
-
 
 @dataclass(frozen=True)
 class AgentPlan:
@@ -100,12 +98,13 @@ def plan_training(
     device = resolve_device(config.device)
     notices: list[str] = [line for name in selected for line in zoo_notices(config, name)]
     plans = []
-    fork, adopt = None, None
-    if from_checkpoint is not None:
-        fork, adopt = _plan_from_checkpoint(config, from_checkpoint, agents, resume, fresh, notices)
-    adopt = adopt or _plan_adopt(
+    # --from-sb3's own checks first: beside --from-checkpoint it is refused, never ignored.
+    adopt: AdoptSource | ForeignCheckpoint | None = _plan_adopt(
         config, agents, from_sb3, from_sb3_replay, trust_pickle, resume, fresh, from_checkpoint is not None, notices
     )
+    fork = None
+    if from_checkpoint is not None:
+        fork, adopt = _plan_from_checkpoint(config, from_checkpoint, agents, resume, fresh, notices)
     for name in selected:
         plan = plan_agent(config, name, resume=resume, fresh=fresh, allow_config_change=allow_config_change, notices=notices)
         plans.append(replace(plan, fork=fork, adopt=adopt))

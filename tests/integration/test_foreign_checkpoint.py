@@ -147,3 +147,25 @@ def test_resume_with_an_old_checkpoint_is_refused(in_tmp: Path) -> None:
     assert _refused(in_tmp, "--from-checkpoint", "old.pth", "--resume") == (
         "atheria: error: --from-checkpoint and --resume cannot be combined: it starts a new run (use --fresh to replace it)"
     )
+
+
+def test_an_unknown_kwarg_beside_an_old_checkpoint_is_one_line_before_the_class_runs(in_tmp: Path) -> None:
+    # The class was built from the file's planning before its kwargs were checked: a TypeError traceback.
+    write_config(in_tmp / "exp.yaml", config(hiden_channels=4))
+    seeds_checkpoint(in_tmp / "old.pth")
+    result = start("--from-checkpoint", "old.pth")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines()[-1].startswith("atheria: error: agents.qca.kwargs: ")
+    assert "Traceback" not in result.output and listing(in_tmp) == ["exp.yaml", "old.pth"]
+
+
+def test_from_sb3_beside_an_old_checkpoint_is_refused_not_ignored(in_tmp: Path) -> None:
+    write_config(in_tmp / "exp.yaml", config())
+    seeds_checkpoint(in_tmp / "old.pth")
+    (in_tmp / "model.zip").write_bytes(b"")
+    result = start("--from-checkpoint", "old.pth", "--from-sb3", "model.zip")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        "atheria: error: --from-sb3 and --from-checkpoint both name where a new run starts: give one"
+    )
+    assert listing(in_tmp) == ["exp.yaml", "model.zip", "old.pth"]
