@@ -43,7 +43,7 @@ class StatefulTrainer:
     ``load_state_dict()`` restores them into the instance ``__init__`` built: modules, optimizers
     and schedulers through their ``load_state_dict()``, generators through ``set_state()``, an
     ``nn.Parameter`` in place (an optimizer holds it), any other tensor replaced by the saved one
-    on the device the attribute's tensor is on; a name the state lacks is a ``KeyError``.
+    on the device the attribute's tensor is on; a name the state lacks is a ``ValueError``.
     """
 
     # Plain attributes that belong in the state as well: a step counter, a best score.
@@ -64,7 +64,7 @@ class StatefulTrainer:
         attributes = self._stateful_attributes()
         missing = [name for name in [*attributes, *self.state_attributes] if name not in state]
         if missing:
-            raise KeyError(f"the state has no {missing[0]!r} (saved by another version of {type(self).__name__}?)")
+            raise ValueError(f"the state has no {missing[0]!r} (saved by another version of {type(self).__name__}?)")
         for name, value in sorted(attributes.items(), key=lambda item: _restore_order(item[1])):
             replacement = _restore(value, state[name])
             if replacement is not None:
@@ -121,11 +121,19 @@ def _restore(current: Any, saved: Any) -> torch.Tensor | None:
     """Load ``saved`` into ``current``; a tensor to put in its place, else None."""
     if isinstance(current, torch.Generator):
         current.set_state(saved)
-    elif isinstance(current, nn.Parameter):
+    elif isinstance(current, nn.Parameter) or (
+        isinstance(current, torch.Tensor) and current.shape == saved.shape and current.dtype == saved.dtype and _writable(current)
+    ):
         with torch.no_grad():
-            current.copy_(saved)  # in place: an optimizer steps this very tensor
+            current.copy_(saved)  # in place: an optimizer may step this very tensor (a Parameter, a leaf it was given)
     elif isinstance(current, torch.Tensor):
-        return saved.detach().to(current.device, copy=True)
+        # Another shape (a field resized by the trainer) or dtype: a new tensor, as it was saved.
+        return saved.detach().to(current.device, copy=True).requires_grad_(current.requires_grad)
     else:
         current.load_state_dict(saved)
     return None
+
+
+def _writable(tensor: torch.Tensor) -> bool:
+    """Whether ``copy_`` can write every element (not an expanded view sharing memory)."""
+    return all(stride != 0 or size == 1 for stride, size in zip(tensor.stride(), tensor.shape, strict=True))

@@ -99,8 +99,36 @@ def test_a_parameter_is_restored_in_place_and_a_tensor_keeps_its_saved_value() -
     assert torch.equal(fresh.weight, trained.weight)  # the optimizer stepped the restored parameter
 
 
-def test_a_state_without_an_attribute_is_a_key_error_naming_it() -> None:
+def test_a_state_without_an_attribute_is_an_error_naming_it() -> None:
     state = Declared(CONTEXT).state_dict()
     del state["psi"]
-    with pytest.raises(KeyError, match="the state has no 'psi'"):
+    with pytest.raises(ValueError, match="the state has no 'psi'"):
         Declared(CONTEXT).load_state_dict(state)
+
+
+class WithLeaf(StatefulTrainer):
+    """An optimizer over a plain leaf tensor (not an ``nn.Parameter``)."""
+
+    def __init__(self, context: Any) -> None:
+        self.w = torch.zeros(3, requires_grad=True)
+        self.optimizer = torch.optim.Adam([self.w], lr=0.1)
+
+    def train_episode(self, episode: int) -> dict[str, float]:
+        loss = ((self.w - torch.tensor([1.0, 2.0, 3.0])) ** 2).sum()
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return {"loss": loss.item()}
+
+
+def test_a_leaf_tensor_an_optimizer_steps_is_restored_in_place() -> None:
+    # It was replaced by a detached copy: the resumed optimizer stepped the old tensor and w
+    # (no longer requiring grad) stopped learning.
+    trained, fresh = WithLeaf(CONTEXT), WithLeaf(CONTEXT)
+    trained.train_episode(1)
+    w = fresh.w
+    fresh.load_state_dict(cpu_copy(trained.state_dict()))
+    assert fresh.w is w and fresh.w.requires_grad and torch.equal(fresh.w, trained.w)
+    for episode in (2, 3):
+        assert fresh.train_episode(episode) == trained.train_episode(episode)
+    assert torch.equal(fresh.w, trained.w)
