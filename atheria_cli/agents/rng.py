@@ -12,8 +12,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from atheria_cli.errors import DeviceError
-
 
 def capture_global_rng() -> dict[str, Any]:
     kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
@@ -36,10 +34,11 @@ def capture_global_rng() -> dict[str, Any]:
 
 def restore_global_rng(state: dict[str, Any]) -> str | None:
     """Set every global generator to ``state``. A generator that cannot be set is never skipped
-    in silence: CUDA generators this process could use but whose devices differ raise
-    :class:`~atheria_cli.errors.DeviceError`; those of a checkpoint taken on CUDA, restored where there is no CUDA
-    (a GPU run continued on a CPU), are returned as a note: training here never draws from them,
-    but the run is not the one that would have gone on on the GPU."""
+    in silence: when the checkpoint's CUDA generators cannot be set here (no CUDA, or another
+    number of visible devices: ``get_rng_state_all`` saves every visible device, and a run
+    moved from a 4-GPU machine to a one-GPU Ray worker must still go on), they are returned as a
+    note the session shows as a warning: the run goes on, and it is not the one that would
+    have gone on where it was. A state that fails to set raises, like any restore failure."""
     random.setstate(_as_tuples(state["python"]))
     numpy_state = state["numpy"]
     np.random.set_state(
@@ -58,9 +57,9 @@ def restore_global_rng(state: dict[str, Any]) -> str | None:
     if not torch.cuda.is_available():
         return f"the checkpoint holds the generators of {len(cuda_states)} CUDA device(s) and this process has no CUDA"
     if len(cuda_states) != torch.cuda.device_count():
-        raise DeviceError(
+        return (
             f"the checkpoint holds the generators of {len(cuda_states)} CUDA device(s), this process sees "
-            f"{torch.cuda.device_count()}: resume with as many devices visible (CUDA_VISIBLE_DEVICES) to continue exactly"
+            f"{torch.cuda.device_count()} (make as many visible, CUDA_VISIBLE_DEVICES, to continue exactly)"
         )
     torch.cuda.set_rng_state_all(cuda_states)
     return None

@@ -23,7 +23,7 @@ import torch
 from atheria_cli import __version__
 from atheria_cli.agents.checkpoint import checkpoint_payload, encode_checkpoint, read_checkpoint, restore_checkpoint
 from atheria_cli.config import ExperimentConfig, config_to_dict
-from atheria_cli.errors import ConfigDriftError, DeviceError, RunExistsError, TrainingDivergedError
+from atheria_cli.errors import ConfigDriftError, RunExistsError, TrainingDivergedError
 from atheria_cli.reports.evaluations import evaluation_scores
 from atheria_cli.run.formats import CheckpointEntry, EpisodeRecord, EvaluationRecord, History, Metadata, RunConfig, SessionRecord
 from atheria_cli.run.locking import AgentLock
@@ -320,8 +320,6 @@ def _restore(
     payload = read_checkpoint(source.layout.root / entry.file, expected_sha256=entry.sha256)
     try:
         report = restore_checkpoint(trainer, payload, source.read_segment)
-    except DeviceError as exc:  # a generator that cannot be set: never skipped in silence
-        raise DeviceError(f"{name}: {entry.file}: {exc.message}") from None
     except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as exc:
         # Shapes or structure differ: a config change (--allow-config-change) the checkpoint cannot follow.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,5 +1,5 @@
 """A checkpoint's global generators are restored, or the resume says why not: never skipped in
-silence (Accelerate skips a failed RNG restore quietly). Mocked: only the GPU, which this machine
+silence (Accelerate skips a failed RNG restore quietly), never blocking a run that moved machine. Mocked: only the GPU, which this machine
 does not have: a checkpoint "taken on CUDA" carries CPU generator bytes as its CUDA states."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from atheria_cli.agents import rng
 from atheria_cli.cli import app
-from atheria_cli.errors import DeviceError
 from tests.conftest import write_config
 
 pytestmark = pytest.mark.integration
@@ -46,15 +45,17 @@ def cuda_run(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def test_cuda_generators_of_other_devices_stop_the_resume_with_exit_2(cuda_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cuda_generators_of_other_devices_are_a_warning_not_a_silence(cuda_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # get_rng_state_all saves every visible device: a run moved from a 2-GPU machine to a
+    # one-GPU worker goes on, saying it is not bit-identical (it was skipped in silence).
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     result = runner.invoke(app, ["train", "--config", str(cuda_run), "--episodes", "1", "--resume"])
-    assert result.exit_code == 2, result.output
-    assert result.stderr.strip().splitlines()[-1] == (
-        "atheria: error: fit: episode_0001.pt: the checkpoint holds the generators of 2 CUDA device(s), this process "
-        "sees 1: resume with as many devices visible (CUDA_VISIBLE_DEVICES) to continue exactly"
-    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "fit: the checkpoint holds the generators of 2 CUDA device(s), this process sees 1 (make as many visible, "
+        "CUDA_VISIBLE_DEVICES, to continue exactly); the resumed run will not be bit-identical"
+    ) in result.stderr
 
 
 def test_a_gpu_run_continued_without_cuda_says_it_is_not_exact(cuda_run: Path) -> None:
@@ -75,5 +76,5 @@ def test_cuda_generators_of_as_many_devices_are_set(monkeypatch: pytest.MonkeyPa
     assert rng.restore_global_rng(state) is None
     assert len(restored) == 1 and all(torch.equal(a, b) for a, b in zip(restored[0], state["cuda"], strict=True))
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
-    with pytest.raises(DeviceError):
-        rng.restore_global_rng(state)
+    note = rng.restore_global_rng(state)
+    assert note is not None and "2 CUDA device(s), this process sees 4" in note and len(restored) == 1
