@@ -32,7 +32,7 @@ from atheria_cli.training.stopping import StopSignals
 from atheria_cli.tune.extra import require_optuna
 from atheria_cli.tune.layout import DRIVER_LOCK, StudyLayout
 from atheria_cli.tune.objective import TrialObjective
-from atheria_cli.tune.rebuild import rebuild_study
+from atheria_cli.tune.rebuild import rebuild_study, recorded_trials
 from atheria_cli.tune.record import StudyRecord, check_unchanged, read_record, study_record, write_record
 from atheria_cli.tune.space import applied_values, check_space, grid_points, suggest
 from atheria_cli.tune.storage import open_study, repair_journal, sampler_for
@@ -136,8 +136,9 @@ def _drive(
         write_record(plan.layout, plan.record)
     if (notice := repair_journal(plan.layout.journal)) is not None:
         observer.warn(notice)
+    recorded = recorded_trials(plan.layout) if plan.existing else []  # before the storage is opened (created)
     study = open_study(tune, plan.layout, plan.record.direction)
-    if plan.existing and not study.get_trials(deepcopy=False) and (rebuilt := rebuild_study(study, plan.layout)):
+    if recorded and not study.get_trials(deepcopy=False) and (rebuilt := rebuild_study(study, recorded)):
         observer.warn(
             f"the study's storage held no trial: rebuilt {len(rebuilt)} trial(s) from their folders' trial.json "
             f"({sum(record.state is None for record in rebuilt)} still running, queued again)"

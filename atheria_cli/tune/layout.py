@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ RECORD_FILE = "tune.json"
 JOURNAL_FILE = "journal.log"
 DRIVER_LOCK = "driver"  # AgentLock name: .driver.lock
 FINAL_DIR = "final"
+_TRIAL_DIR = re.compile(r"trial_\d{4,}")  # trial_dir_name's names: four digits, more past trial 9999
 
 
 def trial_dir_name(index: int) -> str:
@@ -57,7 +59,8 @@ class StudyLayout:
 
     def trial_folders(self) -> list[Path]:
         """The study's trial folders on disk, by index."""
-        return sorted(path for path in self.root.glob("trial_[0-9][0-9][0-9][0-9]") if path.is_dir())
+        found = [path for path in self.root.glob("trial_*") if path.is_dir() and _TRIAL_DIR.fullmatch(path.name)]
+        return sorted(found, key=lambda path: int(path.name.removeprefix("trial_")))
 
     def trial_experiment(self, index: int) -> str:
         """The ``experiment`` of trial ``index``'s config: its folder below the checkpoints dir."""

@@ -23,13 +23,14 @@ def recorded_trials(layout: StudyLayout) -> list[TrialRecord]:
     return [record for record in found if record is not None]
 
 
-def rebuild_study(study: Any, layout: StudyLayout) -> list[TrialRecord]:
-    """Add the recorded trials to ``study`` (an empty ``optuna.Study``); returns them."""
+def rebuild_study(study: Any, records: list[TrialRecord]) -> list[TrialRecord]:
+    """Add the recorded trials (:func:`recorded_trials`, read before the study was opened, so a
+    damaged record stops the resume before the storage is created) to ``study``, an empty
+    ``optuna.Study``; returns them."""
     import optuna
     from optuna.distributions import json_to_distribution
     from optuna.trial import TrialState
 
-    records = recorded_trials(layout)
     for record in records:
         attrs = {"index": record.index, "values": record.values, "rebuilt": True}
         if record.state is None:

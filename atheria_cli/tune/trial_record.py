@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from atheria_cli.errors import DamagedFileError
 from atheria_cli.run.atomic import atomic_write_json
+from atheria_cli.run.formats import check_schema_version
 
 TRIAL_FORMAT: Final = "atheria-trial"
 TRIAL_SCHEMA_VERSION = 1
@@ -75,6 +76,14 @@ def read_trial_record(trial_folder: Path) -> TrialRecord | None:
     if not path.exists():
         return None
     try:
-        return TrialRecord.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, ValidationError) as exc:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
         raise DamagedFileError(path, f"not a trial record ({type(exc).__name__})") from None
+    if isinstance(document, dict):  # a newer atheria's record says so, as every document does
+        check_schema_version(document.get("schema_version"), TRIAL_SCHEMA_VERSION, path)
+    try:
+        return TrialRecord.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the document"
+        raise DamagedFileError(path, f"not a trial record ({where}: {first['msg']})") from None

@@ -42,5 +42,16 @@ def test_non_finite_numbers_are_dropped_at_the_end() -> None:
 def test_a_folder_without_a_record_has_none_and_a_damaged_one_is_named(tmp_path: Path) -> None:
     assert read_trial_record(tmp_path) is None  # a study written before records existed
     (tmp_path / "trial.json").write_text('{"format": "atheria-trial", "schema_version": 2}')
-    with pytest.raises(DamagedFileError, match="trial.json"):
+    with pytest.raises(DamagedFileError, match="schema_version 2 is newer than this atheria supports"):
         read_trial_record(tmp_path)
+    (tmp_path / "trial.json").write_text('{"format": "atheria-trial", "schema_version": 1, "index": -1}')
+    with pytest.raises(DamagedFileError, match=r"trial.json.*index: Input should be greater than or equal to 0"):
+        read_trial_record(tmp_path)
+
+
+def test_trial_folders_past_9999_are_found_in_index_order(tmp_path: Path) -> None:
+    layout = StudyLayout.of(tmp_path, "exp", "lr")
+    for index in (10000, 2, 9999):
+        layout.trial_folder(index).mkdir(parents=True)
+    (layout.root / "trial_12").mkdir()  # not a trial folder's name
+    assert [path.name for path in layout.trial_folders()] == ["trial_0002", "trial_9999", "trial_10000"]
