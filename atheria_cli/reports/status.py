@@ -48,18 +48,18 @@ def status_report(config: ExperimentConfig) -> StatusReport:
     metric = main_quantity(config)
     seeds = run_seeds(config)
     if not seeds:
-        rows = [
-            status_row(read_run(config, agent), metric, settings=training_settings_sha256(config, agent))
-            for agent in config.agents
-        ]
+        rows = [_row(config, agent, metric) for agent in config.agents]
     else:
         replicates = {seed: seed_config(config, seed) for seed in seeds}
-        rows = [
-            status_row(read_run(replicates[seed], agent), metric, seed, training_settings_sha256(replicates[seed], agent))
-            for agent in config.agents
-            for seed in seeds
-        ]
+        rows = [_row(replicates[seed], agent, metric, seed) for agent in config.agents for seed in seeds]
     return StatusReport(config.experiment, str(config.run_dir), metric, rows, seeds)
+
+
+def _row(config: ExperimentConfig, agent: str, metric: Quantity, seed: int | None = None) -> StatusRow:
+    run = read_run(config, agent)
+    # The settings' fingerprint only where a verdict is held against it (status is on the read path).
+    settings = training_settings_sha256(config, agent) if run.exactness is not None else None
+    return status_row(run, metric, seed, settings)
 
 
 def status_row(run: AgentRun, metric: Quantity, seed: int | None = None, settings: str | None = None) -> StatusRow:

@@ -9,8 +9,10 @@ counter and every file. Its side of the contract::
         def train_episode(self, episode: int) -> dict[str, float]: ...  # one episode; its metrics
         def state_dict(self) -> dict: ...             # everything that decides the future
         def load_state_dict(self, state: dict) -> None: ...
-        # optional (atheria_cli.trainers.custom_deploy): evaluate(episodes, seed) -> metrics,
-        # export_module() -> (module, example_inputs)
+        # optional: evaluate(episodes, seed) -> metrics and export_module() -> (module,
+        # example_inputs) (atheria_cli.trainers.custom_deploy); snapshot() -> {name: tensor}
+        # (train.snapshots); load_foreign_checkpoint(checkpoint) -> loaded names
+        # (--from-checkpoint FILE.pth, atheria_cli.trainers.foreign)
 
 One :meth:`TorchTrainer.step` is one ``train_episode``; ``timesteps`` counts episodes trained (a
 ``steps`` value the episode returns is its record's ``length``). The global generators (Python,

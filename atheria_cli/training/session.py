@@ -227,7 +227,7 @@ def _start(
     fork: ForkSource | None = None,
     adopt: AdoptSource | ForeignCheckpoint | None = None,
 ) -> AgentSession:
-    """Restore the planned checkpoint, or reset for a new run (adopting an SB3 zip's weights)."""
+    """Restore the planned checkpoint, or reset for a new run (adopting an SB3 zip or another program's checkpoint)."""
     config = plan.config
     started: ForkStart | None = None
     if fork is not None:
