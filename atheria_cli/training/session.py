@@ -174,6 +174,9 @@ def train_one_agent(
     resume_from = agent_plan.resume_from
     # Built before any disk change: a setting that only the trainer's setup rejects writes nothing.
     trainer = kind_of(config, name).build_trainer(config, name, plan.device)
+    if agent_plan.fork is not None:  # so is a fork's state that this config cannot load
+        fork = agent_plan.fork
+        _restore(name, trainer, fork.store, fork.entry, observer, remedy="fork into an agent whose settings the state fits")
     if agent_plan.move_aside:
         result.moved_to = store.move_aside()
         observer.warn(f"{name}: previous run moved to {result.moved_to}")
@@ -230,9 +233,7 @@ def _start(
     """Restore the planned checkpoint, or reset for a new run (adopting an SB3 zip or another program's checkpoint)."""
     config = plan.config
     started: ForkStart | None = None
-    if fork is not None:
-        # Restored first: a state this config cannot load is refused before the fork writes anything.
-        _restore(name, trainer, fork.store, fork.entry, observer, remedy="fork into an agent whose settings the state fits")
+    if fork is not None:  # its state is restored already (train_one_agent, before any disk change)
         started = fork_start(fork, store)
         history, metadata = (
             History(agent=name, total_episodes=fork.entry.episode),

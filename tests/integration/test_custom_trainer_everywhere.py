@@ -203,6 +203,16 @@ def test_a_fork_the_trainer_s_state_cannot_follow_is_refused(
     assert sorted(str(path.relative_to(fork_root)) for path in fork_root.rglob("*")) == before  # nothing written
 
 
+def test_a_refused_fork_with_fresh_leaves_the_target_s_own_run_where_it_was(fork_root: Path) -> None:
+    # The state was restored after --fresh had moved Wider's own run aside: refused, yet moved.
+    assert invoke(fork_root, "train", "--agent", "Wider", "--episodes", "1").exit_code == 0
+    before = sorted(str(path.relative_to(fork_root)) for path in fork_root.rglob("*"))
+    result = invoke(fork_root, "train", "--from-checkpoint", TRAINER_SOURCE, "--agent", "Wider", "--episodes", "1", "--fresh")
+    assert result.exit_code == 2, result.output
+    assert "Wider: episode_0002.pt cannot be restored into this config" in result.stderr
+    assert sorted(str(path.relative_to(fork_root)) for path in fork_root.rglob("*")) == before  # nothing moved
+
+
 # --- trackers --------------------------------------------------------------------------------
 
 
