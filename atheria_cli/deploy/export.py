@@ -294,14 +294,14 @@ def export_experiment(
         store = AgentStore(AgentLayout.of(config.run_dir, agent))
         entry = select_checkpoint(store, agent, checkpoint_spec, config)
         trained = read_trained_checkpoint(store.layout.root / entry.file)
-        trained.require(agent, "export")  # every agent's, before the first is exported
-        plans.append((agent, store, entry, trained))
-    results = []
-    for agent, store, entry, trained in plans:
-        path = store.layout.root / entry.file
+        trained.require(agent, "export")
         deployed = trained.deployable()
-        for name in formats:
+        for name in formats:  # every agent's checks before the first file is written
             deployed.check_export(config, agent, entry.file, name)
+        plans.append((agent, store, entry, trained, deployed))
+    results = []
+    for agent, store, entry, trained, deployed in plans:
+        path = store.layout.root / entry.file
         for index, name in enumerate(formats):
             target = _target(store.layout.root, output, name, first=index == 0)
             results.append(
