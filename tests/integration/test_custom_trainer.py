@@ -257,14 +257,3 @@ def test_the_report_of_a_trainer_run_ranks_its_loss_and_its_reward_alike(in_tmp:
     by_loss = min(records, key=lambda record: record["metrics"]["loss"])
     by_reward = max(records, key=lambda record: record["reward"])
     assert by_loss["episode"] == by_reward["episode"]
-
-
-def test_an_export_that_one_agent_refuses_writes_no_agent_s_file(in_tmp: Path) -> None:
-    # The SB3 agent's zip was written, then the trainer refused --format sb3 with exit 2.
-    path = write_config(in_tmp / "exp.yaml", mixed_config())
-    assert invoke("train", "--config", str(path), "--episodes", "1").exit_code == 0
-    before = sorted(str(item.relative_to(in_tmp)) for item in in_tmp.rglob("*"))
-    result = invoke("export", "--config", str(path), "--format", "sb3")
-    assert result.exit_code == 2, result.output
-    assert len(result.stderr.strip().splitlines()) == 1 and "search" in result.stderr
-    assert sorted(str(item.relative_to(in_tmp)) for item in in_tmp.rglob("*")) == before

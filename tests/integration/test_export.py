@@ -292,3 +292,17 @@ def test_only_the_torchscript_format_calls_deprecated_torch_jit(
         result = invoke(runs, "normalized", "export", "PPO", "--format", format_name, "--output", str(target))
     assert result.exit_code == 0, result.output
     assert bool(torchscript_deprecations(caught)) is warns, torchscript_deprecations(caught)
+
+
+def test_an_export_that_a_later_agent_refuses_writes_no_agent_s_file(in_tmp: Path) -> None:
+    # The first agent's export was written, then the frame-stacked second one refused (exit 2).
+    stacked = {**TINY_AGENTS["A2C"], "algo": "A2C", "env": {"frame_stack": 2}}
+    path = write_config(in_tmp / "exp.yaml", tiny_config({"A2C": TINY_AGENTS["A2C"], "Stacked": stacked}))
+    assert runner.invoke(app, ["train", "--config", str(path), "--episodes", "1"]).exit_code == 0
+    before = sorted(str(item.relative_to(in_tmp)) for item in in_tmp.rglob("*"))
+    result = runner.invoke(app, ["export", "--config", str(path), "--format", "torchscript"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "atheria: error: Stacked: a frame-stacked policy (frame_stack) cannot be exported yet; evaluate it with `atheria eval`\n"
+    )
+    assert sorted(str(item.relative_to(in_tmp)) for item in in_tmp.rglob("*")) == before
