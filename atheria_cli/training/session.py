@@ -294,6 +294,9 @@ def _superseded_dropped(name: str, store: AgentStore, resume_from: CheckpointEnt
         entry for entry in metadata.checkpoints if (entry.timesteps, entry.episode) > (resume_from.timesteps, resume_from.episode)
     ]
     metadata.checkpoints = [entry for entry in metadata.checkpoints if entry not in newer]
+    # Its counters as of that checkpoint too: the snapshots' write below may be the last one before
+    # a session that fails to start, and metadata.json must not describe the checkpoints dropped.
+    metadata.last_episode, metadata.total_timesteps = resume_from.episode, resume_from.timesteps
     later = [entry for entry in metadata.snapshots if entry.episode > resume_from.episode]
     if later:
         removed = store.forget_snapshots(metadata, later)
