@@ -166,17 +166,23 @@ def encode_checkpoint(payload: dict[str, Any]) -> bytes:
 def read_checkpoint(path: Path, expected_sha256: str | None = None) -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True``: a file carrying pickled code is refused,
     never executed. With ``expected_sha256``, a file that changed since its commit is refused."""
+    payload = load_committed(path, expected_sha256, "checkpoint")
+    check_checkpoint_header(payload, path)
+    return payload
+
+
+def load_committed(path: Path, expected_sha256: str | None, what: str) -> Any:
+    """A committed file (``what``: checkpoint, snapshot) loaded weights-only; with
+    ``expected_sha256``, one that changed since its commit is a :class:`DamagedFileError`."""
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise DamagedFileError(path, "checkpoint file is missing") from None
+        raise DamagedFileError(path, f"{what} file is missing") from None
     except OSError as exc:
         raise DamagedFileError(path, f"cannot be read: {exc.strerror or exc}") from None
     if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
         raise DamagedFileError(path, "sha256 differs from the one recorded in metadata.json (file changed or truncated)")
-    payload = load_weights_only(data, path, "checkpoint")
-    check_checkpoint_header(payload, path)
-    return payload
+    return load_weights_only(data, path, what)
 
 
 def load_weights_only(data: bytes, path: object, what: str) -> Any:

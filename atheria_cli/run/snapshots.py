@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from atheria_cli.agents.checkpoint import load_weights_only, plain
+from atheria_cli.agents.checkpoint import load_committed, plain
 from atheria_cli.errors import DamagedFileError
 from atheria_cli.run.formats import SnapshotEntry, check_schema_version
 
@@ -107,15 +107,7 @@ def check_snapshot_header(payload: object, path: object) -> None:
 def read_snapshot(path: Path, expected_sha256: str | None = None) -> dict[str, Any]:
     """Load a snapshot with ``weights_only=True``; with ``expected_sha256``, a file that changed
     since its commit is refused."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise DamagedFileError(path, "snapshot file is missing") from None
-    except OSError as exc:
-        raise DamagedFileError(path, f"cannot be read: {exc.strerror or exc}") from None
-    if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
-        raise DamagedFileError(path, "sha256 differs from the one recorded in metadata.json (file changed or truncated)")
-    payload = load_weights_only(data, path, "snapshot")
+    payload = load_committed(path, expected_sha256, "snapshot")
     check_snapshot_header(payload, path)
     return dict(payload)
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from atheria_cli.agents.checkpoint import read_checkpoint
 from atheria_cli.config import ExperimentConfig
@@ -73,30 +76,29 @@ def _ours(name: str) -> bool:
     return episode_of(name.rsplit("/", 1)[-1]) is not None or name.startswith((f"{REPLAY_DIR}/", f"{SNAPSHOTS_DIR}/"))
 
 
-def _verify_snapshot(store: AgentStore, entry: SnapshotEntry, agent: str) -> str | None:
-    """Present, of its recorded size and sha256, loadable weights-only, its header as metadata.json says."""
-    path = store.layout.root / entry.file
+def _committed_payload(path: Path, size: int, sha256: str, read: Callable[..., dict[str, Any]]) -> dict[str, Any] | str:
+    """A committed file (checkpoint, snapshot) read by ``read`` if it is present, of its recorded
+    size and sha256 and loads; else what is wrong with it."""
     if not path.is_file():
         return "file is missing"
-    if path.stat().st_size != entry.size:
-        return f"{path.stat().st_size} bytes, metadata.json records {entry.size}"
+    if path.stat().st_size != size:
+        return f"{path.stat().st_size} bytes, metadata.json records {size}"
     try:
-        payload = read_snapshot(path, expected_sha256=entry.sha256)
+        return read(path, expected_sha256=sha256)
     except AtheriaError as exc:
         return str(exc).removeprefix(f"{path}: ")
-    return header_disagreement(payload, entry, agent)
+
+
+def _verify_snapshot(store: AgentStore, entry: SnapshotEntry, agent: str) -> str | None:
+    """Present, of its recorded size and sha256, loadable weights-only, its header as metadata.json says."""
+    payload = _committed_payload(store.layout.root / entry.file, entry.size, entry.sha256, read_snapshot)
+    return payload if isinstance(payload, str) else header_disagreement(payload, entry, agent)
 
 
 def _verify_checkpoint(store: AgentStore, entry: CheckpointEntry, segments: dict[str, Segment]) -> str | None:
-    path = store.layout.root / entry.file
-    if not path.is_file():
-        return "file is missing"
-    if path.stat().st_size != entry.size:
-        return f"{path.stat().st_size} bytes, metadata.json records {entry.size}"
-    try:
-        payload = read_checkpoint(path, expected_sha256=entry.sha256)
-    except AtheriaError as exc:
-        return str(exc).removeprefix(f"{path}: ")
+    payload = _committed_payload(store.layout.root / entry.file, entry.size, entry.sha256, read_checkpoint)
+    if isinstance(payload, str):
+        return payload
     if payload["episode"] != entry.episode or payload["num_timesteps"] != entry.timesteps:
         return "episode or timesteps differ from metadata.json"
     buffer = payload.get("buffer") or {}
