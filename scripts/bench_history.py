@@ -5,10 +5,12 @@ Builds two synthetic runs on disk with atheria's own writers, ``--episodes`` epi
 every episode checkpointed (``save_every: 1``, the default, so ``metadata.json`` lists one
 entry per episode; the checkpoint files are a few bytes each), one configured metric. Then
 times ``history``, ``status`` and ``compare`` on each, end to end as subprocesses of the
-console script (Python start-up and imports included), against ``python -c pass``: the median
-of ``--repeats`` rounds in which every command runs once (alternating), after a warm-up round;
-and the in-process core of ``atheria history`` on the long run (reading and validating the
-JSON files; then sessions, episode rows and convergence).
+console script (Python start-up and imports included), against ``python -c pass`` and against a
+bare Typer command on the same stack (Typer and its pydantic coercion, PyYAML, one Rich table:
+the floor of any reading command): the median of ``--repeats`` rounds in which every command
+runs once (alternating), after a warm-up round; and the in-process core of ``atheria history``
+on the long run (reading and validating the JSON files; then sessions, episode rows and
+convergence).
 
 Usage: python scripts/bench_history.py [--episodes 10000] [--sessions 20] [--repeats 11]
 Prints a Markdown table (docs/benchmarks.md holds the measured one).
@@ -135,6 +137,27 @@ def _checkpoint(store: AgentStore, record: EpisodeRecord) -> CheckpointEntry:
     )
 
 
+# The stack every reading command stands on, without atheria: a Typer command with one string
+# option (Typer 0.29 coerces every non-flag option through a pydantic TypeAdapter, so pydantic is
+# imported whatever atheria does), that parses the config with PyYAML and draws one 5-row Rich table.
+FLOOR_COMMAND = """
+import sys, typer, yaml
+from rich.console import Console
+from rich.table import Table
+app = typer.Typer()
+@app.command()
+def main(config: str = typer.Option(...)) -> None:
+    with open(config, encoding="utf-8") as stream:
+        document = yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    table = Table("episode", "reward")
+    for number in range(1, 6):
+        table.add_row(str(number), f"{number * 1.5:.2f}")
+    Console().print(document["experiment"], table)
+sys.argv[0] = "floor"
+app()
+"""
+
+
 def atheria_command() -> list[str]:
     script = Path(sys.executable).parent / "atheria"
     return [str(script)] if script.exists() else [sys.executable, "-m", "atheria_cli"]
@@ -233,7 +256,16 @@ def main() -> None:
         built = time.perf_counter() - started
         folder = root / "long" / "checkpoints" / "bench" / AGENT
         base = atheria_command()
-        commands = {"`python -c pass`": [sys.executable, "-c", "pass"]}
+        commands = {
+            "`python -c pass`": [sys.executable, "-c", "pass"],
+            "floor: a bare Typer command (one option, PyYAML, a Rich table)": [
+                sys.executable,
+                "-c",
+                FLOOR_COMMAND,
+                "--config",
+                str(short_run),
+            ],
+        }
         targets = {}
         for episodes, config_path in ((options.episodes, long_run), (SHORT_EPISODES, short_run)):
             cfg = ["--config", str(config_path)]
