@@ -159,14 +159,25 @@ class ObjectiveConfig(_Strict):
 
 class FinalConfig(_Strict):
     seeds: tuple[int, ...] = Field(min_length=1)
-    episodes: PositiveInt | None = None  # default: tune.episodes
+    # The final runs' budget, at most one of the two; default: the study's (tune.episodes or tune.until_timesteps).
+    episodes: PositiveInt | None = None
+    until_timesteps: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _at_most_one_budget(self) -> FinalConfig:
+        if self.episodes is not None and self.until_timesteps is not None:
+            raise ValueError("until_timesteps: give tune.final.episodes or tune.final.until_timesteps, not both")
+        return self
 
 
 class TuneConfig(_Strict):
     study: str
     agent: str
     trials: PositiveInt = 20
-    episodes: PositiveInt
+    # Each trial's budget per seed, exactly one of the two: episodes, or timesteps (the seed ends at
+    # its first evaluation at or after them).
+    episodes: PositiveInt | None = None
+    until_timesteps: PositiveInt | None = None
     seeds: tuple[int, ...] = Field(default=(0,), min_length=1)
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
@@ -197,6 +208,14 @@ class TuneConfig(_Strict):
         return space
 
     @model_validator(mode="after")
+    def _one_budget(self) -> TuneConfig:
+        if self.episodes is None and self.until_timesteps is None:
+            raise ValueError("episodes: give tune.episodes or tune.until_timesteps (each trial's budget per seed)")
+        if self.episodes is not None and self.until_timesteps is not None:
+            raise ValueError("until_timesteps: give tune.episodes or tune.until_timesteps, not both")
+        return self
+
+    @model_validator(mode="after")
     def _final_seeds_apart_and_enqueued_paths_known(self) -> TuneConfig:
         if self.final is not None:
             distinct_seeds(self.final.seeds)
@@ -216,6 +235,14 @@ class TuneConfig(_Strict):
             if ranges:
                 raise ValueError(f"space.{ranges[0]}: the grid sampler needs choice: [...] for every path")
         return self
+
+    def final_budget(self) -> tuple[int | None, int | None]:
+        """The final runs' ``(episodes, until_timesteps)``, one of them None: ``final``'s when
+        it gives one, else the study's own."""
+        final = self.final
+        if final is not None and (final.episodes is not None or final.until_timesteps is not None):
+            return final.episodes, final.until_timesteps
+        return self.episodes, self.until_timesteps
 
 
 def distinct_seeds(seeds: tuple[int, ...]) -> tuple[int, ...]:
@@ -245,7 +272,9 @@ def tune_problems(tune: TuneConfig, agents: list[str], metrics: list[str], evalu
         return f"tune.objective.metric: {tune.objective.metric!r} is not recorded ({hint}known: {', '.join(known)})"
     if evaluation is None:
         return "tune: tuning reads evaluations; set train.eval (e.g. {every: 5, episodes: 5})"
-    if tune.episodes < evaluation.every * tune.objective.window:
+    # An until_timesteps budget gives at least one evaluation per seed (each ends at one); a seed
+    # that ends before `window` of them is scored on those it has, as early in a trial.
+    if tune.episodes is not None and tune.episodes < evaluation.every * tune.objective.window:
         return (
             f"tune.episodes: {tune.episodes} episode(s) give {tune.episodes // evaluation.every} evaluation(s) "
             f"(train.eval.every {evaluation.every}), fewer than tune.objective.window {tune.objective.window}"

@@ -188,9 +188,9 @@ def _run_one(
     write_trial_record(plan.layout.trial_folder(index), record)
     observer.trial_started(index, trial.number, values, trial.user_attrs.get("retry_of"))
 
-    def verdict(episode: int, objective: TrialObjective) -> Verdict:
+    def verdict(episode: int, objective: TrialObjective, last: bool) -> Verdict:
         trial.report(objective.value, episode)
-        if episode >= tune.episodes:
+        if last:
             return "continue"  # the trial's value: nothing left to prune
         return "prune" if trial.should_prune() else "continue"
 

@@ -1,9 +1,10 @@
 """``tune.json``: the frozen description of a study, written once when it starts (torch-free).
 
 What decides which trials the study suggests and what their values mean (the base entry,
-the space, the sampler, the pruner, the seeds, the objective, the episodes and evaluations)
-is recorded; ``--resume`` with any of it changed is exit 2, since the journal's trials would
-no longer be trials of the same study. ``trials`` may grow: that only extends the study.
+the space, the sampler, the pruner, the seeds, the objective, the budget (episodes or
+until_timesteps) and evaluations) is recorded; ``--resume`` with any of it changed is exit 2,
+since the journal's trials would no longer be trials of the same study. ``trials`` may grow:
+that only extends the study.
 """
 
 from __future__ import annotations
@@ -21,7 +22,20 @@ from atheria_cli.tune.layout import StudyLayout
 
 RECORD_SCHEMA_VERSION = 1
 # The fields a resumed study must share with the config (see the module docstring).
-FROZEN_FIELDS = ("agent", "base", "env", "space", "sampler", "pruner", "seeds", "objective", "episodes", "eval", "storage")
+FROZEN_FIELDS = (
+    "agent",
+    "base",
+    "env",
+    "space",
+    "sampler",
+    "pruner",
+    "seeds",
+    "objective",
+    "episodes",
+    "until_timesteps",
+    "eval",
+    "storage",
+)
 
 
 class StudyRecord(BaseModel):
@@ -40,7 +54,8 @@ class StudyRecord(BaseModel):
     seeds: list[int]
     objective: dict[str, Any]  # metric (resolved), goal, window
     direction: str  # minimize | maximize
-    episodes: int
+    episodes: int | None  # the budget per trial and seed: episodes, else
+    until_timesteps: int | None = None  # timesteps (added within schema 1: an older tune.json reads as null)
     eval: dict[str, Any]
     storage: str
     created: str
@@ -69,6 +84,7 @@ def study_record(config: ExperimentConfig, created: str, versions: dict[str, str
         objective={"metric": metric.name, "goal": metric.goal, "window": tune.objective.window},
         direction=direction_of(metric.goal),
         episodes=tune.episodes,
+        until_timesteps=tune.until_timesteps,
         eval=config.train.eval.model_dump(mode="json"),
         storage=tune.storage,
         created=created,

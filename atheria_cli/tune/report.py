@@ -53,6 +53,7 @@ class TuneReport:
     paths: list[str]
     rows: list[TrialRow]  # every Optuna trial
     best: TrialRow | None
+    until_timesteps: int | None = None  # the study's budget when it is timesteps, not episodes
     importance: dict[str, float] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -97,6 +98,7 @@ def build_report(study: Any, record: StudyRecord) -> TuneReport:
         paths=list(record.space),
         rows=rows,
         best=best,
+        until_timesteps=record.until_timesteps,
     )
 
 
@@ -189,10 +191,16 @@ def best_yaml(report: TuneReport, config: ExperimentConfig) -> str:
     best = report.best
     assert tune is not None and best is not None and best.index is not None
     seeds = ", ".join(str(seed) for seed in report.seeds)
+    # A timesteps budget ends each seed at its own episode; the last step is where the last one ended.
+    after = (
+        f"after {best.episodes} episodes"
+        if report.until_timesteps is None
+        else f"of each seed's run to {report.until_timesteps} timesteps (all ended by episode {best.episodes})"
+    )
     header = (
         f"# atheria tune: study {report.study}, trial {best.index} ({trial_dir_name(best.index)}, Optuna number {best.number}):\n"
         f"# {report.metric} ({report.goal}) = {best.value!r}, the mean over seeds {seeds} of the last {report.window} "
-        f"evaluation(s) after {best.episodes} episodes.\n"
+        f"evaluation(s) {after}.\n"
         "# Paste under agents: in an experiment config.\n"
     )
     body = yaml.safe_dump({tuned_agent_name(tune.agent): best_entry(report, config)}, sort_keys=False, default_flow_style=None)

@@ -11,19 +11,26 @@ objective at step ``e`` and ask the pruner, so a pruned trial's last commit is t
 next segment resumes each seed from its newest intact commit, which is also how a killed
 trial continues, and how a segment whose job process was killed is trained again (up to
 ``train.max_retries`` times): a seed that already reached ``e`` is not trained again.
+
+With ``tune.until_timesteps`` instead of ``tune.episodes``, the segments go on evaluation by
+evaluation: a seed is finished at its first evaluation commit at or after that many timesteps
+and is not trained again; the trial's last step is the one at which every seed is finished.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from atheria_cli.config import ExperimentConfig, config_to_dict
+from atheria_cli.config.tune import TuneConfig
 from atheria_cli.errors import ConfigError, TrainingDivergedError, UsageError
+from atheria_cli.reports.evaluations import committed_evaluations
 from atheria_cli.run.layout import RAY_DRIVER_LOG, AgentLayout
 from atheria_cli.run.seeds import replicates
 from atheria_cli.run.store import AgentStore, RunState
@@ -127,10 +134,36 @@ def validated_config(document: dict[str, Any], config: ExperimentConfig, agent: 
     return built
 
 
-def segment_ends(episodes: int, every: int) -> list[int]:
-    """The episodes a trial's segments end at: each evaluation, and the trial's last episode."""
+def segment_ends(episodes: int | None, every: int) -> Iterable[int]:
+    """The episodes a trial's segments end at: each evaluation, and the trial's last episode;
+    with no episode budget (``tune.until_timesteps``), each evaluation until every seed is finished."""
+    if episodes is None:
+        return itertools.count(every, every)
     ends = list(range(every, episodes + 1, every))
     return ends if ends and ends[-1] == episodes else [*ends, episodes]
+
+
+def finished_by(store: AgentStore, until_timesteps: int, upto: int | None = None) -> bool:
+    """Whether a run has used up a ``until_timesteps`` budget (by episode ``upto``): it committed
+    an evaluation at or after that many timesteps. Read from the committed run alone, so a killed
+    study decides as the uninterrupted one did (a retry steps through the segments a finished
+    seed has passed); a finished run is not trained again, so its first such evaluation is its
+    last commit."""
+    if store.state() is not RunState.COMMITTED:
+        return False
+    evaluations = committed_evaluations(store.history(), store.metadata().latest)
+    return any(item.timesteps >= until_timesteps and (upto is None or item.episode <= upto) for item in evaluations)
+
+
+def _trial_ended(tune: TuneConfig, trial: ExperimentConfig, end: int) -> bool:
+    """Whether the evaluation at ``end`` is the trial's last: its episodes reached, or every seed finished."""
+    if tune.episodes is not None:
+        return end >= tune.episodes
+    assert tune.until_timesteps is not None  # validated: exactly one budget
+    return all(
+        finished_by(AgentStore(AgentLayout.of(replicate.run_dir, tune.agent)), tune.until_timesteps, end)
+        for _, replicate in replicates(trial)
+    )
 
 
 def run_trial(
@@ -139,11 +172,11 @@ def run_trial(
     *,
     pool: Pool,
     observer: TrainObserver,
-    verdict: Callable[[int, TrialObjective], Verdict],
+    verdict: Callable[[int, TrialObjective, bool], Verdict],
     stop_requested: Callable[[], bool],
 ) -> TrialResult:
-    """Train the trial segment by segment; after each evaluation ``verdict(episode, objective)``
-    records the objective at that step and says whether to go on (the last one only records).
+    """Train the trial segment by segment; after each evaluation ``verdict(episode, objective,
+    last)`` records the objective at that step and says whether to go on (the last one only records).
     Returns at the end, when pruned, failed, or stopped by a signal. A training that diverged
     (the policy's outputs NaN or inf) prunes the trial with the divergence as its reason, as a
     non-finite evaluation does; any other exception of a job fails it."""
@@ -155,7 +188,7 @@ def run_trial(
         if stop_requested():
             return TrialResult("stopped", stopped_by="signal")
         try:
-            outcome = train_segment(trial, tune.agent, end, pool, observer)
+            outcome = train_segment(trial, tune.agent, end, pool, observer, tune.until_timesteps)
         except TrainingDivergedError as exc:  # --jobs 1: the session raised it in this process
             return TrialResult("pruned", reason=f"diverged: {exc.message}", episodes=end)
         if outcome is not None and (ended := _segment_ended(outcome, trial, end)) is not None:
@@ -165,10 +198,13 @@ def run_trial(
         objective = trial_objective(trial, tune.agent, metric, tune.objective.window, end)
         if objective.problem is not None:
             return TrialResult("pruned", reason=f"diverged: {objective.problem}", episodes=end)
-        if verdict(end, objective) == "prune" and end < tune.episodes:
+        last = _trial_ended(tune, trial, end)
+        if verdict(end, objective, last) == "prune" and not last:
             return TrialResult("pruned", value=objective.value, reason=f"pruned at episode {end}", episodes=end)
-    assert objective is not None  # tune.episodes >= eval.every * window (validated)
-    return TrialResult("complete", value=objective.value, episodes=tune.episodes)
+        if last:
+            break
+    assert objective is not None  # tune.episodes >= eval.every * window (validated); each seed ends at an evaluation
+    return TrialResult("complete", value=objective.value, episodes=end)
 
 
 def _segment_ended(outcome: JobsOutcome, trial: ExperimentConfig, end: int) -> TrialResult | None:
@@ -186,10 +222,13 @@ def _segment_ended(outcome: JobsOutcome, trial: ExperimentConfig, end: int) -> T
     return None
 
 
-def train_segment(trial: ExperimentConfig, agent: str, end: int, pool: Pool, observer: TrainObserver) -> JobsOutcome | None:
-    """Train every seed of the trial that has not committed episode ``end`` up to it; None
-    when all have. ``pool.jobs`` stays the same for every segment, so each seed trains with the
-    same torch threads in every session and the trial stays bit-exact.
+def train_segment(
+    trial: ExperimentConfig, agent: str, end: int, pool: Pool, observer: TrainObserver, until_timesteps: int | None = None
+) -> JobsOutcome | None:
+    """Train every seed of the trial that has not committed episode ``end`` (nor finished its
+    ``until_timesteps`` budget) up to it; None when all have. ``pool.jobs`` stays the same for
+    every segment, so each seed trains with the same torch threads in every session and the
+    trial stays bit-exact.
 
     A job whose process a signal killed (kill -9, the OOM killer) left its run intact at its
     newest commit: the segment is trained again, up to ``train.max_retries`` times per job, each
@@ -198,7 +237,7 @@ def train_segment(trial: ExperimentConfig, agent: str, end: int, pool: Pool, obs
     stop, or a job killed once too often is the caller's to report."""
     kills: Counter[str] = Counter()
     while True:
-        outcome = train_until(trial, [agent], end, pool, observer)
+        outcome = train_until(trial, [agent], end, pool, observer, until_timesteps)
         if outcome is None or not outcome.killed or outcome.crashed() or outcome.diverged or outcome.stopped_by is not None:
             return outcome
         kills.update(outcome.killed)
@@ -210,16 +249,19 @@ def train_segment(trial: ExperimentConfig, agent: str, end: int, pool: Pool, obs
             observer.warn(f"{folder}/{line}; retry {kills[label]} of {trial.train.max_retries} continues it from its last commit")
 
 
-def train_until(config: ExperimentConfig, agents: list[str], end: int, pool: Pool, observer: TrainObserver) -> JobsOutcome | None:
+def train_until(
+    config: ExperimentConfig, agents: list[str], end: int, pool: Pool, observer: TrainObserver, until_timesteps: int | None = None
+) -> JobsOutcome | None:
     """Train each (seed, agent) run of ``config`` that has not committed episode ``end`` up to
     it, through the jobs pool or on Ray (``pool``); None when all have. Each run is planned on its own, so each
-    resumes from its own newest intact commit (a killed study's runs stop at different episodes)."""
+    resumes from its own newest intact commit (a killed study's runs stop at different episodes).
+    With ``until_timesteps``, a run that has finished that budget (:func:`finished_by`) is left as it is."""
     plans, seeds = [], []
     for seed, replicate in replicates(config):
         for agent in agents:
             store = AgentStore(AgentLayout.of(replicate.run_dir, agent))
             done = _committed_episodes(store)
-            if done >= end:
+            if done >= end or (until_timesteps is not None and finished_by(store, until_timesteps)):
                 continue
             resume = store.state() is RunState.COMMITTED
             plans.append(plan_training(replicate, agents=[agent], episodes=end - done, resume=resume))

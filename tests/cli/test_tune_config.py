@@ -139,3 +139,23 @@ def test_an_unknown_field_anywhere_in_the_config_suggests_the_closest_name(
     tmp_path: Path, section: dict[str, Any], fragment: str
 ) -> None:
     _refused(_tune(tmp_path, **section), fragment)
+
+
+def test_a_trial_budget_is_exactly_one_of_episodes_and_until_timesteps(tmp_path: Path) -> None:
+    error = f"atheria: error: {tmp_path / 'exp.yaml'}: "
+    neither = copy.deepcopy(BASE["tune"])
+    del neither["episodes"]
+    assert _refused(_tune(tmp_path, None, tune=neither)) == (
+        f"{error}tune.episodes: give tune.episodes or tune.until_timesteps (each trial's budget per seed)"
+    )
+    assert _refused(_tune(tmp_path, {"until_timesteps": 200})) == (
+        f"{error}tune.until_timesteps: give tune.episodes or tune.until_timesteps, not both"
+    )
+    final = {"seeds": [5], "episodes": 4, "until_timesteps": 200}
+    assert _refused(_tune(tmp_path, {"final": final})) == (
+        f"{error}tune.final.until_timesteps: give tune.final.episodes or tune.final.until_timesteps, not both"
+    )
+    assert _refused(_tune(tmp_path, {"episodes": 1})) == (  # the episodes budget's own check, unchanged
+        f"{error}tune.episodes: 1 episode(s) give 0 evaluation(s) (train.eval.every 2), fewer than tune.objective.window 1"
+    )
+    assert not (tmp_path / "checkpoints").exists()

@@ -23,7 +23,7 @@ from atheria_cli.cli import app
 from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.store import AgentStore
 from tests.conftest import write_config
-from tests.integration.helpers import REPOSITORY
+from tests.integration.helpers import REPOSITORY, RecordingObserver
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -510,3 +510,85 @@ def test_the_experiment_report_shows_the_study(finished: Path, monkeypatch: pyte
     assert (finished / STUDY_DIR / "best.yaml").read_text(encoding="utf-8").splitlines()[0] in study
     assert "report_files/tune_history.png" in study
     assert (finished / "report_files" / "tune_history.png").read_bytes() == (finished / STUDY_DIR / "history.png").read_bytes()
+
+
+# CartPole's episodes end when the pole falls: the seeds reach 100 timesteps at different
+# episodes, so one seed is finished while the other still trains.
+UNTIL: dict[str, Any] = {
+    **{key: value for key, value in STUDY.items() if key != "tune"},
+    "env": {"id": "CartPole-v1", "max_episode_steps": 20},
+    "tune": {
+        "study": "lr",
+        "agent": "A2C",
+        "trials": 1,
+        "until_timesteps": 100,
+        "seeds": [0, 1],
+        "objective": {"window": 2},
+        "pruner": {"name": "none"},
+        "space": {"learning_rate": {"float": [1.0e-5, 1.0e-1], "log": True}},
+        "enqueue": [{}],
+        "final": {"seeds": [100, 101]},  # the final runs' budget: the study's
+    },
+}
+
+
+def _ends_at_the_first_evaluation_at_or_after(store: AgentStore, until: int) -> int:
+    """Assert that the run evaluated every 2 episodes and its last commit is its first evaluation
+    at or after ``until`` timesteps; its last episode."""
+    latest, evaluations = store.metadata().latest, store.history().evaluations
+    assert [item.episode for item in evaluations] == list(range(2, latest.episode + 1, 2))
+    assert (evaluations[-1].episode, evaluations[-1].timesteps) == (latest.episode, latest.timesteps)
+    assert latest.timesteps >= until and all(item.timesteps < until for item in evaluations[:-1])
+    return latest.episode
+
+
+def test_an_until_timesteps_study_ends_each_seed_at_its_first_evaluation_past_the_budget(tmp_path: Path) -> None:
+    from atheria_cli.config import load_config
+    from atheria_cli.reports.evaluations import stat_of
+    from atheria_cli.tune import trials as trial_runs
+    from atheria_cli.tune.layout import StudyLayout
+
+    write_config(tmp_path / "exp.yaml", UNTIL)
+    result = _invoke(tmp_path, "--final")
+    assert result.exit_code == 0, result.output
+    (trial,) = _trials(tmp_path).values()
+    assert trial["state"] == "COMPLETE"
+    ends = {seed: _ends_at_the_first_evaluation_at_or_after(_run(tmp_path, 0, seed), 100) for seed in (0, 1)}
+    assert len(set(ends.values())) == 2, ends  # the seed finished first was not trained on
+    assert sorted(trial["intermediate"]) == list(range(2, max(ends.values()) + 1, 2))
+    scores = [
+        sum(stat_of(item, "reward").mean for item in _run(tmp_path, 0, seed).history().evaluations[-2:]) / 2 for seed in (0, 1)
+    ]
+    assert trial["value"] == pytest.approx(sum(scores) / 2, rel=1e-12)
+    record = json.loads((tmp_path / STUDY_DIR / "tune.json").read_text())
+    assert (record["episodes"], record["until_timesteps"]) == (None, 100)
+    header = (tmp_path / STUDY_DIR / "best.yaml").read_text().splitlines()[1]
+    assert header.endswith(f"of each seed's run to 100 timesteps (all ended by episode {max(ends.values())}).")
+    for seed in (100, 101):
+        for agent in ("A2C", "A2C_tuned"):
+            _ends_at_the_first_evaluation_at_or_after(
+                AgentStore(AgentLayout.of(tmp_path / STUDY_DIR / f"final/seed_{seed}", agent)), 100
+            )
+    # A retry of the trial (a driver killed after its last commit) steps through the committed
+    # runs and reports the same steps, ending where the trial ended, without training.
+    config = load_config(tmp_path / "exp.yaml", {"checkpoints_dir": str(tmp_path / "checkpoints")})
+    reported: list[tuple[int, float, bool]] = []
+
+    def verdict(end: int, objective: Any, last: bool) -> Any:
+        reported.append((end, objective.value, last))
+        return "continue"
+
+    observer = RecordingObserver()
+    trial_experiment = trial_runs.trial_config(config, StudyLayout.of(config.checkpoints_dir, config.experiment, "lr"), 0, {})
+    retried = trial_runs.run_trial(
+        config, trial_experiment, pool=trial_runs.Pool(), observer=observer, verdict=verdict, stop_requested=lambda: False
+    )
+    assert [(end, value) for end, value, _ in reported] == sorted(trial["intermediate"].items())
+    assert [last for *_, last in reported] == [False] * (len(reported) - 1) + [True]
+    assert (retried.state, retried.value, retried.episodes) == ("complete", trial["value"], max(ends.values()))
+    assert observer.episodes == []
+    changed = copy.deepcopy(UNTIL)
+    changed["tune"]["until_timesteps"] = 120
+    write_config(tmp_path / "exp.yaml", changed)
+    resumed = _invoke(tmp_path, "--resume")
+    assert resumed.exit_code == 2 and "tune.until_timesteps changed" in resumed.stderr
