@@ -22,7 +22,7 @@ from atheria_cli.training.jobs import JobsOutcome
 from atheria_cli.training.session import TrainObserver
 from atheria_cli.tune.layout import StudyLayout, tuned_agent_name
 from atheria_cli.tune.report import TuneReport, best_entry
-from atheria_cli.tune.trials import Pool, finished_by, pool_session, train_until, validated_config
+from atheria_cli.tune.trials import Pool, budgeted_by_tune, finished_by, pool_session, train_until, validated_config
 
 
 @dataclass
@@ -44,7 +44,7 @@ def final_config(config: ExperimentConfig, report: TuneReport) -> ExperimentConf
     base = {**document["agents"][tune.agent], "seed": None}
     document.update(experiment=layout.final_experiment, seeds=list(tune.final.seeds), tune=None)
     document["agents"] = {tune.agent: base, tuned_agent_name(tune.agent): best_entry(report, config)}
-    document["train"] = {**document["train"], "max_hours": None}
+    document["train"] = budgeted_by_tune(document["train"])
     return validated_config(document, config, tune.agent)
 
 

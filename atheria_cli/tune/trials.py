@@ -113,8 +113,15 @@ def trial_config(config: ExperimentConfig, layout: StudyLayout, index: int, valu
     document = config_to_dict(config)
     document.update(experiment=layout.trial_experiment(index), seeds=list(tune.seeds), tune=None)
     document["agents"] = {tune.agent: {**entry.model_dump(mode="json"), "seed": None}}
-    document["train"] = {**document["train"], "max_hours": None}  # a trial ends at its episodes
+    document["train"] = budgeted_by_tune(document["train"])
     return validated_config(document, config, tune.agent)
+
+
+def budgeted_by_tune(train: dict[str, Any]) -> dict[str, Any]:
+    """A trial's or ``--final``'s ``train`` section without the limits that end an ``atheria
+    train`` session (``max_hours``, ``until_timesteps``): their runs end at tune's budget, and a
+    session cut short by the base config's target would end before the segment's evaluation."""
+    return {**train, "max_hours": None, "until_timesteps": None}
 
 
 def validated_config(document: dict[str, Any], config: ExperimentConfig, agent: str) -> ExperimentConfig:

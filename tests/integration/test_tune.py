@@ -592,3 +592,17 @@ def test_an_until_timesteps_study_ends_each_seed_at_its_first_evaluation_past_th
     write_config(tmp_path / "exp.yaml", changed)
     resumed = _invoke(tmp_path, "--resume")
     assert resumed.exit_code == 2 and "tune.until_timesteps changed" in resumed.stderr
+
+
+def test_a_base_config_ending_sessions_at_train_until_timesteps_does_not_cut_the_trials(tmp_path: Path) -> None:
+    """train.until_timesteps ends `atheria train` sessions; a trial's budget is tune's, so its
+    segments must not stop at the base config's target (they would end before their evaluation)."""
+    study = copy.deepcopy(STUDY)
+    study["train"]["until_timesteps"] = 10  # half of the first 20-step episode
+    study["tune"].update(trials=1, seeds=[0])
+    write_config(tmp_path / "exp.yaml", study)
+    result = _invoke(tmp_path)
+    assert result.exit_code == 0, result.output
+    trials = _trials(tmp_path)
+    assert trials[0]["state"] == "COMPLETE" and sorted(trials[0]["intermediate"]) == [2, 4]
+    assert _run(tmp_path, 0, 0).metadata().latest.episode == 4
