@@ -4,7 +4,9 @@ Both train ``final.episodes`` (or to ``final.until_timesteps``, as a trial's see
 the study's budget) on ``final.seeds`` (never a tuning seed: the config refuses it)
 in ``<study>/final/seed_<S>/{<AGENT>, <AGENT>_tuned}/``, through the jobs pool (or Ray), and
 ``compare``'s table over seeds (:func:`atheria_cli.reports.seeds.seeds_compare_report`)
-judges them on those seeds only. Run again, it trains only what is missing.
+judges them on those seeds only. A job process killed by a signal is trained again from its
+last commit (``train.max_retries``), as a trial's segment is. Run again, it trains only what is
+missing.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from atheria_cli.training.jobs import JobsOutcome
 from atheria_cli.training.session import TrainObserver
 from atheria_cli.tune.layout import StudyLayout, tuned_agent_name
 from atheria_cli.tune.report import TuneReport, best_entry
-from atheria_cli.tune.trials import Pool, budgeted_by_tune, finished_by, pool_session, train_until, validated_config
+from atheria_cli.tune.trials import Pool, budgeted_by_tune, finished_by, pool_session, train_retried, validated_config
 
 
 @dataclass
@@ -73,11 +75,11 @@ def _train_final(
     episodes, until_timesteps = budget
     agents = list(final.agents)
     if episodes is not None:
-        return train_until(final, agents, episodes, pool, observer)
+        return train_retried(final, agents, episodes, pool, observer)
     assert until_timesteps is not None  # validated: one budget
     training, end = None, every
     while not all(finished_by(store, until_timesteps) for store in _stores(final)):
-        outcome = train_until(final, agents, end, pool, observer, until_timesteps)
+        outcome = train_retried(final, agents, end, pool, observer, until_timesteps)
         if outcome is not None and (outcome.failed or outcome.stopped_by is not None):
             return outcome
         training, end = outcome or training, end + every

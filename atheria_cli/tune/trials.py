@@ -235,25 +235,37 @@ def train_segment(
     """Train every seed of the trial that has not committed episode ``end`` (nor finished its
     ``until_timesteps`` budget) up to it; None when all have. ``pool.jobs`` stays the same for
     every segment, so each seed trains with the same torch threads in every session and the
-    trial stays bit-exact.
+    trial stays bit-exact. A job killed by a signal is trained again (:func:`train_retried`)."""
+    return train_retried(trial, [agent], end, pool, observer, until_timesteps)
 
-    A job whose process a signal killed (kill -9, the OOM killer) left its run intact at its
-    newest commit: the segment is trained again, up to ``train.max_retries`` times per job, each
-    seed from its newest intact commit (a seed that reached ``end`` is not trained again), so the
-    trial ends as if nothing had been killed. Returns the last outcome: a crash, a divergence, a
-    stop, or a job killed once too often is the caller's to report."""
+
+def train_retried(
+    config: ExperimentConfig,
+    agents: list[str],
+    end: int,
+    pool: Pool,
+    observer: TrainObserver,
+    until_timesteps: int | None = None,
+) -> JobsOutcome | None:
+    """:func:`train_until`, again while a job's process was killed by a signal (kill -9, the OOM
+    killer), up to ``train.max_retries`` times per job, with one warning each. A killed job
+    left its run intact at its newest commit, so each run continues from there (one that
+    reached ``end`` is not trained again) and ends as if nothing had been killed. Returns the
+    last outcome: a crash, a divergence, a stop, or a job killed once too often is the caller's
+    to report. A trial's segments and ``--final`` both train through it."""
     kills: Counter[str] = Counter()
+    retries = config.train.max_retries
     while True:
-        outcome = train_until(trial, [agent], end, pool, observer, until_timesteps)
+        outcome = train_until(config, agents, end, pool, observer, until_timesteps)
         if outcome is None or not outcome.killed or outcome.crashed() or outcome.diverged or outcome.stopped_by is not None:
             return outcome
         kills.update(outcome.killed)
-        if any(kills[label] > trial.train.max_retries for label in outcome.killed):
+        if any(kills[label] > retries for label in outcome.killed):
             return outcome
-        folder = trial.experiment.rsplit("/", 1)[-1]
+        folder = config.experiment.rsplit("/", 1)[-1]  # trial_0003, final
         for line in outcome.failed:
             label = line.split(": ", 1)[0]
-            observer.warn(f"{folder}/{line}; retry {kills[label]} of {trial.train.max_retries} continues it from its last commit")
+            observer.warn(f"{folder}/{line}; retry {kills[label]} of {retries} continues it from its last commit")
 
 
 def train_until(

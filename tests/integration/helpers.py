@@ -97,15 +97,15 @@ def agent_dir(root: Path, agent: str, experiment: str = "test") -> Path:
     return root / experiment / agent
 
 
-def last_payload(root: Path, agent: str) -> dict[str, Any]:
-    folder = agent_dir(root, agent)
+def last_payload(root: Path, agent: str, experiment: str = "test") -> dict[str, Any]:
+    folder = agent_dir(root, agent, experiment)
     entry = read_metadata(folder / "metadata.json").latest
     assert entry is not None
     return torch.load(folder / entry.file, map_location="cpu", weights_only=True)
 
 
-def episodes(root: Path, agent: str) -> list[EpisodeRecord]:
-    store = AgentStore(AgentLayout(agent_dir(root, agent)))
+def episodes(root: Path, agent: str, experiment: str = "test") -> list[EpisodeRecord]:
+    store = AgentStore(AgentLayout(agent_dir(root, agent, experiment)))
     return store.episodes(store.history())
 
 

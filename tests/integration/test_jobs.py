@@ -31,13 +31,14 @@ def train_jobs(
     return outcome, observer
 
 
-def assert_same_run(left: Path, right: Path, agent: str, right_agent: str | None = None) -> None:
-    """Every tensor of the last checkpoint, and every episode record but its wall time.
+def assert_same_run(left: Path, right: Path, agent: str, right_agent: str | None = None, experiment: str = "test") -> None:
+    """Every tensor of the last checkpoint, and every episode record but its wall time, of the
+    run ``<root>/<experiment>/<agent>`` under each root.
 
     Replay segment files are compared by their rows (the buffer), not by how commits split them.
     """
     right_agent = right_agent or agent
-    a, b = last_payload(left, agent), last_payload(right, right_agent)
+    a, b = last_payload(left, agent, experiment), last_payload(right, right_agent, experiment)
     for payload in (a, b):
         payload["buffer"].pop("segments", None)
     assert (a["episode"], a["num_timesteps"]) == (b["episode"], b["num_timesteps"])
@@ -50,7 +51,7 @@ def assert_same_run(left: Path, right: Path, agent: str, right_agent: str | None
             )
         assert_same_tree(first, second, f"{agent}.{section}")
     sides = ((left, agent), (right, right_agent))
-    records = [[record.model_dump(exclude={"seconds"}) for record in episodes(root, name)] for root, name in sides]
+    records = [[record.model_dump(exclude={"seconds"}) for record in episodes(root, name, experiment)] for root, name in sides]
     assert records[0] == records[1] and len(records[0]) == a["episode"]
 
 

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from atheria_cli.run.layout import AgentLayout
 from atheria_cli.run.store import AgentStore
 from tests.conftest import write_config
 from tests.integration.helpers import REPOSITORY, RecordingObserver
+from tests.integration.test_jobs import assert_same_run
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -267,18 +269,20 @@ LONG["env"]["kwargs"] = {"steps": 2000}
 LONG["tune"].update(trials=2, enqueue=[{}, {"learning_rate": 1.0e-3}])
 
 
-def _kill_a_job(folder: Path, driver: subprocess.Popen) -> int:
-    """SIGKILL the job process training a seed of a trial once that run has committed an odd
-    episode (so it is in the middle of its segment, which ends at an even one); its pid."""
+def _kill_a_job(folder: Path, driver: subprocess.Popen, locks: str, in_the_middle: Callable[[int], bool]) -> int:
+    """SIGKILL the job process training a run of the study whose lock matches ``locks`` (a glob
+    below the study folder) once the run's newest commit is at an episode ``in_the_middle`` of
+    its session; its pid."""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and driver.poll() is None:
-        for lock in sorted((folder / STUDY_DIR).glob("trial_*/seed_*/.A2C.lock")):
+        for lock in sorted((folder / STUDY_DIR).glob(locks)):
+            agent = lock.name.removeprefix(".").removesuffix(".lock")
             try:
                 holder = int(lock.read_text().split()[1])  # "pid N on host"
-                checkpoints = json.loads((lock.parent / "A2C/metadata.json").read_text())["checkpoints"]
+                checkpoints = json.loads((lock.parent / agent / "metadata.json").read_text())["checkpoints"]
             except (OSError, IndexError, ValueError, KeyError):
                 continue  # not written yet, or between two writes
-            if holder == driver.pid or not checkpoints or checkpoints[-1]["episode"] % 2 == 0:
+            if holder == driver.pid or not checkpoints or not in_the_middle(checkpoints[-1]["episode"]):
                 continue
             try:
                 os.kill(holder, signal.SIGKILL)
@@ -305,7 +309,8 @@ def test_a_killed_job_is_retried_from_its_last_commit_and_the_study_ends_as_the_
         text=True,
     )
     try:
-        _kill_a_job(killed, driver)
+        # A segment ends at an even episode (an evaluation): an odd commit is in its middle.
+        _kill_a_job(killed, driver, "trial_*/seed_*/.A2C.lock", lambda episode: episode % 2 == 1)
         _, err = driver.communicate(timeout=300)
     finally:
         driver.kill()
@@ -459,6 +464,58 @@ def test_final_trains_best_and_base_on_the_test_seeds_and_compares_them(finished
         row = next(line for line in result.stdout.splitlines() if line.startswith(f"│ {agent} "))
         mean = float(row.split("│")[3].split("±")[0])
         assert mean == pytest.approx(sum(scores) / 2, abs=0.006)
+
+
+# One short trial, then long final runs (1,000-step episodes): a job of --final is in the middle
+# of its run for a while. The best entry (learning rate 1e-3) differs from the base entry.
+FINAL = copy.deepcopy(STUDY)
+FINAL["env"]["kwargs"] = {"steps": 1000}
+FINAL["tune"].update(
+    trials=1,
+    episodes=2,
+    seeds=[0],
+    objective={"metric": "co2_kg", "window": 1},
+    enqueue=[{"learning_rate": 1.0e-3}],
+    final={"seeds": [100, 101], "episodes": 4},
+)
+
+
+def test_a_job_killed_during_final_is_retried_and_the_final_runs_end_as_uninterrupted_ones(tmp_path: Path) -> None:
+    uninterrupted, killed = tmp_path / "uninterrupted", tmp_path / "killed"
+    write_config(uninterrupted / "exp.yaml", FINAL)
+    write_config(killed / "exp.yaml", FINAL)
+    reference = _invoke(uninterrupted, "--final", "--jobs", "1")
+    assert reference.exit_code == 0, reference.output
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "atheria_cli", "tune", "--config", "exp.yaml", "--final", "--jobs", "2"],
+        cwd=killed,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # A final run trains its 4 episodes in one session: a commit before the 4th is in its middle.
+        _kill_a_job(killed, driver, "final/seed_*/.*.lock", lambda episode: episode < 4)
+        _, err = driver.communicate(timeout=300)
+    finally:
+        driver.kill()
+    assert driver.returncode == 0, err
+    retried = [line for line in err.splitlines() if line.startswith("warning: final/seed_1")]
+    assert len(retried) == 1 and retried[0].endswith(
+        ": the job process was killed by SIGKILL; retry 1 of 3 continues it from its last commit"
+    ), err
+    assert "atheria: error" not in err, err
+    resumed = []
+    for seed in (100, 101):
+        for agent in ("A2C", "A2C_tuned"):
+            experiment = f"tuned/tune/lr/final/seed_{seed}"
+            assert_same_run(uninterrupted / "checkpoints", killed / "checkpoints", agent, experiment=experiment)
+            store = AgentStore(AgentLayout.of(killed / STUDY_DIR / "final" / f"seed_{seed}", agent))
+            resumed += [session.resumed_from for session in store.history().trainings]
+    # A final run trains in one session: only the killed job's retry resumed from a commit.
+    assert len([name for name in resumed if name is not None]) == 1, resumed
 
 
 def test_the_grid_sampler_runs_each_point_once_in_order_then_stops(tmp_path: Path) -> None:
