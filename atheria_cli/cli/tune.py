@@ -81,9 +81,11 @@ def _final(experiment: Any, result: TuneReport, pool: Pool) -> None:
     from atheria_cli.tune.final import run_final
 
     outcome = run_final(experiment, result, pool=pool, observer=_train_observer())
-    if outcome.training is not None:
-        for failure in outcome.training.failed:
-            err_console.print(f"atheria: error: job {failure}; run --final again", markup=False, highlight=False)
+    failed = outcome.training.failed if outcome.training is not None else []
+    for failure in failed:
+        err_console.print(f"atheria: error: job {failure}; run --final again", markup=False, highlight=False)
+    if failed:  # a comparison of runs that did not all reach the budget would mislead
+        raise typer.Exit(1)
     if outcome.compare is None:
         err_console.print("atheria: stopped by a signal: the final runs committed; run --final again", markup=False)
         raise typer.Exit(outcome.training.exit_code if outcome.training is not None else 130)

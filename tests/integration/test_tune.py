@@ -663,3 +663,29 @@ def test_a_base_config_ending_sessions_at_train_until_timesteps_does_not_cut_the
     trials = _trials(tmp_path)
     assert trials[0]["state"] == "COMPLETE" and sorted(trials[0]["intermediate"]) == [2, 4]
     assert _run(tmp_path, 0, 0).metadata().latest.episode == 4
+
+
+def test_a_final_job_that_crashes_exits_1_without_a_table_and_final_again_finishes(tmp_path: Path) -> None:
+    """A crash in --final (the env raises once in the runs of test seed 100) is no result: exit 1
+    with the job's line and no compare table; --final again trains what is missing."""
+    study = copy.deepcopy(STUDY)
+    study["env"] = {
+        "id": "tests.envs:CrashOnceEnv",
+        "kwargs": {"crash_seed": 100, "after_steps": 30, "marker": str(tmp_path / "crashed")},
+        "metrics": [{"name": "co2_kg", "goal": "min"}],
+    }
+    study["tune"].update(trials=1, episodes=2, seeds=[0], objective={"metric": "co2_kg", "window": 1})
+    write_config(tmp_path / "exp.yaml", study)
+    crashed = _invoke(tmp_path, "--final", "--jobs", "2")
+    assert crashed.exit_code == 1, crashed.output
+    errors = [line for line in crashed.stderr.splitlines() if line.startswith("atheria: error: job ")]
+    assert errors and all(line.startswith("atheria: error: job seed_100/A2C") for line in errors), crashed.stderr
+    assert all("injected crash" in line and line.endswith("; run --final again") for line in errors), crashed.stderr
+    assert "Mean ± std" not in crashed.stdout
+    again = _invoke(tmp_path, "--report", "--final", "--jobs", "2")
+    assert again.exit_code == 0, again.output
+    assert "Mean ± std" in again.stdout
+    for seed in (100, 101):
+        for agent in ("A2C", "A2C_tuned"):
+            store = AgentStore(AgentLayout.of(tmp_path / STUDY_DIR / "final" / f"seed_{seed}", agent))
+            assert store.metadata().latest.episode == 4
