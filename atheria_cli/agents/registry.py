@@ -350,7 +350,35 @@ def _policy_kwargs(where: str, value: Any, policy: type | None) -> dict[str, Any
         kwargs["activation_fn"] = _named_class(f"{where}.activation_fn", kwargs["activation_fn"], torch.nn, ACTIVATIONS)
     if "optimizer_class" in kwargs:
         kwargs["optimizer_class"] = _named_class(f"{where}.optimizer_class", kwargs["optimizer_class"], torch.optim, OPTIMIZERS)
-    return kwargs if policy is None else _validated_policy_values(where, policy, kwargs)
+    if policy is None:
+        return kwargs
+    checked = _validated_policy_values(where, policy, kwargs)
+    _check_optimizer_kwargs(f"{where}.optimizer_kwargs", policy, checked)
+    return checked
+
+
+def _check_optimizer_kwargs(where: str, policy: type, kwargs: dict[str, Any]) -> None:
+    """``optimizer_kwargs`` as the policy's optimizer takes them. SB3 passes them only when it
+    builds the networks, which planning does not: a wrong key there failed the session after
+    the agents before this one had trained and written their runs. So the optimizer is built
+    here, on one dummy parameter, with SB3's own call (``lr`` from the learning rate)."""
+    given = kwargs.get("optimizer_kwargs")
+    if not given:
+        return
+    default = inspect.signature(policy).parameters.get("optimizer_class")
+    optimizer = kwargs.get("optimizer_class") or (default.default if default is not None else None)
+    if not isinstance(optimizer, type):  # a policy that names no optimizer of its own: SB3 will say
+        return
+    accepted = [name for name in inspect.signature(optimizer).parameters if name not in ("self", "params")]
+    for key in given:
+        if key == "lr":
+            raise ConfigError(f"{where}.lr: set by the learning_rate hyperparameter, not an optimizer keyword argument")
+        if not isinstance(key, str) or key not in accepted:
+            raise _not_accepted(f"{where}.{key}", optimizer.__name__, str(key), [name for name in accepted if name != "lr"])
+    try:
+        optimizer([torch.zeros(1, requires_grad=True)], lr=1e-3, **given)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ConfigError(f"{where}: {optimizer.__name__} rejected them: {type(exc).__name__}: {exc}") from None
 
 
 POLICY_COUNTS = ("n_critics", "n_quantiles", "lstm_hidden_size", "n_lstm_layers")

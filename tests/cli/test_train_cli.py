@@ -354,13 +354,29 @@ def test_a_hyperparameter_outside_its_range_exits_2_before_any_agent_trains(
     assert listing(in_tmp) == ["bad.yaml"]
 
 
-def test_a_setting_only_the_model_setup_rejects_leaves_no_folder_behind(in_tmp: Path) -> None:
-    agent = {"hyperparams": {**TINY_AGENTS["SAC"]["hyperparams"], "policy_kwargs": {"optimizer_kwargs": {"momentum": 0.9}}}}
-    path = write_config(in_tmp / "bad.yaml", tiny_config({"SAC": agent}))
+ADAM_ACCEPTS = "amsgrad, betas, capturable, decoupled_weight_decay, differentiable, eps, foreach, fused, maximize, weight_decay"
+
+
+@pytest.mark.parametrize(
+    "optimizer_kwargs, message",
+    [
+        ({"momentum": 0.9}, f"optimizer_kwargs.momentum: Adam does not accept 'momentum' (accepted: {ADAM_ACCEPTS})"),
+        ({"betas": [2.0, 0.9]}, "optimizer_kwargs: Adam rejected them: ValueError: Invalid beta parameter at index 0: 2.0"),
+        ({"lr": 0.1}, "optimizer_kwargs.lr: set by the learning_rate hyperparameter, not an optimizer keyword argument"),
+    ],
+)
+def test_optimizer_kwargs_the_optimizer_refuses_exit_2_before_any_agent_trains(
+    optimizer_kwargs: dict[str, object], message: str, in_tmp: Path
+) -> None:
+    # SB3 passes optimizer_kwargs only when it builds the networks, after planning: PPO trained
+    # and wrote its run, then the next agent's bad key ended the session (found by
+    # scripts/fuzz_config.py, with DQN after PPO on CartPole).
+    bad = {"hyperparams": {**TINY_AGENTS["SAC"]["hyperparams"], "policy_kwargs": {"optimizer_kwargs": optimizer_kwargs}}}
+    path = write_config(in_tmp / "bad.yaml", tiny_config({"PPO": TINY_AGENTS["PPO"], "SAC": bad}))
     result = invoke("train", "--config", str(path), "--episodes", "1")
     assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("atheria: error: agents.SAC: SAC rejected its settings: TypeError: ")
-    assert listing(in_tmp) == ["bad.yaml"]  # the locks' folders (checkpoints/test) are gone too
+    assert result.stderr == f"atheria: error: agents.SAC.hyperparams.policy_kwargs.{message}\n"
+    assert listing(in_tmp) == ["bad.yaml"]  # PPO trained nothing, and the locks' folders are gone too
 
 
 def test_a_missing_tensorboard_extra_is_reported_before_fresh_moves_the_old_run(in_tmp: Path) -> None:
