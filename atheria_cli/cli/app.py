@@ -64,7 +64,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "atheria_cli.cli.verify:verify",
         "Check every checkpoint, replay segment, snapshot and JSON file of a run; exit 1 on any problem.",
     ),
-    "prune": LazyCommand("atheria_cli.cli.verify:prune", "Apply the config's train.keep retention policy to existing runs."),
+    "prune": LazyCommand(
+        "atheria_cli.cli.verify:prune", "Apply the config's train.keep and train.snapshots.keep retention to existing runs."
+    ),
     "report": LazyCommand(
         "atheria_cli.cli.report:report",
         "Comparison, learning curves, sessions, checkpoints, exports and config of the experiment in one document.",

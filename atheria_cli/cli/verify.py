@@ -106,18 +106,23 @@ def prune(
     ),
     checkpoints_dir: Path | None = typer.Option(None, "--checkpoints-dir", help="Where runs are (overrides the config)."),
 ) -> None:
-    """Apply the config's train.keep retention policy to existing runs."""
+    """Apply the config's train.keep and train.snapshots.keep retention to existing runs."""
     from atheria_cli.errors import UsageError
     from atheria_cli.training.integrity import prune_agent
     from atheria_cli.training.planning import select_agents
 
     experiment = load_config(resolve_config_path(config), {"checkpoints_dir": str(checkpoints_dir) if checkpoints_dir else None})
-    if experiment.train.keep is None:
+    snapshots = experiment.train.snapshots
+    if experiment.train.keep is None and (snapshots is None or snapshots.keep is None):
         raise UsageError("the config has no train.keep policy: every checkpoint is kept")
     for prefix, replicate in every_replicate(experiment):
         for agent in select_agents(replicate, agents or []):
-            removed = prune_agent(replicate, agent)
-            console.print(
-                f"{prefix}{agent}: removed {len(removed)} checkpoint(s){': ' + ', '.join(removed) if removed else ''}",
-                markup=False,
-            )
+            pruned = prune_agent(replicate, agent)
+            if experiment.train.keep is not None:
+                console.print(f"{prefix}{agent}: removed {_files(pruned.checkpoints, 'checkpoint')}", markup=False)
+            if pruned.snapshots:
+                console.print(f"{prefix}{agent}: removed {_files(pruned.snapshots, 'snapshot')}", markup=False)
+
+
+def _files(names: list[str], kind: str) -> str:
+    return f"{len(names)} {kind}(s){': ' + ', '.join(names) if names else ''}"

@@ -12,12 +12,12 @@ from atheria_cli.agents.checkpoint import read_checkpoint
 from atheria_cli.config import ExperimentConfig
 from atheria_cli.errors import AtheriaError
 from atheria_cli.reports.evaluations import evaluation_scores
-from atheria_cli.run.formats import CheckpointEntry, SnapshotEntry
+from atheria_cli.run.formats import CheckpointEntry, Metadata, SnapshotEntry
 from atheria_cli.run.layout import SNAPSHOTS_DIR, AgentLayout, episode_of
 from atheria_cli.run.locking import AgentLock
 from atheria_cli.run.retention import kept_checkpoints, ranked_by
 from atheria_cli.run.segments import REPLAY_DIR, Segment
-from atheria_cli.run.snapshots import header_disagreement, read_snapshot
+from atheria_cli.run.snapshots import header_disagreement, kept_snapshots, read_snapshot
 from atheria_cli.run.store import AgentStore, RunState
 
 
@@ -112,27 +112,43 @@ def _files(store: AgentStore) -> list[str]:
     return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file())
 
 
-def prune_agent(config: ExperimentConfig, agent: str) -> list[str]:
-    """Apply ``train.keep`` to an existing run; returns the removed checkpoint files."""
-    policy = config.train.keep
-    if policy is None:
-        return []
+@dataclass(frozen=True)
+class Pruned:
+    """What :func:`prune_agent` removed: checkpoint files (``train.keep``) and snapshot files
+    (``train.snapshots.keep``), each by its name in the run."""
+
+    checkpoints: list[str] = field(default_factory=list)
+    snapshots: list[str] = field(default_factory=list)
+
+
+def prune_agent(config: ExperimentConfig, agent: str) -> Pruned:
+    """Apply ``train.keep`` and ``train.snapshots.keep`` to an existing run, as a session applies
+    them after each commit: a policy set or tightened after training takes effect without training."""
+    snapshot_keep = config.train.snapshots.keep if config.train.snapshots is not None else None
     store = AgentStore(AgentLayout.of(config.run_dir, agent))
-    if store.state() is not RunState.COMMITTED:
-        return []
+    if (config.train.keep is None and snapshot_keep is None) or store.state() is not RunState.COMMITTED:
+        return Pruned()
     lock = AgentLock(config.run_dir, agent)  # never prune under a running `atheria train`
     lock.acquire()
     try:
-        metadata, history = store.metadata(), store.history()
-        kept = kept_checkpoints(
-            metadata.checkpoints,
-            policy,
-            store.episodes(history),
-            ranked_by(config),
-            evaluated=lambda name: evaluation_scores(history, name, metadata.latest),
-        )
-        removed = store.forget(metadata, [entry for entry in metadata.checkpoints if entry not in kept])
-        store.prune_replay(metadata)
+        metadata = store.metadata()
+        removed = _prune_checkpoints(config, store, metadata) if config.train.keep is not None else []
+        dropped = [entry for entry in metadata.snapshots if entry not in kept_snapshots(metadata.snapshots, snapshot_keep)]
+        return Pruned(removed, store.forget_snapshots(metadata, dropped))
     finally:
         lock.release()
+
+
+def _prune_checkpoints(config: ExperimentConfig, store: AgentStore, metadata: Metadata) -> list[str]:
+    assert config.train.keep is not None
+    history = store.history()
+    kept = kept_checkpoints(
+        metadata.checkpoints,
+        config.train.keep,
+        store.episodes(history),
+        ranked_by(config),
+        evaluated=lambda name: evaluation_scores(history, name, metadata.latest),
+    )
+    removed = store.forget(metadata, [entry for entry in metadata.checkpoints if entry not in kept])
+    store.prune_replay(metadata)
     return removed

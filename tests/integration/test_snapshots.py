@@ -234,3 +234,16 @@ def test_a_snapshot_method_that_returns_none_is_said_once(tmp_path: Path) -> Non
     observer = train(config, tmp_path, episodes=4)
     assert observer.warnings == ["fit: the trainer returned no snapshot after episode 2; none is written"]
     assert committed(tmp_path) == [] and not (folder(tmp_path) / "snapshots").exists()
+
+
+def test_prune_applies_a_tightened_snapshots_keep_to_an_existing_run(tmp_path: Path) -> None:
+    train(snapshot_config(keep=None), tmp_path, episodes=6)
+    assert committed(tmp_path) == [2, 4, 6]
+    path = write_config(tmp_path / "exp.yaml", {**snapshot_config(keep=1), "checkpoints_dir": str(tmp_path)})
+    result = runner.invoke(app, ["prune", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    # No train.keep: the checkpoints are not its business, and it says nothing of them.
+    assert result.stdout == "fit: removed 2 snapshot(s): snapshots/snapshot_0002.pt, snapshots/snapshot_0004.pt\n"
+    assert committed(tmp_path) == [6] and listing(folder(tmp_path) / "snapshots") == ["snapshot_0006.pt"]
+    assert len(read_metadata(folder(tmp_path) / "metadata.json").checkpoints) == 6
+    assert runner.invoke(app, ["verify", "--config", str(path)]).exit_code == 0
