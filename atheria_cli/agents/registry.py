@@ -145,7 +145,28 @@ def validate_hyperparams(
             converted[key] = _within_bounds(where, key, _validated(where, hints.get(key), value))
             if key == "ent_coef" and isinstance(converted[key], str):  # SAC's kind: a string is read at setup
                 _check_entropy_coefficient(where, converted[key])
+    _check_read_at_setup(f"agents.{agent}.hyperparams", converted)
     return converted
+
+
+def _check_read_at_setup(where: str, hyperparams: dict[str, Any]) -> None:
+    """Values SB3 reads only when it builds the model (planning does not), checked as it reads
+    them: otherwise the agents before this one train and write their runs before it fails."""
+    target = hyperparams.get("target_entropy")
+    if isinstance(target, str) and target != "auto":
+        try:
+            float(target)
+        except ValueError:
+            raise ConfigError(f"{where}.target_entropy: must be 'auto' or a number (got {target!r})") from None
+    frequency = hyperparams.get("train_freq")
+    if isinstance(frequency, list | tuple) and len(frequency) == 2 and frequency[1] not in ("step", "episode"):
+        raise ConfigError(f"{where}.train_freq: the unit must be 'step' or 'episode' (got {frequency[1]!r})")
+    buffer = hyperparams.get("replay_buffer_kwargs") or {}
+    if hyperparams.get("optimize_memory_usage") and buffer.get("handle_timeout_termination", True):
+        raise ConfigError(
+            f"{where}.optimize_memory_usage: SB3's replay buffer cannot both optimize memory and handle "
+            "time-limit truncation; set replay_buffer_kwargs: {handle_timeout_termination: false} too"
+        )
 
 
 def _check_entropy_coefficient(where: str, value: str) -> None:

@@ -338,6 +338,16 @@ def test_a_huge_count_exits_2_before_anything_runs(section: str, key: str, messa
         ("A2C", "gamma", 1e30, "agents.A2C.hyperparams.gamma: must be between 0 and 1 (got 1e+30)"),
         ("PPO", "n_epochs", 0, "agents.PPO.hyperparams.n_epochs: must be at least 1 (got 0)"),
         ("SAC", "policy_kwargs", {"n_critics": 0}, "agents.SAC.hyperparams.policy_kwargs.n_critics: must be at least 1 (got 0)"),
+        # Read only when SB3 builds the model: A2C, before SAC, trained and wrote its run first.
+        ("SAC", "target_entropy", "abc", "agents.SAC.hyperparams.target_entropy: must be 'auto' or a number (got 'abc')"),
+        ("SAC", "train_freq", [1, "bad"], "agents.SAC.hyperparams.train_freq: the unit must be 'step' or 'episode' (got 'bad')"),
+        (
+            "SAC",
+            "optimize_memory_usage",
+            True,
+            "agents.SAC.hyperparams.optimize_memory_usage: SB3's replay buffer cannot both optimize memory and handle "
+            "time-limit truncation; set replay_buffer_kwargs: {handle_timeout_termination: false} too",
+        ),
     ],
 )
 def test_a_hyperparameter_outside_its_range_exits_2_before_any_agent_trains(
