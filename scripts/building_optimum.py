@@ -15,12 +15,12 @@ Usage: python scripts/building_optimum.py [--seed 10000] [--episodes 5]
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
+import sys
 
 import gymnasium
 import numpy as np
-from scipy.optimize import linprog
-from scipy.sparse import csr_array, hstack, identity, vstack
 
 import atheria_cli.envs_registration  # noqa: F401  (registers atheria/BuildingCO2-v0)
 from atheria_cli.envs.building import BuildingCO2Env, BuildingParams, Profiles
@@ -28,6 +28,9 @@ from atheria_cli.envs.building import BuildingCO2Env, BuildingParams, Profiles
 
 def optimal_powers(params: BuildingParams, profiles: Profiles) -> tuple[np.ndarray, float]:
     """The battery power of every hour (kW, + charge) of a least-CO2 week, and its CO2 (kg)."""
+    from scipy.optimize import linprog
+    from scipy.sparse import csr_array, hstack, identity, vstack
+
     hours = params.horizon
     net = profiles.load_kw[:hours] - profiles.pv_kw[:hours]
     intensity = profiles.intensity[:hours]
@@ -76,6 +79,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=10000, help="the first week's env seed")
     parser.add_argument("--episodes", type=int, default=5, help="weeks: seeds seed .. seed + episodes - 1")
     options = parser.parse_args()
+    if importlib.util.find_spec("scipy") is None:
+        sys.exit("scripts/building_optimum.py needs SciPy (the test extra brings it): pip install scipy")
     env = gymnasium.make("atheria/BuildingCO2-v0").unwrapped
     assert isinstance(env, BuildingCO2Env)
     print("| env seed | battery idle kg | optimum (program) kg | optimum played in the env kg | saving |")
