@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from atheria_cli.cli import app
 from atheria_cli.run.formats import read_history
 from tests.conftest import TINY_AGENTS, tiny_config, write_config
+from tests.integration.helpers import wait_for_release
 
 runner = CliRunner()
 
@@ -151,18 +152,6 @@ def test_an_address_where_nothing_answers_ends_at_once_with_one_line(tmp_path: P
 
 def _committed_episode(run_dir: Path, agent: str) -> int:
     """The episode of the run's newest commit, once no process holds the run's lock (60 s at most)."""
-    from atheria_cli.errors import RunLockedError
-    from atheria_cli.run.locking import AgentLock
-
-    deadline = time.monotonic() + 60
-    while True:
-        lock = AgentLock(run_dir, agent)
-        try:
-            lock.acquire()
-        except RunLockedError:
-            assert time.monotonic() < deadline, "the job's actor still holds the run"
-            time.sleep(0.1)
-            continue
-        lock.release()
-        metadata = json.loads((run_dir / agent / "metadata.json").read_text(encoding="utf-8"))
-        return int(metadata["checkpoints"][-1]["episode"])
+    wait_for_release(run_dir, agent)
+    metadata = json.loads((run_dir / agent / "metadata.json").read_text(encoding="utf-8"))
+    return int(metadata["checkpoints"][-1]["episode"])

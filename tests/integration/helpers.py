@@ -129,3 +129,22 @@ def assert_same_tree(left: Any, right: Any, where: str = "") -> None:
             assert_same_tree(a, b, f"{where}[{index}]")
     else:
         assert left == right, f"{where}: {left!r} != {right!r}"
+
+
+def wait_for_release(run_dir: Path, agent: str) -> None:
+    """Return once no process holds ``agent``'s run lock under ``run_dir`` (60 s at most): Ray
+    ends a job's actor some time after the driver that started it."""
+    from atheria_cli.errors import RunLockedError
+    from atheria_cli.run.locking import AgentLock
+
+    deadline = time.monotonic() + 60
+    while True:
+        lock = AgentLock(run_dir, agent)
+        try:
+            lock.acquire()
+        except RunLockedError:
+            assert time.monotonic() < deadline, "a job's actor still holds the run"
+            time.sleep(0.1)
+            continue
+        lock.release()
+        return

@@ -186,17 +186,24 @@ def test_resume_with_a_changed_space_exits_2(finished: Path, tmp_path: Path) -> 
     assert again.exit_code == 2 and "use --resume to continue it" in again.stderr
 
 
-def _kill_driver_after(folder: Path, metadata: Path, commits: int, signum: int = signal.SIGKILL) -> int:
-    """Run the study in a subprocess, send it ``signum`` once ``metadata`` records ``commits``
-    checkpoints, and return its exit status."""
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "atheria_cli", "tune", "--config", "exp.yaml"],
+def _start_driver(folder: Path, *options: str, stderr: int = subprocess.PIPE) -> subprocess.Popen[str]:
+    """``atheria tune --config exp.yaml OPTIONS`` in ``folder``, in its own process (so it can be
+    killed), with this repository on its path for the test envs."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))}
+    return subprocess.Popen(
+        [sys.executable, "-m", "atheria_cli", "tune", "--config", "exp.yaml", *options],
         cwd=folder,
         env=environment,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
+        text=True,
     )
+
+
+def _kill_driver_after(folder: Path, metadata: Path, commits: int, signum: int = signal.SIGKILL) -> int:
+    """Run the study in a subprocess, send it ``signum`` once ``metadata`` records ``commits``
+    checkpoints, and return its exit status."""
+    process = _start_driver(folder, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline and process.poll() is None:
@@ -299,15 +306,7 @@ def test_a_killed_job_is_retried_from_its_last_commit_and_the_study_ends_as_the_
     write_config(killed / "exp.yaml", LONG)
     reference = _invoke(uninterrupted, "--jobs", "1")
     assert reference.exit_code == 0, reference.output
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "atheria_cli", "tune", "--config", "exp.yaml", "--jobs", "2"],
-        cwd=killed,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    driver = _start_driver(killed, "--jobs", "2")
     try:
         # A segment ends at an even episode (an evaluation): an odd commit is in its middle.
         _kill_a_job(killed, driver, "trial_*/seed_*/.A2C.lock", lambda episode: episode % 2 == 1)
@@ -486,15 +485,7 @@ def test_a_job_killed_during_final_is_retried_and_the_final_runs_end_as_uninterr
     write_config(killed / "exp.yaml", FINAL)
     reference = _invoke(uninterrupted, "--final", "--jobs", "1")
     assert reference.exit_code == 0, reference.output
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "atheria_cli", "tune", "--config", "exp.yaml", "--final", "--jobs", "2"],
-        cwd=killed,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    driver = _start_driver(killed, "--final", "--jobs", "2")
     try:
         # A final run trains its 4 episodes in one session: a commit before the 4th is in its middle.
         _kill_a_job(killed, driver, "final/seed_*/.*.lock", lambda episode: episode < 4)

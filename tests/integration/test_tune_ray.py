@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import write_config
-from tests.integration.helpers import REPOSITORY
+from tests.integration.helpers import REPOSITORY, wait_for_release
 from tests.integration.test_jobs import assert_same_run
-from tests.integration.test_tune import STUDY, STUDY_DIR, _episodes, _invoke, _run, _trials
+from tests.integration.test_tune import STUDY, STUDY_DIR, _episodes, _invoke, _run, _start_driver, _trials
 
 pytest.importorskip("ray", reason="the Ray backend needs the 'ray' extra: pip install 'atheria-cli[ray]'")
 
@@ -99,15 +99,7 @@ def test_a_ray_failure_ends_the_study_with_one_line_and_resume_finishes_the_tria
     write_config(killed / "exp.yaml", LOST)
     uninterrupted = _invoke(reference, "--jobs", "2")
     assert uninterrupted.exit_code == 0, uninterrupted.output
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))}
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "atheria_cli", "tune", "--config", "exp.yaml", "--backend", "ray", "--jobs", "2"],
-        cwd=killed,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    driver = _start_driver(killed, "--backend", "ray", "--jobs", "2")
     try:
         _kill_the_hub_in_the_middle_of_a_segment(killed, driver)
         _, err = driver.communicate(timeout=300)
@@ -128,7 +120,7 @@ def test_a_ray_failure_ends_the_study_with_one_line_and_resume_finishes_the_tria
     assert trial.state.name == "RUNNING"  # left for --resume
     # Ray ends the jobs' actors after the driver: --resume refuses while one still holds a run.
     for seed in (0, 1):
-        _wait_for_release(killed / STUDY_DIR / f"trial_0000/seed_{seed}", "A2C")
+        wait_for_release(killed / STUDY_DIR / f"trial_0000/seed_{seed}", "A2C")
     resumed = _invoke(killed, "--resume", "--jobs", "2")  # on the local backend
     assert resumed.exit_code == 0, resumed.output
     assert "trial 0 (number 0) was left running by a stopped driver" in resumed.stderr
@@ -139,24 +131,6 @@ def test_a_ray_failure_ends_the_study_with_one_line_and_resume_finishes_the_tria
     for seed in (0, 1):  # every episode record and every tensor of the last checkpoint
         run = f"tuned/tune/lr/trial_0000/seed_{seed}"
         assert_same_run(reference / "checkpoints", killed / "checkpoints", "A2C", experiment=run)
-
-
-def _wait_for_release(run_dir: Path, agent: str) -> None:
-    """Return once no process holds the run's lock (60 s at most)."""
-    from atheria_cli.errors import RunLockedError
-    from atheria_cli.run.locking import AgentLock
-
-    deadline = time.monotonic() + 60
-    while True:
-        lock = AgentLock(run_dir, agent)
-        try:
-            lock.acquire()
-        except RunLockedError:
-            assert time.monotonic() < deadline, "a job's actor still holds the run"
-            time.sleep(0.1)
-            continue
-        lock.release()
-        return
 
 
 def _journal(folder: Path) -> list[Any]:
